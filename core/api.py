@@ -1,0 +1,61 @@
+"""The API's shared pieces: pagination, the one error format, and scoped querysets."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import DomainError
+from tenancy.scoping import visible_to
+
+logger = logging.getLogger(__name__)
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _error(code: str, detail, http_status: int, **extra) -> Response:
+    return Response({"code": code, "detail": detail, **extra}, status=http_status)
+
+
+def exception_handler(exc, context):
+    """Render every error as {"code", "detail", ...}. Nothing a client sends becomes a 500."""
+    if isinstance(exc, DomainError):
+        return _error(exc.code, exc.detail, exc.status_code, **exc.extra)
+    if isinstance(exc, DjangoValidationError):
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return _error("invalid", "Invalid input.", status.HTTP_400_BAD_REQUEST, errors=errors)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        logger.error("database unavailable: %s", exc.__class__.__name__)
+        return _error("service_unavailable", "The service is briefly unavailable; retry later.", 503)
+    elif isinstance(exc, DatabaseError):
+        return None
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        data = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {"code": "invalid", "detail": "Invalid input.", "errors": data}
+    else:
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        response.data = {"code": code if isinstance(code, str) else "error", "detail": str(exc.detail)}
+    return response
+
+
+class ScopedQuerysetMixin:
+    """ViewSet mixin: the queryset is what tenancy.scoping lets the caller see (others are 404)."""
+
+    def get_queryset(self):
+        return visible_to(super().get_queryset(), self.request.user)

@@ -1,0 +1,149 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from tenancy.models import Merchant, Store, User
+from tenancy.scoping import visible_to
+
+Role = User.Role
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Admin whose rows, choices and permissions follow tenancy.scoping.
+
+    Operators see and edit everything. Merchant admins and store managers see what the
+    model's TenantScope gives their role, and edit only where the admin class allows them.
+    A row outside the scope is absent from the queryset, so opening it by URL gives
+    the admin's "does not exist" redirect, never the object.
+    """
+
+    viewable_by: tuple[str, ...] = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
+    editable_by: tuple[str, ...] = (Role.MERCHANT_ADMIN,)
+    # Record-keeping models (events, ledger) set this so nobody edits them, operators included.
+    read_only_records = False
+
+    def get_queryset(self, request):
+        return visible_to(super().get_queryset(request), request.user)
+
+    def _role_allowed(self, request, roles) -> bool:
+        user = request.user
+        return user.is_active and user.is_staff and (user.is_operator or user.role in roles)
+
+    def has_module_permission(self, request):
+        return self._role_allowed(request, self.viewable_by)
+
+    def has_view_permission(self, request, obj=None):
+        return self._role_allowed(request, self.viewable_by)
+
+    def has_add_permission(self, request):
+        return not self.read_only_records and self._role_allowed(request, self.editable_by)
+
+    def has_change_permission(self, request, obj=None):
+        return not self.read_only_records and self._role_allowed(request, self.editable_by)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self.read_only_records and self._role_allowed(request, self.editable_by)
+
+    def _has_merchant_field(self) -> bool:
+        return any(f.name == "merchant" for f in self.model._meta.fields)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if self._has_merchant_field() and not request.user.is_operator:
+            exclude.append("merchant")
+        return exclude
+
+    def save_model(self, request, obj, form, change):
+        if self._has_merchant_field() and not request.user.is_operator and not obj.merchant_id:
+            obj.merchant_id = request.user.merchant_id
+        super().save_model(request, obj, form, change)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and hasattr(db_field.related_model, "tenant_scope"):
+            field.queryset = visible_to(field.queryset, request.user)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and hasattr(db_field.related_model, "tenant_scope"):
+            field.queryset = visible_to(field.queryset, request.user)
+        return field
+
+
+class TenantScopedInline:
+    """Mixin for inlines: permissions follow the parent admin's rules."""
+
+    editable_by: tuple[str, ...] = (Role.MERCHANT_ADMIN,)
+
+    def _allowed(self, request, roles):
+        user = request.user
+        return user.is_active and user.is_staff and (user.is_operator or user.role in roles)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, (Role.MERCHANT_ADMIN, Role.STORE_MANAGER))
+
+    def has_add_permission(self, request, obj=None):
+        return self._allowed(request, self.editable_by)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, self.editable_by)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, self.editable_by)
+
+
+@admin.register(Merchant)
+class MerchantAdmin(TenantScopedAdmin):
+    list_display = ("name", "slug", "tier", "created_at")
+    list_filter = ("tier",)
+    search_fields = ("name", "slug")
+    editable_by = ()  # merchants are created and tiered by the platform
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if request.user.is_operator else ("tier",)
+
+
+@admin.register(Store)
+class StoreAdmin(TenantScopedAdmin):
+    list_display = ("name", "code", "merchant", "timezone", "opens_at", "closes_at")
+    list_filter = ("merchant",)
+    search_fields = ("name", "code", "address")
+
+
+@admin.register(User)
+class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
+    list_display = ("username", "role", "merchant", "phone", "email", "is_active")
+    list_filter = ("role", "is_active")
+    search_fields = ("username", "first_name", "last_name", "email", "phone")
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets,
+        ("Role", {"fields": ("role", "merchant", "stores", "phone", "skills")}),
+    )
+    add_fieldsets = (
+        *DjangoUserAdmin.add_fieldsets,
+        ("Role", {"fields": ("role", "merchant", "stores", "phone")}),
+    )
+    filter_horizontal = ("stores", "groups", "user_permissions")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_operator:
+            return fieldsets
+        # Merchant admins manage their staff, never permissions or superuser flags.
+        hidden = {"is_superuser", "groups", "user_permissions", "merchant", "is_staff"}
+        return [
+            (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
+            for name, opts in fieldsets
+        ]
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        field = super().formfield_for_choice_field(db_field, request, **kwargs)
+        if db_field.name == "role" and not request.user.is_operator:
+            field.choices = [c for c in field.choices if c[0] in User.MERCHANT_ROLES]
+        return field
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_operator:
+            obj.merchant_id = request.user.merchant_id
+        obj.is_staff = obj.role in (Role.MERCHANT_ADMIN, Role.STORE_MANAGER, Role.PLATFORM_OPERATOR)
+        super().save_model(request, obj, form, change)

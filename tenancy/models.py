@@ -1,0 +1,120 @@
+"""Tenants (merchants and their stores) and the users who act in them."""
+
+import zoneinfo
+from datetime import time
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tenancy.scoping import TenantScope
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone.")
+
+
+def default_working_days() -> list[int]:
+    return [0, 1, 2, 3, 4, 5, 6]
+
+
+class Merchant(models.Model):
+    """A brand. Its tier decides which tools it gets (see tenancy.tiers)."""
+
+    class Tier(models.TextChoices):
+        BASIC = "basic", "Basic"
+        GROWTH = "growth", "Growth"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.BASIC)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenant_scope = TenantScope(merchant="pk", store_manager_sees="merchant")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Store(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="stores")
+    name = models.CharField(max_length=200)
+    code = models.SlugField(max_length=50)
+    timezone = models.CharField(max_length=64, default="Asia/Shanghai", validators=[validate_timezone])
+    address = models.CharField(max_length=300)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6)
+    opens_at = models.TimeField(default=time(9, 0))
+    closes_at = models.TimeField(default=time(18, 0))
+    # ISO weekday numbers Monday=0 .. Sunday=6 on which the store takes appointments.
+    working_days = models.JSONField(default=default_working_days)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenant_scope = TenantScope(merchant="merchant", store="pk", technician="staff")
+
+    class Meta:
+        ordering = ["merchant_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="unique_store_code_per_merchant"),
+            models.CheckConstraint(condition=models.Q(opens_at__lt=models.F("closes_at")), name="store_opens_before_close"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        PLATFORM_OPERATOR = "platform_operator", "Platform operator"
+        MERCHANT_ADMIN = "merchant_admin", "Merchant admin"
+        STORE_MANAGER = "store_manager", "Store manager"
+        TECHNICIAN = "technician", "Technician"
+        CONSUMER = "consumer", "Consumer"
+
+    role = models.CharField(max_length=32, choices=Role.choices, default=Role.CONSUMER)
+    # Merchant staff (admin, store manager, technician) belong to one merchant; consumers and operators to none.
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="staff")
+    # Store managers manage these stores; technicians work for them.
+    stores = models.ManyToManyField(Store, blank=True, related_name="staff")
+    phone = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    skills = models.JSONField(default=list, blank=True)
+
+    objects = UserManager()
+
+    tenant_scope = TenantScope(merchant="merchant", store="stores", consumer="pk", technician="pk")
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.CheckConstraint(
+                name="staff_roles_have_a_merchant",
+                condition=~models.Q(role__in=["merchant_admin", "store_manager", "technician"])
+                | models.Q(merchant__isnull=False),
+            ),
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.role in self.MERCHANT_ROLES and self.merchant_id is None:
+            raise ValidationError({"merchant": "Merchant staff must belong to a merchant."})
+        if self.role in (self.Role.CONSUMER, self.Role.PLATFORM_OPERATOR) and self.merchant_id is not None:
+            raise ValidationError({"merchant": "Consumers and platform operators belong to no merchant."})
+
+    MERCHANT_ROLES = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER, Role.TECHNICIAN)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.is_superuser or self.role == self.Role.PLATFORM_OPERATOR
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
