@@ -7,9 +7,17 @@ from tenancy.api import TokenObtainView
 api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
     path("", include("tenancy.urls")),
+    path("", include("workflows.urls")),
+    path("", include("payments.urls")),
+    path("", include("vouchers.urls")),
+    path("", include("fieldwork.urls")),
+    path("", include("notifications.urls")),
+    path("", include("insights.urls")),
 ]
 
 urlpatterns = [
+    path("", include("workflows.page_urls")),
+    path("", include("payments.page_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

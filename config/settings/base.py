@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "workflows",
     "payments",
     "vouchers",
+    "fieldwork",
+    "notifications",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -98,7 +101,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "transitions": {"level": "WARNING"}},
 }
 
 # --- REST API --------------------------------------------------------------

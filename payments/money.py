@@ -1,0 +1,37 @@
+"""Money is Decimal, rounded once per currency, and split so the parts add up exactly."""
+
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+
+
+def currency_decimals(currency: str) -> int:
+    return settings.CURRENCY_DECIMALS.get(currency.upper(), 2)
+
+
+def minor_unit(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-currency_decimals(currency))
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    return Decimal(amount).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+def allocate(total: Decimal, shares: list[Decimal], currency: str) -> list[Decimal]:
+    """Split `total` by percentage `shares` (adding up to 100) with the largest-remainder method.
+
+    Every part is a whole number of minor units, and the parts add up to the total exactly.
+    """
+    if not shares:
+        return []
+    unit = minor_unit(currency)
+    units_total = int((quantize(total, currency) / unit).to_integral_value())
+    share_sum = sum(shares, Decimal(0))
+    exact = [Decimal(units_total) * s / share_sum for s in shares]
+    floors = [int(e.to_integral_value(rounding=ROUND_DOWN)) for e in exact]
+    leftover = units_total - sum(floors)
+    # Hand the leftover units to the largest remainders; ties go to the earlier stage.
+    order = sorted(range(len(shares)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in order[:leftover]:
+        floors[i] += 1
+    return [(Decimal(u) * unit).quantize(unit) for u in floors]

@@ -1,0 +1,387 @@
+"""The stage engine: each order's state machine, built at runtime from its template version.
+
+States are "<stage code>:<sub-state>" plus "closing" (last installment outstanding),
+"completed" and "cancelled". The machine is a `transitions.Machine` with
+`auto_transitions=False`, so there is no `to_<state>()` shortcut around the guards.
+
+`fire()` is the one function that changes an order's state: it locks the order row, rebuilds
+the machine for the order's version (the spec is cached per version: published versions never
+change), checks the role and the guards, moves the order and its stage instances, appends one
+event, and runs the registered effects, all in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+from django.db import transaction
+from django.utils import timezone
+from transitions import Machine, MachineError
+
+from core.errors import GuardFailed, InvalidTransition, NotFound, PermissionDeniedError
+from tenancy.models import User
+from workflows import hooks
+from workflows.events import record_event
+from workflows.models import OrderEvent, ServiceOrder, StageDefinition, StageInstance
+
+CLOSING, COMPLETED, CANCELLED = "closing", "completed", "cancelled"
+FINAL_STATES = (COMPLETED, CANCELLED)
+S = StageInstance.State
+Role = User.Role
+STAFF = {Role.STORE_MANAGER, Role.MERCHANT_ADMIN}
+
+# Who may fire what. None stands for the system (payments settling, passive stages completing).
+TRIGGER_ROLES: dict[str, set] = {
+    "unblock": {None},
+    "settle": {None},
+    "book": {Role.CONSUMER, *STAFF},
+    "reschedule": {Role.CONSUMER, *STAFF},
+    "start": {Role.TECHNICIAN, *STAFF, None},
+    "complete": {Role.TECHNICIAN, *STAFF, None},
+    "approve": {Role.CONSUMER},
+    "reject": {Role.CONSUMER},
+    "resume": STAFF,
+    "cancel": {*STAFF, Role.CONSUMER, None},
+}
+SYSTEM_TRIGGERS = ("unblock", "settle")
+
+
+def state_name(code: str, sub: str) -> str:
+    return f"{code}:{sub}"
+
+
+def split_state(state: str) -> tuple[str, str]:
+    code, _, sub = state.partition(":")
+    return code, sub
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    states: tuple[str, ...]
+    transitions: tuple[dict, ...]
+    initial: str
+    definitions: dict[str, StageDefinition]
+
+
+def _is_gated(defs: list[StageDefinition], i: int) -> bool:
+    """Whether stage i waits for money: its own 'before' share or the previous stage's 'after' share."""
+    d = defs[i]
+    own = d.carries_payment and d.payment_timing == StageDefinition.PaymentTiming.BEFORE
+    prev = i > 0 and defs[i - 1].carries_payment and defs[i - 1].payment_timing == StageDefinition.PaymentTiming.AFTER
+    return own or prev
+
+
+def build_spec(defs: list[StageDefinition]) -> MachineSpec:
+    """The machine's states and transitions for one version's ordered stage definitions."""
+    if not defs:
+        raise ValueError("a workflow needs at least one stage")
+    states: list[str] = []
+    transitions: list[dict] = []
+
+    def entry(i: int) -> str:
+        if i == len(defs):
+            last = defs[-1]
+            after = last.carries_payment and last.payment_timing == StageDefinition.PaymentTiming.AFTER
+            return CLOSING if after else COMPLETED
+        return state_name(defs[i].code, S.WAITING_PAYMENT if _is_gated(defs, i) else S.READY)
+
+    for i, d in enumerate(defs):
+        c = d.code
+        ready, in_progress = state_name(c, S.READY), state_name(c, S.IN_PROGRESS)
+        done_target = entry(i + 1)
+        if _is_gated(defs, i):
+            states.append(state_name(c, S.WAITING_PAYMENT))
+            transitions.append({"trigger": "unblock", "source": state_name(c, S.WAITING_PAYMENT),
+                                "dest": ready, "conditions": "guard_unblock"})
+        states.append(ready)
+        if d.requires_appointment:
+            scheduled = state_name(c, S.SCHEDULED)
+            states.append(scheduled)
+            transitions += [
+                {"trigger": "book", "source": ready, "dest": scheduled, "conditions": "guard_book"},
+                {"trigger": "reschedule", "source": scheduled, "dest": scheduled},
+                {"trigger": "start", "source": scheduled, "dest": in_progress, "conditions": "guard_start"},
+            ]
+            complete_sources = [in_progress]
+        else:
+            transitions.append({"trigger": "start", "source": ready, "dest": in_progress, "conditions": "guard_start"})
+            complete_sources = [ready, in_progress]
+        states.append(in_progress)
+        if d.requires_approval:
+            awaiting, escalated = state_name(c, S.AWAITING_APPROVAL), state_name(c, S.ESCALATED)
+            states += [awaiting, escalated]
+            transitions += [
+                {"trigger": "complete", "source": complete_sources, "dest": awaiting, "conditions": "guard_complete"},
+                {"trigger": "approve", "source": awaiting, "dest": done_target, "conditions": "guard_approve"},
+                {"trigger": "reject", "source": awaiting, "dest": in_progress, "conditions": "rework_allowed"},
+                {"trigger": "reject", "source": awaiting, "dest": escalated, "unless": "rework_allowed"},
+                {"trigger": "resume", "source": escalated, "dest": in_progress},
+            ]
+        else:
+            transitions.append(
+                {"trigger": "complete", "source": complete_sources, "dest": done_target, "conditions": "guard_complete"}
+            )
+    states.append(CLOSING)
+    transitions.append({"trigger": "settle", "source": CLOSING, "dest": COMPLETED, "conditions": "guard_settle"})
+    states += [COMPLETED, CANCELLED]
+    transitions.append({"trigger": "cancel", "source": [s for s in states if s not in FINAL_STATES], "dest": CANCELLED})
+    return MachineSpec(
+        states=tuple(states), transitions=tuple(transitions), initial=entry(0),
+        definitions={d.code: d for d in defs},
+    )
+
+
+@lru_cache(maxsize=512)
+def spec_for_version(version_id: int) -> MachineSpec:
+    """Cached per version: a published version never changes, so neither does its machine."""
+    return build_spec(list(StageDefinition.objects.filter(version_id=version_id).order_by("position")))
+
+
+class _OrderModel:
+    """What the `transitions` machine drives: the order's state plus the guard callbacks."""
+
+    def __init__(self, order: ServiceOrder, stage: StageInstance | None, spec: MachineSpec):
+        self.state = order.state
+        self.order = order
+        self.stage = stage
+        self.spec = spec
+        self.failures: list[str] = []
+
+    def _guard(self, trigger: str) -> bool:
+        self.failures = hooks.guard_failures(trigger, self.order, self.stage)
+        return not self.failures
+
+    def guard_unblock(self) -> bool:
+        return self._guard("unblock")
+
+    def guard_book(self) -> bool:
+        return self._guard("book")
+
+    def guard_start(self) -> bool:
+        return self._guard("start")
+
+    def guard_complete(self) -> bool:
+        return self._guard("complete")
+
+    def guard_approve(self) -> bool:
+        return self._guard("approve")
+
+    def guard_settle(self) -> bool:
+        return self._guard("settle")
+
+    def rework_allowed(self) -> bool:
+        return self.stage.rework_rounds < self.spec.definitions[self.stage.definition.code].max_rework_rounds
+
+
+def _machine(model: _OrderModel, spec: MachineSpec) -> Machine:
+    return Machine(
+        model=model, states=list(spec.states), transitions=[dict(t) for t in spec.transitions],
+        initial=model.state, auto_transitions=False, ignore_invalid_triggers=False,
+    )
+
+
+def allowed_triggers(order: ServiceOrder) -> list[str]:
+    """The triggers the order's current state accepts (whatever their guards say)."""
+    spec = spec_for_version(order.template_version_id)
+    if order.state in FINAL_STATES:
+        return []
+    return sorted({t["trigger"] for t in spec.transitions if _source_matches(t["source"], order.state)})
+
+
+def _source_matches(source, state: str) -> bool:
+    return state in source if isinstance(source, list) else source == state
+
+
+def _check_role(trigger: str, actor) -> None:
+    allowed = TRIGGER_ROLES.get(trigger, set())
+    role = getattr(actor, "role", None) if actor is not None else None
+    if role is None and actor is not None:
+        role = "unknown"
+    if role not in allowed:
+        raise PermissionDeniedError(f"Your role may not '{trigger}' a stage.")
+
+
+def _lock_order(order_id: int) -> ServiceOrder:
+    try:
+        return ServiceOrder.objects.select_for_update().get(pk=order_id)
+    except ServiceOrder.DoesNotExist:
+        raise NotFound("No such order.") from None
+
+
+@dataclass
+class FireResult:
+    order: ServiceOrder
+    stage: StageInstance | None
+    event: OrderEvent
+    from_state: str
+    to_state: str
+
+
+def fire(*, order_id: int, trigger: str, actor=None, stage_id: int | None = None,
+         payload: dict | None = None, event_kind: str | None = None) -> FireResult:
+    """Apply one trigger to an order. Raises InvalidTransition (409), GuardFailed (409),
+    PermissionDeniedError (403) or NotFound (404); on success the change and its event are committed."""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {},
+                              event_kind=event_kind)
+        _auto_advance(order)
+        return result
+
+
+def fire_locked(order: ServiceOrder, *, trigger: str, actor=None, stage_id: int | None = None,
+                payload: dict | None = None, event_kind: str | None = None) -> FireResult:
+    """fire() for a caller that already holds the order's row lock inside its own transaction
+    (booking locks the order, then the technicians, then fires)."""
+    result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {},
+                          event_kind=event_kind)
+    _auto_advance(order)
+    return result
+
+
+def lock_order(order_id: int) -> ServiceOrder:
+    """Lock an order row for a state change. Always lock the order before its children."""
+    return _lock_order(order_id)
+
+
+def try_advance(order: ServiceOrder) -> None:
+    """Let the system take whatever step has become possible (a payment arrived, say).
+
+    The caller holds the order's row lock (payments lock the order before its installments)."""
+    _auto_advance(order)
+
+
+def _stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
+    stages = getattr(order, "_engine_stages", None)
+    if stages is None:
+        stages = {s.definition.code: s for s in order.stages.select_related("definition").order_by("position")}
+        order._engine_stages = stages
+    return stages
+
+
+def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload, event_kind) -> FireResult:
+    _check_role(trigger, actor)
+    if order.state in FINAL_STATES:
+        raise InvalidTransition(f"The order is {order.state} and accepts nothing more.", allowed=[])
+    spec = spec_for_version(order.template_version_id)
+    stages = _stages_by_code(order)
+    code, _ = split_state(order.state)
+    stage = stages.get(code)
+    if stage_id is not None and (stage is None or stage.pk != stage_id):
+        raise InvalidTransition("This stage is not the order's current stage.", allowed=allowed_triggers(order))
+    model = _OrderModel(order, stage, spec)
+    machine = _machine(model, spec)
+    from_state = order.state
+    try:
+        moved = getattr(model, trigger)()
+    except (MachineError, AttributeError):
+        raise InvalidTransition(
+            f"'{trigger}' is not possible while the order is at '{from_state}'.", allowed=allowed_triggers(order)
+        ) from None
+    if not moved:
+        raise GuardFailed(" ".join(model.failures) or f"'{trigger}' is not possible yet.",
+                          reasons=model.failures, allowed=allowed_triggers(order))
+    del machine
+    to_state = model.state
+    entered = _apply_state(order, stages, from_state, to_state, trigger)
+    event = record_event(
+        order=order, kind=event_kind or f"stage.{trigger}", actor=actor, stage=stage, trigger=trigger,
+        from_state=from_state, to_state=to_state, payload=payload,
+    )
+    hooks.run_effects(hooks.TransitionContext(
+        order=order, trigger=trigger, from_state=from_state, to_state=to_state, actor=actor, stage=stage,
+        entered_stage=entered, event=event, payload=payload,
+    ))
+    return FireResult(order=order, stage=stage, event=event, from_state=from_state, to_state=to_state)
+
+
+def _apply_state(order: ServiceOrder, stages: dict[str, StageInstance], from_state: str, to_state: str,
+                 trigger: str) -> StageInstance | None:
+    """Mirror the machine's new state onto the order and its stage instances."""
+    now = timezone.now()
+    from_code, _ = split_state(from_state)
+    to_code, to_sub = split_state(to_state)
+    current = stages.get(from_code)
+    entered = None
+    dirty: dict[int, StageInstance] = {}
+    if to_state == CANCELLED:
+        for st in stages.values():
+            if st.state not in (S.DONE, S.CANCELLED):
+                st.state = S.CANCELLED
+                dirty[st.pk] = st
+        order.status, order.cancelled_at = ServiceOrder.Status.CANCELLED, now
+    elif to_code != from_code:
+        if current is not None:
+            current.state, current.completed_at = S.DONE, now
+            dirty[current.pk] = current
+        if to_state in (CLOSING, COMPLETED):
+            if to_state == COMPLETED:
+                order.status, order.completed_at = ServiceOrder.Status.COMPLETED, now
+        else:
+            entered = stages[to_code]
+            entered.state, entered.entered_at = to_sub, now
+            order.current_stage = entered
+            dirty[entered.pk] = entered
+    else:
+        current.state = to_sub
+        dirty[current.pk] = current
+    touched = entered or current
+    if touched is not None and to_sub == S.IN_PROGRESS:
+        if touched.started_at is None:
+            touched.started_at = now
+            sla = touched.definition.sla_hours
+            touched.sla_due_at = now + timedelta(hours=sla) if sla else None
+        if trigger == "reject":
+            touched.rework_rounds += 1
+        dirty[touched.pk] = touched
+    if touched is not None and to_sub == S.AWAITING_APPROVAL:
+        touched.submitted_at = now
+    order.state = to_state
+    order.save(update_fields=["state", "status", "current_stage", "completed_at", "cancelled_at"])
+    for st in dirty.values():
+        st.save(update_fields=["state", "entered_at", "started_at", "submitted_at", "completed_at",
+                               "sla_due_at", "rework_rounds"])
+    return entered
+
+
+def _auto_advance(order: ServiceOrder) -> None:
+    """System steps that need no person: unblock a paid stage, complete a passive one, settle."""
+    for _ in range(len(_stages_by_code(order)) * 3 + 3):
+        if order.state in FINAL_STATES:
+            return
+        code, sub = split_state(order.state)
+        if order.state == CLOSING:
+            trigger = "settle"
+        elif sub == S.WAITING_PAYMENT:
+            trigger = "unblock"
+        elif sub == S.READY and spec_for_version(order.template_version_id).definitions[code].is_passive:
+            trigger = "complete"
+        else:
+            return
+        try:
+            _fire_locked(order, trigger, actor=None, stage_id=None, payload={}, event_kind=None)
+        except GuardFailed:
+            return
+
+
+def order_initialize(order: ServiceOrder) -> None:
+    """Put a freshly created order into its first state (called by workflows.services.order_create)."""
+    spec = spec_for_version(order.template_version_id)
+    stages = _stages_by_code(order)
+    order.state = spec.initial
+    code, sub = split_state(spec.initial)
+    first = stages[code]
+    first.state, first.entered_at = sub, timezone.now()
+    first.save(update_fields=["state", "entered_at"])
+    order.current_stage = first
+    order.save(update_fields=["state", "current_stage"])
+    event = record_event(order=order, kind="order.created", actor=order.created_by, stage=first,
+                         to_state=spec.initial, payload={"total_amount": str(order.total_amount),
+                                                         "currency": order.currency})
+    hooks.run_effects(hooks.TransitionContext(
+        order=order, trigger="create", from_state="", to_state=spec.initial, actor=order.created_by,
+        stage=None, entered_stage=first, event=event,
+    ))
+    _auto_advance(order)

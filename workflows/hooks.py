@@ -1,0 +1,92 @@
+"""Extension points of the stage engine.
+
+Other apps (payments, vouchers, fieldwork) register guards and effects in their
+AppConfig.ready(); the engine asks the guards and runs the effects, and never imports those
+apps. There are no signals between apps: this registry is the whole wiring, in one place.
+
+A guard is `fn(order, stage) -> str | None`: None lets the trigger pass, a string is the
+reason it cannot happen yet (shown to the caller in the 409 body).
+An effect is `fn(ctx: TransitionContext) -> None`, run inside the transition's transaction,
+after the state change and its event are written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workflows.models import OrderEvent, ServiceOrder, StageInstance
+
+GuardFn = Callable[["ServiceOrder", "StageInstance"], "str | None"]
+
+# Triggers whose guards other apps can extend.
+GUARDED_TRIGGERS = ("unblock", "book", "start", "complete", "approve", "settle")
+
+_guards: dict[str, list[GuardFn]] = defaultdict(list)
+_effects: list[Callable[[TransitionContext], None]] = []
+
+
+@dataclass
+class TransitionContext:
+    order: ServiceOrder
+    trigger: str
+    from_state: str
+    to_state: str
+    actor: Any
+    stage: StageInstance | None  # the stage the trigger was fired on
+    entered_stage: StageInstance | None  # the stage now current, when the trigger moved to another stage
+    event: OrderEvent
+    payload: dict = field(default_factory=dict)
+
+    @property
+    def to_sub(self) -> str:
+        return self.to_state.partition(":")[2]
+
+
+def register_guard(trigger: str, fn: GuardFn) -> None:
+    if trigger not in GUARDED_TRIGGERS:
+        raise ValueError(f"unknown guarded trigger {trigger!r}")
+    if fn not in _guards[trigger]:
+        _guards[trigger].append(fn)
+
+
+def register_effect(fn: Callable[[TransitionContext], None]) -> None:
+    if fn not in _effects:
+        _effects.append(fn)
+
+
+def guard_failures(trigger: str, order: ServiceOrder, stage: StageInstance) -> list[str]:
+    return [reason for fn in _guards.get(trigger, ()) if (reason := fn(order, stage))]
+
+
+def run_effects(ctx: TransitionContext) -> None:
+    for fn in _effects:
+        fn(ctx)
+
+
+# --- order detail sections ---------------------------------------------------
+# Apps add what they own to the order detail (installments, vouchers, check-ins) without the
+# workflows API importing them. `prefetch` are prefetch_related lookups applied once to the
+# order queryset; `serialize(order, request)` must read only from those prefetched caches, so the
+# detail costs the same number of queries whatever the number of stages and events.
+
+
+@dataclass(frozen=True)
+class OrderSection:
+    name: str
+    prefetch: tuple
+    serialize: Callable[[Any, Any], Any]
+
+
+_order_sections: dict[str, OrderSection] = {}
+
+
+def register_order_section(name: str, *, prefetch: tuple = (), serialize: Callable[[Any, Any], Any]) -> None:
+    _order_sections[name] = OrderSection(name=name, prefetch=tuple(prefetch), serialize=serialize)
+
+
+def order_sections() -> list[OrderSection]:
+    return list(_order_sections.values())

@@ -1,0 +1,465 @@
+"""Write operations of the workflows app. Every entry point (API, admin, tasks, demo) calls these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
+from tenancy.models import Merchant, Store, User
+from workflows import engine
+from workflows.events import record_event
+from workflows.models import (
+    Appointment,
+    ServiceOrder,
+    StageDefinition,
+    StageInstance,
+    StageSubmissionFile,
+    TemplateDistribution,
+    TemplateVersion,
+    WorkflowTemplate,
+)
+
+Role = User.Role
+STAGE_FIELDS = (
+    "code", "name", "description", "requires_appointment", "appointment_minutes", "requires_approval",
+    "max_rework_rounds", "min_photos", "checklist", "requires_voucher", "voucher_valid_days", "payment_share",
+    "payment_timing", "sla_hours", "arrival_tolerance_minutes", "refundable_on_cancel",
+)
+MAX_SLA_HOURS = 24 * 365
+
+
+class TemplateInvalid(DomainError):
+    """The template cannot be published as it is."""
+
+    code = "template_invalid"
+    status_code = 400
+
+
+# --- templates -------------------------------------------------------------
+
+
+def _write_stages(version: TemplateVersion, stages: list[dict]) -> None:
+    version.stages.all().delete()
+    StageDefinition.objects.bulk_create([
+        StageDefinition(version=version, position=i, **{k: v for k, v in data.items() if k in STAGE_FIELDS})
+        for i, data in enumerate(stages, start=1)
+    ])
+
+
+@transaction.atomic
+def template_create(*, merchant: Merchant, name: str, description: str = "", stages: list[dict], actor=None
+                    ) -> WorkflowTemplate:
+    from tenancy.tiers import tier_check_template
+
+    template = WorkflowTemplate.objects.create(merchant=merchant, name=name, description=description)
+    version = TemplateVersion.objects.create(template=template)
+    tier_check_template(merchant, stages)
+    _write_stages(version, stages)
+    return template
+
+
+def template_draft(template: WorkflowTemplate) -> TemplateVersion:
+    """The template's draft, made from its latest published version when it has none.
+    The caller holds the template's row lock."""
+    draft = template.versions.filter(status=TemplateVersion.Status.DRAFT).first()
+    if draft is not None:
+        return draft
+    latest = template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
+    draft = TemplateVersion.objects.create(template=template)
+    if latest is not None:
+        _write_stages(draft, [
+            {f: getattr(d, f) for f in STAGE_FIELDS} for d in latest.stages.order_by("position")
+        ])
+    return draft
+
+
+@transaction.atomic
+def template_update(*, template: WorkflowTemplate, data: dict, actor=None) -> WorkflowTemplate:
+    """Edit the template; stage changes go to its draft (published versions never change)."""
+    from tenancy.tiers import tier_check_template
+
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    for field in ("name", "description"):
+        if field in data:
+            setattr(template, field, data[field])
+    template.save()
+    if "stages" in data:
+        tier_check_template(template.merchant, data["stages"])
+        _write_stages(template_draft(template), data["stages"])
+    return template
+
+
+def template_problems(stages: list[StageDefinition]) -> list[dict]:
+    """Everything that keeps a set of stage definitions from being published, one message each."""
+    problems: list[dict] = []
+
+    def add(stage, field, message):
+        problems.append({"stage": getattr(stage, "code", None), "field": field, "message": message})
+
+    if not stages:
+        add(None, "stages", "A workflow needs at least one stage.")
+        return problems
+    seen: set[str] = set()
+    for st in stages:
+        if st.code in seen:
+            add(st, "code", f"Stage code '{st.code}' is used more than once.")
+        seen.add(st.code)
+        if st.sla_hours is not None and not (1 <= st.sla_hours <= MAX_SLA_HOURS):
+            add(st, "sla_hours", f"SLA of stage '{st.code}' must be between 1 and {MAX_SLA_HOURS} hours.")
+        if st.requires_appointment and not (15 <= st.appointment_minutes <= 12 * 60):
+            add(st, "appointment_minutes", f"Appointment of stage '{st.code}' must last 15 minutes to 12 hours.")
+        if st.arrival_tolerance_minutes > 24 * 60:
+            add(st, "arrival_tolerance_minutes", f"Arrival tolerance of stage '{st.code}' is over a day.")
+        if st.requires_voucher and not st.requires_appointment:
+            add(st, "requires_voucher", f"Stage '{st.code}' asks for a voucher but has no on-site appointment.")
+        if st.payment_share is not None and st.payment_share <= 0:
+            add(st, "payment_share", f"Payment share of stage '{st.code}' must be positive, or empty.")
+        if not isinstance(st.checklist, list) or not all(isinstance(i, str) and i.strip() for i in st.checklist):
+            add(st, "checklist", f"Checklist of stage '{st.code}' must be a list of non-empty texts.")
+    shares = [st.payment_share for st in stages if st.payment_share is not None]
+    if shares and sum(shares, Decimal(0)) != Decimal(100):
+        add(None, "payment_share", f"Payment shares add up to {sum(shares, Decimal(0))}%, not 100%.")
+    return problems
+
+
+@transaction.atomic
+def template_publish(*, template: WorkflowTemplate, actor=None) -> TemplateVersion:
+    """Validate the draft and freeze it as the next version number."""
+    from tenancy.tiers import tier_check_template
+
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    draft = template.versions.filter(status=TemplateVersion.Status.DRAFT).first()
+    if draft is None:
+        raise Conflict("There is no draft to publish: edit the template first.", code="nothing_to_publish")
+    stages = list(draft.stages.order_by("position"))
+    problems = template_problems(stages)
+    if problems:
+        raise TemplateInvalid("The template has problems: " + " ".join(p["message"] for p in problems),
+                              problems=problems)
+    tier_check_template(template.merchant, [{f: getattr(s, f) for f in STAGE_FIELDS} for s in stages])
+    last = template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
+    draft.number = (last.number if last else 0) + 1
+    draft.status = TemplateVersion.Status.PUBLISHED
+    draft.published_at = timezone.now()
+    draft.published_by = actor if getattr(actor, "pk", None) else None
+    draft.save()
+    return draft
+
+
+def template_latest_published(template: WorkflowTemplate) -> TemplateVersion | None:
+    return template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
+
+
+@transaction.atomic
+def template_distribute(*, template: WorkflowTemplate, stores: list[Store], actor=None,
+                        version: TemplateVersion | None = None) -> list[TemplateDistribution]:
+    """Make the latest published version (or `version`) available to these stores of the merchant."""
+    version = version or template_latest_published(template)
+    if version is None or not version.is_published:
+        raise Conflict("Publish the template before distributing it.", code="not_published")
+    foreign = [s.pk for s in stores if s.merchant_id != template.merchant_id]
+    if foreign:
+        raise NotFound("No such store.")
+    result = []
+    for store in stores:
+        dist, _ = TemplateDistribution.objects.update_or_create(
+            template=template, store=store,
+            defaults={"version": version, "distributed_by": actor if getattr(actor, "pk", None) else None},
+        )
+        result.append(dist)
+    return result
+
+
+def distribution_set_overrides(*, distribution: TemplateDistribution, appointment_minutes: dict[str, int]
+                               ) -> TemplateDistribution:
+    """A store's own appointment lengths. Only lengths: payment shares are the brand's."""
+    codes = set(distribution.version.stages.values_list("code", flat=True))
+    for code, minutes in appointment_minutes.items():
+        if code not in codes:
+            raise DomainError(f"No stage '{code}' in this workflow.", code="invalid")
+        if not isinstance(minutes, int) or not 15 <= minutes <= 12 * 60:
+            raise DomainError(f"Appointment length for '{code}' must be 15 to 720 minutes.", code="invalid")
+    distribution.appointment_minutes_overrides = dict(appointment_minutes)
+    distribution.save(update_fields=["appointment_minutes_overrides"])
+    return distribution
+
+
+# --- orders ----------------------------------------------------------------
+
+
+def consumer_find_or_create(*, phone: str = "", email: str = "", name: str = "") -> User:
+    """The consumer with this phone (or email), or a new consumer account."""
+    if not phone and not email:
+        raise DomainError("A consumer needs a phone or an email.", code="invalid")
+    lookup = Q(phone=phone) if phone else Q(email__iexact=email)
+    user = User.objects.filter(lookup).first()
+    if user is not None:
+        if user.role != Role.CONSUMER:
+            raise DomainError("That phone or email belongs to a staff account.", code="invalid")
+        return user
+    username = f"c_{phone.lstrip('+')}" if phone else f"c_{email.lower()}"[:150]
+    first, _, last = (name or "").partition(" ")
+    try:
+        with transaction.atomic():
+            user = User(username=username, phone=phone or None, email=email, first_name=first[:150],
+                        last_name=last[:150], role=Role.CONSUMER)
+            user.set_unusable_password()
+            user.save()
+    except IntegrityError:
+        user = User.objects.filter(lookup).first()
+        if user is None:
+            raise Conflict("Could not create the consumer account; try again.") from None
+    return user
+
+
+@transaction.atomic
+def order_create(*, template: WorkflowTemplate, store: Store, consumer: User, total_amount: Decimal,
+                 currency: str, service_address: str, latitude: Decimal, longitude: Decimal, actor=None
+                 ) -> ServiceOrder:
+    dist = TemplateDistribution.objects.select_related("version").filter(template=template, store=store).first()
+    if dist is None:
+        raise DomainError("This workflow is not distributed to that store.", code="not_distributed")
+    from payments.money import quantize
+
+    order = ServiceOrder.objects.create(
+        merchant_id=store.merchant_id, store=store, consumer=consumer, template_version=dist.version,
+        total_amount=quantize(total_amount, currency), currency=currency, service_address=service_address,
+        latitude=latitude, longitude=longitude, state="", created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    StageInstance.objects.bulk_create([
+        StageInstance(order=order, definition=d, position=d.position)
+        for d in dist.version.stages.order_by("position")
+    ])
+    engine.order_initialize(order)
+    return order
+
+
+def _visible_stage(stage_id: int, actor) -> StageInstance:
+    from tenancy.scoping import visible_to
+
+    stage = visible_to(StageInstance.objects.select_related("order", "definition"), actor).filter(pk=stage_id).first()
+    if stage is None:
+        raise NotFound("No such stage.")
+    return stage
+
+
+def stage_fire(*, stage: StageInstance, trigger: str, actor, payload: dict | None = None) -> engine.FireResult:
+    return engine.fire(order_id=stage.order_id, trigger=trigger, actor=actor, stage_id=stage.pk, payload=payload)
+
+
+def stage_approve(*, stage: StageInstance, actor) -> engine.FireResult:
+    return stage_fire(stage=stage, trigger="approve", actor=actor)
+
+
+def stage_reject(*, stage: StageInstance, actor, reason: str) -> engine.FireResult:
+    if not reason.strip():
+        raise DomainError("Say why the work is rejected.", code="invalid", errors={"reason": ["Required."]})
+    return stage_fire(stage=stage, trigger="reject", actor=actor, payload={"reason": reason})
+
+
+def stage_resume(*, stage: StageInstance, actor, note: str = "") -> engine.FireResult:
+    return stage_fire(stage=stage, trigger="resume", actor=actor, payload={"note": note})
+
+
+def stage_start(*, stage: StageInstance, actor) -> engine.FireResult:
+    return stage_fire(stage=stage, trigger="start", actor=actor)
+
+
+@transaction.atomic
+def stage_submit(*, stage: StageInstance, actor, notes: str = "", files=()) -> engine.FireResult:
+    """Store staff deliver off-site work (a design draft): the stage then waits for approval."""
+    if stage.definition.requires_appointment:
+        raise InvalidTransition("On-site stages are completed by the technician on the job.",
+                                allowed=engine.allowed_triggers(stage.order))
+    result = stage_fire(stage=stage, trigger="complete", actor=actor,
+                        payload={"notes": notes, "files": [getattr(f, "name", "") for f in files]})
+    StageInstance.objects.filter(pk=stage.pk).update(submission_notes=notes)
+    for f in files:
+        StageSubmissionFile.objects.create(stage=stage, file=f, uploaded_by=actor)
+    return result
+
+
+def stage_complete(*, stage: StageInstance, actor, payload: dict | None = None) -> engine.FireResult:
+    return stage_fire(stage=stage, trigger="complete", actor=actor, payload=payload)
+
+
+@transaction.atomic
+def order_cancel(*, order: ServiceOrder, actor, reason: str) -> ServiceOrder:
+    """Cancel the order. Effects registered by payments and vouchers refund and revoke."""
+    locked = engine.lock_order(order.pk)
+    if actor is not None and actor.role == Role.CONSUMER and locked.consumer_id != actor.pk:
+        raise NotFound("No such order.")
+    engine.fire_locked(locked, trigger="cancel", actor=actor, payload={"reason": reason})
+    locked.cancel_reason = reason
+    locked.save(update_fields=["cancel_reason"])
+    for appt in Appointment.objects.filter(order=locked, state__in=Appointment.ACTIVE_STATES):
+        appt.mark_cancelled()
+        appt.save()
+    return locked
+
+
+# --- appointments ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+    free_technicians: int
+
+
+def appointment_minutes_for(stage: StageInstance) -> int:
+    dist = TemplateDistribution.objects.filter(template_id=stage.order.template_version.template_id,
+                                               store_id=stage.order.store_id).first()
+    overrides = dist.appointment_minutes_overrides if dist else {}
+    return int(overrides.get(stage.definition.code, stage.definition.appointment_minutes))
+
+
+def _store_technician_ids(store: Store) -> list[int]:
+    return list(User.objects.filter(role=Role.TECHNICIAN, is_active=True, stores=store)
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def _busy(technician_ids: list[int], start: datetime, end: datetime, exclude_pk: int | None = None) -> set[int]:
+    qs = Appointment.objects.filter(technician_id__in=technician_ids, state__in=Appointment.ACTIVE_STATES,
+                                    window_start__lt=end, window_end__gt=start)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    return set(qs.values_list("technician_id", flat=True))
+
+
+def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | None = None) -> list[Slot]:
+    """Bookable windows: the store's working hours cut into the stage's appointment length, with
+    at least one of the store's technicians free."""
+    if not stage.definition.requires_appointment:
+        return []
+    store = stage.order.store
+    tz = store.tzinfo
+    length = timedelta(minutes=appointment_minutes_for(stage))
+    now = now or timezone.now()
+    tech_ids = _store_technician_ids(store)
+    if not tech_ids:
+        return []
+    first_day = now.astimezone(tz).date()
+    horizon_end = datetime.combine(first_day + timedelta(days=days), store.closes_at, tzinfo=tz)
+    busy = list(Appointment.objects.filter(
+        technician_id__in=tech_ids, state__in=Appointment.ACTIVE_STATES,
+        window_end__gt=now, window_start__lt=horizon_end,
+    ).values_list("technician_id", "window_start", "window_end"))
+    slots = []
+    for offset in range(days + 1):
+        day = first_day + timedelta(days=offset)
+        if day.weekday() not in store.working_days:
+            continue
+        start = datetime.combine(day, store.opens_at, tzinfo=tz)
+        close = datetime.combine(day, store.closes_at, tzinfo=tz)
+        while start + length <= close:
+            end = start + length
+            if start > now:
+                taken = {t for t, s, e in busy if s < end and e > start}
+                free = len(tech_ids) - len(taken)
+                if free > 0:
+                    slots.append(Slot(start=start, end=end, free_technicians=free))
+            start = end
+    return slots
+
+
+def _validate_window(stage: StageInstance, window_start: datetime) -> datetime:
+    store = stage.order.store
+    tz = store.tzinfo
+    length = timedelta(minutes=appointment_minutes_for(stage))
+    local = window_start.astimezone(tz)
+    opens = datetime.combine(local.date(), store.opens_at, tzinfo=tz)
+    close = datetime.combine(local.date(), store.closes_at, tzinfo=tz)
+    aligned = (local - opens) % length == timedelta(0)
+    if (local.weekday() not in store.working_days or local < opens or local + length > close or not aligned
+            or window_start <= timezone.now()):
+        raise DomainError("That time is not one of the bookable windows; ask for the slots.",
+                          code="invalid_window", errors={"window_start": ["Not a bookable window."]})
+    return window_start + length
+
+
+def _lock_technicians(ids: list[int]) -> None:
+    """Lock technician rows in pk order, so two bookings never deadlock and never double-book."""
+    list(User.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+
+
+@transaction.atomic
+def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> Appointment:
+    """Book an on-site visit for the current stage, with a free technician of the store."""
+    order = engine.lock_order(stage.order_id)
+    stage = StageInstance.objects.select_related("definition", "order__store", "order__template_version").get(
+        pk=stage.pk)
+    if stage.order_id != order.pk or order.current_stage_id != stage.pk or stage.state != StageInstance.State.READY:
+        raise InvalidTransition("This stage cannot be booked now.", allowed=engine.allowed_triggers(order))
+    window_end = _validate_window(stage, window_start)
+    tech_ids = _store_technician_ids(order.store)
+    _lock_technicians(tech_ids)
+    free = [t for t in tech_ids if t not in _busy(tech_ids, window_start, window_end)]
+    if not free:
+        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+    engine.fire_locked(order, trigger="book", actor=actor, stage_id=stage.pk,
+                       payload={"window_start": window_start.isoformat(), "technician": free[0]})
+    return Appointment.objects.create(order=order, stage=stage, store=order.store, technician_id=free[0],
+                                      window_start=window_start, window_end=window_end, booked_by=actor)
+
+
+@transaction.atomic
+def appointment_reschedule(*, appointment: Appointment, window_start: datetime, actor) -> Appointment:
+    order = engine.lock_order(appointment.order_id)
+    appointment = Appointment.objects.select_related("stage__definition", "stage__order__store").get(
+        pk=appointment.pk)
+    if appointment.state != Appointment.State.BOOKED:
+        raise InvalidTransition("Only a booked visit can be moved.", allowed=[])
+    stage = appointment.stage
+    window_end = _validate_window(stage, window_start)
+    tech_ids = _store_technician_ids(order.store)
+    _lock_technicians(tech_ids)
+    busy = _busy(tech_ids, window_start, window_end, exclude_pk=appointment.pk)
+    keep = appointment.technician_id if appointment.technician_id not in busy else None
+    free = [t for t in tech_ids if t not in busy]
+    if keep is None and not free:
+        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+    engine.fire_locked(order, trigger="reschedule", actor=actor, stage_id=stage.pk,
+                       payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat()})
+    appointment.mark_cancelled()
+    appointment.save()
+    return Appointment.objects.create(
+        order=order, stage=stage, store=order.store, technician_id=keep or free[0], window_start=window_start,
+        window_end=window_end, booked_by=actor, reschedule_count=appointment.reschedule_count + 1,
+    )
+
+
+@transaction.atomic
+def appointment_assign(*, appointment: Appointment, technician: User, actor) -> Appointment:
+    """Give the visit to a technician of its store who is free for the window."""
+    order = engine.lock_order(appointment.order_id)
+    appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    if not appointment.is_active:
+        raise InvalidTransition("This visit is no longer active.", allowed=[])
+    if technician.role != Role.TECHNICIAN or not technician.stores.filter(pk=appointment.store_id).exists():
+        raise DomainError("That technician does not work for this store.", code="invalid",
+                          errors={"technician": ["Not a technician of this store."]})
+    if appointment.state != Appointment.State.BOOKED:
+        raise InvalidTransition("The technician has already checked in.", allowed=[])
+    _lock_technicians(sorted({technician.pk, appointment.technician_id or technician.pk}))
+    if _busy([technician.pk], appointment.window_start, appointment.window_end, exclude_pk=appointment.pk):
+        raise Conflict("That technician has another visit in this window.", code="technician_busy")
+    previous = appointment.technician_id
+    appointment.technician = technician
+    appointment.save(update_fields=["technician"])
+    record_event(order=order, kind="appointment.assigned", actor=actor, stage=appointment.stage,
+                 payload={"appointment": appointment.pk, "technician": technician.pk, "previous": previous})
+    return appointment
+
+
+def require_role(actor, *roles) -> None:
+    if actor.role not in roles and not actor.is_operator:
+        raise PermissionDeniedError("Your role may not do this.")
+
