@@ -77,7 +77,9 @@ class IdempotencyMiddleware:
                 )
             if record.state == IdempotencyKey.State.IN_PROGRESS:
                 return _error(
-                    "idempotency_in_progress", "A request with this Idempotency-Key is still in progress.", 409
+                    "idempotency_in_progress",
+                    "A request with this Idempotency-Key is still in progress.",
+                    409,
                 )
             response = HttpResponse(
                 bytes(record.response_body or b""),
@@ -92,7 +94,11 @@ class IdempotencyMiddleware:
         except BaseException:
             IdempotencyKey.objects.filter(pk=record.pk).delete()
             raise
-        if response.status_code >= 500 or response.status_code == 429 or getattr(response, "streaming", False):
+        if (
+            response.status_code >= 500
+            or response.status_code == 429
+            or getattr(response, "streaming", False)
+        ):
             IdempotencyKey.objects.filter(pk=record.pk).delete()
             return response
         if hasattr(response, "render") and not response.is_rendered:

@@ -22,7 +22,9 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["caller", "key"], name="unique_idempotency_key_per_caller")]
+        constraints = [
+            models.UniqueConstraint(fields=["caller", "key"], name="unique_idempotency_key_per_caller")
+        ]
 
     def __str__(self) -> str:
         return f"{self.caller}:{self.key}"

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 
 from tenancy.models import Merchant, Store, User
 from tenancy.scoping import visible_to
@@ -52,6 +53,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
             exclude.append("merchant")
         return exclude
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if not self._has_merchant_field() or request.user.is_operator:
+            return form
+        return _merchant_bound_form(form, request.user.merchant_id)
+
+    def get_list_filter(self, request):
+        # A plain related filter lists every row of the related model (every merchant, every
+        # store); for merchant staff list only the values present in their own rows.
+        filters = super().get_list_filter(request)
+        if request.user.is_operator:
+            return filters
+        return tuple(_scoped_filter(self.model, f) for f in filters)
+
     def save_model(self, request, obj, form, change):
         if self._has_merchant_field() and not request.user.is_operator and not obj.merchant_id:
             obj.merchant_id = request.user.merchant_id
@@ -68,6 +83,51 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if field is not None and hasattr(db_field.related_model, "tenant_scope"):
             field.queryset = visible_to(field.queryset, request.user)
         return field
+
+
+def _merchant_bound_form(form_class, merchant_id):
+    """The admin's form with the instance's merchant fixed before validation.
+
+    The merchant field is hidden from merchant staff, so without this the model's clean() and
+    the (merchant, ...) unique constraints would run against no merchant: a crash (500) or a
+    duplicate reaching the database.
+    """
+
+    class MerchantBoundForm(form_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if not self.instance.merchant_id:
+                self.instance.merchant_id = merchant_id
+
+        def _get_validation_exclusions(self):
+            exclude = super()._get_validation_exclusions()
+            exclude.discard("merchant")
+            return exclude
+
+        def _update_errors(self, errors):
+            # A model error on a field the form hides (merchant) is shown at the top of the form.
+            if hasattr(errors, "error_dict"):
+                remapped: dict = {}
+                for field, messages in errors.error_dict.items():
+                    key = field if field in self.fields else NON_FIELD_ERRORS
+                    remapped.setdefault(key, []).extend(messages)
+                errors = ValidationError(remapped)
+            super()._update_errors(errors)
+
+    MerchantBoundForm.__name__ = form_class.__name__
+    return MerchantBoundForm
+
+
+def _scoped_filter(model, list_filter):
+    if not isinstance(list_filter, str) or "__" in list_filter:
+        return list_filter
+    try:
+        field = model._meta.get_field(list_filter)
+    except FieldDoesNotExist:
+        return list_filter
+    if field.is_relation and hasattr(field.related_model, "tenant_scope"):
+        return (list_filter, admin.RelatedOnlyFieldListFilter)
+    return list_filter
 
 
 class TenantScopedInline:

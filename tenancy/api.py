@@ -17,24 +17,34 @@ class TokenObtainView(ObtainAuthToken):
     throttle_scope = "login"
 
     @extend_schema(
-        request=inline_serializer("TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}),
+        request=inline_serializer(
+            "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
+        ),
         responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 
 
-class StoreViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class StoreViewSet(
+    ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The stores the caller works with."""
 
     queryset = Store.objects.select_related("merchant").order_by("pk")
     serializer_class = StoreSerializer
 
 
-class TechnicianViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class TechnicianViewSet(
+    ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The technicians of the caller's merchant (a store manager: of its stores)."""
 
-    queryset = User.objects.filter(role=User.Role.TECHNICIAN, is_active=True).prefetch_related("stores").order_by("pk")
+    queryset = (
+        User.objects.filter(role=User.Role.TECHNICIAN, is_active=True)
+        .prefetch_related("stores")
+        .order_by("pk")
+    )
     serializer_class = TechnicianSerializer
     filterset_fields = ["stores"]
 

@@ -61,7 +61,9 @@ class Store(models.Model):
         ordering = ["merchant_id", "name"]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "code"], name="unique_store_code_per_merchant"),
-            models.CheckConstraint(condition=models.Q(opens_at__lt=models.F("closes_at")), name="store_opens_before_close"),
+            models.CheckConstraint(
+                condition=models.Q(opens_at__lt=models.F("closes_at")), name="store_opens_before_close"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -81,8 +83,11 @@ class User(AbstractUser):
         CONSUMER = "consumer", "Consumer"
 
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.CONSUMER)
-    # Merchant staff (admin, store manager, technician) belong to one merchant; consumers and operators to none.
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="staff")
+    # Merchant staff (admin, store manager, technician) belong to one merchant;
+    # consumers and operators to none.
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="staff"
+    )
     # Store managers manage these stores; technicians work for them.
     stores = models.ManyToManyField(Store, blank=True, related_name="staff")
     phone = models.CharField(max_length=32, unique=True, null=True, blank=True)
