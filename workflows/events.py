@@ -13,6 +13,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from workflows import hooks
 from workflows.models import OrderEvent, ServiceOrder, StageInstance
 
 
@@ -61,6 +62,7 @@ def record_event(
     )
     event.hash = event_hash(event)
     event.save(force_insert=True)
+    hooks.notify_event_listeners(event)
     return event
 
 

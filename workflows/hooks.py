@@ -90,3 +90,22 @@ def register_order_section(name: str, *, prefetch: tuple = (), serialize: Callab
 
 def order_sections() -> list[OrderSection]:
     return list(_order_sections.values())
+
+
+# --- event listeners -----------------------------------------------------------
+# Called by workflows.events.record_event for every event, inside the same transaction, so
+# whatever a listener writes (a notification in the outbox, an outbound webhook delivery) commits
+# or rolls back with the event itself. Listeners must not do I/O: they write rows and, at most,
+# queue work with transaction.on_commit.
+
+_event_listeners: list[Callable[[Any], None]] = []
+
+
+def register_event_listener(fn: Callable[[Any], None]) -> None:
+    if fn not in _event_listeners:
+        _event_listeners.append(fn)
+
+
+def notify_event_listeners(event) -> None:
+    for fn in _event_listeners:
+        fn(event)

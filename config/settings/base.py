@@ -148,3 +148,30 @@ DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="CNY")
 # Decimal places per ISO 4217 currency; anything absent uses 2.
 CURRENCY_DECIMALS = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0, "KRW": 0}
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
+
+# --- payments (payments app) --------------------------------------------------
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="sandbox")
+SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET", default="sandbox-webhook-secret-local-only")
+WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Absolute base URL used in links handed to people (checkout, tracking); empty = relative links.
+SITE_URL = env("SITE_URL", default="")
+
+# --- vouchers (vouchers app) --------------------------------------------------
+# Keys for the voucher code lookup hash and for encrypting codes at rest. Local default is
+# derived from SECRET_KEY by the vouchers app; production requires both from the environment.
+VOUCHER_LOOKUP_KEY = env("VOUCHER_LOOKUP_KEY", default="")
+VOUCHER_ENCRYPTION_KEY = env("VOUCHER_ENCRYPTION_KEY", default="")
+VOUCHER_REDEEM_FAILURES_PER_MINUTE = env.int("VOUCHER_REDEEM_FAILURES_PER_MINUTE", default=5)
+VOUCHER_REDEEM_FAILURES_PER_HOUR = env.int("VOUCHER_REDEEM_FAILURES_PER_HOUR", default=100)
+
+# --- field work (fieldwork app) ---------------------------------------------------
+CHECKIN_RADIUS_METERS = env.int("CHECKIN_RADIUS_METERS", default=300)
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=10 * 1024 * 1024)
+DEVICE_CLOCK_SKEW_SECONDS = env.int("DEVICE_CLOCK_SKEW_SECONDS", default=300)
+DEVICE_MAX_OFFLINE_DAYS = env.int("DEVICE_MAX_OFFLINE_DAYS", default=7)
+LATE_SYNC_FLAG_HOURS = env.int("LATE_SYNC_FLAG_HOURS", default=72)
+
+# --- notifications (notifications app) --------------------------------------------
+SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.LoggingSMSBackend")
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="service@example.com")
