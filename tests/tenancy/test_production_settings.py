@@ -1,0 +1,72 @@
+"""config.settings.production: deploy checks are clean, and it refuses to start without secrets."""
+
+import os
+import secrets
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def manage(*args: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        **env_vars,
+    }
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def random_secret_key() -> str:
+    alphabet = string.ascii_letters + string.digits + "!@#%^&*(-_=+)"
+    return "".join(secrets.choice(alphabet) for _ in range(50))
+
+
+@pytest.fixture
+def no_dotenv_secret():
+    dotenv = BASE_DIR / ".env"
+    if dotenv.exists() and "DJANGO_SECRET_KEY" in dotenv.read_text():
+        pytest.skip(".env provides DJANGO_SECRET_KEY, so the missing-secret case cannot be run here")
+
+
+def test_check_deploy_is_clean():
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNINGS" not in result.stderr and "security.W" not in result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+PRINT_SETTINGS = "from django.conf import settings as s; print('SETTINGS', s.DEBUG, s.SECURE_SSL_REDIRECT)"
+
+
+def test_debug_cannot_be_switched_on_in_production():
+    result = manage(
+        "shell", "-c", PRINT_SETTINGS,
+        DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com", DJANGO_DEBUG="true",
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("SETTINGS"))
+    assert line.split() == ["SETTINGS", "False", "True"]
+
+
+def test_refuses_to_start_without_a_secret_key(no_dotenv_secret):
+    result = manage("check", DJANGO_ALLOWED_HOSTS="example.com")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_refuses_to_start_without_allowed_hosts(no_dotenv_secret):
+    result = manage("check", DJANGO_SECRET_KEY=random_secret_key())
+    assert result.returncode != 0
+    assert "DJANGO_ALLOWED_HOSTS" in result.stderr
