@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class VouchersConfig(AppConfig):
     name = "vouchers"
     verbose_name = "E-vouchers"
+
+    def ready(self) -> None:
+        from vouchers import integration
+
+        integration.register()
