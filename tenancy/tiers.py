@@ -11,16 +11,28 @@ Tier = Merchant.Tier
 
 CAPABILITIES: dict[str, dict] = {
     Tier.BASIC: {
-        "max_stages": 5, "rework_loops": False, "store_overrides": False, "metrics": False,
-        "template_api": False, "outbound_webhooks": False,
+        "max_stages": 5,
+        "rework_loops": False,
+        "store_overrides": False,
+        "metrics": False,
+        "template_api": False,
+        "outbound_webhooks": False,
     },
     Tier.GROWTH: {
-        "max_stages": 15, "rework_loops": True, "store_overrides": True, "metrics": True,
-        "template_api": False, "outbound_webhooks": False,
+        "max_stages": 15,
+        "rework_loops": True,
+        "store_overrides": True,
+        "metrics": True,
+        "template_api": False,
+        "outbound_webhooks": False,
     },
     Tier.ENTERPRISE: {
-        "max_stages": None, "rework_loops": True, "store_overrides": True, "metrics": True,
-        "template_api": True, "outbound_webhooks": True,
+        "max_stages": None,
+        "rework_loops": True,
+        "store_overrides": True,
+        "metrics": True,
+        "template_api": True,
+        "outbound_webhooks": True,
     },
 }
 
@@ -46,7 +58,9 @@ def tier_require(merchant: Merchant, capability: str) -> None:
     if not tier_allows(merchant, capability):
         raise TierLimit(
             f"The {merchant.get_tier_display()} tier does not include {DESCRIPTIONS[capability]}; "
-            "ask the platform to upgrade your tier.", capability=capability, tier=merchant.tier,
+            "ask the platform to upgrade your tier.",
+            capability=capability,
+            tier=merchant.tier,
         )
 
 
@@ -55,8 +69,11 @@ def tier_check_template(merchant: Merchant, stages: list[dict]) -> None:
     if caps["max_stages"] is not None and len(stages) > caps["max_stages"]:
         raise TierLimit(
             f"The {merchant.get_tier_display()} tier allows workflows of up to {caps['max_stages']} stages; "
-            f"this one has {len(stages)}.", capability="max_stages", tier=merchant.tier,
+            f"this one has {len(stages)}.",
+            capability="max_stages",
+            tier=merchant.tier,
         )
-    if not caps["rework_loops"] and any(s.get("requires_approval") and s.get("max_rework_rounds", 2) > 0
-                                        for s in stages):
+    if not caps["rework_loops"] and any(
+        s.get("requires_approval") and s.get("max_rework_rounds", 2) > 0 for s in stages
+    ):
         tier_require(merchant, "rework_loops")

@@ -114,7 +114,7 @@ def operator_client(client_for, operator):
 # --- tenant A ----------------------------------------------------------------------------------
 @pytest.fixture
 def merchant(db):
-    return MerchantFactory(name="Lumen Test Furniture", slug="lumen-test")
+    return MerchantFactory(name="Lumen Test Furniture", slug="lumen-test", tier="enterprise")
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def operator(db):
 # --- tenant B ----------------------------------------------------------------------------------
 @pytest.fixture
 def other_merchant(db):
-    return MerchantFactory(name="Harbor Test Appliances", slug="harbor-test")
+    return MerchantFactory(name="Harbor Test Appliances", slug="harbor-test", tier="enterprise")
 
 
 @pytest.fixture

@@ -93,8 +93,14 @@ def build_spec(defs: list[StageDefinition]) -> MachineSpec:
         done_target = entry(i + 1)
         if _is_gated(defs, i):
             states.append(state_name(c, S.WAITING_PAYMENT))
-            transitions.append({"trigger": "unblock", "source": state_name(c, S.WAITING_PAYMENT),
-                                "dest": ready, "conditions": "guard_unblock"})
+            transitions.append(
+                {
+                    "trigger": "unblock",
+                    "source": state_name(c, S.WAITING_PAYMENT),
+                    "dest": ready,
+                    "conditions": "guard_unblock",
+                }
+            )
         states.append(ready)
         if d.requires_appointment:
             scheduled = state_name(c, S.SCHEDULED)
@@ -128,7 +134,9 @@ def build_spec(defs: list[StageDefinition]) -> MachineSpec:
     states += [COMPLETED, CANCELLED]
     transitions.append({"trigger": "cancel", "source": [s for s in states if s not in FINAL_STATES], "dest": CANCELLED})
     return MachineSpec(
-        states=tuple(states), transitions=tuple(transitions), initial=entry(0),
+        states=tuple(states),
+        transitions=tuple(transitions),
+        initial=entry(0),
         definitions={d.code: d for d in defs},
     )
 
@@ -177,8 +185,12 @@ class _OrderModel:
 
 def _machine(model: _OrderModel, spec: MachineSpec) -> Machine:
     return Machine(
-        model=model, states=list(spec.states), transitions=[dict(t) for t in spec.transitions],
-        initial=model.state, auto_transitions=False, ignore_invalid_triggers=False,
+        model=model,
+        states=list(spec.states),
+        transitions=[dict(t) for t in spec.transitions],
+        initial=model.state,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
     )
 
 
@@ -219,24 +231,38 @@ class FireResult:
     to_state: str
 
 
-def fire(*, order_id: int, trigger: str, actor=None, stage_id: int | None = None,
-         payload: dict | None = None, event_kind: str | None = None) -> FireResult:
+def fire(
+    *,
+    order_id: int,
+    trigger: str,
+    actor=None,
+    stage_id: int | None = None,
+    payload: dict | None = None,
+    event_kind: str | None = None,
+) -> FireResult:
     """Apply one trigger to an order. Raises InvalidTransition (409), GuardFailed (409),
     PermissionDeniedError (403) or NotFound (404); on success the change and its event are committed."""
     with transaction.atomic():
         order = _lock_order(order_id)
-        result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {},
-                              event_kind=event_kind)
+        result = _fire_locked(
+            order, trigger, actor=actor, stage_id=stage_id, payload=payload or {}, event_kind=event_kind
+        )
         _auto_advance(order)
         return result
 
 
-def fire_locked(order: ServiceOrder, *, trigger: str, actor=None, stage_id: int | None = None,
-                payload: dict | None = None, event_kind: str | None = None) -> FireResult:
+def fire_locked(
+    order: ServiceOrder,
+    *,
+    trigger: str,
+    actor=None,
+    stage_id: int | None = None,
+    payload: dict | None = None,
+    event_kind: str | None = None,
+) -> FireResult:
     """fire() for a caller that already holds the order's row lock inside its own transaction
     (booking locks the order, then the technicians, then fires)."""
-    result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {},
-                          event_kind=event_kind)
+    result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {}, event_kind=event_kind)
     _auto_advance(order)
     return result
 
@@ -281,24 +307,43 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload,
             f"'{trigger}' is not possible while the order is at '{from_state}'.", allowed=allowed_triggers(order)
         ) from None
     if not moved:
-        raise GuardFailed(" ".join(model.failures) or f"'{trigger}' is not possible yet.",
-                          reasons=model.failures, allowed=allowed_triggers(order))
+        raise GuardFailed(
+            " ".join(model.failures) or f"'{trigger}' is not possible yet.",
+            reasons=model.failures,
+            allowed=allowed_triggers(order),
+        )
     del machine
     to_state = model.state
     entered = _apply_state(order, stages, from_state, to_state, trigger)
     event = record_event(
-        order=order, kind=event_kind or f"stage.{trigger}", actor=actor, stage=stage, trigger=trigger,
-        from_state=from_state, to_state=to_state, payload=payload,
+        order=order,
+        kind=event_kind or f"stage.{trigger}",
+        actor=actor,
+        stage=stage,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        payload=payload,
     )
-    hooks.run_effects(hooks.TransitionContext(
-        order=order, trigger=trigger, from_state=from_state, to_state=to_state, actor=actor, stage=stage,
-        entered_stage=entered, event=event, payload=payload,
-    ))
+    hooks.run_effects(
+        hooks.TransitionContext(
+            order=order,
+            trigger=trigger,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+            stage=stage,
+            entered_stage=entered,
+            event=event,
+            payload=payload,
+        )
+    )
     return FireResult(order=order, stage=stage, event=event, from_state=from_state, to_state=to_state)
 
 
-def _apply_state(order: ServiceOrder, stages: dict[str, StageInstance], from_state: str, to_state: str,
-                 trigger: str) -> StageInstance | None:
+def _apply_state(
+    order: ServiceOrder, stages: dict[str, StageInstance], from_state: str, to_state: str, trigger: str
+) -> StageInstance | None:
     """Mirror the machine's new state onto the order and its stage instances."""
     now = timezone.now()
     from_code, _ = split_state(from_state)
@@ -341,8 +386,17 @@ def _apply_state(order: ServiceOrder, stages: dict[str, StageInstance], from_sta
     order.state = to_state
     order.save(update_fields=["state", "status", "current_stage", "completed_at", "cancelled_at"])
     for st in dirty.values():
-        st.save(update_fields=["state", "entered_at", "started_at", "submitted_at", "completed_at",
-                               "sla_due_at", "rework_rounds"])
+        st.save(
+            update_fields=[
+                "state",
+                "entered_at",
+                "started_at",
+                "submitted_at",
+                "completed_at",
+                "sla_due_at",
+                "rework_rounds",
+            ]
+        )
     return entered
 
 
@@ -377,11 +431,24 @@ def order_initialize(order: ServiceOrder) -> None:
     first.save(update_fields=["state", "entered_at"])
     order.current_stage = first
     order.save(update_fields=["state", "current_stage"])
-    event = record_event(order=order, kind="order.created", actor=order.created_by, stage=first,
-                         to_state=spec.initial, payload={"total_amount": str(order.total_amount),
-                                                         "currency": order.currency})
-    hooks.run_effects(hooks.TransitionContext(
-        order=order, trigger="create", from_state="", to_state=spec.initial, actor=order.created_by,
-        stage=None, entered_stage=first, event=event,
-    ))
+    event = record_event(
+        order=order,
+        kind="order.created",
+        actor=order.created_by,
+        stage=first,
+        to_state=spec.initial,
+        payload={"total_amount": str(order.total_amount), "currency": order.currency},
+    )
+    hooks.run_effects(
+        hooks.TransitionContext(
+            order=order,
+            trigger="create",
+            from_state="",
+            to_state=spec.initial,
+            actor=order.created_by,
+            stage=None,
+            entered_stage=first,
+            event=event,
+        )
+    )
     _auto_advance(order)

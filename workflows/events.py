@@ -17,21 +17,57 @@ from workflows import hooks
 from workflows.models import OrderEvent, ServiceOrder, StageInstance
 
 
-def _event_hash(*, prev_hash: str, order_id: int, seq: int, kind: str, stage_id, trigger: str,
-                from_state: str, to_state: str, actor_id, actor_role: str, created_at, payload: dict) -> str:
+def _event_hash(
+    *,
+    prev_hash: str,
+    order_id: int,
+    seq: int,
+    kind: str,
+    stage_id,
+    trigger: str,
+    from_state: str,
+    to_state: str,
+    actor_id,
+    actor_role: str,
+    created_at,
+    payload: dict,
+) -> str:
     body = json.dumps(
-        [order_id, seq, kind, stage_id, trigger, from_state, to_state, actor_id, actor_role,
-         created_at.isoformat(), payload],
-        cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        [
+            order_id,
+            seq,
+            kind,
+            stage_id,
+            trigger,
+            from_state,
+            to_state,
+            actor_id,
+            actor_role,
+            created_at.isoformat(),
+            payload,
+        ],
+        cls=DjangoJSONEncoder,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
 def event_hash(event: OrderEvent) -> str:
     return _event_hash(
-        prev_hash=event.prev_hash, order_id=event.order_id, seq=event.seq, kind=event.kind,
-        stage_id=event.stage_id, trigger=event.trigger, from_state=event.from_state, to_state=event.to_state,
-        actor_id=event.actor_id, actor_role=event.actor_role, created_at=event.created_at, payload=event.payload,
+        prev_hash=event.prev_hash,
+        order_id=event.order_id,
+        seq=event.seq,
+        kind=event.kind,
+        stage_id=event.stage_id,
+        trigger=event.trigger,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        actor_id=event.actor_id,
+        actor_role=event.actor_role,
+        created_at=event.created_at,
+        payload=event.payload,
     )
 
 
@@ -56,9 +92,18 @@ def record_event(
     actor_id = getattr(actor, "pk", None)
     actor_role = getattr(actor, "role", "") if actor_id else "system"
     event = OrderEvent(
-        order_id=order.pk, seq=seq, stage=stage, kind=kind, trigger=trigger, from_state=from_state,
-        to_state=to_state, actor_id=actor_id, actor_role=actor_role, created_at=created_at,
-        payload=clean_payload, prev_hash=prev_hash,
+        order_id=order.pk,
+        seq=seq,
+        stage=stage,
+        kind=kind,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        created_at=created_at,
+        payload=clean_payload,
+        prev_hash=prev_hash,
     )
     event.hash = event_hash(event)
     event.save(force_insert=True)

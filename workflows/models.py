@@ -85,7 +85,10 @@ class StageDefinition(models.Model):
     requires_voucher = models.BooleanField(default=False)
     voucher_valid_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
     payment_share = models.DecimalField(
-        max_digits=5, decimal_places=2, null=True, blank=True,
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
         help_text="Percentage of the order total carried by this stage, or empty for none.",
     )
@@ -217,7 +220,9 @@ class StageInstance(models.Model):
     submission_notes = models.TextField(blank=True)
 
     tenant_scope = TenantScope(
-        merchant="order__merchant", store="order__store", consumer="order__consumer",
+        merchant="order__merchant",
+        store="order__store",
+        consumer="order__consumer",
         technician="appointments__technician",
     )
 
@@ -241,8 +246,12 @@ class StageSubmissionFile(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    tenant_scope = TenantScope(merchant="stage__order__merchant", store="stage__order__store",
-                               consumer="stage__order__consumer")
+    tenant_scope = TenantScope(
+        merchant="stage__order__merchant", store="stage__order__store", consumer="stage__order__consumer"
+    )
+
+    def __str__(self) -> str:
+        return self.file.name
 
 
 class Appointment(ConcurrentTransitionMixin, models.Model):
@@ -286,7 +295,9 @@ class Appointment(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["state", "window_end"]),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(window_start__lt=models.F("window_end")), name="appointment_window_ordered"),
+            models.CheckConstraint(
+                condition=Q(window_start__lt=models.F("window_end")), name="appointment_window_ordered"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -27,9 +27,22 @@ from workflows.models import (
 
 Role = User.Role
 STAGE_FIELDS = (
-    "code", "name", "description", "requires_appointment", "appointment_minutes", "requires_approval",
-    "max_rework_rounds", "min_photos", "checklist", "requires_voucher", "voucher_valid_days", "payment_share",
-    "payment_timing", "sla_hours", "arrival_tolerance_minutes", "refundable_on_cancel",
+    "code",
+    "name",
+    "description",
+    "requires_appointment",
+    "appointment_minutes",
+    "requires_approval",
+    "max_rework_rounds",
+    "min_photos",
+    "checklist",
+    "requires_voucher",
+    "voucher_valid_days",
+    "payment_share",
+    "payment_timing",
+    "sla_hours",
+    "arrival_tolerance_minutes",
+    "refundable_on_cancel",
 )
 MAX_SLA_HOURS = 24 * 365
 
@@ -45,16 +58,26 @@ class TemplateInvalid(DomainError):
 
 
 def _write_stages(version: TemplateVersion, stages: list[dict]) -> None:
+    codes = [data.get("code") for data in stages]
+    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicates:
+        problems = [
+            {"stage": c, "field": "code", "message": f"Stage code '{c}' is used more than once."} for c in duplicates
+        ]
+        raise TemplateInvalid(" ".join(p["message"] for p in problems), problems=problems)
     version.stages.all().delete()
-    StageDefinition.objects.bulk_create([
-        StageDefinition(version=version, position=i, **{k: v for k, v in data.items() if k in STAGE_FIELDS})
-        for i, data in enumerate(stages, start=1)
-    ])
+    StageDefinition.objects.bulk_create(
+        [
+            StageDefinition(version=version, position=i, **{k: v for k, v in data.items() if k in STAGE_FIELDS})
+            for i, data in enumerate(stages, start=1)
+        ]
+    )
 
 
 @transaction.atomic
-def template_create(*, merchant: Merchant, name: str, description: str = "", stages: list[dict], actor=None
-                    ) -> WorkflowTemplate:
+def template_create(
+    *, merchant: Merchant, name: str, description: str = "", stages: list[dict], actor=None
+) -> WorkflowTemplate:
     from tenancy.tiers import tier_check_template
 
     template = WorkflowTemplate.objects.create(merchant=merchant, name=name, description=description)
@@ -73,9 +96,7 @@ def template_draft(template: WorkflowTemplate) -> TemplateVersion:
     latest = template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
     draft = TemplateVersion.objects.create(template=template)
     if latest is not None:
-        _write_stages(draft, [
-            {f: getattr(d, f) for f in STAGE_FIELDS} for d in latest.stages.order_by("position")
-        ])
+        _write_stages(draft, [{f: getattr(d, f) for f in STAGE_FIELDS} for d in latest.stages.order_by("position")])
     return draft
 
 
@@ -140,8 +161,9 @@ def template_publish(*, template: WorkflowTemplate, actor=None) -> TemplateVersi
     stages = list(draft.stages.order_by("position"))
     problems = template_problems(stages)
     if problems:
-        raise TemplateInvalid("The template has problems: " + " ".join(p["message"] for p in problems),
-                              problems=problems)
+        raise TemplateInvalid(
+            "The template has problems: " + " ".join(p["message"] for p in problems), problems=problems
+        )
     tier_check_template(template.merchant, [{f: getattr(s, f) for f in STAGE_FIELDS} for s in stages])
     last = template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
     draft.number = (last.number if last else 0) + 1
@@ -157,8 +179,9 @@ def template_latest_published(template: WorkflowTemplate) -> TemplateVersion | N
 
 
 @transaction.atomic
-def template_distribute(*, template: WorkflowTemplate, stores: list[Store], actor=None,
-                        version: TemplateVersion | None = None) -> list[TemplateDistribution]:
+def template_distribute(
+    *, template: WorkflowTemplate, stores: list[Store], actor=None, version: TemplateVersion | None = None
+) -> list[TemplateDistribution]:
     """Make the latest published version (or `version`) available to these stores of the merchant."""
     version = version or template_latest_published(template)
     if version is None or not version.is_published:
@@ -169,15 +192,17 @@ def template_distribute(*, template: WorkflowTemplate, stores: list[Store], acto
     result = []
     for store in stores:
         dist, _ = TemplateDistribution.objects.update_or_create(
-            template=template, store=store,
+            template=template,
+            store=store,
             defaults={"version": version, "distributed_by": actor if getattr(actor, "pk", None) else None},
         )
         result.append(dist)
     return result
 
 
-def distribution_set_overrides(*, distribution: TemplateDistribution, appointment_minutes: dict[str, int]
-                               ) -> TemplateDistribution:
+def distribution_set_overrides(
+    *, distribution: TemplateDistribution, appointment_minutes: dict[str, int]
+) -> TemplateDistribution:
     """A store's own appointment lengths. Only lengths: payment shares are the brand's."""
     codes = set(distribution.version.stages.values_list("code", flat=True))
     for code, minutes in appointment_minutes.items():
@@ -207,8 +232,14 @@ def consumer_find_or_create(*, phone: str = "", email: str = "", name: str = "")
     first, _, last = (name or "").partition(" ")
     try:
         with transaction.atomic():
-            user = User(username=username, phone=phone or None, email=email, first_name=first[:150],
-                        last_name=last[:150], role=Role.CONSUMER)
+            user = User(
+                username=username,
+                phone=phone or None,
+                email=email,
+                first_name=first[:150],
+                last_name=last[:150],
+                role=Role.CONSUMER,
+            )
             user.set_unusable_password()
             user.save()
     except IntegrityError:
@@ -219,23 +250,42 @@ def consumer_find_or_create(*, phone: str = "", email: str = "", name: str = "")
 
 
 @transaction.atomic
-def order_create(*, template: WorkflowTemplate, store: Store, consumer: User, total_amount: Decimal,
-                 currency: str, service_address: str, latitude: Decimal, longitude: Decimal, actor=None
-                 ) -> ServiceOrder:
+def order_create(
+    *,
+    template: WorkflowTemplate,
+    store: Store,
+    consumer: User,
+    total_amount: Decimal,
+    currency: str,
+    service_address: str,
+    latitude: Decimal,
+    longitude: Decimal,
+    actor=None,
+) -> ServiceOrder:
     dist = TemplateDistribution.objects.select_related("version").filter(template=template, store=store).first()
     if dist is None:
         raise DomainError("This workflow is not distributed to that store.", code="not_distributed")
     from payments.money import quantize
 
     order = ServiceOrder.objects.create(
-        merchant_id=store.merchant_id, store=store, consumer=consumer, template_version=dist.version,
-        total_amount=quantize(total_amount, currency), currency=currency, service_address=service_address,
-        latitude=latitude, longitude=longitude, state="", created_by=actor if getattr(actor, "pk", None) else None,
+        merchant_id=store.merchant_id,
+        store=store,
+        consumer=consumer,
+        template_version=dist.version,
+        total_amount=quantize(total_amount, currency),
+        currency=currency,
+        service_address=service_address,
+        latitude=latitude,
+        longitude=longitude,
+        state="",
+        created_by=actor if getattr(actor, "pk", None) else None,
     )
-    StageInstance.objects.bulk_create([
-        StageInstance(order=order, definition=d, position=d.position)
-        for d in dist.version.stages.order_by("position")
-    ])
+    StageInstance.objects.bulk_create(
+        [
+            StageInstance(order=order, definition=d, position=d.position)
+            for d in dist.version.stages.order_by("position")
+        ]
+    )
     engine.order_initialize(order)
     return order
 
@@ -275,10 +325,15 @@ def stage_start(*, stage: StageInstance, actor) -> engine.FireResult:
 def stage_submit(*, stage: StageInstance, actor, notes: str = "", files=()) -> engine.FireResult:
     """Store staff deliver off-site work (a design draft): the stage then waits for approval."""
     if stage.definition.requires_appointment:
-        raise InvalidTransition("On-site stages are completed by the technician on the job.",
-                                allowed=engine.allowed_triggers(stage.order))
-    result = stage_fire(stage=stage, trigger="complete", actor=actor,
-                        payload={"notes": notes, "files": [getattr(f, "name", "") for f in files]})
+        raise InvalidTransition(
+            "On-site stages are completed by the technician on the job.", allowed=engine.allowed_triggers(stage.order)
+        )
+    result = stage_fire(
+        stage=stage,
+        trigger="complete",
+        actor=actor,
+        payload={"notes": notes, "files": [getattr(f, "name", "") for f in files]},
+    )
     StageInstance.objects.filter(pk=stage.pk).update(submission_notes=notes)
     for f in files:
         StageSubmissionFile.objects.create(stage=stage, file=f, uploaded_by=actor)
@@ -315,20 +370,28 @@ class Slot:
 
 
 def appointment_minutes_for(stage: StageInstance) -> int:
-    dist = TemplateDistribution.objects.filter(template_id=stage.order.template_version.template_id,
-                                               store_id=stage.order.store_id).first()
+    dist = TemplateDistribution.objects.filter(
+        template_id=stage.order.template_version.template_id, store_id=stage.order.store_id
+    ).first()
     overrides = dist.appointment_minutes_overrides if dist else {}
     return int(overrides.get(stage.definition.code, stage.definition.appointment_minutes))
 
 
 def _store_technician_ids(store: Store) -> list[int]:
-    return list(User.objects.filter(role=Role.TECHNICIAN, is_active=True, stores=store)
-                .order_by("pk").values_list("pk", flat=True))
+    return list(
+        User.objects.filter(role=Role.TECHNICIAN, is_active=True, stores=store)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _busy(technician_ids: list[int], start: datetime, end: datetime, exclude_pk: int | None = None) -> set[int]:
-    qs = Appointment.objects.filter(technician_id__in=technician_ids, state__in=Appointment.ACTIVE_STATES,
-                                    window_start__lt=end, window_end__gt=start)
+    qs = Appointment.objects.filter(
+        technician_id__in=technician_ids,
+        state__in=Appointment.ACTIVE_STATES,
+        window_start__lt=end,
+        window_end__gt=start,
+    )
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
     return set(qs.values_list("technician_id", flat=True))
@@ -348,10 +411,14 @@ def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | N
         return []
     first_day = now.astimezone(tz).date()
     horizon_end = datetime.combine(first_day + timedelta(days=days), store.closes_at, tzinfo=tz)
-    busy = list(Appointment.objects.filter(
-        technician_id__in=tech_ids, state__in=Appointment.ACTIVE_STATES,
-        window_end__gt=now, window_start__lt=horizon_end,
-    ).values_list("technician_id", "window_start", "window_end"))
+    busy = list(
+        Appointment.objects.filter(
+            technician_id__in=tech_ids,
+            state__in=Appointment.ACTIVE_STATES,
+            window_end__gt=now,
+            window_start__lt=horizon_end,
+        ).values_list("technician_id", "window_start", "window_end")
+    )
     slots = []
     for offset in range(days + 1):
         day = first_day + timedelta(days=offset)
@@ -378,10 +445,18 @@ def _validate_window(stage: StageInstance, window_start: datetime) -> datetime:
     opens = datetime.combine(local.date(), store.opens_at, tzinfo=tz)
     close = datetime.combine(local.date(), store.closes_at, tzinfo=tz)
     aligned = (local - opens) % length == timedelta(0)
-    if (local.weekday() not in store.working_days or local < opens or local + length > close or not aligned
-            or window_start <= timezone.now()):
-        raise DomainError("That time is not one of the bookable windows; ask for the slots.",
-                          code="invalid_window", errors={"window_start": ["Not a bookable window."]})
+    if (
+        local.weekday() not in store.working_days
+        or local < opens
+        or local + length > close
+        or not aligned
+        or window_start <= timezone.now()
+    ):
+        raise DomainError(
+            "That time is not one of the bookable windows; ask for the slots.",
+            code="invalid_window",
+            errors={"window_start": ["Not a bookable window."]},
+        )
     return window_start + length
 
 
@@ -395,7 +470,8 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
     """Book an on-site visit for the current stage, with a free technician of the store."""
     order = engine.lock_order(stage.order_id)
     stage = StageInstance.objects.select_related("definition", "order__store", "order__template_version").get(
-        pk=stage.pk)
+        pk=stage.pk
+    )
     if stage.order_id != order.pk or order.current_stage_id != stage.pk or stage.state != StageInstance.State.READY:
         raise InvalidTransition("This stage cannot be booked now.", allowed=engine.allowed_triggers(order))
     window_end = _validate_window(stage, window_start)
@@ -404,17 +480,28 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
     free = [t for t in tech_ids if t not in _busy(tech_ids, window_start, window_end)]
     if not free:
         raise Conflict("That window has just been taken; pick another.", code="slot_taken")
-    engine.fire_locked(order, trigger="book", actor=actor, stage_id=stage.pk,
-                       payload={"window_start": window_start.isoformat(), "technician": free[0]})
-    return Appointment.objects.create(order=order, stage=stage, store=order.store, technician_id=free[0],
-                                      window_start=window_start, window_end=window_end, booked_by=actor)
+    engine.fire_locked(
+        order,
+        trigger="book",
+        actor=actor,
+        stage_id=stage.pk,
+        payload={"window_start": window_start.isoformat(), "technician": free[0]},
+    )
+    return Appointment.objects.create(
+        order=order,
+        stage=stage,
+        store=order.store,
+        technician_id=free[0],
+        window_start=window_start,
+        window_end=window_end,
+        booked_by=actor,
+    )
 
 
 @transaction.atomic
 def appointment_reschedule(*, appointment: Appointment, window_start: datetime, actor) -> Appointment:
     order = engine.lock_order(appointment.order_id)
-    appointment = Appointment.objects.select_related("stage__definition", "stage__order__store").get(
-        pk=appointment.pk)
+    appointment = Appointment.objects.select_related("stage__definition", "stage__order__store").get(pk=appointment.pk)
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition("Only a booked visit can be moved.", allowed=[])
     stage = appointment.stage
@@ -426,13 +513,24 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
     free = [t for t in tech_ids if t not in busy]
     if keep is None and not free:
         raise Conflict("That window has just been taken; pick another.", code="slot_taken")
-    engine.fire_locked(order, trigger="reschedule", actor=actor, stage_id=stage.pk,
-                       payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat()})
+    engine.fire_locked(
+        order,
+        trigger="reschedule",
+        actor=actor,
+        stage_id=stage.pk,
+        payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat()},
+    )
     appointment.mark_cancelled()
     appointment.save()
     return Appointment.objects.create(
-        order=order, stage=stage, store=order.store, technician_id=keep or free[0], window_start=window_start,
-        window_end=window_end, booked_by=actor, reschedule_count=appointment.reschedule_count + 1,
+        order=order,
+        stage=stage,
+        store=order.store,
+        technician_id=keep or free[0],
+        window_start=window_start,
+        window_end=window_end,
+        booked_by=actor,
+        reschedule_count=appointment.reschedule_count + 1,
     )
 
 
@@ -444,8 +542,11 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
     if not appointment.is_active:
         raise InvalidTransition("This visit is no longer active.", allowed=[])
     if technician.role != Role.TECHNICIAN or not technician.stores.filter(pk=appointment.store_id).exists():
-        raise DomainError("That technician does not work for this store.", code="invalid",
-                          errors={"technician": ["Not a technician of this store."]})
+        raise DomainError(
+            "That technician does not work for this store.",
+            code="invalid",
+            errors={"technician": ["Not a technician of this store."]},
+        )
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition("The technician has already checked in.", allowed=[])
     _lock_technicians(sorted({technician.pk, appointment.technician_id or technician.pk}))
@@ -454,12 +555,16 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
     previous = appointment.technician_id
     appointment.technician = technician
     appointment.save(update_fields=["technician"])
-    record_event(order=order, kind="appointment.assigned", actor=actor, stage=appointment.stage,
-                 payload={"appointment": appointment.pk, "technician": technician.pk, "previous": previous})
+    record_event(
+        order=order,
+        kind="appointment.assigned",
+        actor=actor,
+        stage=appointment.stage,
+        payload={"appointment": appointment.pk, "technician": technician.pk, "previous": previous},
+    )
     return appointment
 
 
 def require_role(actor, *roles) -> None:
     if actor.role not in roles and not actor.is_operator:
         raise PermissionDeniedError("Your role may not do this.")
-

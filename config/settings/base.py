@@ -118,6 +118,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"login": env("LOGIN_THROTTLE_RATE", default="10/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # `?format=` is ours (the diagram endpoint's svg|mermaid), not content negotiation.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -1,0 +1,205 @@
+"""Merchants design, publish and distribute workflow templates through the API."""
+
+import copy
+from decimal import Decimal
+
+import pytest
+
+from tests.factories.workflows import make_order, make_template
+from workflows.models import ServiceOrder, TemplateVersion
+from workflows.reference import CUSTOM_WARDROBE
+
+URL = "/api/v1/templates/"
+
+
+def wardrobe_payload(**changes):
+    data = copy.deepcopy(CUSTOM_WARDROBE)
+    for stage in data["stages"]:
+        if stage.get("payment_share") is not None:
+            stage["payment_share"] = str(stage["payment_share"])
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def admin_api(client_for, merchant_admin):
+    return client_for(merchant_admin)
+
+
+def test_merchant_admin_creates_publishes_and_distributes_a_template(admin_api, store, store2):
+    # given a draft made through the API
+    created = admin_api.post(URL, wardrobe_payload(), format="json")
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["draft"]["status"] == "draft"
+    assert [s["code"] for s in body["draft"]["stages"]] == [
+        "booking",
+        "measuring",
+        "design",
+        "installation",
+        "acceptance",
+    ]
+    assert body["published"] == []
+
+    # when it is published and distributed to one store
+    published = admin_api.post(f"{URL}{body['id']}/publish/")
+    assert published.status_code == 200, published.json()
+    assert published.json()["draft"] is None
+    assert published.json()["published"][0]["number"] == 1
+    distributed = admin_api.post(f"{URL}{body['id']}/distribute/", {"stores": [store.pk]}, format="json")
+
+    # then that store has version 1, the other store nothing
+    assert distributed.status_code == 200
+    assert [(d["store"], d["version_number"]) for d in distributed.json()["distributions"]] == [(store.pk, 1)]
+
+
+@pytest.mark.parametrize(
+    "mutate, field, fragment",
+    [
+        (lambda d: d["stages"][0].update(payment_share="20"), "payment_share", "add up to 110"),
+        (lambda d: d["stages"][1].update(code="booking"), "code", "used more than once"),
+        (lambda d: d["stages"][2].update(sla_hours=99999), "sla_hours", "between 1 and"),
+        (lambda d: d["stages"][1].update(requires_appointment=False), "requires_voucher", "no on-site appointment"),
+    ],
+)
+def test_publish_refuses_an_invalid_template_with_a_message_per_problem(admin_api, mutate, field, fragment):
+    data = wardrobe_payload()
+    mutate(data)
+    created = admin_api.post(URL, data, format="json")
+    # duplicate codes are refused as soon as the draft is written; the rest when publishing
+    response = created if created.status_code == 400 else admin_api.post(f"{URL}{created.json()['id']}/publish/")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "template_invalid"
+    assert any(p["field"] == field and fragment in p["message"] for p in body["problems"]), body
+    assert not TemplateVersion.objects.filter(status="published").exists()
+
+
+def test_a_template_without_stages_cannot_be_published(admin_api):
+    template_id = admin_api.post(URL, wardrobe_payload(stages=[]), format="json").json()["id"]
+    response = admin_api.post(f"{URL}{template_id}/publish/")
+    assert response.status_code == 400
+    assert response.json()["problems"][0]["message"] == "A workflow needs at least one stage."
+
+
+def test_editing_a_published_template_makes_a_new_draft_and_running_orders_keep_their_version(
+    admin_api, merchant, store, consumer
+):
+    template = make_template(merchant=merchant, stores=[store])
+    order = make_order(store=store, consumer=consumer, template=template)
+    v1 = order.template_version
+
+    stages = wardrobe_payload()["stages"]
+    stages[1]["min_photos"] = 5
+    patched = admin_api.patch(f"{URL}{template.pk}/", {"stages": stages}, format="json")
+
+    assert patched.status_code == 200
+    assert patched.json()["draft"]["stages"][1]["min_photos"] == 5
+    v1.refresh_from_db()
+    assert v1.status == "published" and v1.stages.get(code="measuring").min_photos == 2
+    # publishing v2 and redistributing does not move the running order
+    admin_api.post(f"{URL}{template.pk}/publish/")
+    admin_api.post(f"{URL}{template.pk}/distribute/", {"stores": [store.pk]}, format="json")
+    order.refresh_from_db()
+    assert order.template_version_id == v1.pk
+    new_order = make_order(store=store, consumer=consumer, template=template)
+    assert new_order.template_version.number == 2
+
+
+def test_publishing_with_no_draft_is_a_conflict(admin_api, merchant, store):
+    template = make_template(merchant=merchant, stores=[store])
+    response = admin_api.post(f"{URL}{template.pk}/publish/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "nothing_to_publish"
+
+
+def test_orders_only_from_templates_distributed_to_the_store(client_for, store_manager, merchant, store, store2):
+    template = make_template(merchant=merchant, stores=[store2])
+    response = client_for(store_manager).post(
+        "/api/v1/orders/",
+        {
+            "template": template.pk,
+            "store": store.pk,
+            "consumer": {"phone": "+8613900000009", "name": "Zhou Min"},
+            "total_amount": "12000.00",
+            "currency": "CNY",
+            "service_address": "1 Test Road",
+            "latitude": "31.2",
+            "longitude": "121.4",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "not_distributed"
+    assert not ServiceOrder.objects.exists()
+
+
+def test_diagram_is_drawn_from_the_engine_machine(admin_api, merchant, store):
+    template = make_template(merchant=merchant, stores=[store])
+
+    mermaid = admin_api.get(f"{URL}{template.pk}/diagram/?format=mermaid")
+    assert mermaid.status_code == 200
+    text = mermaid.content.decode()
+    assert "stateDiagram-v2" in text
+    assert "design__awaiting_approval --> design__escalated: reject" in text
+    assert "installation__waiting_payment --> installation__ready: unblock" in text
+
+    svg = admin_api.get(f"{URL}{template.pk}/diagram/")
+    if svg.status_code == 503:
+        pytest.skip("Graphviz 'dot' is not installed here")
+    assert svg.status_code == 200
+    assert svg["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in svg.content and b"measuring__scheduled" in svg.content
+
+
+def test_split_preview_adds_up_to_the_sample_total(admin_api, merchant, store):
+    template = make_template(merchant=merchant, stores=[store])
+    response = admin_api.get(f"{URL}{template.pk}/split-preview/?total=12000.00")
+    assert response.status_code == 200
+    amounts = [Decimal(i["amount"]) for i in response.json()["installments"]]
+    assert amounts == [Decimal("1200.00"), Decimal("3600.00"), Decimal("6000.00"), Decimal("1200.00")]
+
+
+def test_templates_of_another_merchant_are_invisible(client_for, other_admin, merchant, store):
+    template = make_template(merchant=merchant, stores=[store])
+    api = client_for(other_admin)
+    assert api.get(f"{URL}{template.pk}/").status_code == 404
+    assert api.post(f"{URL}{template.pk}/publish/").status_code == 404
+    assert api.get(URL).json()["results"] == []
+
+
+@pytest.mark.parametrize("role", ["technician", "consumer"])
+def test_technicians_and_consumers_may_not_use_templates(request, client_for, role):
+    user = request.getfixturevalue(role)
+    assert client_for(user).get(URL).status_code == 403
+    assert client_for(user).post(URL, wardrobe_payload(), format="json").status_code == 403
+
+
+def test_store_manager_reads_but_does_not_edit_templates(client_for, store_manager, merchant, store):
+    template = make_template(merchant=merchant, stores=[store])
+    api = client_for(store_manager)
+    assert api.get(f"{URL}{template.pk}/").status_code == 200
+    assert api.patch(f"{URL}{template.pk}/", {"name": "x"}, format="json").status_code == 403
+
+
+def test_template_api_needs_the_enterprise_tier(client_for, merchant, merchant_admin):
+    merchant.tier = "growth"
+    merchant.save()
+    response = client_for(merchant_admin).get(URL)
+    assert response.status_code == 403
+    assert response.json()["code"] == "tier_limit"
+    assert "template API" in response.json()["detail"]
+
+
+def test_basic_tier_refuses_rework_loops_and_long_workflows(merchant):
+    from core.errors import DomainError
+    from tests.factories.workflows import linear_stages
+
+    merchant.tier = "basic"
+    merchant.save()
+    with pytest.raises(DomainError, match="up to 5 stages"):
+        make_template(merchant=merchant, definition=linear_stages(6))
+    with pytest.raises(DomainError, match="rework loops"):
+        make_template(merchant=merchant)  # the wardrobe's design stage allows 2 rework rounds
+    assert make_template(merchant=merchant, definition=linear_stages(5)).versions.count() == 1

@@ -1,0 +1,449 @@
+"""Merchant-facing admin: templates with ordered stage inlines, publish and distribute, a diagram and
+a payment split preview; orders and their events as records. Every change goes through the services."""
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from core.errors import DomainError
+from payments.money import allocate
+from tenancy.admin import TenantScopedAdmin, TenantScopedInline
+from tenancy.models import Store, User
+from tenancy.scoping import visible_to
+from tenancy.tiers import tier_check_template
+from workflows import diagrams, services
+from workflows.models import (
+    Appointment,
+    OrderEvent,
+    ServiceOrder,
+    StageDefinition,
+    StageInstance,
+    TemplateDistribution,
+    TemplateVersion,
+    WorkflowTemplate,
+)
+
+Role = User.Role
+SAMPLE_TOTAL = Decimal("10000.00")
+
+
+class StageFormSet(BaseInlineFormSet):
+    """Checks the merchant's tier limits on the stages as a whole, shown in the page."""
+
+    def clean(self):
+        super().clean()
+        stages = [f.cleaned_data for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE", False)]
+        try:
+            tier_check_template(self.instance.template.merchant, stages)
+        except DomainError as exc:
+            raise ValidationError(exc.detail) from exc
+
+
+class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
+    model = StageDefinition
+    formset = StageFormSet
+    extra = 0
+    ordering = ["position"]
+    fieldsets = (
+        (None, {"fields": (("position", "code", "name"), "description")}),
+        (
+            "On site",
+            {
+                "fields": (
+                    ("requires_appointment", "appointment_minutes", "arrival_tolerance_minutes"),
+                    ("requires_voucher", "voucher_valid_days"),
+                    ("min_photos", "checklist"),
+                )
+            },
+        ),
+        ("Approval", {"fields": (("requires_approval", "max_rework_rounds"),)}),
+        ("Payment and SLA", {"fields": (("payment_share", "payment_timing", "refundable_on_cancel"), "sla_hours")}),
+    )
+
+    def _editable(self, obj):
+        return obj is None or obj.status == TemplateVersion.Status.DRAFT
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+class DistributeForm(forms.Form):
+    stores = forms.ModelMultipleChoiceField(queryset=Store.objects.none(), widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, user, merchant_id, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stores"].queryset = visible_to(Store.objects.filter(merchant_id=merchant_id), user)
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(TenantScopedAdmin):
+    list_display = ("template", "number", "status", "published_at")
+    list_filter = ("status",)
+    inlines = [StageDefinitionInline]
+    readonly_fields = (
+        "template",
+        "number",
+        "status",
+        "published_at",
+        "published_by",
+        "problems",
+        "payment_split",
+        "diagram",
+    )
+    fields = readonly_fields
+    actions = ["publish_selected"]
+
+    def has_add_permission(self, request):
+        return False  # drafts are opened from the template page
+
+    def get_urls(self):
+        extra = [
+            path(
+                "<int:pk>/diagram.svg", self.admin_site.admin_view(self.diagram_view), name="workflows_version_diagram"
+            ),
+            path("<int:pk>/publish/", self.admin_site.admin_view(self.publish_view), name="workflows_version_publish"),
+            path(
+                "<int:pk>/distribute/",
+                self.admin_site.admin_view(self.distribute_view),
+                name="workflows_version_distribute",
+            ),
+        ]
+        return extra + super().get_urls()
+
+    def _version(self, request, pk):
+        return self.get_queryset(request).filter(pk=pk).select_related("template__merchant").first()
+
+    @admin.display(description="Problems to fix before publishing")
+    def problems(self, obj):
+        if obj.status != TemplateVersion.Status.DRAFT:
+            return "Published versions are frozen."
+        found = services.template_problems(list(obj.stages.order_by("position")))
+        if not found:
+            return "None: this draft can be published."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((p["message"],) for p in found)))
+
+    @admin.display(description=f"Payment split of a sample {SAMPLE_TOTAL} CNY")
+    def payment_split(self, obj):
+        stages = [s for s in obj.stages.order_by("position") if s.carries_payment]
+        shares = [s.payment_share for s in stages]
+        if not stages or sum(shares) != 100:
+            return "Shares must add up to 100% for a split."
+        amounts = allocate(SAMPLE_TOTAL, shares, "CNY")
+        return format_html(
+            "<table><tr><th>Stage</th><th>Share</th><th>When</th><th>Amount</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}%</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (s.name, s.payment_share, s.get_payment_timing_display(), a)
+                    for s, a in zip(stages, amounts, strict=True)
+                ),
+            ),
+        )
+
+    @admin.display(description="Workflow diagram")
+    def diagram(self, obj):
+        if not obj.pk or not obj.stages.exists():
+            return "-"
+        url = reverse("admin:workflows_version_diagram", args=[obj.pk])
+        actions = ""
+        if obj.status == TemplateVersion.Status.DRAFT:
+            actions = format_html(
+                '<p><a class="button" href="{}">Publish this draft</a></p>',
+                reverse("admin:workflows_version_publish", args=[obj.pk]),
+            )
+        else:
+            actions = format_html(
+                '<p><a class="button" href="{}">Distribute to stores</a></p>',
+                reverse("admin:workflows_version_distribute", args=[obj.pk]),
+            )
+        return format_html('{}<img src="{}" alt="State diagram of {}" style="max-width:100%">', actions, url, obj)
+
+    def diagram_view(self, request, pk):
+        version = self._version(request, pk)
+        if version is None:
+            return HttpResponse(status=404)
+        try:
+            return HttpResponse(diagrams.svg(version), content_type="image/svg+xml")
+        except DomainError as exc:
+            return HttpResponse(diagrams.mermaid(version) + "\n" + exc.detail, content_type="text/plain")
+
+    def _publish(self, request, version) -> bool:
+        try:
+            published = services.template_publish(template=version.template, actor=request.user)
+        except DomainError as exc:
+            for problem in exc.extra.get("problems", []) or [{"message": exc.detail}]:
+                self.message_user(request, problem["message"], messages.ERROR)
+            return False
+        self.message_user(request, f"Published {published}.", messages.SUCCESS)
+        return True
+
+    def publish_view(self, request, pk):
+        version = self._version(request, pk)
+        if version is None or not self.has_change_permission(request, version):
+            return HttpResponse(status=404)
+        if request.method == "POST":
+            ok = self._publish(request, version)
+            return redirect(
+                reverse("admin:workflows_templateversion_change", args=[pk])
+                if not ok
+                else reverse("admin:workflows_version_distribute", args=[pk])
+            )
+        return render(
+            request,
+            "admin/workflows/confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Publish {version}?",
+                "version": version,
+                "button": "Publish",
+                "opts": self.model._meta,
+            },
+        )
+
+    def distribute_view(self, request, pk):
+        version = self._version(request, pk)
+        if version is None or not self.has_change_permission(request, version):
+            return HttpResponse(status=404)
+        form = DistributeForm(request.POST or None, user=request.user, merchant_id=version.template.merchant_id)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.template_distribute(
+                    template=version.template,
+                    stores=list(form.cleaned_data["stores"]),
+                    actor=request.user,
+                    version=version,
+                )
+            except DomainError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            else:
+                self.message_user(request, f"{version} is now available to the chosen stores.", messages.SUCCESS)
+                return redirect(reverse("admin:workflows_workflowtemplate_change", args=[version.template_id]))
+        return render(
+            request,
+            "admin/workflows/distribute.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Distribute {version}",
+                "form": form,
+                "version": version,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Publish the selected drafts")
+    def publish_selected(self, request, queryset):
+        for version in queryset.filter(status=TemplateVersion.Status.DRAFT).select_related("template"):
+            self._publish(request, version)
+
+
+class VersionInline(TenantScopedInline, admin.TabularInline):
+    model = TemplateVersion
+    extra = 0
+    fields = ("number", "status", "published_at", "open")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="")
+    def open(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:workflows_templateversion_change", args=[obj.pk]),
+            "Edit stages" if obj.status == TemplateVersion.Status.DRAFT else "View",
+        )
+
+
+class DistributionInline(TenantScopedInline, admin.TabularInline):
+    model = TemplateDistribution
+    extra = 0
+    fields = ("store", "version", "appointment_minutes_overrides", "distributed_at")
+    readonly_fields = ("store", "version", "distributed_at")
+    editable_by = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkflowTemplate)
+class WorkflowTemplateAdmin(TenantScopedAdmin):
+    list_display = ("name", "merchant", "updated_at")
+    search_fields = ("name",)
+    inlines = [VersionInline, DistributionInline]
+    actions = ["open_draft"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            services.template_draft(obj)
+
+    @admin.action(description="Open a draft (a new version to edit)")
+    def open_draft(self, request, queryset):
+        for template in queryset:
+            draft = services.template_draft(template)
+            if queryset.count() == 1:
+                return redirect(reverse("admin:workflows_templateversion_change", args=[draft.pk]))
+        return None
+
+
+class StageInstanceInline(TenantScopedInline, admin.TabularInline):
+    model = StageInstance
+    extra = 0
+    fields = ("position", "definition", "state", "rework_rounds", "started_at", "completed_at", "sla_due_at")
+    readonly_fields = fields
+    can_delete = False
+    editable_by = ()
+
+
+class EventInline(TenantScopedInline, admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    fields = ("seq", "created_at", "kind", "from_state", "to_state", "actor", "actor_role", "payload")
+    readonly_fields = fields
+    can_delete = False
+    editable_by = ()
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea, max_length=2000)
+
+
+@admin.register(ServiceOrder)
+class ServiceOrderAdmin(TenantScopedAdmin):
+    list_display = (
+        "number",
+        "store",
+        "consumer",
+        "template_version",
+        "total_amount",
+        "currency",
+        "state",
+        "status",
+        "created_at",
+    )
+    list_filter = ("status", "store")
+    search_fields = ("number", "consumer__username", "consumer__phone")
+    inlines = [StageInstanceInline, EventInline]
+    readonly_fields = (
+        "number",
+        "merchant",
+        "store",
+        "consumer",
+        "template_version",
+        "total_amount",
+        "currency",
+        "service_address",
+        "latitude",
+        "longitude",
+        "state",
+        "status",
+        "current_stage",
+        "created_at",
+        "completed_at",
+        "cancelled_at",
+        "cancel_reason",
+    )
+    fields = readonly_fields
+    editable_by = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
+    list_select_related = ("store", "consumer", "template_version__template")
+
+    def has_add_permission(self, request):
+        return False  # orders are created through the API (or the demo), with a consumer and a price
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="workflows_order_cancel")
+        ] + super().get_urls()
+
+    def cancel_view(self, request, pk):
+        order = self.get_queryset(request).filter(pk=pk).first()
+        if order is None or not self.has_change_permission(request, order):
+            return HttpResponse(status=404)
+        form = CancelForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.order_cancel(order=order, actor=request.user, reason=form.cleaned_data["reason"])
+            except DomainError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+            else:
+                self.message_user(request, f"Order {order.number} cancelled.", messages.SUCCESS)
+            return redirect(reverse("admin:workflows_serviceorder_change", args=[pk]))
+        return render(
+            request,
+            "admin/workflows/cancel.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Cancel order {order.number}",
+                "form": form,
+                "order": order,
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(TenantScopedAdmin):
+    list_display = ("order", "stage", "store", "technician", "window_start", "window_end", "state")
+    list_filter = ("state", "store")
+    readonly_fields = (
+        "order",
+        "stage",
+        "store",
+        "technician",
+        "window_start",
+        "window_end",
+        "state",
+        "reschedule_count",
+        "booked_by",
+        "checked_in_at",
+        "checked_out_at",
+    )
+    fields = readonly_fields
+    read_only_records = True
+    list_select_related = ("order", "stage__definition", "store", "technician")
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(TenantScopedAdmin):
+    list_display = ("order", "seq", "kind", "from_state", "to_state", "actor", "actor_role", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("order__number", "kind")
+    readonly_fields = (
+        "order",
+        "seq",
+        "stage",
+        "kind",
+        "trigger",
+        "from_state",
+        "to_state",
+        "actor",
+        "actor_role",
+        "created_at",
+        "payload",
+        "prev_hash",
+        "hash",
+    )
+    fields = readonly_fields
+    read_only_records = True
+    list_select_related = ("order", "actor")

@@ -1,0 +1,366 @@
+"""Thin API views: validate input, call one service, serialize the result."""
+
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from core.api import ScopedQuerysetMixin
+from core.errors import DomainError, NotFound
+from core.permissions import RolePermission
+from payments.money import allocate
+from tenancy.models import Store, User
+from tenancy.scoping import visible_to
+from tenancy.tiers import tier_require
+from workflows import diagrams, selectors, services
+from workflows.models import Appointment, StageInstance, TemplateVersion, WorkflowTemplate
+from workflows.serializers import (
+    AppointmentSerializer,
+    AssignSerializer,
+    BookSerializer,
+    DistributeSerializer,
+    NoteSerializer,
+    OrderCreateSerializer,
+    OrderDetailSerializer,
+    OrderListSerializer,
+    ReasonSerializer,
+    RescheduleSerializer,
+    SlotSerializer,
+    SplitPreviewSerializer,
+    StageInstanceSerializer,
+    SubmitSerializer,
+    TemplatePatchSerializer,
+    TemplateSerializer,
+    TemplateWriteSerializer,
+)
+
+Role = User.Role
+STAFF = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER, Role.PLATFORM_OPERATOR)
+ProblemResponse = inline_serializer("Problem", {"code": serializers.CharField(), "detail": serializers.CharField()})
+
+
+class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Workflow templates of the caller's merchant (enterprise tier: the template API)."""
+
+    queryset = (
+        WorkflowTemplate.objects.select_related("merchant")
+        .prefetch_related(
+            Prefetch("versions", queryset=TemplateVersion.objects.prefetch_related("stages")),
+            "distributions__version",
+        )
+        .order_by("pk")
+    )
+    serializer_class = TemplateSerializer
+    permission_classes = [RolePermission]
+    allowed_roles = STAFF
+    roles_by_action = {
+        "create": (Role.MERCHANT_ADMIN,),
+        "partial_update": (Role.MERCHANT_ADMIN,),
+        "publish": (Role.MERCHANT_ADMIN,),
+        "distribute": (Role.MERCHANT_ADMIN,),
+    }
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.user.merchant_id is not None:
+            tier_require(request.user.merchant, "template_api")
+
+    @extend_schema(request=TemplateWriteSerializer, responses={201: TemplateSerializer})
+    def create(self, request):
+        data = TemplateWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if request.user.merchant_id is None:
+            raise DomainError("Only a merchant's admin creates its templates.", code="no_merchant")
+        template = services.template_create(merchant=request.user.merchant, actor=request.user, **data.validated_data)
+        return Response(
+            TemplateSerializer(self.get_queryset().get(pk=template.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(request=TemplatePatchSerializer, responses={200: TemplateSerializer})
+    def partial_update(self, request, pk=None):
+        template = self.get_object()
+        data = TemplatePatchSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.template_update(template=template, data=data.validated_data, actor=request.user)
+        return Response(TemplateSerializer(self.get_queryset().get(pk=template.pk)).data)
+
+    @extend_schema(request=None, responses={200: TemplateSerializer, 400: ProblemResponse, 409: ProblemResponse})
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        """Validate the draft and freeze it as a new immutable version."""
+        template = self.get_object()
+        services.template_publish(template=template, actor=request.user)
+        return Response(TemplateSerializer(self.get_queryset().get(pk=template.pk)).data)
+
+    @extend_schema(request=DistributeSerializer, responses={200: TemplateSerializer})
+    @action(detail=True, methods=["post"])
+    def distribute(self, request, pk=None):
+        """Make the latest published version available to these stores."""
+        template = self.get_object()
+        data = DistributeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = set(data.validated_data["stores"])
+        stores = list(visible_to(Store.objects.filter(pk__in=ids), request.user))
+        if len(stores) != len(ids):
+            raise NotFound("No such store.")
+        services.template_distribute(template=template, stores=stores, actor=request.user)
+        return Response(TemplateSerializer(self.get_queryset().get(pk=template.pk)).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["svg", "mermaid"], required=False),
+            OpenApiParameter("version", int, required=False),
+        ],
+        responses={(200, "image/svg+xml"): OpenApiTypes.STR, (200, "text/plain"): OpenApiTypes.STR},
+    )
+    @action(detail=True, methods=["get"])
+    def diagram(self, request, pk=None):
+        """The workflow as a state diagram, drawn from the engine's own machine definition."""
+        template = self.get_object()
+        version = diagrams.version_for_diagram(template, request.query_params.get("version"))
+        if request.query_params.get("format") == "mermaid":
+            return HttpResponse(diagrams.mermaid(version), content_type="text/plain; charset=utf-8")
+        return HttpResponse(diagrams.svg(version), content_type="image/svg+xml")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("total", str, required=True), OpenApiParameter("currency", str)],
+        responses={
+            200: inline_serializer(
+                "SplitPreview",
+                {
+                    "total": serializers.CharField(),
+                    "currency": serializers.CharField(),
+                    "installments": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="split-preview")
+    def split_preview(self, request, pk=None):
+        """How a sample total splits into installments under the draft (or latest) version."""
+        template = self.get_object()
+        params = SplitPreviewSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        version = diagrams.version_for_diagram(template, None)
+        stages = [s for s in version.stages.order_by("position") if s.carries_payment]
+        amounts = allocate(
+            params.validated_data["total"], [s.payment_share for s in stages], params.validated_data["currency"]
+        )
+        return Response(
+            {
+                "total": str(params.validated_data["total"]),
+                "currency": params.validated_data["currency"],
+                "installments": [
+                    {"stage": s.code, "share": str(s.payment_share), "timing": s.payment_timing, "amount": str(a)}
+                    for s, a in zip(stages, amounts, strict=True)
+                ],
+            }
+        )
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Service orders: staff see their stores' orders, consumers their own, technicians those they work on."""
+
+    permission_classes = [RolePermission]
+    roles_by_action = {"create": STAFF, "cancel": (*STAFF, Role.CONSUMER)}
+    filterset_fields = ["status", "store"]
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.order_list_visible_to(user=self.request.user)
+        return selectors.order_detail_queryset(user=self.request.user)
+
+    def get_serializer_class(self):
+        return OrderListSerializer if self.action == "list" else OrderDetailSerializer
+
+    def _detail(self, order_id, http_status=status.HTTP_200_OK):
+        order = self.get_queryset().get(pk=order_id)
+        return Response(OrderDetailSerializer(order, context={"request": self.request}).data, status=http_status)
+
+    @extend_schema(request=OrderCreateSerializer, responses={201: OrderDetailSerializer})
+    def create(self, request):
+        data = OrderCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        store = visible_to(Store.objects.all(), request.user).filter(pk=v["store"]).first()
+        if store is None:
+            raise DomainError("No such store.", code="invalid", errors={"store": ["No such store."]})
+        template = WorkflowTemplate.objects.filter(pk=v["template"], merchant_id=store.merchant_id).first()
+        if template is None:
+            raise DomainError("No such template.", code="invalid", errors={"template": ["No such template."]})
+        consumer = services.consumer_find_or_create(**v["consumer"])
+        order = services.order_create(
+            template=template,
+            store=store,
+            consumer=consumer,
+            total_amount=v["total_amount"],
+            currency=v["currency"],
+            service_address=v["service_address"],
+            latitude=v["latitude"],
+            longitude=v["longitude"],
+            actor=request.user,
+        )
+        return self._detail(order.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReasonSerializer, responses={200: OrderDetailSerializer, 409: ProblemResponse})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        order = self.get_object()
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.order_cancel(order=order, actor=request.user, reason=data.validated_data["reason"])
+        return self._detail(order.pk)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("stage", int, required=True)], responses={200: SlotSerializer(many=True)}
+    )
+    @action(detail=True, methods=["get"])
+    def slots(self, request, pk=None):
+        """Bookable windows for an on-site stage of this order."""
+        order = self.get_object()
+        stage = _stage_param(order, request.query_params.get("stage"))
+        slots = services.appointment_slots(stage=stage)
+        return Response(SlotSerializer(slots, many=True).data)
+
+    @extend_schema(request=BookSerializer, responses={201: AppointmentSerializer, 409: ProblemResponse})
+    @action(detail=True, methods=["post"])
+    def appointments(self, request, pk=None):
+        """Book a visit for the order's current on-site stage."""
+        if request.user.role not in (Role.CONSUMER, Role.STORE_MANAGER, Role.MERCHANT_ADMIN):
+            raise PermissionDeniedRole()
+        order = self.get_object()
+        data = BookSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        stage = _stage_param(order, data.validated_data["stage"])
+        appt = services.appointment_book(
+            stage=stage, window_start=data.validated_data["window_start"], actor=request.user
+        )
+        return Response(AppointmentSerializer(appt).data, status=status.HTTP_201_CREATED)
+
+
+class PermissionDeniedRole(DomainError):
+    code = "permission_denied"
+    status_code = 403
+    detail = "Your role may not do this."
+
+    def __init__(self):
+        super().__init__("Your role may not do this.")
+
+
+def _stage_param(order, stage_id) -> StageInstance:
+    try:
+        stage_id = int(stage_id)
+    except (TypeError, ValueError):
+        raise DomainError("Give the stage id.", code="invalid", errors={"stage": ["A stage id is required."]}) from None
+    stage = next((s for s in order.stages.all() if s.pk == stage_id), None)
+    if stage is None:
+        raise DomainError("No such stage in this order.", code="invalid", errors={"stage": ["Not in this order."]})
+    return stage
+
+
+class AppointmentViewSet(
+    ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Appointment.objects.select_related("technician").order_by("window_start", "pk")
+    serializer_class = AppointmentSerializer
+    permission_classes = [RolePermission]
+    roles_by_action = {"assign": STAFF, "reschedule": (*STAFF, Role.CONSUMER)}
+    filterset_fields = ["order", "store", "state", "technician"]
+
+    @extend_schema(request=AssignSerializer, responses={200: AppointmentSerializer, 409: ProblemResponse})
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        appt = self.get_object()
+        data = AssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        technician = (
+            visible_to(User.objects.filter(role=Role.TECHNICIAN), request.user)
+            .filter(pk=data.validated_data["technician"])
+            .first()
+        )
+        if technician is None:
+            raise DomainError("No such technician.", code="invalid", errors={"technician": ["No such technician."]})
+        appt = services.appointment_assign(appointment=appt, technician=technician, actor=request.user)
+        return Response(AppointmentSerializer(appt).data)
+
+    @extend_schema(request=RescheduleSerializer, responses={201: AppointmentSerializer, 409: ProblemResponse})
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, pk=None):
+        appt = self.get_object()
+        data = RescheduleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        new = services.appointment_reschedule(
+            appointment=appt, window_start=data.validated_data["window_start"], actor=request.user
+        )
+        return Response(AppointmentSerializer(new).data, status=status.HTTP_201_CREATED)
+
+
+class StageViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Stage actions. Off-site work is submitted by store staff; the consumer approves or rejects."""
+
+    queryset = StageInstance.objects.select_related("definition", "order").prefetch_related("submission_files")
+    serializer_class = StageInstanceSerializer
+    permission_classes = [RolePermission]
+    roles_by_action = {
+        "submit": (Role.STORE_MANAGER, Role.MERCHANT_ADMIN),
+        "start": (Role.STORE_MANAGER, Role.MERCHANT_ADMIN),
+        "resume": (Role.STORE_MANAGER, Role.MERCHANT_ADMIN),
+        "approve": (Role.CONSUMER,),
+        "reject": (Role.CONSUMER,),
+    }
+
+    def _stage_response(self, stage):
+        stage = self.get_queryset().get(pk=stage.pk)
+        return Response(StageInstanceSerializer(stage).data)
+
+    @extend_schema(request={"multipart/form-data": SubmitSerializer}, responses={200: StageInstanceSerializer})
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
+    def submit(self, request, pk=None):
+        """Deliver the work of an off-site stage (e.g. the design draft); it then waits for approval."""
+        stage = self.get_object()
+        files = request.FILES.getlist("file") if hasattr(request, "FILES") else []
+        data = SubmitSerializer(data={"notes": request.data.get("notes", ""), "file": files})
+        data.is_valid(raise_exception=True)
+        services.stage_submit(
+            stage=stage, actor=request.user, notes=data.validated_data["notes"], files=data.validated_data["file"]
+        )
+        return self._stage_response(stage)
+
+    @extend_schema(request=None, responses={200: StageInstanceSerializer})
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        """Store staff start work on an off-site stage."""
+        stage = self.get_object()
+        services.stage_start(stage=stage, actor=request.user)
+        return self._stage_response(stage)
+
+    @extend_schema(request=None, responses={200: StageInstanceSerializer, 409: ProblemResponse})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        stage = self.get_object()
+        services.stage_approve(stage=stage, actor=request.user)
+        return self._stage_response(stage)
+
+    @extend_schema(request=ReasonSerializer, responses={200: StageInstanceSerializer, 409: ProblemResponse})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        stage = self.get_object()
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.stage_reject(stage=stage, actor=request.user, reason=data.validated_data["reason"])
+        return self._stage_response(stage)
+
+    @extend_schema(request=NoteSerializer, responses={200: StageInstanceSerializer, 409: ProblemResponse})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Store staff take an escalated stage back into work."""
+        stage = self.get_object()
+        data = NoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.stage_resume(stage=stage, actor=request.user, note=data.validated_data["note"])
+        return self._stage_response(stage)

@@ -1,0 +1,311 @@
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from workflows import hooks
+from workflows.engine import allowed_triggers
+from workflows.models import (
+    Appointment,
+    OrderEvent,
+    ServiceOrder,
+    StageDefinition,
+    StageInstance,
+    TemplateDistribution,
+    TemplateVersion,
+    WorkflowTemplate,
+)
+from workflows.selectors import order_next_step
+from workflows.services import STAGE_FIELDS
+
+
+class StageDefinitionSerializer(serializers.ModelSerializer):
+    checklist = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=50)
+
+    class Meta:
+        model = StageDefinition
+        fields = ["position", *STAGE_FIELDS]
+        read_only_fields = ["position"]
+
+    def validate_code(self, value: str) -> str:
+        if "__" in value:
+            raise serializers.ValidationError("A stage code may not contain '__'.")
+        return value
+
+
+class TemplateVersionSerializer(serializers.ModelSerializer):
+    stages = StageDefinitionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TemplateVersion
+        fields = ["id", "number", "status", "published_at", "stages"]
+
+
+class DistributionSerializer(serializers.ModelSerializer):
+    version_number = serializers.IntegerField(source="version.number", read_only=True)
+
+    class Meta:
+        model = TemplateDistribution
+        fields = ["store", "version", "version_number", "appointment_minutes_overrides", "distributed_at"]
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    draft = serializers.SerializerMethodField()
+    published = serializers.SerializerMethodField()
+    distributions = DistributionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WorkflowTemplate
+        fields = ["id", "merchant", "name", "description", "draft", "published", "distributions", "updated_at"]
+
+    @extend_schema_field(TemplateVersionSerializer(allow_null=True))
+    def get_draft(self, obj):
+        draft = next((v for v in obj.versions.all() if v.status == TemplateVersion.Status.DRAFT), None)
+        return TemplateVersionSerializer(draft).data if draft else None
+
+    @extend_schema_field(TemplateVersionSerializer(many=True))
+    def get_published(self, obj):
+        versions = sorted(
+            (v for v in obj.versions.all() if v.status == TemplateVersion.Status.PUBLISHED), key=lambda v: -v.number
+        )
+        return TemplateVersionSerializer(versions, many=True).data
+
+
+class TemplateWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    stages = StageDefinitionSerializer(many=True)
+
+
+class TemplatePatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    stages = StageDefinitionSerializer(many=True, required=False)
+
+
+class DistributeSerializer(serializers.Serializer):
+    stores = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=500)
+
+
+class SplitPreviewSerializer(serializers.Serializer):
+    total = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    currency = serializers.CharField(max_length=3, default="CNY")
+
+
+class ConsumerInputSerializer(serializers.Serializer):
+    phone = serializers.RegexField(r"^\+?[0-9]{6,20}$", required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if not attrs.get("phone") and not attrs.get("email"):
+            raise serializers.ValidationError("Give the consumer's phone or email.")
+        return attrs
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    template = serializers.IntegerField(min_value=1)
+    store = serializers.IntegerField(min_value=1)
+    consumer = ConsumerInputSerializer()
+    total_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    currency = serializers.RegexField(r"^[A-Z]{3}$", default="CNY")
+    service_address = serializers.CharField(max_length=300)
+    latitude = serializers.DecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
+    longitude = serializers.DecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class OptionalReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SubmitSerializer(serializers.Serializer):
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    file = serializers.ListField(
+        child=serializers.FileField(max_length=200), required=False, default=list, max_length=10
+    )
+
+
+class BookSerializer(serializers.Serializer):
+    stage = serializers.IntegerField(min_value=1)
+    window_start = serializers.DateTimeField()
+
+
+class RescheduleSerializer(serializers.Serializer):
+    window_start = serializers.DateTimeField()
+
+
+class AssignSerializer(serializers.Serializer):
+    technician = serializers.IntegerField(min_value=1)
+
+
+class SlotSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    free_technicians = serializers.IntegerField()
+
+
+class StageInstanceSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="definition.code", read_only=True)
+    name = serializers.CharField(source="definition.name", read_only=True)
+    requires_appointment = serializers.BooleanField(source="definition.requires_appointment", read_only=True)
+    requires_approval = serializers.BooleanField(source="definition.requires_approval", read_only=True)
+    requires_voucher = serializers.BooleanField(source="definition.requires_voucher", read_only=True)
+    payment_share = serializers.DecimalField(
+        source="definition.payment_share", max_digits=5, decimal_places=2, read_only=True, allow_null=True
+    )
+    payment_timing = serializers.CharField(source="definition.payment_timing", read_only=True)
+    submission_files = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StageInstance
+        fields = [
+            "id",
+            "position",
+            "code",
+            "name",
+            "state",
+            "requires_appointment",
+            "requires_approval",
+            "requires_voucher",
+            "payment_share",
+            "payment_timing",
+            "rework_rounds",
+            "entered_at",
+            "started_at",
+            "submitted_at",
+            "completed_at",
+            "sla_due_at",
+            "submission_notes",
+            "submission_files",
+        ]
+
+    @extend_schema_field(serializers.ListField(child=serializers.URLField()))
+    def get_submission_files(self, obj) -> list[str]:
+        return [f.file.url for f in obj.submission_files.all()]
+
+
+class AppointmentSerializer(serializers.ModelSerializer):
+    technician_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Appointment
+        fields = [
+            "id",
+            "order",
+            "stage",
+            "store",
+            "technician",
+            "technician_name",
+            "window_start",
+            "window_end",
+            "state",
+            "reschedule_count",
+            "checked_in_at",
+            "checked_out_at",
+        ]
+
+    def get_technician_name(self, obj) -> str | None:
+        return obj.technician.display_name if obj.technician_id else None
+
+
+class OrderEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OrderEvent
+        fields = [
+            "seq",
+            "kind",
+            "stage",
+            "trigger",
+            "from_state",
+            "to_state",
+            "actor",
+            "actor_role",
+            "created_at",
+            "payload",
+        ]
+
+    def get_actor(self, obj) -> str | None:
+        return obj.actor.display_name if obj.actor_id else None
+
+
+class OrderListSerializer(serializers.ModelSerializer):
+    template = serializers.CharField(source="template_version.template.name", read_only=True)
+    template_version = serializers.IntegerField(source="template_version.number", read_only=True)
+    current_stage = serializers.CharField(source="current_stage.definition.code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ServiceOrder
+        fields = [
+            "id",
+            "number",
+            "store",
+            "consumer",
+            "template",
+            "template_version",
+            "total_amount",
+            "currency",
+            "state",
+            "status",
+            "current_stage",
+            "created_at",
+        ]
+
+
+class OrderDetailSerializer(OrderListSerializer):
+    stages = StageInstanceSerializer(many=True, read_only=True)
+    appointments = AppointmentSerializer(many=True, read_only=True)
+    timeline = OrderEventSerializer(source="events", many=True, read_only=True)
+    progress = serializers.SerializerMethodField()
+    next_step = serializers.SerializerMethodField()
+    allowed_triggers = serializers.SerializerMethodField()
+    consumer_name = serializers.CharField(source="consumer.display_name", read_only=True)
+    store_name = serializers.CharField(source="store.name", read_only=True)
+
+    class Meta(OrderListSerializer.Meta):
+        fields = [
+            *OrderListSerializer.Meta.fields,
+            "consumer_name",
+            "store_name",
+            "service_address",
+            "latitude",
+            "longitude",
+            "progress",
+            "next_step",
+            "allowed_triggers",
+            "stages",
+            "appointments",
+            "timeline",
+            "completed_at",
+            "cancelled_at",
+            "cancel_reason",
+        ]
+
+    def get_progress(self, obj) -> dict:
+        stages = obj.stages.all()
+        done = sum(1 for s in stages if s.state == StageInstance.State.DONE)
+        return {"done": done, "total": len(stages), "percent": round(100 * done / len(stages)) if stages else 0}
+
+    def get_next_step(self, obj) -> dict:
+        return order_next_step(obj)
+
+    def get_allowed_triggers(self, obj) -> list[str]:
+        return allowed_triggers(obj)
+
+    def to_representation(self, obj):
+        # Sections owned by other apps (installments, money, vouchers, visits, tracking_url) sit beside
+        # the workflow's own fields; each reads only what the detail queryset prefetched.
+        data = super().to_representation(obj)
+        request = self.context.get("request")
+        for section in hooks.order_sections():
+            data[section.name] = section.serialize(obj, request)
+        return data
