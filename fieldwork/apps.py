@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class FieldworkConfig(AppConfig):
     name = "fieldwork"
     verbose_name = "Technician field work"
+
+    def ready(self) -> None:
+        from fieldwork import guards
+
+        guards.register()

@@ -1,1 +1,14 @@
-urlpatterns: list = []
+from django.urls import path
+
+from fieldwork import api
+
+urlpatterns = [
+    path("technician/jobs/", api.JobListApi.as_view(), name="technician-jobs"),
+    path("technician/jobs/<int:job_id>/", api.JobDetailApi.as_view(), name="technician-job"),
+    path("technician/jobs/<int:job_id>/check-in/", api.CheckInApi.as_view(), name="technician-job-check-in"),
+    path("technician/jobs/<int:job_id>/check-out/", api.CheckOutApi.as_view(), name="technician-job-check-out"),
+    path("technician/jobs/<int:job_id>/checklist/", api.ChecklistApi.as_view(), name="technician-job-checklist"),
+    path("technician/jobs/<int:job_id>/evidence/", api.EvidenceApi.as_view(), name="technician-job-evidence"),
+    path("technician/jobs/<int:job_id>/complete/", api.CompleteApi.as_view(), name="technician-job-complete"),
+    path("technician/sync/", api.SyncApi.as_view(), name="technician-sync"),
+]

@@ -1,0 +1,226 @@
+"""The technician API (/api/v1/technician/...). Thin: validate, call one service, answer.
+
+Offline use: a phone queues check-ins, check-outs, checklist answers and completions while
+offline and sends them in one `POST /api/v1/technician/sync/` in device order; each item is
+applied through the same service as its own endpoint and answered separately. Evidence files
+are not part of the batch: each is uploaded with its own multipart `POST .../evidence/`
+(with its `client_event_id`, so a retried upload is stored once), after the batch that
+checked the visit in.
+"""
+
+from datetime import date
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, serializers
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import DomainError
+from fieldwork import selectors, services
+from fieldwork.serializers import (
+    CheckInInput,
+    ChecklistInput,
+    CheckOutInput,
+    CompleteInput,
+    EvidenceInput,
+    JobDetailSerializer,
+    JobSerializer,
+    SyncInput,
+    SyncItemHead,
+    SyncOutput,
+)
+from tenancy.models import User
+
+
+class IsTechnician(BasePermission):
+    message = "Only technicians use the job API."
+
+    def has_permission(self, request, view):
+        return getattr(request.user, "role", None) == User.Role.TECHNICIAN
+
+
+PERMISSIONS = [IsAuthenticated, IsTechnician]
+ACTION_RESPONSES = {
+    400: OpenApiResponse(description="Invalid input (field errors)."),
+    404: OpenApiResponse(description="Not one of your jobs."),
+    409: OpenApiResponse(description="invalid_transition, guard_failed (with reasons) or stale_job."),
+    422: OpenApiResponse(description="client_event_id already used for another action."),
+}
+
+
+def _answer(outcome: services.Outcome) -> Response:
+    response = Response(outcome.body, status=outcome.status)
+    if outcome.replayed:
+        response["Client-Event-Replayed"] = "true"
+    return response
+
+
+class JobListApi(generics.ListAPIView):
+    """My jobs on a day (`?date=YYYY-MM-DD`, in each store's time zone; today by default), by window."""
+
+    permission_classes = PERMISSIONS
+    serializer_class = JobSerializer
+
+    def get_queryset(self):
+        raw = self.request.query_params.get("date")
+        try:
+            day = date.fromisoformat(raw) if raw else timezone.localdate()
+        except ValueError:
+            raise exceptions.ValidationError({"date": ["Use YYYY-MM-DD."]}) from None
+        return selectors.job_list_for_date(technician=self.request.user, day=day)
+
+    @extend_schema(parameters=[OpenApiParameter("date", str, description="YYYY-MM-DD")])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class JobDetailApi(APIView):
+    """One job: address and coordinates, window, consumer contact, the stage's rules, what is done."""
+
+    permission_classes = PERMISSIONS
+
+    @extend_schema(responses=JobDetailSerializer)
+    def get(self, request, job_id: int):
+        job = selectors.job_get(technician=request.user, job_id=job_id)
+        context = {"request": request, "done": selectors.job_done_so_far(appointment=job),
+                   "radius": settings.CHECKIN_RADIUS_METERS}
+        return Response(JobDetailSerializer(job, context=context).data)
+
+
+class _ActionApi(APIView):
+    permission_classes = PERMISSIONS
+    input_serializer: type[serializers.Serializer]
+
+    def run(self, request, job_id: int, data: dict) -> services.Outcome:
+        raise NotImplementedError
+
+    def post(self, request, job_id: int):
+        serializer = self.input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return _answer(self.run(request, job_id, serializer.validated_data))
+
+
+def _check_in(user, job_id, data):
+    return services.job_check_in(technician=user, job_id=job_id, **data)
+
+
+def _check_out(user, job_id, data):
+    return services.job_check_out(technician=user, job_id=job_id, **data)
+
+
+def _checklist(user, job_id, data):
+    return services.job_checklist_submit(technician=user, job_id=job_id, **data)
+
+
+def _complete(user, job_id, data):
+    return services.job_complete(technician=user, job_id=job_id, **data)
+
+
+@extend_schema(request=CheckInInput, responses={201: OpenApiResponse(description="The check-in."),
+                                                **ACTION_RESPONSES})
+class CheckInApi(_ActionApi):
+    """Arrive on site: time (device and server), place (distance to the address), on-time flag.
+    A replayed client_event_id answers the first result."""
+
+    input_serializer = CheckInInput
+
+    def run(self, request, job_id, data):
+        return _check_in(request.user, job_id, data)
+
+
+@extend_schema(request=CheckOutInput, responses={201: OpenApiResponse(description="The check-out."),
+                                                 **ACTION_RESPONSES})
+class CheckOutApi(_ActionApi):
+    """Leave the site: time, place, notes and checklist answers."""
+
+    input_serializer = CheckOutInput
+
+    def run(self, request, job_id, data):
+        return _check_out(request.user, job_id, data)
+
+
+@extend_schema(request=ChecklistInput, responses={201: OpenApiResponse(description="The checklist state."),
+                                                  **ACTION_RESPONSES})
+class ChecklistApi(_ActionApi):
+    """Tick checklist items of the job's stage (also possible with the check-out)."""
+
+    input_serializer = ChecklistInput
+
+    def run(self, request, job_id, data):
+        return _checklist(request.user, job_id, data)
+
+
+@extend_schema(request=CompleteInput, responses={200: OpenApiResponse(description="The stage's new state."),
+                                                 **ACTION_RESPONSES})
+class CompleteApi(_ActionApi):
+    """Submit the stage's work: 409 guard_failed with `reasons` while the visit, the evidence,
+    the checklist or the voucher is missing."""
+
+    input_serializer = CompleteInput
+
+    def run(self, request, job_id, data):
+        return _complete(request.user, job_id, data)
+
+
+@extend_schema(request={"multipart/form-data": EvidenceInput},
+               responses={201: OpenApiResponse(description="The stored evidence."), **ACTION_RESPONSES})
+class EvidenceApi(_ActionApi):
+    """Upload one piece of evidence (multipart: file, kind, client_event_id[, recorded_at]).
+    Photos must be real JPEG/PNG/WebP images; files over EVIDENCE_MAX_BYTES are refused."""
+
+    input_serializer = EvidenceInput
+    parser_classes = [MultiPartParser, FormParser]
+
+    def run(self, request, job_id, data):
+        return services.job_evidence_add(technician=request.user, job_id=job_id, **data)
+
+
+SYNC_HANDLERS = {
+    "check_in": (CheckInInput, _check_in),
+    "check_out": (CheckOutInput, _check_out),
+    "checklist": (ChecklistInput, _checklist),
+    "complete": (CompleteInput, _complete),
+}
+
+
+def _error_body(exc: Exception) -> tuple[int, dict]:
+    if isinstance(exc, DomainError):
+        return exc.status_code, {"code": exc.code, "detail": exc.detail, **exc.extra}
+    assert isinstance(exc, exceptions.ValidationError)
+    return 400, {"code": "invalid", "detail": "Invalid input.", "errors": exc.detail}
+
+
+class SyncApi(APIView):
+    """Catch up after working offline: a batch of check-ins, check-outs, checklist answers and
+    completions in device order, each applied idempotently, with one result per item
+    (`status` is what the item's own endpoint would have answered). Evidence is uploaded
+    separately, one multipart request per file."""
+
+    permission_classes = PERMISSIONS
+
+    @extend_schema(request=SyncInput, responses=SyncOutput)
+    def post(self, request):
+        batch = SyncInput(data=request.data)
+        batch.is_valid(raise_exception=True)
+        results = []
+        for index, item in enumerate(batch.validated_data["events"]):
+            cid = item.get("client_event_id")
+            row = {"index": index, "client_event_id": str(cid) if cid is not None else None,
+                   "type": item.get("type"), "job": item.get("job"), "replayed": False}
+            try:
+                head = SyncItemHead(data=item)
+                head.is_valid(raise_exception=True)
+                input_cls, handler = SYNC_HANDLERS[head.validated_data["type"]]
+                fields = input_cls(data={k: v for k, v in item.items() if k not in ("type", "job")})
+                fields.is_valid(raise_exception=True)
+                outcome = handler(request.user, head.validated_data["job"], fields.validated_data)
+                row.update(status=outcome.status, body=outcome.body, replayed=outcome.replayed)
+            except (DomainError, exceptions.ValidationError) as exc:
+                status, body = _error_body(exc)
+                row.update(status=status, body=body)
+            results.append(row)
+        return Response({"results": results})

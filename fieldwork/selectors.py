@@ -1,0 +1,131 @@
+"""Reads of the fieldwork app: a technician's jobs, what has been done on a stage."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.apps import apps
+from django.core.exceptions import FieldError
+from django.db.models import Count, Q, QuerySet
+
+from core.errors import NotFound
+from fieldwork.models import CheckIn, ChecklistSubmission, CheckOut, Evidence
+from tenancy.models import User
+from tenancy.scoping import visible_to
+from workflows.models import Appointment, OrderEvent, StageInstance
+
+JOB_RELATED = ("order__consumer", "store", "stage__definition")
+
+
+def job_qs_for(*, technician: User) -> QuerySet[Appointment]:
+    """The appointments the technician may see (assigned to them), with what a job row shows."""
+    return visible_to(Appointment.objects.all(), technician).select_related(*JOB_RELATED)
+
+
+def job_list_for_date(*, technician: User, day: date) -> QuerySet[Appointment]:
+    """The technician's jobs whose window starts on `day` in their store's time zone, by window.
+
+    One small query finds the time zones of the technician's stores; the list itself is one query
+    with one day-range per time zone, so the cost does not depend on the number of jobs.
+    """
+    base = job_qs_for(technician=technician).exclude(state=Appointment.State.CANCELLED)
+    zones = set(visible_to(Appointment.objects.all(), technician)
+                .values_list("store__timezone", flat=True).distinct())
+    if not zones:
+        return base.none()
+    day_filter = Q()
+    for zone in sorted(zones):
+        tz = ZoneInfo(zone)
+        start = datetime.combine(day, time.min, tzinfo=tz)
+        end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+        day_filter |= Q(store__timezone=zone, window_start__gte=start, window_start__lt=end)
+    return base.filter(day_filter).annotate(evidence_count=Count("evidence")).order_by("window_start", "pk")
+
+
+def job_get(*, technician: User, job_id: int) -> Appointment:
+    job = job_qs_for(technician=technician).annotate(evidence_count=Count("evidence")).filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+def job_stale_reason(*, technician: User, appointment: Appointment) -> str | None:
+    """Why an action of this technician on this appointment is out of date, or None.
+
+    "cancelled": the visit was cancelled (order cancelled, visit rescheduled) while it was theirs;
+    "no_show": it was marked as a no-show; "reassigned": it was given to someone else after
+    being theirs. None when the appointment is theirs and active (or was never theirs).
+    """
+    if appointment.technician_id == technician.pk:
+        if appointment.state == Appointment.State.CANCELLED:
+            return "cancelled"
+        if appointment.state == Appointment.State.NO_SHOW:
+            return "no_show"
+        return None
+    was_mine = OrderEvent.objects.filter(
+        order_id=appointment.order_id, kind="appointment.assigned",
+        payload__appointment=appointment.pk, payload__previous=technician.pk,
+    ).exists()
+    return "reassigned" if was_mine else None
+
+
+def stage_checklist_state(*, stage: StageInstance) -> dict[str, bool]:
+    """Each checklist item of the stage and whether it is ticked: the latest answer wins,
+    across the check-outs and checklist submissions of the stage's visits (by device time)."""
+    items = list(stage.definition.checklist or [])
+    state = dict.fromkeys(items, False)
+    if not items:
+        return state
+    answers = [
+        (c.recorded_at, c.received_at, c.checklist)
+        for c in CheckOut.objects.filter(appointment__stage=stage).only("recorded_at", "received_at", "checklist")
+    ] + [
+        (c.recorded_at, c.received_at, c.checklist)
+        for c in ChecklistSubmission.objects.filter(stage=stage).only("recorded_at", "received_at", "checklist")
+    ]
+    for _, _, answer in sorted(answers, key=lambda a: (a[0], a[1])):
+        for item, ticked in (answer or {}).items():
+            if item in state:
+                state[item] = bool(ticked)
+    return state
+
+
+def stage_photo_count(*, stage: StageInstance) -> int:
+    return Evidence.objects.filter(stage=stage, kind=Evidence.Kind.PHOTO).count()
+
+
+def stage_active_appointment(*, stage: StageInstance) -> Appointment | None:
+    """The stage's latest visit that is not cancelled."""
+    return (Appointment.objects.filter(stage=stage).exclude(state=Appointment.State.CANCELLED)
+            .order_by("-window_start", "-pk").first())
+
+
+def stage_voucher_redeemed(*, stage: StageInstance) -> bool | None:
+    """Whether the stage's voucher is redeemed; None when the vouchers app cannot say.
+
+    The vouchers app is optional to this one: it is looked up by name, never imported."""
+    try:
+        voucher_model = apps.get_model("vouchers", "Voucher")
+    except LookupError:
+        return None
+    try:
+        return voucher_model._base_manager.filter(stage=stage, state="redeemed").exists()
+    except (FieldError, ValueError):
+        return None
+
+
+def job_done_so_far(*, appointment: Appointment) -> dict:
+    """What has been recorded on the job's stage so far (for the job detail)."""
+    stage = appointment.stage
+    checkins = list(CheckIn.objects.filter(appointment=appointment))
+    checkouts = list(CheckOut.objects.filter(appointment=appointment))
+    evidence = list(Evidence.objects.filter(stage=stage).order_by("recorded_at", "pk"))
+    return {
+        "checkins": checkins,
+        "checkouts": checkouts,
+        "evidence": evidence,
+        "photo_count": sum(1 for e in evidence if e.kind == Evidence.Kind.PHOTO),
+        "checklist": stage_checklist_state(stage=stage),
+        "voucher_redeemed": stage_voucher_redeemed(stage=stage) if stage.definition.requires_voucher else None,
+    }

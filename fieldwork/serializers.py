@@ -1,0 +1,198 @@
+"""Input validation and output shapes of the technician API (no logic, no queries)."""
+
+import math
+
+from rest_framework import serializers
+
+from fieldwork.models import Evidence
+from workflows.models import Appointment
+
+
+class FiniteFloatField(serializers.FloatField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return value
+
+
+def _lat():
+    return FiniteFloatField(min_value=-90, max_value=90)
+
+
+def _lng():
+    return FiniteFloatField(min_value=-180, max_value=180)
+
+
+class CheckInInput(serializers.Serializer):
+    client_event_id = serializers.UUIDField()
+    recorded_at = serializers.DateTimeField(help_text="Device time with its UTC offset.")
+    latitude = _lat()
+    longitude = _lng()
+    accuracy_m = FiniteFloatField(min_value=0, max_value=100_000, required=False, allow_null=True)
+
+
+class CheckOutInput(CheckInInput):
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+    checklist = serializers.JSONField(
+        required=False, allow_null=True,
+        help_text='{"item": true/false} (the items answered) or ["ticked item", ...] (all others unticked).',
+    )
+
+
+class ChecklistInput(serializers.Serializer):
+    client_event_id = serializers.UUIDField()
+    recorded_at = serializers.DateTimeField(required=False)
+    checklist = serializers.JSONField(
+        help_text='{"item": true/false} (the items answered) or ["ticked item", ...] (all others unticked).',
+    )
+
+
+class EvidenceInput(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=False)
+    kind = serializers.ChoiceField(choices=Evidence.Kind.choices)
+    client_event_id = serializers.UUIDField()
+    recorded_at = serializers.DateTimeField(required=False)
+
+
+class CompleteInput(serializers.Serializer):
+    client_event_id = serializers.UUIDField(required=False, help_text="Makes a retried completion a replay.")
+    recorded_at = serializers.DateTimeField(required=False)
+
+
+SYNC_TYPES = ("check_in", "check_out", "checklist", "complete")
+
+
+class SyncItemHead(serializers.Serializer):
+    type = serializers.ChoiceField(choices=SYNC_TYPES)
+    job = serializers.IntegerField(min_value=1)
+
+
+class SyncInput(serializers.Serializer):
+    events = serializers.ListField(
+        child=serializers.DictField(), allow_empty=False, max_length=200,
+        help_text="In device order. Each: {type, job, client_event_id, ...the fields of that action}.",
+    )
+
+
+class SyncResult(serializers.Serializer):
+    index = serializers.IntegerField()
+    client_event_id = serializers.CharField(allow_null=True)
+    type = serializers.CharField(allow_null=True)
+    job = serializers.IntegerField(allow_null=True)
+    status = serializers.IntegerField(help_text="HTTP-like status of this item.")
+    replayed = serializers.BooleanField()
+    body = serializers.DictField()
+
+
+class SyncOutput(serializers.Serializer):
+    results = SyncResult(many=True)
+
+
+# --- outputs -----------------------------------------------------------------------------------
+
+
+def _local(value, appointment: Appointment):
+    return value.astimezone(appointment.store.tzinfo).isoformat() if value else None
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """A row of the technician's day: where, when, who."""
+
+    window_start = serializers.SerializerMethodField()
+    window_end = serializers.SerializerMethodField()
+    timezone = serializers.CharField(source="store.timezone")
+    order = serializers.SerializerMethodField()
+    stage = serializers.SerializerMethodField()
+    address = serializers.CharField(source="order.service_address")
+    latitude = serializers.DecimalField(source="order.latitude", max_digits=9, decimal_places=6)
+    longitude = serializers.DecimalField(source="order.longitude", max_digits=9, decimal_places=6)
+    consumer = serializers.SerializerMethodField()
+    evidence_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = Appointment
+        fields = ["id", "state", "window_start", "window_end", "timezone", "order", "stage", "address",
+                  "latitude", "longitude", "consumer", "checked_in_at", "checked_out_at", "evidence_count"]
+
+    def get_window_start(self, obj) -> str:
+        return _local(obj.window_start, obj)
+
+    def get_window_end(self, obj) -> str:
+        return _local(obj.window_end, obj)
+
+    def get_order(self, obj) -> dict:
+        return {"id": obj.order_id, "number": obj.order.number, "state": obj.order.state}
+
+    def get_stage(self, obj) -> dict:
+        d = obj.stage.definition
+        return {"id": obj.stage_id, "code": d.code, "name": d.name, "state": obj.stage.state}
+
+    def get_consumer(self, obj) -> dict:
+        c = obj.order.consumer
+        return {"name": c.display_name, "phone": c.phone}
+
+
+class CheckInOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    client_event_id = serializers.UUIDField()
+    recorded_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+    distance_m = serializers.FloatField()
+    outside_radius = serializers.BooleanField()
+    late_sync = serializers.BooleanField()
+
+
+class CheckInRecord(CheckInOut):
+    on_time = serializers.BooleanField()
+    minutes_late = serializers.IntegerField()
+
+
+class CheckOutRecord(CheckInOut):
+    notes = serializers.CharField()
+    checklist = serializers.DictField()
+
+
+class EvidenceRecord(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    sha256 = serializers.CharField()
+    size = serializers.IntegerField()
+    content_type = serializers.CharField()
+    recorded_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+
+
+class JobDetailSerializer(JobSerializer):
+    """Everything the app needs on site: the list row, the stage's rules and what is done."""
+
+    rules = serializers.SerializerMethodField()
+    done = serializers.SerializerMethodField()
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "rules", "done"]
+
+    def get_rules(self, obj) -> dict:
+        d = obj.stage.definition
+        done = self.context["done"]
+        return {
+            "min_photos": d.min_photos,
+            "checklist": list(d.checklist or []),
+            "requires_voucher": d.requires_voucher,
+            "voucher_redeemed": done["voucher_redeemed"],
+            "requires_approval": d.requires_approval,
+            "arrival_tolerance_minutes": d.arrival_tolerance_minutes,
+            "checkin_radius_m": self.context["radius"],
+        }
+
+    def get_done(self, obj) -> dict:
+        done = self.context["done"]
+        d = obj.stage.definition
+        return {
+            "checkins": CheckInRecord(done["checkins"], many=True).data,
+            "checkouts": CheckOutRecord(done["checkouts"], many=True).data,
+            "evidence": EvidenceRecord(done["evidence"], many=True).data,
+            "photo_count": done["photo_count"],
+            "photos_missing": max(0, d.min_photos - done["photo_count"]),
+            "checklist": done["checklist"],
+        }
