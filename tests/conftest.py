@@ -191,3 +191,13 @@ def other_technician(other_store):
 @pytest.fixture
 def other_consumer(db):
     return ConsumerFactory(username="b_consumer")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engine_cache():
+    """The engine caches machine specs per template version id; a rolled-back test database reuses ids."""
+    from workflows.engine import spec_for_version
+
+    spec_for_version.cache_clear()
+    yield
+    spec_for_version.cache_clear()

@@ -1,0 +1,173 @@
+"""Bookable windows, booking, rescheduling and assignment; a technician is never double-booked."""
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from core.errors import Conflict, DomainError
+from tests.factories.tenancy import ConsumerFactory, TechnicianFactory
+from tests.factories.workflows import make_order, make_template, stage_of
+from workflows import services
+from workflows.models import Appointment
+
+VISIT_FLOW = {
+    "name": "One visit",
+    "stages": [
+        {"code": "visit", "name": "Visit", "requires_appointment": True, "appointment_minutes": 90},
+        {"code": "review", "name": "Review", "requires_approval": True, "max_rework_rounds": 0},
+    ],
+}
+
+
+@pytest.fixture
+def order(store, consumer, technician):
+    return make_order(store=store, consumer=consumer, definition=VISIT_FLOW)
+
+
+def tomorrow_at(store, hour, minute=0):
+    day = timezone.now().astimezone(store.tzinfo).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=store.tzinfo)
+
+
+def test_slots_follow_working_hours_and_appointment_length(order, store):
+    slots = services.appointment_slots(stage=stage_of(order, "visit"))
+    tomorrow = [s for s in slots if s.start.astimezone(store.tzinfo).date() == tomorrow_at(store, 9).date()]
+    assert [s.start.astimezone(store.tzinfo).strftime("%H:%M") for s in tomorrow] == [
+        "09:00",
+        "10:30",
+        "12:00",
+        "13:30",
+        "15:00",
+        "16:30",
+    ]
+    assert all(s.end - s.start == timedelta(minutes=90) for s in slots)
+    assert all(s.start > timezone.now() for s in slots)
+
+
+def test_store_override_changes_the_appointment_length(order, store):
+    dist = order.template_version.distributions.get(store=store)
+    services.distribution_set_overrides(distribution=dist, appointment_minutes={"visit": 180})
+    slots = services.appointment_slots(stage=stage_of(order, "visit"))
+    assert {s.end - s.start for s in slots} == {timedelta(minutes=180)}
+
+
+def test_closed_days_have_no_slots(order, store):
+    store.working_days = [0, 1, 2, 3, 4]  # Monday to Friday
+    store.save()
+    slots = services.appointment_slots(stage=stage_of(order, "visit"))
+    assert slots and all(s.start.astimezone(store.tzinfo).weekday() < 5 for s in slots)
+
+
+def test_booking_takes_the_window_from_the_slots_and_assigns_the_free_technician(order, store, consumer, technician):
+    start = tomorrow_at(store, 10, 30)
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=start, actor=consumer)
+    assert appt.technician == technician and appt.window_end == start + timedelta(minutes=90)
+    order.refresh_from_db()
+    assert order.state == "visit:scheduled"
+    assert order.events.filter(kind="stage.book").count() == 1
+    # the only technician is now busy then: the window is gone from the slots
+    starts = {s.start for s in services.appointment_slots(stage=stage_of(order, "visit"))}
+    assert start not in starts
+
+
+def test_a_window_outside_the_grid_or_in_the_past_is_refused(order, store, consumer):
+    for bad in (tomorrow_at(store, 10, 15), tomorrow_at(store, 17), timezone.now() - timedelta(hours=1)):
+        with pytest.raises(DomainError) as exc:
+            services.appointment_book(stage=stage_of(order, "visit"), window_start=bad, actor=consumer)
+        assert exc.value.code == "invalid_window"
+    assert not Appointment.objects.exists()
+
+
+def test_a_full_window_is_a_conflict_and_nothing_is_booked(order, store, consumer, technician):
+    other = make_order(store=store, consumer=ConsumerFactory(), template=order.template_version.template)
+    start = tomorrow_at(store, 9)
+    services.appointment_book(stage=stage_of(other, "visit"), window_start=start, actor=other.consumer)
+    with pytest.raises(Conflict) as exc:
+        services.appointment_book(stage=stage_of(order, "visit"), window_start=start, actor=consumer)
+    assert exc.value.code == "slot_taken"
+    order.refresh_from_db()
+    assert order.state == "visit:ready"
+
+
+def test_reschedule_moves_the_visit_and_counts_it(order, store, consumer):
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    moved = services.appointment_reschedule(appointment=appt, window_start=tomorrow_at(store, 13, 30), actor=consumer)
+    appt.refresh_from_db()
+    assert appt.state == "cancelled" and moved.state == "booked" and moved.reschedule_count == 1
+    assert order.events.filter(kind="stage.reschedule").count() == 1
+
+
+def test_assign_refuses_a_busy_technician(order, store, consumer, store_manager, technician):
+    tech2 = TechnicianFactory(stores=[store])
+    other = make_order(store=store, consumer=ConsumerFactory(), template=order.template_version.template)
+    start = tomorrow_at(store, 9)
+    first = services.appointment_book(stage=stage_of(order, "visit"), window_start=start, actor=consumer)
+    second = services.appointment_book(stage=stage_of(other, "visit"), window_start=start, actor=other.consumer)
+    assert {first.technician_id, second.technician_id} == {technician.pk, tech2.pk}
+    with pytest.raises(Conflict):
+        services.appointment_assign(appointment=first, technician=second.technician, actor=store_manager)
+
+
+def test_assign_api_is_for_staff_of_the_store(
+    client_for, order, store, consumer, store_manager, other_store_manager, technician
+):
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    url = f"/api/v1/appointments/{appt.pk}/assign/"
+    assert client_for(consumer).post(url, {"technician": technician.pk}).status_code == 403
+    assert client_for(other_store_manager).post(url, {"technician": technician.pk}).status_code == 404
+    assert client_for(store_manager).post(url, {"technician": technician.pk}).status_code == 200
+
+
+def test_booking_through_the_api(client_for, order, store, consumer, consumer2):
+    stage = stage_of(order, "visit")
+    slots = client_for(consumer).get(f"/api/v1/orders/{order.pk}/slots/?stage={stage.pk}")
+    assert slots.status_code == 200 and slots.json()
+    start = slots.json()[0]["start"]
+    assert (
+        client_for(consumer2)
+        .post(f"/api/v1/orders/{order.pk}/appointments/", {"stage": stage.pk, "window_start": start})
+        .status_code
+        == 404
+    )
+    booked = client_for(consumer).post(
+        f"/api/v1/orders/{order.pk}/appointments/", {"stage": stage.pk, "window_start": start}
+    )
+    assert booked.status_code == 201, booked.json()
+    again = client_for(consumer).post(
+        f"/api/v1/orders/{order.pk}/appointments/", {"stage": stage.pk, "window_start": start}
+    )
+    assert again.status_code == 409
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_bookings_of_a_one_technician_window_book_once(client_for, store, technician):
+    template = make_template(merchant=store.merchant, stores=[store], definition=VISIT_FLOW)
+    orders = [make_order(store=store, consumer=ConsumerFactory(), template=template) for _ in range(32)]
+    clients = [client_for(o.consumer) for o in orders]
+    start = tomorrow_at(store, 12).isoformat()
+    barrier = threading.Barrier(len(orders))
+    statuses = []
+
+    def book(order, api):
+        try:
+            barrier.wait()
+            response = api.post(
+                f"/api/v1/orders/{order.pk}/appointments/",
+                {"stage": stage_of(order, "visit").pk, "window_start": start},
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=book, args=(o, c)) for o, c in zip(orders, clients, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count(201) == 1
+    assert set(statuses) <= {201, 409}
+    assert Appointment.objects.filter(technician=technician, state="booked").count() == 1

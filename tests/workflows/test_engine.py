@@ -1,0 +1,154 @@
+"""The stage engine: orders move only along their template's machine, with guards, roles and events."""
+
+import pytest
+
+from core.errors import GuardFailed, InvalidTransition, PermissionDeniedError
+from tests.factories.workflows import make_order, stage_of
+from workflows import engine, hooks, services
+from workflows.models import OrderEvent
+
+DESIGN_FLOW = {
+    "name": "Design only",
+    "stages": [
+        {"code": "brief", "name": "Brief"},
+        {"code": "design", "name": "Design", "requires_approval": True, "max_rework_rounds": 2, "sla_hours": 24},
+        {"code": "handover", "name": "Handover", "requires_approval": True, "max_rework_rounds": 0},
+    ],
+}
+
+
+@pytest.fixture
+def order(store, consumer, store_manager):
+    return make_order(store=store, consumer=consumer, definition=DESIGN_FLOW, actor=store_manager)
+
+
+def fire(order, trigger, actor, **kw):
+    return engine.fire(order_id=order.pk, trigger=trigger, actor=actor, **kw)
+
+
+def test_passive_first_stage_completes_by_itself_and_every_step_is_an_event(order):
+    # the brief stage has nothing to do: the order starts at the design stage
+    assert order.state == "design:ready"
+    events = list(order.events.values_list("kind", "from_state", "to_state"))
+    assert events == [
+        ("order.created", "", "brief:ready"),
+        ("stage.complete", "brief:ready", "design:ready"),
+    ]
+    assert stage_of(order, "brief").state == "done"
+    assert stage_of(order, "design").state == "ready"
+
+
+def test_submit_approve_runs_the_stages_in_order_to_completion(order, store_manager, consumer):
+    services.stage_submit(stage=stage_of(order, "design"), actor=store_manager, notes="Draft 1")
+    services.stage_approve(stage=stage_of(order, "design"), actor=consumer)
+    order.refresh_from_db()
+    assert order.state == "handover:ready"
+    services.stage_submit(stage=stage_of(order, "handover"), actor=store_manager)
+    services.stage_approve(stage=stage_of(order, "handover"), actor=consumer)
+    order.refresh_from_db()
+    assert order.state == "completed" and order.status == "completed" and order.completed_at
+    assert [s.state for s in order.stages.order_by("position")] == ["done", "done", "done"]
+
+
+def test_a_trigger_the_state_does_not_allow_is_refused_with_the_allowed_ones(order, consumer):
+    with pytest.raises(InvalidTransition) as exc:
+        services.stage_approve(stage=stage_of(order, "design"), actor=consumer)
+    assert exc.value.status_code == 409
+    assert exc.value.extra["allowed"] == ["cancel", "complete", "start"]
+    order.refresh_from_db()
+    assert order.state == "design:ready"
+
+
+def test_a_later_stage_cannot_be_worked_before_the_current_one(order, store_manager):
+    with pytest.raises(InvalidTransition, match="not the order's current stage"):
+        services.stage_submit(stage=stage_of(order, "handover"), actor=store_manager)
+
+
+def test_roles_may_only_fire_their_own_triggers(order, technician, store_manager, consumer):
+    with pytest.raises(PermissionDeniedError):
+        fire(order, "approve", store_manager)
+    with pytest.raises(PermissionDeniedError):
+        fire(order, "unblock", consumer)  # only the system unblocks (when paid)
+    with pytest.raises(PermissionDeniedError):
+        fire(order, "resume", technician)
+
+
+def test_rejection_sends_back_to_rework_until_the_limit_then_escalates(order, store_manager, consumer):
+    design = stage_of(order, "design")
+    for expected_round in (1, 2):
+        services.stage_submit(stage=design, actor=store_manager)
+        services.stage_reject(stage=design, actor=consumer, reason="Too dark")
+        design.refresh_from_db()
+        assert design.state == "in_progress" and design.rework_rounds == expected_round
+    services.stage_submit(stage=design, actor=store_manager)
+    services.stage_reject(stage=design, actor=consumer, reason="Still too dark")
+    design.refresh_from_db()
+    assert design.state == "escalated"
+    # the store takes it back into work
+    services.stage_resume(stage=design, actor=store_manager, note="Call the consumer")
+    design.refresh_from_db()
+    assert design.state == "in_progress"
+    reject_events = OrderEvent.objects.filter(order=order, kind="stage.reject").order_by("seq")
+    assert [e.to_state for e in reject_events] == ["design:in_progress", "design:in_progress", "design:escalated"]
+    assert reject_events.last().payload == {"reason": "Still too dark"}
+
+
+def test_a_rejection_needs_a_reason(order, store_manager, consumer):
+    services.stage_submit(stage=stage_of(order, "design"), actor=store_manager)
+    with pytest.raises(Exception, match="Say why"):
+        services.stage_reject(stage=stage_of(order, "design"), actor=consumer, reason="  ")
+
+
+def test_sla_clock_starts_when_work_starts(order, store_manager):
+    services.stage_start(stage=stage_of(order, "design"), actor=store_manager)
+    design = stage_of(order, "design")
+    assert design.started_at is not None
+    assert (design.sla_due_at - design.started_at).total_seconds() == 24 * 3600
+
+
+def test_cancelled_order_accepts_nothing_more(order, store_manager, consumer):
+    services.order_cancel(order=order, actor=store_manager, reason="Consumer moved away")
+    order.refresh_from_db()
+    assert order.state == "cancelled" and order.status == "cancelled" and order.cancel_reason
+    assert stage_of(order, "design").state == "cancelled"
+    assert stage_of(order, "brief").state == "done"
+    events_before = order.events.count()
+    with pytest.raises(InvalidTransition) as exc:
+        services.stage_submit(stage=stage_of(order, "design"), actor=store_manager)
+    assert exc.value.extra["allowed"] == []
+    assert order.events.count() == events_before
+
+
+def test_a_guard_registered_by_another_app_blocks_with_its_reason(order, store_manager):
+    def needs_paperwork(order_, stage):
+        return "The paperwork is missing." if stage.definition.code == "design" else None
+
+    hooks.register_guard("complete", needs_paperwork)
+    try:
+        with pytest.raises(GuardFailed) as exc:
+            services.stage_submit(stage=stage_of(order, "design"), actor=store_manager)
+        assert exc.value.extra["reasons"] == ["The paperwork is missing."]
+        assert stage_of(order, "design").state == "ready"
+    finally:
+        hooks._guards["complete"].remove(needs_paperwork)
+
+
+def test_effects_run_in_the_transition_transaction(order, store_manager):
+    seen = []
+
+    def effect(ctx):
+        seen.append((ctx.trigger, ctx.from_state, ctx.to_state, ctx.event.kind))
+
+    hooks.register_effect(effect)
+    try:
+        services.stage_start(stage=stage_of(order, "design"), actor=store_manager)
+    finally:
+        hooks._effects.remove(effect)
+    assert seen == [("start", "design:ready", "design:in_progress", "stage.start")]
+
+
+def test_machine_has_no_shortcut_transitions(order):
+    spec = engine.spec_for_version(order.template_version_id)
+    model = engine._OrderModel(order, None, spec)
+    engine._machine(model, spec)
+    assert not any(name.startswith("to_") for name in dir(model))
