@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = "Staged payments"
+
+    def ready(self) -> None:
+        from payments import sections, services
+        from workflows import hooks
+
+        hooks.register_effect(services.on_order_transition)
+        hooks.register_guard("unblock", services.guard_unblock)
+        hooks.register_guard("settle", services.guard_settle)
+        hooks.register_order_section("installments", prefetch=sections.PREFETCH,
+                                     serialize=sections.serialize_installments)
+        # The money section reads the rows the installments section prefetches (one Prefetch per
+        # relation: the same lookup registered twice would make prefetch_related raise).
+        hooks.register_order_section("money", prefetch=(), serialize=sections.serialize_money)

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from payments.pages import sandbox_checkout
+
+urlpatterns = [
+    path("sandbox/checkout/<str:token>/", sandbox_checkout, name="sandbox-checkout"),
+]

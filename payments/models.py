@@ -1,0 +1,307 @@
+"""Staged payments: installments per stage, payment attempts, refunds, webhook deliveries and the ledger.
+
+Installment and Payment are fixed lifecycles (django-fsm, protected fields, no way round the
+transitions). Every state change goes through payments.services, which locks the order first,
+then the installment, then the payment (always in that order).
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from tenancy.scoping import TenantScope
+from workflows.models import MONEY, ServiceOrder, StageInstance
+
+
+def new_reference() -> str:
+    """Our unguessable reference of a payment or refund (also the sandbox checkout token)."""
+    return secrets.token_hex(16)
+
+
+class Installment(ConcurrentTransitionMixin, models.Model):
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        DUE = "due", "Due"
+        PROCESSING = "processing", "Payment in progress"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Last payment failed"
+        WAIVED = "waived", "Waived"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+
+    class Timing(models.TextChoices):
+        BEFORE = "before", "Due before the stage"
+        AFTER = "after", "Due after the stage"
+
+    # Open: money is still owed. Settled: nothing more is owed (what the engine's guards ask).
+    OPEN_STATES = (State.SCHEDULED, State.DUE, State.PROCESSING, State.FAILED)
+    PAYABLE_STATES = (State.DUE, State.FAILED)
+    SETTLED_STATES = (State.PAID, State.PARTIALLY_REFUNDED, State.REFUNDED, State.WAIVED)
+    CHARGED_STATES = (State.PAID, State.PARTIALLY_REFUNDED, State.REFUNDED)
+    WRITTEN_OFF_STATES = (State.WAIVED, State.CANCELLED)
+
+    order = models.ForeignKey(ServiceOrder, on_delete=models.PROTECT, related_name="installments")
+    stage = models.ForeignKey(StageInstance, on_delete=models.PROTECT, related_name="installments")
+    position = models.PositiveIntegerField()
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    timing = models.CharField(max_length=10, choices=Timing.choices)
+    refundable = models.BooleanField(help_text="Copied from the stage definition's refundable_on_cancel.")
+    state = FSMField(default=State.SCHEDULED, choices=State.choices, protected=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_scope = TenantScope(merchant="order__merchant", store="order__store", consumer="order__consumer")
+
+    class Meta:
+        ordering = ["order_id", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "timing"], name="one_installment_per_stage_timing"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="installment_amount_not_negative"),
+        ]
+        indexes = [models.Index(fields=["order", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}#{self.position} {self.amount} {self.currency} ({self.state})"
+
+    @transition(field=state, source=State.SCHEDULED, target=State.DUE)
+    def mark_due(self, at) -> None:
+        self.due_at = at
+
+    @transition(field=state, source=[State.DUE, State.FAILED], target=State.PROCESSING)
+    def mark_processing(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.DUE, State.PROCESSING, State.FAILED], target=State.PAID)
+    def mark_paid(self, at) -> None:
+        self.paid_at = at
+
+    @transition(field=state, source=State.PROCESSING, target=State.FAILED)
+    def mark_failed(self) -> None:
+        pass
+
+    @transition(field=state, source=State.PROCESSING, target=State.DUE)
+    def mark_released(self) -> None:
+        """The open attempt expired or was abandoned: payable again."""
+
+    @transition(field=state, source=[State.SCHEDULED, State.DUE, State.FAILED], target=State.WAIVED)
+    def mark_waived(self) -> None:
+        pass
+
+    @transition(field=state, source=list(OPEN_STATES), target=State.CANCELLED)
+    def mark_cancelled(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.PAID, State.PARTIALLY_REFUNDED], target=State.PARTIALLY_REFUNDED)
+    def mark_partially_refunded(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.PAID, State.PARTIALLY_REFUNDED], target=State.REFUNDED)
+    def mark_refunded(self) -> None:
+        pass
+
+
+class Payment(ConcurrentTransitionMixin, models.Model):
+    """One attempt to pay an installment through a provider."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"
+        PENDING = "pending", "Waiting for the payer"
+        CAPTURED = "captured", "Captured"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+
+    OPEN_STATUSES = (Status.CREATED, Status.PENDING)
+    CAPTURED_STATUSES = (Status.CAPTURED, Status.PARTIALLY_REFUNDED, Status.REFUNDED)
+
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="payments")
+    order = models.ForeignKey(ServiceOrder, on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(max_length=30)
+    reference = models.CharField(max_length=64, unique=True, default=new_reference, editable=False)
+    provider_payment_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    status = FSMField(default=Status.CREATED, choices=Status.choices, protected=True)
+    checkout_url = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed, expired or was cancelled.")
+
+    tenant_scope = TenantScope(merchant="order__merchant", store="order__store", consumer="order__consumer")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["installment"], condition=Q(status__in=["created", "pending"]),
+                                    name="one_open_payment_per_installment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"payment {self.pk} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    @transition(field=status, source=Status.CREATED, target=Status.PENDING)
+    def mark_pending(self) -> None:
+        pass
+
+    # A capture is accepted after a failure or expiry too: the provider says the money arrived.
+    @transition(field=status, source=[Status.CREATED, Status.PENDING, Status.FAILED, Status.EXPIRED,
+                                      Status.CANCELLED], target=Status.CAPTURED)
+    def mark_captured(self, at) -> None:
+        self.captured_at = at
+
+    @transition(field=status, source=[Status.CREATED, Status.PENDING], target=Status.FAILED)
+    def mark_failed(self, at) -> None:
+        self.closed_at = at
+
+    @transition(field=status, source=[Status.CREATED, Status.PENDING], target=Status.EXPIRED)
+    def mark_expired(self, at) -> None:
+        self.closed_at = at
+
+    @transition(field=status, source=[Status.CREATED, Status.PENDING], target=Status.CANCELLED)
+    def mark_cancelled(self, at) -> None:
+        self.closed_at = at
+
+    @transition(field=status, source=[Status.CAPTURED, Status.PARTIALLY_REFUNDED],
+                target=Status.PARTIALLY_REFUNDED)
+    def mark_partially_refunded(self) -> None:
+        pass
+
+    @transition(field=status, source=[Status.CAPTURED, Status.PARTIALLY_REFUNDED], target=Status.REFUNDED)
+    def mark_refunded(self) -> None:
+        pass
+
+
+class Refund(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Sent to the provider"
+        SUCCEEDED = "succeeded", "Refunded"
+        FAILED = "failed", "Failed"
+
+    # Pending and succeeded refunds count against what is still refundable.
+    COUNTED_STATUSES = (Status.PENDING, Status.SUCCEEDED)
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    reference = models.CharField(max_length=64, unique=True, default=new_reference, editable=False)
+    provider_refund_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=300, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_scope = TenantScope(merchant="payment__order__merchant", store="payment__order__store",
+                               consumer="payment__order__consumer")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"refund {self.pk} {self.amount} {self.currency} ({self.status})"
+
+
+class WebhookDelivery(models.Model):
+    """Every notification received, verified or not, kept raw for audit.
+
+    Only one *accepted* delivery exists per (provider, provider_event_id): that unique constraint is
+    what makes a repeated or concurrent delivery change nothing twice.
+    """
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DUPLICATE = "duplicate", "Duplicate of an accepted delivery"
+        REJECTED = "rejected", "Rejected (signature, timestamp or format)"
+        FAILED = "failed", "Processing failed"
+
+    provider = models.CharField(max_length=30)
+    provider_event_id = models.CharField(max_length=128, blank=True)
+    event_type = models.CharField(max_length=60, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    raw_body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    signature_valid = models.BooleanField(default=False)
+    processed = models.BooleanField(default=False)
+    result = models.CharField(max_length=300, blank=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    # No role path: only platform operators see deliveries (they span tenants and hold raw bodies).
+    tenant_scope = TenantScope()
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "provider_event_id"], condition=Q(status="accepted"),
+                                    name="one_accepted_delivery_per_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_event_id or '-'} ({self.status})"
+
+
+class LedgerEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Ledger entries are append-only.")
+
+    def delete(self):
+        raise TypeError("Ledger entries are append-only.")
+
+
+class LedgerEntry(models.Model):
+    """Append-only record of every money movement. Balances are derived from it, never stored."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+
+    order = models.ForeignKey(ServiceOrder, on_delete=models.PROTECT, related_name="ledger_entries")
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="ledger_entries")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="ledger_entries")
+    refund = models.OneToOneField(Refund, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="ledger_entry")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(**MONEY, help_text="Always positive; the kind gives the direction.")
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    tenant_scope = TenantScope(merchant="order__merchant", store="order__store", consumer="order__consumer")
+
+    class Meta:
+        ordering = ["order_id", "created_at", "pk"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_amount_positive"),
+            # A payment is charged at most once.
+            models.UniqueConstraint(fields=["payment"], condition=Q(kind="charge"), name="one_charge_per_payment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency} (order {self.order_id})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Ledger entries are append-only.")
