@@ -131,7 +131,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    # Several models have a `state` or `status`; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "StageStateEnum": "workflows.models.StageInstance.State",
+        "AppointmentStateEnum": "workflows.models.Appointment.State",
+        "OrderStatusEnum": "workflows.models.ServiceOrder.Status",
+        "TemplateVersionStatusEnum": "workflows.models.TemplateVersion.Status",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------

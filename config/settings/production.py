@@ -17,3 +17,8 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Keys that protect money and vouchers: no defaults in production, the process refuses to start.
+VOUCHER_LOOKUP_KEY = env("VOUCHER_LOOKUP_KEY")
+VOUCHER_ENCRYPTION_KEY = env("VOUCHER_ENCRYPTION_KEY")
+SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET")

@@ -30,6 +30,17 @@ def random_secret_key() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(50))
 
 
+def key_env(**overrides: str) -> dict[str, str]:
+    """The keys production requires besides the secret key and hosts."""
+    keys = {
+        "VOUCHER_LOOKUP_KEY": secrets.token_urlsafe(32),
+        "VOUCHER_ENCRYPTION_KEY": secrets.token_urlsafe(32),
+        "SANDBOX_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+    }
+    keys.update(overrides)
+    return {k: v for k, v in keys.items() if v}
+
+
 @pytest.fixture
 def no_dotenv_secret():
     dotenv = BASE_DIR / ".env"
@@ -40,7 +51,7 @@ def no_dotenv_secret():
 def test_check_deploy_is_clean():
     result = manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com",
+        DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com", **key_env(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNINGS" not in result.stderr and "security.W" not in result.stderr + result.stdout
@@ -54,6 +65,7 @@ def test_debug_cannot_be_switched_on_in_production():
     result = manage(
         "shell", "-c", PRINT_SETTINGS,
         DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com", DJANGO_DEBUG="true",
+        **key_env(),
     )
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("SETTINGS"))
@@ -61,12 +73,21 @@ def test_debug_cannot_be_switched_on_in_production():
 
 
 def test_refuses_to_start_without_a_secret_key(no_dotenv_secret):
-    result = manage("check", DJANGO_ALLOWED_HOSTS="example.com")
+    result = manage("check", DJANGO_ALLOWED_HOSTS="example.com", **key_env())
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
 def test_refuses_to_start_without_allowed_hosts(no_dotenv_secret):
-    result = manage("check", DJANGO_SECRET_KEY=random_secret_key())
+    result = manage("check", DJANGO_SECRET_KEY=random_secret_key(), **key_env())
     assert result.returncode != 0
     assert "DJANGO_ALLOWED_HOSTS" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["VOUCHER_LOOKUP_KEY", "VOUCHER_ENCRYPTION_KEY", "SANDBOX_WEBHOOK_SECRET"])
+def test_refuses_to_start_without_voucher_and_webhook_keys(missing):
+    result = manage(
+        "check", DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com", **key_env(**{missing: ""})
+    )
+    assert result.returncode != 0
+    assert missing in result.stderr
