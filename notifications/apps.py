@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from notifications import sections, services
+        from workflows.hooks import register_event_listener, register_order_section
+
+        register_event_listener(services.on_order_event)
+        register_order_section("tracking", serialize=sections.tracking_section)

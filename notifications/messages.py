@@ -1,0 +1,197 @@
+"""Which order events make which messages, for whom, and their wording.
+
+`plan(event)` decides from the event alone (no database query), so the listener costs nothing for
+the many events nobody needs to hear about. `render(...)` words one planned message.
+
+Audiences: the order's consumer, and the managers of the order's store ("store" below) for what
+needs a person at the store (escalations, SLA breaches, missed visits, a consumer's cancellation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+CONSUMER = "consumer"
+STORE = "store"
+STAFF_ROLES = ("store_manager", "merchant_admin", "platform_operator")
+
+
+@dataclass(frozen=True)
+class Planned:
+    audience: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+def _sub(state: str) -> str:
+    return state.partition(":")[2]
+
+
+def plan(event) -> list[Planned]:
+    """The messages an event calls for. Reads only the event's own fields."""
+    kind, to_state = event.kind, event.to_state or ""
+    out: list[Planned] = []
+    if kind == "order.created":
+        out.append(Planned(CONSUMER, "order.created"))
+    elif kind == "stage.book":
+        out.append(Planned(CONSUMER, "appointment.booked"))
+    elif kind == "stage.reschedule":
+        out.append(Planned(CONSUMER, "appointment.moved"))
+    elif kind == "job.checked_in":
+        out.append(Planned(CONSUMER, "technician.arrived"))
+    elif kind == "job.no_show":
+        out += [Planned(CONSUMER, "visit.missed"), Planned(STORE, "visit.no_show")]
+    elif kind == "installment.due":
+        out.append(Planned(CONSUMER, "installment.due"))
+    elif kind == "payment.captured":
+        out.append(Planned(CONSUMER, "payment.received"))
+    elif kind == "voucher.issued":
+        out.append(Planned(CONSUMER, "voucher.issued"))
+    elif kind == "voucher.expiring":
+        out.append(Planned(CONSUMER, "voucher.expiring"))
+    elif kind.startswith("sla."):
+        out.append(Planned(STORE, "sla.breached"))
+    elif kind.startswith("stage."):
+        if to_state == "completed":
+            out.append(Planned(CONSUMER, "order.completed"))
+        elif to_state == "cancelled":
+            out.append(Planned(CONSUMER, "order.cancelled"))
+            if event.actor_role not in STAFF_ROLES:
+                out.append(Planned(STORE, "order.cancelled_by_consumer"))
+        elif _sub(to_state) == "awaiting_approval" and (event.from_state or "") != to_state:
+            out.append(Planned(CONSUMER, "approval.requested"))
+        elif _sub(to_state) == "escalated":
+            out.append(Planned(STORE, "stage.escalated"))
+        elif _sub(to_state) == "ready" and event.trigger in ("unblock", "complete", "approve"):
+            # A new stage is open for the consumer; the renderer asks them to book when it is a visit.
+            out.append(Planned(CONSUMER, "stage.ready"))
+    return out
+
+
+# --- wording -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What the wording needs, looked up once per event by the service."""
+
+    order_number: str
+    store_name: str
+    tz: object
+    stage_name: str
+    tracking_url: str
+    payload: dict
+    currency: str
+    needs_booking: bool = False
+    technician_name: str = ""
+
+
+def _when(value, tz) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return ""
+    return value.astimezone(tz).strftime("%a %d %b, %H:%M")
+
+
+def _money(amount, currency: str) -> str:
+    try:
+        return f"{Decimal(str(amount)):,.2f} {currency}"
+    except (InvalidOperation, ValueError, TypeError):
+        return ""
+
+
+def _amount(payload: dict, currency: str) -> str:
+    for key in ("amount", "amount_due", "due_amount", "total"):
+        if payload.get(key) not in (None, ""):
+            return _money(payload[key], payload.get("currency") or currency)
+    return ""
+
+
+def render(kind: str, ctx: Context) -> Rendered:
+    p, tz, n, stage, link = ctx.payload, ctx.tz, ctx.order_number, ctx.stage_name or "the next step", ctx.tracking_url
+    track = f" Track your order: {link}" if link else ""
+    if kind == "order.created":
+        return Rendered(f"Your order {n} at {ctx.store_name}",
+                        f"Thank you! Your order {n} at {ctx.store_name} is open.{track}")
+    if kind == "appointment.booked":
+        when = _when(p.get("window_start"), tz)
+        return Rendered(f"{stage}: visit booked for {when}",
+                        f"Your {stage} visit for order {n} is booked for {when}.{track}")
+    if kind == "appointment.moved":
+        when = _when(p.get("to") or p.get("window_start"), tz)
+        return Rendered(f"{stage}: visit moved to {when}",
+                        f"Your {stage} visit for order {n} has moved to {when}.{track}")
+    if kind == "appointment.reminder":
+        when = _when(p.get("window_start"), tz)
+        return Rendered(f"Reminder: {stage} visit {when}",
+                        f"Reminder: our technician comes for your {stage} visit (order {n}) on {when}.{track}")
+    if kind == "technician.arrived":
+        who = ctx.technician_name or "Your technician"
+        return Rendered(f"{who} has arrived", f"{who} has checked in for your {stage} visit (order {n}).")
+    if kind == "visit.missed":
+        return Rendered(f"{stage}: we missed your visit",
+                        f"We are sorry: the technician did not arrive for your {stage} visit (order {n}). "
+                        f"{ctx.store_name} will contact you to arrange a new time.{track}")
+    if kind == "visit.no_show":
+        return Rendered(f"No-show on order {n}",
+                        f"The technician did not check in for the {stage} visit of order {n}. "
+                        "Contact the consumer and rebook.")
+    if kind == "installment.due":
+        amount = _amount(p, ctx.currency)
+        what = f"{amount} is" if amount else "A payment is"
+        return Rendered(f"Payment due for order {n}",
+                        f"{what} due for {stage} of order {n}.{track}")
+    if kind == "payment.received":
+        amount = _amount(p, ctx.currency)
+        return Rendered(f"Payment received for order {n}",
+                        f"We received your payment{' of ' + amount if amount else ''} for order {n}. Thank you!")
+    if kind == "voucher.issued":
+        until = _when(p.get("expires_at") or p.get("valid_until"), tz)
+        valid = f" It is valid until {until}." if until else ""
+        return Rendered(f"Your e-voucher for {stage}",
+                        f"Your e-voucher for {stage} (order {n}) is ready: show its QR code to the technician."
+                        f"{valid}{track}")
+    if kind == "voucher.expiring":
+        until = _when(p.get("expires_at") or p.get("valid_until"), tz)
+        return Rendered("Your e-voucher expires soon",
+                        f"Your e-voucher for {stage} (order {n}) expires {('on ' + until) if until else 'soon'}. "
+                        f"Book your visit before then.{track}")
+    if kind == "approval.requested":
+        return Rendered(f"{stage} is ready for your approval",
+                        f"{stage} of order {n} is ready: please review it and approve it or ask for changes.{track}")
+    if kind == "stage.ready":
+        if ctx.needs_booking:
+            return Rendered(f"{stage}: book a visit", f"{stage} of order {n} is ready: book a visit time.{track}")
+        return Rendered(f"{stage} has started", f"{stage} of order {n} is under way.{track}")
+    if kind == "order.completed":
+        return Rendered(f"Order {n} is complete",
+                        f"Your order {n} is complete. Thank you for choosing {ctx.store_name}!")
+    if kind == "order.cancelled":
+        reason = p.get("reason") or ""
+        return Rendered(f"Order {n} is cancelled",
+                        f"Your order {n} has been cancelled{': ' + reason if reason else ''}. "
+                        "Any refund due is on its way.")
+    if kind == "order.cancelled_by_consumer":
+        reason = p.get("reason") or ""
+        return Rendered(f"Order {n} cancelled by the consumer",
+                        f"The consumer cancelled order {n}{': ' + reason if reason else ''}.")
+    if kind == "stage.escalated":
+        return Rendered(f"Escalation on order {n}",
+                        f"The consumer rejected {stage} of order {n} again and the rework limit is reached. "
+                        f"Reason: {p.get('reason') or 'not given'}. Please step in.")
+    if kind == "sla.breached":
+        rule = p.get("rule") or p.get("_event_kind") or "SLA"
+        return Rendered(f"SLA breach on order {n}",
+                        f"{stage} of order {n} has passed its time limit ({rule}). Please look into it.")
+    return Rendered(f"Update on order {n}", f"There is an update on your order {n}.{track}")

@@ -1,0 +1,10 @@
+"""What the notifications app adds to the order detail API (no queries: the link is signed data)."""
+
+from notifications.services import tracking_url
+
+
+def tracking_section(order, request) -> dict:
+    url = tracking_url(order)
+    if request is not None and url.startswith("/"):
+        url = request.build_absolute_uri(url)
+    return {"url": url}

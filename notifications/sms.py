@@ -1,0 +1,56 @@
+"""SMS channel: a small backend interface, chosen by settings.SMS_BACKEND (a dotted path).
+
+A backend's `send(phone, message)` returns a provider reference (any string) or raises
+`SMSDeliveryError` for a failure worth retrying (provider down, timeout) or `SMSRejected` for one
+that retrying will not fix (invalid number).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger("notifications.sms")
+
+
+class SMSDeliveryError(Exception):
+    """The message could not be handed over now; a later attempt may succeed."""
+
+
+class SMSRejected(Exception):
+    """The provider refused the message for good (bad number, say)."""
+
+
+def mask_phone(phone: str) -> str:
+    """Only the last 4 digits of a phone number ever reach a log line."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return f"***{digits[-4:]}" if digits else "***"
+
+
+class BaseSMSBackend:
+    def send(self, phone: str, message: str) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class LoggingSMSBackend(BaseSMSBackend):
+    """The default: writes the message to the log (with the phone's last 4 digits only)."""
+
+    def send(self, phone: str, message: str) -> str:
+        masked = mask_phone(phone)
+        logger.info("SMS to %s: %s", masked, message)
+        return f"log:{masked}"
+
+
+@lru_cache(maxsize=8)
+def _backend_class(path: str) -> type[BaseSMSBackend]:
+    cls = import_string(path)
+    if not (isinstance(cls, type) and issubclass(cls, BaseSMSBackend)):
+        raise TypeError(f"SMS_BACKEND {path!r} is not a BaseSMSBackend")
+    return cls
+
+
+def get_sms_backend() -> BaseSMSBackend:
+    return _backend_class(getattr(settings, "SMS_BACKEND", "notifications.sms.LoggingSMSBackend"))()

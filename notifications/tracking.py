@@ -1,0 +1,338 @@
+"""The consumer's tracking page: `/track/<token>/`, opened from a signed link without logging in.
+
+The page reads the order, its stages, visits, installments and vouchers in a fixed number of
+queries. Payments and vouchers are other apps: their models are read through django.apps when they
+are installed, so the page works (with less on it) without them. The Pay button posts to
+`/track/<token>/pay/<installment>/`, which starts a payment through the payments app's service and
+redirects to the provider's checkout with a return link to this page.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import urlencode, urlsplit
+
+from django.apps import apps
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from core.errors import DomainError
+from notifications.services import tracking_order_for_token, tracking_url
+from workflows.models import Appointment, ServiceOrder, StageInstance
+
+logger = logging.getLogger("notifications.tracking")
+S = StageInstance.State
+
+SECURITY_HEADERS = {
+    # The link is the key: keep it out of Referer headers, caches and search engines.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store, private",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+def _model(app_label: str, name: str):
+    if not apps.is_installed(app_label):
+        return None
+    try:
+        return apps.get_model(app_label, name)
+    except LookupError:
+        return None
+
+
+def money(amount, currency: str) -> str:
+    try:
+        return f"{Decimal(str(amount)):,.2f} {currency}"
+    except (ArithmeticError, ValueError, TypeError):
+        return ""
+
+
+@dataclass
+class StageView:
+    position: int
+    name: str
+    code: str
+    state: str
+    status: str  # done, current, upcoming, cancelled
+    label: str
+    detail: str = ""
+
+
+@dataclass
+class InstallmentView:
+    pk: int
+    stage_name: str
+    amount: str
+    state: str
+    label: str
+    payable: bool
+    timing: str
+    paid_at: object = None
+
+
+@dataclass
+class VoucherView:
+    stage_name: str
+    state: str
+    label: str
+    code_display: str
+    valid_until: object
+    qr_svg: str = ""
+
+
+@dataclass
+class TrackingPage:
+    order: ServiceOrder
+    stages: list[StageView]
+    progress_percent: int
+    done_count: int
+    headline: str
+    next_action: str
+    next_appointment: Appointment | None
+    installments: list[InstallmentView] = field(default_factory=list)
+    paid_total: str = ""
+    due_total: str = ""
+    outstanding_total: str = ""
+    vouchers: list[VoucherView] = field(default_factory=list)
+
+
+STATUS_LABELS = {"done": "Done", "current": "Now", "upcoming": "Later", "cancelled": "Cancelled"}
+
+
+def _stage_status(stage: StageInstance, order: ServiceOrder) -> str:
+    if stage.state == S.DONE:
+        return "done"
+    if stage.state == S.CANCELLED:
+        return "cancelled"
+    if order.status == ServiceOrder.Status.ACTIVE and stage.pk == order.current_stage_id and stage.state != S.PENDING:
+        return "current"
+    return "upcoming"
+
+
+def _when(dt, tz) -> str:
+    return dt.astimezone(tz).strftime("%a %d %b, %H:%M") if dt else ""
+
+
+def _headline(order: ServiceOrder, current: StageInstance | None, appointment: Appointment | None,
+              due_amount: str, tz) -> tuple[str, str]:
+    """(where the order stands, what the consumer must do next), in plain words."""
+    if order.status == ServiceOrder.Status.COMPLETED:
+        return "Your order is complete. Thank you!", "Nothing: all done."
+    if order.status == ServiceOrder.Status.CANCELLED:
+        return "This order was cancelled.", "Nothing. Any refund due is on its way."
+    if order.state == "closing":
+        return ("All the work is done; the final payment is due.",
+                f"Pay {due_amount} below." if due_amount else "Pay the final installment below.")
+    if current is None:
+        return "Your order is being prepared.", "Nothing yet: we will message you."
+    name, sub = current.definition.name, current.state
+    if sub == S.WAITING_PAYMENT:
+        return (f"{name}: waiting for your payment.",
+                f"Pay {due_amount} below to continue." if due_amount else "Pay the installment below to continue.")
+    if sub == S.READY:
+        if current.definition.requires_appointment:
+            return (f"{name} is ready: book a visit.",
+                    "Book a visit time in the app, or call the store.")
+        return f"{name}: the store is working on it.", "Nothing yet: we will message you when it is ready."
+    if sub == S.SCHEDULED:
+        when = _when(appointment.window_start, tz) if appointment else ""
+        return (f"{name}: visit booked{' for ' + when if when else ''}.",
+                "Be at home for the visit and have your e-voucher ready." if current.definition.requires_voucher
+                else "Be at home for the visit.")
+    if sub == S.IN_PROGRESS:
+        return f"{name} is under way.", "Nothing: we will tell you when it is done."
+    if sub == S.AWAITING_APPROVAL:
+        return (f"{name} is ready for your approval.",
+                "Review it in the app, then approve it or ask for changes.")
+    if sub == S.ESCALATED:
+        return f"{name}: the store is looking into your feedback.", "Nothing: the store will contact you."
+    return f"{name}.", ""
+
+
+def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[list[InstallmentView], str, str, str]:
+    Installment = _model("payments", "Installment")
+    if Installment is None:
+        return [], "", "", ""
+    rows = list(Installment.objects.filter(order=order).order_by("position", "pk"))
+    payable_states = set(getattr(Installment, "PAYABLE_STATES", ("due", "failed")))
+    paid_states = {"paid", "partially_refunded"}
+    open_states = set(getattr(Installment, "OPEN_STATES", ("scheduled", "due", "processing", "failed")))
+    labels = dict(Installment.State.choices) if hasattr(Installment, "State") else {}
+    views, paid, due, outstanding = [], Decimal(0), Decimal(0), Decimal(0)
+    for inst in rows:
+        state = str(inst.state)
+        views.append(InstallmentView(
+            pk=inst.pk, stage_name=stage_names.get(inst.stage_id, ""), amount=money(inst.amount, inst.currency),
+            state=state, label=labels.get(state, state.replace("_", " ").capitalize()),
+            payable=state in payable_states, timing=getattr(inst, "timing", ""), paid_at=getattr(inst, "paid_at", None),
+        ))
+        if state in paid_states:
+            paid += inst.amount
+        if state in payable_states:
+            due += inst.amount
+        if state in open_states:
+            outstanding += inst.amount
+    cur = order.currency
+    return views, money(paid, cur), money(due, cur), money(outstanding, cur)
+
+
+def _voucher_code(voucher) -> str | None:
+    """The voucher's code in clear, through the vouchers app's own decryption."""
+    for getter in ("voucher_code_for_consumer", "voucher_code"):
+        try:
+            selectors = __import__("vouchers.selectors", fromlist=[getter])
+            fn = getattr(selectors, getter, None)
+            if fn is not None:
+                return fn(voucher=voucher)
+        except ImportError:
+            break
+    try:
+        from vouchers import crypto
+    except ImportError:
+        return None
+    return crypto.decrypt(voucher.code_encrypted)
+
+
+def _qr_svg(text: str) -> str:
+    import segno
+
+    qr = segno.make(text, error="m")
+    return qr.svg_inline(scale=5, border=2, dark="#111111", light="#ffffff", omitsize=False)
+
+
+def _vouchers(order: ServiceOrder, stage_names: dict[int, str], tz) -> list[VoucherView]:
+    Voucher = _model("vouchers", "Voucher")
+    if Voucher is None:
+        return []
+    live = Voucher.objects.filter(order=order).order_by("issued_at", "pk")
+    views = []
+    labels = dict(Voucher.State.choices) if hasattr(Voucher, "State") else {}
+    for v in live:
+        state = str(v.state)
+        if state not in ("issued", "redeemed"):
+            continue
+        code_display, svg = "", ""
+        if state == "issued":
+            code = _voucher_code(v)
+            if code:
+                try:
+                    from vouchers.codes import display
+
+                    code_display = display(code)
+                except (ImportError, IndexError):
+                    code_display = code
+                svg = _qr_svg(code)
+        views.append(VoucherView(
+            stage_name=stage_names.get(v.stage_id, ""), state=state, label=labels.get(state, state),
+            code_display=code_display, valid_until=getattr(v, "valid_until", None), qr_svg=svg,
+        ))
+    return views
+
+
+def tracking_page_build(order: ServiceOrder) -> TrackingPage:
+    """Everything the tracking page shows, read in a fixed number of queries."""
+    tz = order.store.tzinfo
+    stages = list(order.stages.select_related("definition").order_by("position"))
+    stage_names = {s.pk: s.definition.name for s in stages}
+    now = timezone.now()
+    appointment = (
+        Appointment.objects.filter(order=order, state__in=Appointment.ACTIVE_STATES, window_end__gte=now)
+        .select_related("stage__definition", "technician").order_by("window_start").first()
+    )
+    installments, paid, due, outstanding = _installments(order, stage_names)
+    current = next((s for s in stages if s.pk == order.current_stage_id), None)
+    headline, next_action = _headline(order, current, appointment, due, tz)
+    views = []
+    for s in stages:
+        status = _stage_status(s, order)
+        views.append(StageView(position=s.position, name=s.definition.name, code=s.definition.code, state=s.state,
+                               status=status, label=dict(S.choices).get(s.state, s.state)
+                               if status == "current" else STATUS_LABELS[status]))
+    done = sum(1 for v in views if v.status == "done")
+    percent = 100 if order.status == ServiceOrder.Status.COMPLETED else round(100 * done / max(len(views), 1))
+    return TrackingPage(
+        order=order, stages=views, progress_percent=percent, done_count=done, headline=headline,
+        next_action=next_action, next_appointment=appointment, installments=installments, paid_total=paid,
+        due_total=due, outstanding_total=outstanding, vouchers=_vouchers(order, stage_names, tz),
+    )
+
+
+class InvalidLink(Http404):
+    pass
+
+
+def _order_or_404(token: str) -> ServiceOrder:
+    order = tracking_order_for_token(token, ServiceOrder.objects.select_related("store", "merchant"))
+    if order is None:
+        raise InvalidLink("This tracking link is not valid (any more). Ask the store for a new one.")
+    return order
+
+
+def _invalid(request):
+    return _respond(request, "notifications/tracking_invalid.html", {}, status=404)
+
+
+def _respond(request, template: str, context: dict, status: int = 200):
+    response = render(request, template, context, status=status)
+    for key, value in SECURITY_HEADERS.items():
+        response[key] = value
+    return response
+
+
+@require_GET
+def tracking_page(request, token: str):
+    try:
+        order = _order_or_404(token)
+    except InvalidLink:
+        return _invalid(request)
+    page = tracking_page_build(order)
+    message = {"paid": "Thank you: your payment is being confirmed.",
+               "failed": "The payment did not go through. You can try again."}.get(request.GET.get("payment", ""))
+    return _respond(request, "notifications/tracking.html", {
+        "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": message,
+    })
+
+
+def _start_payment(installment, order: ServiceOrder, return_url: str) -> str:
+    """Start paying the installment through the payments app; returns the checkout URL."""
+    from payments import services as payment_services
+
+    payment = payment_services.installment_pay(
+        installment=installment, payer=order.consumer,
+        idempotency_key=f"track:{installment.pk}:{installment.state}:{timezone.now():%Y%m%d%H%M}",
+    )
+    url = getattr(payment, "checkout_url", "") or ""
+    if not url:
+        raise DomainError("This payment method has no checkout page.", code="no_checkout")
+    sep = "&" if urlsplit(url).query else "?"
+    return f"{url}{sep}{urlencode({'return_url': return_url})}"
+
+
+@require_POST
+def tracking_pay(request, token: str, installment_id: int):
+    try:
+        order = _order_or_404(token)
+    except InvalidLink:
+        return _invalid(request)
+    Installment = _model("payments", "Installment")
+    installment = Installment.objects.filter(pk=installment_id, order=order).first() if Installment else None
+    if installment is None:
+        raise Http404("No such installment.")
+    return_url = request.build_absolute_uri(tracking_url(order)) if tracking_url(order).startswith("/") \
+        else tracking_url(order)
+    try:
+        checkout_url = _start_payment(installment, order, return_url)
+    except DomainError as exc:
+        logger.info("tracking pay for order %s refused: %s", order.pk, exc.detail)
+        page = tracking_page_build(order)
+        return _respond(request, "notifications/tracking.html", {
+            "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": exc.detail,
+        }, status=exc.status_code if exc.status_code < 500 else 400)
+    response = HttpResponseRedirect(checkout_url)
+    for key, value in SECURITY_HEADERS.items():
+        response[key] = value
+    return response
