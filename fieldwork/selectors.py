@@ -66,7 +66,7 @@ def job_stale_reason(*, technician: User, appointment: Appointment) -> str | Non
     was_mine = OrderEvent.objects.filter(
         order_id=appointment.order_id, kind="appointment.assigned",
         payload__appointment=appointment.pk, payload__previous=technician.pk,
-    ).exists()
+    ).exclude(payload__technician=technician.pk).exists()
     return "reassigned" if was_mine else None
 
 

@@ -2,6 +2,7 @@
 
 import math
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from fieldwork.models import Evidence
@@ -16,6 +17,17 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
+class DeviceDateTimeField(serializers.DateTimeField):
+    """A device time with its UTC offset, kept as sent (not converted to the server's zone)."""
+
+    default_error_messages = {"naive": "Give the time with its UTC offset (ISO 8601)."}
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return value
+
+
 def _lat():
     return FiniteFloatField(min_value=-90, max_value=90)
 
@@ -26,7 +38,7 @@ def _lng():
 
 class CheckInInput(serializers.Serializer):
     client_event_id = serializers.UUIDField()
-    recorded_at = serializers.DateTimeField(help_text="Device time with its UTC offset.")
+    recorded_at = DeviceDateTimeField(help_text="Device time with its UTC offset.")
     latitude = _lat()
     longitude = _lng()
     accuracy_m = FiniteFloatField(min_value=0, max_value=100_000, required=False, allow_null=True)
@@ -42,7 +54,7 @@ class CheckOutInput(CheckInInput):
 
 class ChecklistInput(serializers.Serializer):
     client_event_id = serializers.UUIDField()
-    recorded_at = serializers.DateTimeField(required=False)
+    recorded_at = DeviceDateTimeField(required=False)
     checklist = serializers.JSONField(
         help_text='{"item": true/false} (the items answered) or ["ticked item", ...] (all others unticked).',
     )
@@ -52,12 +64,12 @@ class EvidenceInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=False)
     kind = serializers.ChoiceField(choices=Evidence.Kind.choices)
     client_event_id = serializers.UUIDField()
-    recorded_at = serializers.DateTimeField(required=False)
+    recorded_at = DeviceDateTimeField(required=False)
 
 
 class CompleteInput(serializers.Serializer):
     client_event_id = serializers.UUIDField(required=False, help_text="Makes a retried completion a replay.")
-    recorded_at = serializers.DateTimeField(required=False)
+    recorded_at = DeviceDateTimeField(required=False)
 
 
 SYNC_TYPES = ("check_in", "check_out", "checklist", "complete")

@@ -1,0 +1,199 @@
+"""POST /api/v1/technician/jobs/{id}/check-in/: time, place, flags, replay, refusals."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from fieldwork.models import CheckIn, ClientEvent
+from tests.factories.fieldwork import move_window
+from tests.fieldwork.helpers import check_in_body, job_url
+from workflows.models import Appointment, OrderEvent, StageInstance
+
+pytestmark = pytest.mark.django_db
+
+
+def kinds(order) -> list[str]:
+    return list(OrderEvent.objects.filter(order=order).order_by("seq").values_list("kind", flat=True))
+
+
+def test_check_in_marks_the_visit_and_starts_the_stage(tech, visit, technician):
+    body = check_in_body(visit.order)
+    response = tech.post(job_url(visit, "check-in"), body)
+
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["on_time"] is True and data["outside_radius"] is False and data["distance_m"] < 1
+    visit.refresh_from_db()
+    assert visit.state == Appointment.State.CHECKED_IN
+    assert visit.stage.state == StageInstance.State.IN_PROGRESS
+    visit.order.refresh_from_db()
+    assert visit.order.state == "measuring:in_progress"
+    event = OrderEvent.objects.get(order=visit.order, kind="job.checked_in")
+    assert event.actor == technician
+    assert event.payload["recorded_at"] == body["recorded_at"]
+    assert event.payload["received_at"]
+    start = OrderEvent.objects.get(order=visit.order, kind="stage.start")
+    assert start.actor == technician and start.seq > event.seq
+
+
+def test_replayed_check_in_records_once_and_answers_the_first_result(tech, visit):
+    body = check_in_body(visit.order)
+    first = tech.post(job_url(visit, "check-in"), body)
+    replays = [tech.post(job_url(visit, "check-in"), body) for _ in range(3)]
+
+    assert first.status_code == 201
+    for replay in replays:
+        assert replay.status_code == 201
+        assert replay.json() == first.json()
+        assert replay["Client-Event-Replayed"] == "true"
+    assert CheckIn.objects.filter(appointment=visit).count() == 1
+    assert kinds(visit.order).count("job.checked_in") == 1
+    assert kinds(visit.order).count("stage.start") == 1
+
+
+def test_second_check_in_with_a_new_id_is_a_conflict(tech, visit):
+    assert tech.post(job_url(visit, "check-in"), check_in_body(visit.order)).status_code == 201
+    again = tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
+    assert again.status_code == 409
+    assert again.json()["code"] == "invalid_transition"
+    assert CheckIn.objects.count() == 1
+
+
+def test_a_client_event_id_reused_for_another_action_is_refused(tech, visit):
+    body = check_in_body(visit.order)
+    tech.post(job_url(visit, "check-in"), body)
+    reuse = tech.post(job_url(visit, "checklist"),
+                      {"client_event_id": body["client_event_id"], "checklist": ["Walls measured"]})
+    assert reuse.status_code == 422
+    assert reuse.json()["code"] == "client_event_id_reused"
+
+
+@pytest.mark.parametrize(
+    "north_m, outside, approx",
+    [(0, False, 0.0), (111.195, False, 111.2), (299, False, 299.0), (333.585, True, 333.6)],
+)
+def test_distance_and_radius_flag(tech, visit, north_m, outside, approx):
+    # 0.001 degree of latitude is 6371008.8 m * pi / 180 / 1000 = 111.195 m.
+    response = tech.post(job_url(visit, "check-in"), check_in_body(visit.order, north_m=north_m))
+    data = response.json()
+    assert data["distance_m"] == pytest.approx(approx, abs=0.2)
+    assert data["outside_radius"] is outside
+    assert ("job.checkin_outside_radius" in kinds(visit.order)) is outside
+
+
+def test_radius_is_a_setting(tech, visit, settings):
+    settings.CHECKIN_RADIUS_METERS = 50
+    data = tech.post(job_url(visit, "check-in"), check_in_body(visit.order, north_m=100)).json()
+    assert data["outside_radius"] is True
+    event = OrderEvent.objects.get(order=visit.order, kind="job.checkin_outside_radius")
+    assert event.payload["radius_m"] == 50 and event.payload["distance_m"] == pytest.approx(100, abs=0.2)
+
+
+@pytest.mark.parametrize(
+    "arrive_after_start, on_time, minutes_late",
+    [(-20, True, 0), (10, True, 10), (15, True, 15), (16, False, 16), (45, False, 45)],
+)
+def test_on_time_against_window_and_tolerance(tech, visit, arrive_after_start, on_time, minutes_late):
+    # The measuring stage allows 15 minutes of lateness.
+    now = timezone.now().replace(microsecond=0)
+    move_window(visit, now - timedelta(minutes=arrive_after_start))
+    data = tech.post(job_url(visit, "check-in"), check_in_body(visit.order, recorded_at=now)).json()
+    assert data["on_time"] is on_time
+    assert data["minutes_late"] == minutes_late
+    late_events = OrderEvent.objects.filter(order=visit.order, kind="job.late_arrival")
+    assert late_events.exists() is (not on_time)
+    if not on_time:
+        assert late_events.get().payload["tolerance_minutes"] == 15
+
+
+def test_recorded_at_kept_as_sent_beside_the_receive_time(tech, visit):
+    recorded = timezone.now() - timedelta(hours=2)
+    move_window(visit, recorded - timedelta(minutes=5))
+    tech.post(job_url(visit, "check-in"), check_in_body(visit.order, recorded_at=recorded))
+    checkin = CheckIn.objects.get()
+    assert checkin.recorded_at == recorded
+    assert checkin.received_at - recorded >= timedelta(hours=2)
+    visit.refresh_from_db()
+    assert visit.checked_in_at == recorded
+    assert checkin.late_sync is False
+
+
+@pytest.mark.parametrize("offset", [timedelta(hours=1), timedelta(days=400), -timedelta(days=8)])
+def test_far_future_or_too_old_recorded_at_is_a_400(tech, visit, offset):
+    response = tech.post(job_url(visit, "check-in"),
+                         check_in_body(visit.order, recorded_at=timezone.now() + offset))
+    assert response.status_code == 400, response.content
+    assert "recorded_at" in response.json()["errors"]
+    assert CheckIn.objects.count() == 0 and ClientEvent.objects.count() == 0
+
+
+def test_small_clock_skew_is_accepted(tech, visit, settings):
+    settings.DEVICE_CLOCK_SKEW_SECONDS = 300
+    ahead = timezone.now() + timedelta(seconds=120)
+    assert tech.post(job_url(visit, "check-in"), check_in_body(visit.order, recorded_at=ahead)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [{"latitude": 91}, {"longitude": "east"}, {"client_event_id": "not-a-uuid"}, {"recorded_at": "yesterday"},
+     {"latitude": "NaN"}, {"accuracy_m": -1}],
+)
+def test_malformed_input_is_a_400(tech, visit, patch):
+    response = tech.post(job_url(visit, "check-in"), {**check_in_body(visit.order), **patch})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_another_technicians_job_is_404(client_for, visit, technician2):
+    response = client_for(technician2).post(job_url(visit, "check-in"), check_in_body(visit.order))
+    assert response.status_code == 404
+    assert Appointment.objects.get(pk=visit.pk).state == Appointment.State.BOOKED
+
+
+def test_check_in_on_an_unassigned_job_is_404(tech, visit):
+    Appointment.objects.filter(pk=visit.pk).update(technician=None)
+    assert tech.post(job_url(visit, "check-in"), check_in_body(visit.order)).status_code == 404
+
+
+def test_check_in_before_being_assigned_is_404(client_for, visit, technician2, store_manager):
+    # The visit is technician's; technician2 has not been given it (yet): a 404, not a stale job.
+    response = client_for(technician2).post(job_url(visit, "check-in"), check_in_body(visit.order))
+    assert response.status_code == 404
+    assert CheckIn.objects.count() == 0
+
+
+def test_other_tenants_technician_gets_404(client_for, other_technician, visit):
+    response = client_for(other_technician).post(job_url(visit, "check-in"), check_in_body(visit.order))
+    assert response.status_code == 404
+
+
+def test_unknown_job_is_404(tech, visit):
+    assert tech.post(job_url(999_999, "check-in"), check_in_body(visit.order)).status_code == 404
+
+
+@pytest.mark.parametrize("role", ["store_manager", "consumer", "merchant_admin"])
+def test_other_roles_may_not_use_the_job_api(request, client_for, visit, role):
+    user = request.getfixturevalue(role)
+    assert client_for(user).post(job_url(visit, "check-in"), check_in_body(visit.order)).status_code == 403
+
+
+def test_idempotency_of_client_event_id_is_per_technician(client_for, technician, technician2, visit,
+                                                          consumer, store_manager):
+    """Two phones may generate the same id by chance; it does not mix their actions."""
+    from tests.factories.fieldwork import make_field_order
+
+    shared = str(uuid.uuid4())
+    body = {**check_in_body(visit.order), "client_event_id": shared}
+    assert client_for(technician).post(job_url(visit, "check-in"), body).status_code == 201
+    other_order = make_field_order(store=visit.store, consumer=consumer,
+                                   template=visit.order.template_version.template)
+    from tests.factories.fieldwork import book_visit
+
+    other_visit = book_visit(order=other_order, code="measuring", consumer=consumer, technician=technician2,
+                             manager=store_manager)
+    response = client_for(technician2).post(job_url(other_visit, "check-in"),
+                                            {**check_in_body(other_order), "client_event_id": shared})
+    assert response.status_code == 201
+    assert CheckIn.objects.count() == 2
