@@ -1,0 +1,80 @@
+"""GET /api/v1/platform/metrics/: the platform's figures, for operators and merchant staff."""
+
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from insights.selectors import platform_metrics
+
+
+def _moment(value: str, *, end: bool) -> datetime:
+    """A date (whole day, in the site's time zone; `to` is inclusive) or an ISO 8601 date-time."""
+    day = parse_date(value) if len(value) == 10 else None
+    if day is not None:
+        if end:
+            day += timedelta(days=1)
+        return timezone.make_aware(datetime.combine(day, time.min))
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise serializers.ValidationError("Use YYYY-MM-DD or an ISO 8601 date-time.")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+
+
+class MetricsFilterSerializer(serializers.Serializer):
+    merchant = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    store = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    technician = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+    def validate(self, attrs):
+        raw = self.initial_data
+        errors = {}
+        for key, end in (("from", False), ("to", True)):
+            value = raw.get(key)
+            if value:
+                try:
+                    attrs[key] = _moment(str(value)[:64], end=end)
+                except serializers.ValidationError as exc:
+                    errors[key] = exc.detail
+        if not errors and attrs.get("from") and attrs.get("to") and attrs["from"] >= attrs["to"]:
+            errors["to"] = ["Must be after 'from'."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+_PARAMS = [
+    OpenApiParameter("merchant", OpenApiTypes.INT, description="Merchant id (operators; others: their own)."),
+    OpenApiParameter("store", OpenApiTypes.INT, description="Store id."),
+    OpenApiParameter("technician", OpenApiTypes.INT, description="Technician user id."),
+    OpenApiParameter("from", OpenApiTypes.STR, description="YYYY-MM-DD or ISO date-time, inclusive."),
+    OpenApiParameter("to", OpenApiTypes.STR, description="YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)."),
+]
+
+
+class PlatformMetricsApi(APIView):
+    """On-time arrival, check-ins outside the radius, stage duration percentiles, SLA breaches, rework
+    rounds and money (paid, refunded, outstanding), over the caller's visible orders.
+
+    Operators see every merchant; a merchant admin its merchant; a store manager its stores. Technicians
+    and consumers get 403; merchants whose tier has no metrics get 403 `tier_limit`. A merchant, store
+    or technician filter the caller may not see answers 404.
+    """
+
+    @extend_schema(parameters=_PARAMS, responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        params = MetricsFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        return Response(platform_metrics(
+            user=request.user, merchant=data.get("merchant"), store=data.get("store"),
+            technician=data.get("technician"), date_from=data.get("from"), date_to=data.get("to"),
+        ))

@@ -1,0 +1,140 @@
+"""Platform insights: SLA breaches, and outbound webhooks to merchants' own systems.
+
+The figures themselves (metrics, dashboard) are computed from the workflow's own rows and the
+event log (insights.selectors); the only rows this app owns are the breaches the SLA monitor found
+and the outbound webhook endpoints with their delivery log.
+"""
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+from tenancy.models import Merchant, Store
+from tenancy.scoping import TenantScope
+from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
+
+
+class SlaBreach(models.Model):
+    """One service-level breach, recorded once (the partial unique constraints make the scan idempotent)."""
+
+    class Kind(models.TextChoices):
+        STAGE_OVERDUE = "stage_overdue", "Stage past its SLA"
+        NO_SHOW = "no_show", "No check-in by the end of the window"
+        APPROVAL_OVERDUE = "approval_overdue", "Approval waiting too long"
+        INSTALLMENT_OVERDUE = "installment_overdue", "Installment unpaid too long"
+
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    order = models.ForeignKey(ServiceOrder, on_delete=models.CASCADE, related_name="sla_breaches")
+    # Denormalised from the order so per-store figures group without a join.
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    stage = models.ForeignKey(StageInstance, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    installment = models.ForeignKey(
+        "payments.Installment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    due_at = models.DateTimeField(help_text="When it should have happened at the latest.")
+    detected_at = models.DateTimeField(db_index=True)
+    event = models.ForeignKey(OrderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    details = models.JSONField(default=dict, blank=True)
+
+    tenant_scope = TenantScope(merchant="merchant", store="store")
+
+    class Meta:
+        ordering = ["-detected_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "stage"], name="one_stage_breach_per_kind",
+                condition=Q(appointment__isnull=True, installment__isnull=True),
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "appointment"], name="one_appointment_breach_per_kind",
+                condition=Q(appointment__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "installment"], name="one_installment_breach_per_kind",
+                condition=Q(installment__isnull=False),
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "kind"]), models.Index(fields=["merchant", "detected_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.order_id}"
+
+
+class Dashboard(SlaBreach):
+    """Proxy that gives the dashboard its admin page at /admin/insights/dashboard/."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """A merchant's own system (its CRM, say) that receives the merchant's order events."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500, help_text="http(s) URL that receives a signed POST per event.")
+    secret = models.CharField(max_length=100, default=new_webhook_secret,
+                              help_text="Shared secret for the X-Signature HMAC-SHA256 header.")
+    active = models.BooleanField(default=True)
+    event_kinds = models.JSONField(
+        default=list, blank=True,
+        help_text='Event kinds to send, e.g. ["stage.approve", "payment.*"]; empty sends every event.',
+    )
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    tenant_scope = TenantScope(merchant="merchant")  # store managers see none (secrets)
+
+    class Meta:
+        ordering = ["merchant_id", "pk"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, kind: str) -> bool:
+        if not self.event_kinds:
+            return True
+        for pattern in self.event_kinds:
+            pattern = str(pattern)
+            if pattern == kind or (pattern.endswith("*") and kind.startswith(pattern[:-1])):
+                return True
+        return False
+
+
+class OutboundDelivery(models.Model):
+    """One event to one endpoint. Unique per (endpoint, event), so an event is never queued twice."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(OrderEvent, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    response_snippet = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    tenant_scope = TenantScope(merchant="endpoint__merchant")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "outbound deliveries"
+        constraints = [models.UniqueConstraint(fields=["endpoint", "event"], name="one_delivery_per_endpoint_event")]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.endpoint}"

@@ -1,0 +1,28 @@
+"""Celery tasks of the insights app (ids in; the services re-read under lock and are idempotent).
+
+Periodic (CELERY_BEAT_SCHEDULE): insights.tasks.scan_sla_breaches every 5 minutes,
+insights.tasks.retry_webhook_deliveries every minute.
+"""
+
+from celery import shared_task
+
+from insights import sla, webhooks
+
+
+@shared_task(acks_late=True)
+def scan_sla_breaches() -> dict:
+    return sla.sla_scan()
+
+
+@shared_task(acks_late=True)
+def deliver_webhook(delivery_id: int) -> str | None:
+    delivery = webhooks.delivery_attempt(delivery_id=delivery_id)
+    return delivery.state if delivery is not None else None
+
+
+@shared_task(acks_late=True)
+def retry_webhook_deliveries() -> int:
+    ids = webhooks.due_delivery_ids()
+    for pk in ids:
+        deliver_webhook.delay(pk)
+    return len(ids)
