@@ -9,6 +9,7 @@ from django.db.models import DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from payments.models import Installment, LedgerEntry
+from payments.money import quantize
 from tenancy.scoping import visible_to
 from workflows.models import ServiceOrder
 
@@ -27,6 +28,10 @@ class MoneySummary:
     refunded: Decimal
     outstanding: Decimal
     currency: str
+
+    def __post_init__(self):
+        for name in ("total", "paid", "refunded", "outstanding"):
+            object.__setattr__(self, name, quantize(getattr(self, name), self.currency))
 
     def as_dict(self) -> dict:
         return {"total": str(self.total), "paid": str(self.paid), "refunded": str(self.refunded),
