@@ -89,7 +89,8 @@ def test_sla_breach_and_escalation_go_to_the_store_managers_of_the_order_store_o
     manager_of_store2 = StoreManagerFactory(stores=[store2])
     sla = emit(order, "sla.stage_overdue", stage=stage_of(order, "visit"), payload={"rule": "stage overdue"})
     escalation = emit(order, "stage.reject", trigger="reject", stage=stage_of(order, "design"),
-                      from_state="design:awaiting_approval", to_state="design:escalated", payload={"reason": "too dark"})
+                      from_state="design:awaiting_approval", to_state="design:escalated",
+                      payload={"reason": "too dark"})
     assert set(rows_for(sla)) == {(store_manager.pk, Channel.EMAIL, "sla.breached")}
     assert set(rows_for(escalation)) == {(store_manager.pk, Channel.EMAIL, "stage.escalated")}
     assert "too dark" in Notification.objects.get(event=escalation).body
