@@ -457,7 +457,10 @@ def installments_cancel(order: ServiceOrder, *, actor=None) -> list[Refund]:
     for inst in insts:
         if inst.state not in (I.PAID, I.PARTIALLY_REFUNDED) or not inst.refundable:
             continue
-        if stages[inst.stage_id].started_at is not None:
+        stage = stages[inst.stage_id]
+        # Started = work begun on site (started_at) or delivered for approval (submitted_at). A passive
+        # stage (nothing to do but pay, e.g. the booking deposit) never starts.
+        if stage.started_at is not None or stage.submitted_at is not None:
             continue
         for p in payment_qs_select_for_update().filter(installment_id=inst.pk, status__in=[
                 P.CAPTURED, P.PARTIALLY_REFUNDED]):

@@ -1,0 +1,139 @@
+"""Refunds (partial, capped), cancellation by the template's rule, and the ledger agreeing with
+the installments."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.errors import Conflict
+from payments.models import Installment, LedgerEntry, Payment, Refund
+from payments.selectors import order_money_summary
+from payments.services import installment_pay, payment_refund, sandbox_checkout_complete
+from tests.factories.payments import pay_due_installments
+from tests.payments.helpers import do_onsite_stage, fire, inst_of
+from workflows import services as wf
+from workflows.models import OrderEvent, ServiceOrder
+
+
+def test_refunds_never_exceed_captured(order, store_manager):
+    payment = pay_due_installments(order)[0]
+
+    payment_refund(payment=payment, amount="700.00", actor=store_manager)
+    with pytest.raises(Conflict):
+        payment_refund(payment=payment, amount="500.01", actor=store_manager)
+    payment_refund(payment=payment, amount="500.00", actor=store_manager)
+    with pytest.raises(Exception) as exc:
+        payment_refund(payment=payment, amount="0.01", actor=store_manager)
+    assert getattr(exc.value, "status_code", None) == 409
+
+    assert Payment.objects.get(pk=payment.pk).status == "refunded"
+    assert inst_of(order, "booking").state == "refunded"
+    assert order_money_summary(order).refunded == Decimal("1200.00")
+    # the sandbox answers synchronously AND sends a refund webhook: each refund is settled once
+    assert LedgerEntry.objects.filter(order=order, kind="refund").count() == 2
+    assert OrderEvent.objects.filter(order=order, kind="payment.refunded").count() == 2
+
+
+def _cancel(order, actor, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        wf.order_cancel(order=order, actor=actor, reason="changed my mind")
+    return ServiceOrder.objects.get(pk=order.pk)
+
+
+def test_cancel_before_anything_started_refunds_the_deposit(order, store_manager, django_capture_on_commit_callbacks):
+    pay_due_installments(order)  # deposit paid, booking done (passive: never started)
+
+    order = _cancel(order, store_manager, django_capture_on_commit_callbacks)
+
+    assert order.state == "cancelled"
+    states = dict(Installment.objects.filter(order=order).values_list("stage__definition__code", "state"))
+    assert states == {"booking": "refunded", "design": "cancelled", "installation": "cancelled",
+                      "acceptance": "cancelled"}
+    s = order_money_summary(order)
+    assert (s.paid, s.refunded, s.outstanding) == (Decimal("1200.00"), Decimal("1200.00"), Decimal("0.00"))
+    assert OrderEvent.objects.filter(order=order, kind="installments.cancelled").count() == 1
+    assert OrderEvent.objects.filter(order=order, kind="payment.refunded").count() == 1
+
+
+def test_cancel_keeps_money_of_started_or_non_refundable_stages(
+        order, consumer, store_manager, django_capture_on_commit_callbacks):
+    pay_due_installments(order)
+    order = do_onsite_stage(order, store_manager)
+    order = fire(order, "complete", store_manager)
+    order = fire(order, "approve", consumer)
+    pay_due_installments(order)  # design (after, refundable, started) + installation (before, not refundable)
+    assert order.state == "installation:ready"
+
+    order = _cancel(order, store_manager, django_capture_on_commit_callbacks)
+
+    states = dict(Installment.objects.filter(order=order).values_list("stage__definition__code", "state"))
+    # booking: refundable and its stage never started (passive) -> refunded; design started -> kept;
+    # installation not refundable by the template -> kept; acceptance unpaid -> cancelled
+    assert states == {"booking": "refunded", "design": "paid", "installation": "paid", "acceptance": "cancelled"}
+    s = order_money_summary(order)
+    assert (s.paid, s.refunded, s.outstanding) == (Decimal("10800.00"), Decimal("1200.00"), Decimal("0.00"))
+
+
+def test_cancel_closes_the_open_attempt_and_a_late_capture_is_sent_back(
+        order, consumer, store_manager, django_capture_on_commit_callbacks):
+    payment = installment_pay(installment=inst_of(order, "booking"), actor=consumer).payment
+    order = _cancel(order, store_manager, django_capture_on_commit_callbacks)
+    assert Payment.objects.get(pk=payment.pk).status == "cancelled"
+
+    # the consumer had the checkout open and the provider still reports the money
+    from payments.providers import sandbox
+    from payments.providers.base import PAYMENT_SUCCEEDED
+    from payments.services import webhook_receive
+
+    headers, body = sandbox.build_webhook(PAYMENT_SUCCEEDED, sandbox.payment_event_data(payment))
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_receive(provider="sandbox", headers=headers, raw_body=body)
+
+    assert Payment.objects.get(pk=payment.pk).status == "refunded"
+    assert inst_of(order, "booking").state == "cancelled"
+    s = order_money_summary(order)
+    assert (s.paid, s.refunded, s.outstanding) == (Decimal("1200.00"), Decimal("1200.00"), Decimal("0.00"))
+
+
+def _expected_from_installments(order):
+    insts = list(Installment.objects.filter(order=order))
+    charged = sum((i.amount for i in insts if i.state in Installment.CHARGED_STATES), Decimal(0))
+    open_ = sum((i.amount for i in insts if i.state in Installment.OPEN_STATES), Decimal(0))
+    refunded = Refund.objects.filter(payment__order=order, status="succeeded").aggregate(
+        s=__import__("django.db.models", fromlist=["Sum"]).Sum("amount"))["s"] or Decimal(0)
+    return charged, open_, refunded
+
+
+@given(steps=st.lists(st.sampled_from(["pay", "fail", "refund_part", "refund_all", "cancel"]), max_size=6),
+       total=st.integers(min_value=1, max_value=10**8))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_ledger_summary_always_agrees_with_installments(store, consumer, store_manager, steps, total,
+                                                        django_capture_on_commit_callbacks):
+    from tests.factories.workflows import make_order
+
+    order = make_order(store=store, consumer=consumer, total=Decimal(total) / 100)
+    for step in steps:
+        order = ServiceOrder.objects.get(pk=order.pk)
+        if step in ("pay", "fail"):
+            inst = Installment.objects.filter(order=order, state__in=Installment.PAYABLE_STATES).first()
+            if inst:
+                payment = installment_pay(installment=inst, actor=consumer).payment
+                sandbox_checkout_complete(payment=payment, outcome="paid" if step == "pay" else "failed")
+        elif step.startswith("refund"):
+            payment = Payment.objects.filter(order=order, status__in=["captured", "partially_refunded"]).first()
+            if payment:
+                left = payment.amount - sum(r.amount for r in payment.refunds.exclude(status="failed"))
+                amount = left if step == "refund_all" else (left / 2).quantize(Decimal("0.01"))
+                if amount > 0:
+                    payment_refund(payment=payment, amount=amount, actor=store_manager)
+        elif step == "cancel" and not order.is_final:
+            _cancel(order, store_manager, django_capture_on_commit_callbacks)
+
+        s = order_money_summary(order)
+        charged, open_, refunded = _expected_from_installments(order)
+        assert s.paid == charged
+        assert s.outstanding == open_
+        assert s.refunded == refunded
+        assert s.paid - s.refunded >= 0
