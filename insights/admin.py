@@ -92,10 +92,17 @@ def _int(value):
         return None
 
 
+def _date(value):
+    try:
+        return parse_date(str(value or "")[:10])
+    except ValueError:
+        return None
+
+
 def _dashboard_filters(request) -> dict:
     today = timezone.localdate()
-    start_day = parse_date(request.GET.get("from", "") or "") or today - timedelta(days=29)
-    end_day = parse_date(request.GET.get("to", "") or "") or today
+    start_day = _date(request.GET.get("from")) or today - timedelta(days=29)
+    end_day = _date(request.GET.get("to")) or today
     if end_day < start_day:
         start_day, end_day = end_day, start_day
     hours = _int(request.GET.get("hours")) or 24

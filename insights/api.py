@@ -10,12 +10,15 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from insights.selectors import platform_metrics
+from insights.selectors import metrics_access, platform_metrics
 
 
 def _moment(value: str, *, end: bool) -> datetime:
     """A date (whole day, in the site's time zone; `to` is inclusive) or an ISO 8601 date-time."""
-    day = parse_date(value) if len(value) == 10 else None
+    try:
+        day = parse_date(value) if len(value) == 10 else None
+    except ValueError:
+        raise serializers.ValidationError("Not a valid date.") from None
     if day is not None:
         if end:
             day += timedelta(days=1)
@@ -71,6 +74,7 @@ class PlatformMetricsApi(APIView):
 
     @extend_schema(parameters=_PARAMS, responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
+        metrics_access(request.user)
         params = MetricsFilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data

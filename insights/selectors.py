@@ -46,6 +46,7 @@ from django.utils import timezone
 from core.errors import NotFound, PermissionDeniedError
 from insights.conf import setting
 from insights.models import SlaBreach
+from payments.money import quantize
 from tenancy.models import Merchant, Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require
@@ -89,14 +90,19 @@ class MetricsScope:
         return q
 
 
-def metrics_scope(*, user: User, merchant: int | None = None, store: int | None = None,
-                  technician: int | None = None, date_from: datetime | None = None,
-                  date_to: datetime | None = None, capability: str = "metrics") -> MetricsScope:
-    """Check who may see metrics and resolve the filters. Foreign filters answer 404 (NotFound)."""
+def metrics_access(user: User, capability: str = "metrics") -> None:
+    """403 for roles that never see metrics, 403 tier_limit for merchants whose tier lacks them."""
     if not user.is_authenticated or not (user.is_operator or user.role in METRICS_ROLES):
         raise PermissionDeniedError("Only platform operators, merchant admins and store managers see metrics.")
     if not user.is_operator:
         tier_require(user.merchant, capability)
+
+
+def metrics_scope(*, user: User, merchant: int | None = None, store: int | None = None,
+                  technician: int | None = None, date_from: datetime | None = None,
+                  date_to: datetime | None = None, capability: str = "metrics") -> MetricsScope:
+    """Check who may see metrics and resolve the filters. Foreign filters answer 404 (NotFound)."""
+    metrics_access(user, capability)
 
     def resolve(qs: QuerySet, pk, label: str):
         if pk is None:
@@ -239,7 +245,7 @@ def breach_metrics(scope: MetricsScope) -> dict:
     by_kind = dict(qs.values_list("kind").order_by("kind").annotate(n=Count("pk")))
     per_store = [
         {"store": r["store_id"], "store_name": r["store__name"], "breaches": r["n"]}
-        for r in qs.values("store_id", "store__name").order_by("-n", "store__name").annotate(n=Count("pk"))
+        for r in qs.values("store_id", "store__name").annotate(n=Count("pk")).order_by("-n", "store__name")
     ]
     return {
         "total": sum(by_kind.values()),
@@ -249,8 +255,8 @@ def breach_metrics(scope: MetricsScope) -> dict:
 
 
 # --- money -----------------------------------------------------------------------------------------
-def _money(value) -> str:
-    return str(value if value is not None else Decimal("0.00"))
+def _money(value, currency: str) -> str:
+    return str(quantize(Decimal(value or 0), currency))
 
 
 def payment_metrics(scope: MetricsScope) -> list[dict]:
@@ -271,9 +277,9 @@ def payment_metrics(scope: MetricsScope) -> list[dict]:
     for r in owed:
         by_currency.setdefault(r["currency"], {}).update(outstanding=r["outstanding"], due_now=r["due"])
     return [
-        {"currency": cur, "paid": _money(v.get("paid")), "refunded": _money(v.get("refunded")),
-         "net_paid": _money((v.get("paid") or 0) - (v.get("refunded") or 0)),
-         "outstanding": _money(v.get("outstanding")), "due_now": _money(v.get("due_now"))}
+        {"currency": cur, "paid": _money(v.get("paid"), cur), "refunded": _money(v.get("refunded"), cur),
+         "net_paid": _money((v.get("paid") or 0) - (v.get("refunded") or 0), cur),
+         "outstanding": _money(v.get("outstanding"), cur), "due_now": _money(v.get("due_now"), cur)}
         for cur, v in sorted(by_currency.items())
     ]
 
