@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from fieldwork.models import CheckIn, ClientEvent, CheckOut
+from fieldwork.models import CheckIn, CheckOut, ClientEvent
 from tests.factories.fieldwork import book_visit, move_window
 from tests.fieldwork.helpers import check_in_body, check_out_body, job_url
 from workflows import services
