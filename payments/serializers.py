@@ -1,11 +1,25 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payments.models import Installment, Payment, Refund
+from payments.money import quantize
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class MoneyField(serializers.Field):
+    """A decimal string with the currency's own number of places ("1200.00" CNY, "10000" JPY)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, obj):
+        return str(quantize(obj.amount, obj.currency))
 
 
 class InstallmentSerializer(serializers.ModelSerializer):
     stage_code = serializers.CharField(source="stage.definition.code", read_only=True)
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True, read_only=True)
+    amount = MoneyField()
 
     class Meta:
         model = Installment
@@ -15,7 +29,7 @@ class InstallmentSerializer(serializers.ModelSerializer):
 
 
 class RefundSerializer(serializers.ModelSerializer):
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True, read_only=True)
+    amount = MoneyField()
 
     class Meta:
         model = Refund
@@ -25,7 +39,7 @@ class RefundSerializer(serializers.ModelSerializer):
 
 
 class PaymentSerializer(serializers.ModelSerializer):
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True, read_only=True)
+    amount = MoneyField()
 
     class Meta:
         model = Payment
