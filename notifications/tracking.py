@@ -181,20 +181,20 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
 
 
 def _voucher_code(voucher) -> str | None:
-    """The voucher's code in clear, through the vouchers app's own decryption."""
-    for getter in ("voucher_code_for_consumer", "voucher_code"):
-        try:
-            selectors = __import__("vouchers.selectors", fromlist=[getter])
-            fn = getattr(selectors, getter, None)
-            if fn is not None:
-                return fn(voucher=voucher)
-        except ImportError:
-            break
+    """The voucher's code in clear (normalized), through the vouchers app's own decryption."""
     try:
         from vouchers import crypto
     except ImportError:
         return None
     return crypto.decrypt(voucher.code_encrypted)
+
+
+def _display(code: str) -> str:
+    try:
+        from vouchers.codes import display
+    except ImportError:
+        return code
+    return display(code)
 
 
 def _qr_svg(text: str) -> str:
@@ -219,13 +219,7 @@ def _vouchers(order: ServiceOrder, stage_names: dict[int, str], tz) -> list[Vouc
         if state == "issued":
             code = _voucher_code(v)
             if code:
-                try:
-                    from vouchers.codes import display
-
-                    code_display = display(code)
-                except (ImportError, IndexError):
-                    code_display = code
-                svg = _qr_svg(code)
+                code_display, svg = _display(code), _qr_svg(code)
         views.append(VoucherView(
             stage_name=stage_names.get(v.stage_id, ""), state=state, label=labels.get(state, state),
             code_display=code_display, valid_until=getattr(v, "valid_until", None), qr_svg=svg,
@@ -290,26 +284,24 @@ def tracking_page(request, token: str):
     except InvalidLink:
         return _invalid(request)
     page = tracking_page_build(order)
-    message = {"paid": "Thank you: your payment is being confirmed.",
-               "failed": "The payment did not go through. You can try again."}.get(request.GET.get("payment", ""))
+    message = {"paid": "Thank you for your payment."}.get(request.GET.get("payment", ""))
     return _respond(request, "notifications/tracking.html", {
         "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": message,
     })
 
 
 def _start_payment(installment, order: ServiceOrder, return_url: str) -> str:
-    """Start paying the installment through the payments app; returns the checkout URL."""
+    """Start paying the installment through the payments app (as the order's consumer, whom the
+    signed link stands for); returns the provider's checkout URL with the way back to this page."""
     from payments import services as payment_services
 
-    payment = payment_services.installment_pay(
-        installment=installment, payer=order.consumer,
-        idempotency_key=f"track:{installment.pk}:{installment.state}:{timezone.now():%Y%m%d%H%M}",
-    )
-    url = getattr(payment, "checkout_url", "") or ""
+    result = payment_services.installment_pay(installment=installment, actor=order.consumer)
+    url = getattr(result.payment, "checkout_url", "") or ""
     if not url:
-        raise DomainError("This payment method has no checkout page.", code="no_checkout")
+        raise DomainError("The payment could not be opened at the provider; try again in a moment.",
+                          code="no_checkout")
     sep = "&" if urlsplit(url).query else "?"
-    return f"{url}{sep}{urlencode({'return_url': return_url})}"
+    return f"{url}{sep}{urlencode({'return': return_url})}"
 
 
 @require_POST
@@ -322,8 +314,7 @@ def tracking_pay(request, token: str, installment_id: int):
     installment = Installment.objects.filter(pk=installment_id, order=order).first() if Installment else None
     if installment is None:
         raise Http404("No such installment.")
-    return_url = request.build_absolute_uri(tracking_url(order)) if tracking_url(order).startswith("/") \
-        else tracking_url(order)
+    return_url = request.build_absolute_uri(f"{tracking_url(order)}?payment=paid")
     try:
         checkout_url = _start_payment(installment, order, return_url)
     except DomainError as exc:
