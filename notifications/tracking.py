@@ -28,8 +28,9 @@ logger = logging.getLogger("notifications.tracking")
 S = StageInstance.State
 
 SECURITY_HEADERS = {
-    # The link is the key: keep it out of Referer headers, caches and search engines.
-    "Referrer-Policy": "no-referrer",
+    # The link is the key: keep it out of Referer headers sent elsewhere (same-origin keeps the
+    # Origin header of our own Pay form, which the CSRF check needs), caches and search engines.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store, private",
     "X-Robots-Tag": "noindex, nofollow",
 }
@@ -101,6 +102,9 @@ class TrackingPage:
 
 
 STATUS_LABELS = {"done": "Done", "current": "Now", "upcoming": "Later", "cancelled": "Cancelled"}
+# Installment states in the consumer's words.
+INSTALLMENT_LABELS = {"scheduled": "Not due yet", "due": "Due now", "processing": "Being paid",
+                      "failed": "Payment failed: try again", "waived": "Nothing to pay"}
 
 
 def _stage_status(stage: StageInstance, order: ServiceOrder) -> str:
@@ -167,7 +171,8 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
         state = str(inst.state)
         views.append(InstallmentView(
             pk=inst.pk, stage_name=stage_names.get(inst.stage_id, ""), amount=money(inst.amount, inst.currency),
-            state=state, label=labels.get(state, state.replace("_", " ").capitalize()),
+            state=state,
+            label=INSTALLMENT_LABELS.get(state) or labels.get(state, state.replace("_", " ").capitalize()),
             payable=state in payable_states, timing=getattr(inst, "timing", ""), paid_at=getattr(inst, "paid_at", None),
         ))
         if state in paid_states:
@@ -201,7 +206,7 @@ def _qr_svg(text: str) -> str:
     import segno
 
     qr = segno.make(text, error="m")
-    return qr.svg_inline(scale=5, border=2, dark="#111111", light="#ffffff", omitsize=False)
+    return qr.svg_inline(scale=5, border=2, dark="#111111", light="#ffffff", omitsize=True)
 
 
 def _vouchers(order: ServiceOrder, stage_names: dict[int, str], tz) -> list[VoucherView]:

@@ -57,7 +57,7 @@ def test_the_page_is_self_contained_and_private(client, order):
     assert "<script" not in html  # works without JavaScript
     assert not re.search(r'(src|href)="(https?:)?//', html)  # no CDN, nothing loaded from elsewhere
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
     assert "noindex" in response["X-Robots-Tag"]
 
@@ -133,7 +133,7 @@ def test_pay_goes_to_the_checkout_and_back_and_the_booking_is_done(client, order
     assert checkout.path.startswith("/sandbox/checkout/")
     back = parse_qs(checkout.query)["return"][0]
     assert back == f"http://testserver{page_url(order)}?payment=paid"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
     # The sandbox provider's page: Pay.
     paid = client.post(f"{checkout.path}?{checkout.query}", {"outcome": "paid"})
