@@ -69,9 +69,13 @@ def buckets_for(*, user_id: int, job_id: int | None, now: datetime) -> list[Buck
     return sorted(result, key=lambda b: b.name)
 
 
+def _now() -> datetime:
+    return timezone.now()
+
+
 def reserve(*, user_id: int, job_id: int | None, now: datetime | None = None) -> Reservation:
     """Take one attempt from every bucket, or raise RedeemLocked (nothing taken)."""
-    now = now or timezone.now()
+    now = now or _now()
     buckets = buckets_for(user_id=user_id, job_id=job_id, now=now)
     with transaction.atomic():
         rows = []
