@@ -8,8 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 WIDTH = 560
-LABEL_W = 150
-BAR_H = 18
+LABEL_W = 120
+BAR_H = 22
 GAP = 8
 
 
@@ -28,7 +28,7 @@ def fmt_hours(seconds: float | None) -> str:
     return f"{h / 24:.1f} d"
 
 
-def on_time_columns(by_day: list[dict], *, height: int = 160) -> dict:
+def on_time_columns(by_day: list[dict], *, height: int = 240) -> dict:
     """Vertical bars, one per day: the on-time rate (0-100 %)."""
     days = by_day[-31:]
     n = max(len(days), 1)
@@ -46,7 +46,8 @@ def on_time_columns(by_day: list[dict], *, height: int = 160) -> dict:
             "label": d["date"][5:], "pct": f"{rate * 100:.0f}%", "cx": round(x + bar_w / 2, 1),
             "tip": f"{d['date']}: {d['on_time']}/{d['checkins']} on time",
             "color": "#2e7d32" if rate >= 0.9 else ("#f9a825" if rate >= 0.7 else "#c62828"),
-            "show_label": n <= 16 or i % max(n // 10, 1) == 0,
+            "show_label": n <= 10 or i % max(round(n / 8), 1) == 0,
+            "show_pct": n <= 16,
         })
     return {"columns": cols, "height": height + 50, "base_y": 20 + height, "top_y": 20,
             "mid_y": 20 + height / 2, "width": WIDTH, "top_label_y": 24}
@@ -54,7 +55,7 @@ def on_time_columns(by_day: list[dict], *, height: int = 160) -> dict:
 
 def _hbars(rows: list[tuple[str, list[tuple[float, str, str]]]], *, scale_max: float) -> dict:
     """Horizontal bar groups: rows of (label, [(value, color, text), ...])."""
-    plot_w = WIDTH - LABEL_W - 80
+    plot_w = WIDTH - LABEL_W - 175
     scale_max = scale_max or 1
     out, y = [], 10
     for label, bars in rows:
@@ -62,7 +63,7 @@ def _hbars(rows: list[tuple[str, list[tuple[float, str, str]]]], *, scale_max: f
         for value, color, text in bars:
             w = max(plot_w * (value / scale_max), 1 if value else 0)
             group["bars"].append({"x": LABEL_W, "y": y, "w": round(w, 1), "h": BAR_H - 2, "color": color,
-                                  "text": text, "tx": round(LABEL_W + w + 6, 1), "ty": y + BAR_H - 5})
+                                  "text": text, "tx": round(LABEL_W + w + 6, 1), "ty": y + BAR_H - 7})
             y += BAR_H
         out.append(group)
         y += GAP

@@ -74,9 +74,8 @@ def test_postgres_refuses_update_and_delete_of_events(order):
     event = OrderEvent.objects.filter(order=order).first()
     with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
         OrderEvent.objects.filter(pk=event.pk).update(kind="tampered")
-    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute("DELETE FROM workflows_orderevent WHERE id = %s", [event.pk])
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("DELETE FROM workflows_orderevent WHERE id = %s", [event.pk])
     event.refresh_from_db()
     assert event.kind != "tampered"
     assert _run("--order", str(order.pk))[0] == 0
