@@ -46,7 +46,7 @@ def test_the_page_shows_the_timeline_the_current_step_and_what_is_due(client, or
     assert 'data-testid="due-total">1,200.00 CNY<' in html
     assert 'data-testid="paid-total">0.00 CNY<' in html
     assert 'data-testid="outstanding-total">12,000.00 CNY<' in html  # everything is still to pay
-    assert html.count('class="button"') == 1  # one Pay button: the booking deposit
+    assert html.count('class="button wide"') == 1  # one Pay button: the booking deposit
     assert f'action="/track/{services.tracking_token(order)}/pay/' in html
     assert 'aria-valuenow="0"' in html
 
