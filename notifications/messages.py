@@ -18,6 +18,15 @@ STORE = "store"
 STAFF_ROLES = ("store_manager", "merchant_admin", "platform_operator")
 
 
+# The insights app's breach kinds, in words.
+SLA_WORDS = {
+    "sla.stage_overdue": "the stage is overdue",
+    "sla.no_show": "the technician did not check in",
+    "sla.approval_overdue": "the consumer's approval is overdue",
+    "sla.installment_overdue": "an installment is overdue",
+}
+
+
 @dataclass(frozen=True)
 class Planned:
     audience: str
@@ -191,7 +200,7 @@ def render(kind: str, ctx: Context) -> Rendered:
                         f"The consumer rejected {stage} of order {n} again and the rework limit is reached. "
                         f"Reason: {p.get('reason') or 'not given'}. Please step in.")
     if kind == "sla.breached":
-        rule = p.get("rule") or p.get("_event_kind") or "SLA"
+        rule = SLA_WORDS.get(p.get("_event_kind", ""), p.get("rule") or p.get("_event_kind") or "SLA")
         return Rendered(f"SLA breach on order {n}",
                         f"{stage} of order {n} has passed its time limit ({rule}). Please look into it.")
     return Rendered(f"Update on order {n}", f"There is an update on your order {n}.{track}")

@@ -94,6 +94,7 @@ def test_sla_breach_and_escalation_go_to_the_store_managers_of_the_order_store_o
     assert set(rows_for(sla)) == {(store_manager.pk, Channel.EMAIL, "sla.breached")}
     assert set(rows_for(escalation)) == {(store_manager.pk, Channel.EMAIL, "stage.escalated")}
     assert "too dark" in Notification.objects.get(event=escalation).body
+    assert "the stage is overdue" in Notification.objects.get(event=sla).body
     assert not Notification.objects.filter(recipient__in=[other_store_manager, manager_of_store2]).exists()
 
 
