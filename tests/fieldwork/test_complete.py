@@ -116,3 +116,19 @@ def test_no_show_leaves_a_visit_in_progress_alone(tech, visit):
     appointment_mark_no_show(appointment=visit)
     assert Appointment.objects.get(pk=visit.pk).state == Appointment.State.CHECKED_IN
     assert not OrderEvent.objects.filter(kind="job.no_show").exists()
+
+
+def test_stored_answers_are_kept_at_least_a_week(tech, visit):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fieldwork.models import ClientEvent
+    from fieldwork.tasks import client_events_purge
+
+    tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
+    stored = ClientEvent.objects.get()
+    ClientEvent.objects.filter(pk=stored.pk).update(created_at=timezone.now() - timedelta(days=8))
+    assert client_events_purge() == 0
+    ClientEvent.objects.filter(pk=stored.pk).update(created_at=timezone.now() - timedelta(days=31))
+    assert client_events_purge() == 1
