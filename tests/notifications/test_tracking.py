@@ -193,3 +193,11 @@ def test_the_voucher_is_shown_with_its_qr_code_once_the_visit_is_open(client, or
     assert "<svg" in html and 'aria-label="QR code of the e-voucher for Measuring on site"' in html
     assert re.search(r'class="code">[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-.</p>', html)
     assert Installment.objects.get(order=order, stage__definition__code="booking").amount == Decimal("1200.00")
+
+
+def test_the_order_detail_api_carries_the_tracking_link(client_for, order, consumer, client):
+    response = client_for(consumer).get(f"/api/v1/orders/{order.pk}/")
+    assert response.status_code == 200
+    url = response.json()["tracking"]["url"]
+    assert url == f"http://testserver/track/{services.tracking_token(order)}/"
+    assert client.get(url).status_code == 200
