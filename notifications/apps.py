@@ -10,4 +10,4 @@ class NotificationsConfig(AppConfig):
         from workflows.hooks import register_event_listener, register_order_section
 
         register_event_listener(services.on_order_event)
-        register_order_section("tracking", serialize=sections.tracking_section)
+        register_order_section("tracking_url", serialize=sections.tracking_section)

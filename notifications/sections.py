@@ -3,8 +3,9 @@
 from notifications.services import tracking_url
 
 
-def tracking_section(order, request) -> dict:
+def tracking_section(order, request) -> str:
+    """The contract's `tracking_url` of the order detail."""
     url = tracking_url(order)
     if request is not None and url.startswith("/"):
         url = request.build_absolute_uri(url)
-    return {"url": url}
+    return url

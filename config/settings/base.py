@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "fieldwork",
     "notifications",
     "insights",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -149,7 +150,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+# Every periodic job of the service, in one place (run with `celery -A config beat`). Each task is
+# idempotent and works in batches, so a missed or doubled run does no harm.
+CELERY_BEAT_SCHEDULE: dict = {
+    "scan-sla-breaches": {"task": "insights.tasks.scan_sla_breaches", "schedule": 300.0},
+    "relay-pending-notifications": {"task": "notifications.tasks.relay_pending_notifications", "schedule": 60.0},
+    "send-visit-reminders": {"task": "notifications.tasks.send_visit_reminders", "schedule": 600.0},
+    "expire-vouchers": {"task": "vouchers.tasks.expire_vouchers", "schedule": 900.0},
+    "remind-expiring-vouchers": {"task": "vouchers.tasks.remind_expiring_vouchers", "schedule": 3600.0},
+    "purge-redeem-failure-counters": {"task": "vouchers.tasks.purge_redeem_failure_counters", "schedule": 3600.0},
+    "expire-stale-payments": {"task": "payments.tasks.payments_expire_stale_task", "schedule": 900.0},
+    "retry-outbound-webhooks": {"task": "insights.tasks.retry_webhook_deliveries", "schedule": 60.0},
+    "purge-idempotency-keys": {"task": "core.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "purge-client-events": {"task": "fieldwork.tasks.client_events_purge_task", "schedule": 86400.0},
+}
 
 # --- Domain ----------------------------------------------------------------
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="CNY")

@@ -110,7 +110,7 @@ def test_the_order_detail_section_gives_the_link_without_a_query(order, django_a
     request = rf.get("/api/v1/orders/1/")
     with django_assert_num_queries(0):
         data = sections.tracking_section(order, request)
-    assert data == {"url": f"http://testserver/track/{services.tracking_token(order)}/"}
+    assert data == f"http://testserver/track/{services.tracking_token(order)}/"
 
 
 def test_with_a_site_url_the_links_are_absolute(order, settings):
@@ -198,6 +198,6 @@ def test_the_voucher_is_shown_with_its_qr_code_once_the_visit_is_open(client, or
 def test_the_order_detail_api_carries_the_tracking_link(client_for, order, consumer, client):
     response = client_for(consumer).get(f"/api/v1/orders/{order.pk}/")
     assert response.status_code == 200
-    url = response.json()["tracking"]["url"]
+    url = response.json()["tracking_url"]
     assert url == f"http://testserver/track/{services.tracking_token(order)}/"
     assert client.get(url).status_code == 200

@@ -1,0 +1,209 @@
+"""A believable demo: the contract's tenants and accounts, the reference workflows published and
+distributed, and orders standing in every stage — each moved there by the same services the API
+calls (payments through the sandbox webhook path, visits through the technician services).
+
+Idempotent: each demo order has a fixed number (DEMO01 ...); one that exists is left as it is.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from core.errors import Conflict
+from fieldwork import services as field
+from payments.models import Installment
+from payments.services import installment_pay, sandbox_checkout_complete
+from tenancy.demo import load_tenancy_demo
+from vouchers.models import Voucher
+from vouchers.services import voucher_code, voucher_redeem
+from workflows import services as wf
+from workflows.models import ServiceOrder, TemplateVersion, WorkflowTemplate
+from workflows.reference import CUSTOM_WARDROBE, LARGE_APPLIANCE
+
+HOMES = [
+    ("18 Lane 500 Wuyuan Road, Xuhui District, Shanghai", Decimal("31.214300"), Decimal("121.437800")),
+    ("Room 1202, 88 Changshou Road, Putuo District, Shanghai", Decimal("31.241900"), Decimal("121.441200")),
+    ("9 Lane 221 Fuxing West Road, Xuhui District, Shanghai", Decimal("31.210600"), Decimal("121.442900")),
+]
+
+# (number, template key, consumer, stop at, total)
+ORDERS = [
+    ("DEMO01", "wardrobe", "consumer_zhang", "booking:waiting_payment", "12000.00"),
+    ("DEMO02", "wardrobe", "consumer_chen", "measuring:ready", "18800.00"),
+    ("DEMO03", "wardrobe", "consumer_zhang", "measuring:scheduled", "9600.00"),
+    ("DEMO04", "wardrobe", "consumer_chen", "measuring:in_progress", "15500.00"),
+    ("DEMO05", "wardrobe", "consumer_zhang", "design:ready", "12000.00"),
+    ("DEMO06", "wardrobe", "consumer_chen", "design:awaiting_approval", "21000.00"),
+    ("DEMO07", "wardrobe", "consumer_zhang", "installation:waiting_payment", "12000.00"),
+    ("DEMO08", "wardrobe", "consumer_chen", "installation:scheduled", "13200.00"),
+    ("DEMO09", "wardrobe", "consumer_zhang", "acceptance:awaiting_approval", "12000.00"),
+    ("DEMO10", "wardrobe", "consumer_chen", "closing", "16400.00"),
+    ("DEMO11", "wardrobe", "consumer_zhang", "completed", "12000.00"),
+    ("DEMO12", "wardrobe", "consumer_chen", "cancelled", "8800.00"),
+    ("DEMO13", "appliance", "consumer_zhang", "delivery:scheduled", "6999.00"),
+    ("DEMO14", "appliance", "consumer_chen", "completed", "4599.00"),
+]
+OTHER_ORDERS = [("DEMO21", "appliance", "consumer_wu", "delivery:ready", "5299.00")]
+
+
+def _photo(name: str) -> SimpleUploadedFile:
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (170, 140, 110)).save(buf, format="JPEG")
+    return SimpleUploadedFile(name, buf.getvalue(), content_type="image/jpeg")
+
+
+def _template(merchant, definition, stores, admin) -> WorkflowTemplate:
+    template = WorkflowTemplate.objects.filter(merchant=merchant, name=definition["name"]).first()
+    if template is None:
+        template = wf.template_create(merchant=merchant, actor=admin, **definition)
+    if not template.versions.filter(status=TemplateVersion.Status.PUBLISHED).exists():
+        wf.template_publish(template=template, actor=admin)
+    wf.template_distribute(template=template, stores=stores, actor=admin)
+    return template
+
+
+@dataclass
+class Driver:
+    """Moves one order forward the way its people would."""
+
+    order: ServiceOrder
+    manager: object
+    technician: object
+
+    def refresh(self) -> str:
+        self.order.refresh_from_db()
+        return self.order.state
+
+    def pay_due(self) -> None:
+        for inst in Installment.objects.filter(order=self.order, state__in=Installment.PAYABLE_STATES):
+            payment = installment_pay(installment=inst, actor=self.order.consumer).payment
+            sandbox_checkout_complete(payment=payment, outcome="paid")
+
+    def book(self, code: str):
+        stage = self.order.stages.get(definition__code=code)
+        slot = wf.appointment_slots(stage=stage)[0]
+        appt = wf.appointment_book(stage=stage, window_start=slot.start, actor=self.order.consumer)
+        if appt.technician_id == self.technician.pk:
+            return appt
+        try:
+            return wf.appointment_assign(appointment=appt, technician=self.technician, actor=self.manager)
+        except Conflict:
+            return appt  # the preferred technician is busy then: the booked one goes
+
+    def check_in(self, appt) -> None:
+        field.job_check_in(
+            technician=appt.technician,
+            job_id=appt.pk,
+            client_event_id=uuid.uuid4(),
+            recorded_at=timezone.now(),
+            latitude=self.order.latitude + Decimal("0.0003"),
+            longitude=self.order.longitude,
+            accuracy_m=10,
+        )
+
+    def finish_visit(self, appt, code: str) -> None:
+        definition, technician = appt.stage.definition, appt.technician
+        voucher = Voucher.objects.filter(stage=appt.stage, state="issued").first()
+        if voucher is not None:
+            voucher_redeem(code=voucher_code(voucher), actor=technician, job_id=appt.pk)
+        for i in range(definition.min_photos):
+            field.job_evidence_add(
+                technician=technician,
+                job_id=appt.pk,
+                client_event_id=uuid.uuid4(),
+                kind="photo",
+                file=_photo(f"{code}-{i + 1}.jpg"),
+            )
+        field.job_check_out(
+            technician=technician,
+            job_id=appt.pk,
+            client_event_id=uuid.uuid4(),
+            recorded_at=timezone.now(),
+            latitude=self.order.latitude,
+            longitude=self.order.longitude,
+            notes="All done, site cleaned.",
+            checklist={item: True for item in definition.checklist},
+        )
+        field.job_complete(technician=technician, job_id=appt.pk)
+
+    def submit_and_approve(self, code: str, *, approve: bool = True, notes: str = "") -> None:
+        stage = self.order.stages.get(definition__code=code)
+        wf.stage_submit(stage=stage, actor=self.manager, notes=notes or f"{stage.definition.name} ready for review")
+        if approve:
+            wf.stage_approve(stage=stage, actor=self.order.consumer)
+
+    def step(self) -> None:
+        """One move from the current state."""
+        state = self.refresh()
+        code, _, sub = state.partition(":")
+        if state == "closing" or sub == "waiting_payment":
+            self.pay_due()
+        elif sub == "ready" and self.order.current_stage.definition.requires_appointment:
+            self.book(code)
+        elif sub == "scheduled":
+            self.check_in(self.order.appointments.get(stage__definition__code=code, state="booked"))
+        elif sub == "in_progress" and self.order.current_stage.definition.requires_appointment:
+            self.finish_visit(self.order.appointments.get(stage__definition__code=code, state="checked_in"), code)
+        elif sub == "ready":
+            self.submit_and_approve(code, approve=False)
+        elif sub == "awaiting_approval":
+            wf.stage_approve(stage=self.order.current_stage, actor=self.order.consumer)
+        else:
+            raise RuntimeError(f"demo cannot move an order at {state}")
+
+    def run_to(self, target: str) -> None:
+        for _ in range(40):
+            if self.refresh() == target:
+                return
+            if target == "cancelled" and self.order.state == "design:ready":
+                wf.order_cancel(order=self.order, actor=self.manager, reason="The consumer is moving abroad.")
+                continue
+            self.step()
+        raise RuntimeError(f"demo order {self.order.number} did not reach {target} (at {self.order.state})")
+
+
+def _orders(specs, templates, store, users, manager, technician, created):
+    for i, (number, key, consumer, target, total) in enumerate(specs):
+        if ServiceOrder.objects.filter(number=number).exists():
+            continue
+        address, lat, lng = HOMES[i % len(HOMES)]
+        with transaction.atomic():
+            order = wf.order_create(
+                template=templates[key],
+                store=store,
+                consumer=users[consumer],
+                total_amount=Decimal(total),
+                currency="CNY",
+                service_address=address,
+                latitude=lat,
+                longitude=lng,
+                actor=manager,
+            )
+            ServiceOrder.objects.filter(pk=order.pk).update(number=number)
+            order.refresh_from_db()
+        Driver(order=order, manager=manager, technician=technician).run_to(target)
+        created.append(order)
+
+
+def load_demo() -> dict:
+    tenancy = load_tenancy_demo()
+    users = tenancy["users"]
+    lumen, harbor = tenancy["merchant"], tenancy["other_merchant"]
+    jingan, xihu = tenancy["stores"][0], tenancy["other_stores"][0]
+    templates = {
+        "wardrobe": _template(lumen, CUSTOM_WARDROBE, tenancy["stores"], users["brand_admin"]),
+        "appliance": _template(lumen, LARGE_APPLIANCE, tenancy["stores"], users["brand_admin"]),
+    }
+    other_templates = {"appliance": _template(harbor, LARGE_APPLIANCE, [xihu], users["other_admin"])}
+    created: list[ServiceOrder] = []
+    _orders(ORDERS, templates, jingan, users, users["store_manager"], users["tech_li"], created)
+    _orders(OTHER_ORDERS, other_templates, xihu, users, users["other_manager"], users["tech_zhao"], created)
+    return {"created": created, "orders": list(ServiceOrder.objects.filter(number__startswith="DEMO"))}
