@@ -194,6 +194,13 @@ def _error_body(exc: Exception) -> tuple[int, dict]:
     return 400, {"code": "invalid", "detail": "Invalid input.", "errors": exc.detail}
 
 
+def _echo(value, kind):
+    """Echo an item's identifying field back only when it is a plain value of the expected kind."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        return None
+    return value[:64] if isinstance(value, str) else value
+
+
 class SyncApi(APIView):
     """Catch up after working offline: a batch of check-ins, check-outs, checklist answers and
     completions in device order, each applied idempotently, with one result per item
@@ -208,9 +215,8 @@ class SyncApi(APIView):
         batch.is_valid(raise_exception=True)
         results = []
         for index, item in enumerate(batch.validated_data["events"]):
-            cid = item.get("client_event_id")
-            row = {"index": index, "client_event_id": str(cid) if cid is not None else None,
-                   "type": item.get("type"), "job": item.get("job"), "replayed": False}
+            row = {"index": index, "client_event_id": _echo(item.get("client_event_id"), str),
+                   "type": _echo(item.get("type"), str), "job": _echo(item.get("job"), int), "replayed": False}
             try:
                 head = SyncItemHead(data=item)
                 head.is_valid(raise_exception=True)
