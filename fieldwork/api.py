@@ -99,6 +99,7 @@ class _ActionApi(APIView):
         raise NotImplementedError
 
     def post(self, request, job_id: int):
+        services.job_for_technician(technician=request.user, job_id=job_id)
         serializer = self.input_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return _answer(self.run(request, job_id, serializer.validated_data))

@@ -128,6 +128,12 @@ def _resolve_job(technician: User, job_id: int) -> tuple[Appointment, str | None
     return appointment, reason
 
 
+def job_for_technician(*, technician: User, job_id: int) -> Appointment:
+    """The job if it is (or was) the technician's, else NotFound: checked before reading the input,
+    so a job of someone else answers 404 whatever was sent."""
+    return _resolve_job(technician, job_id)[0]
+
+
 STALE_DETAIL = {
     "reassigned": "This job was given to another technician.",
     "cancelled": "This job was cancelled.",

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ScopedQuerysetMixin
+from core.permissions import RolePermission
 from payments import services
 from payments.models import Installment, Payment
 from payments.serializers import (
@@ -20,6 +21,9 @@ from payments.serializers import (
     RefundSerializer,
     WebhookAckSerializer,
 )
+from tenancy.models import User
+
+Role = User.Role
 
 
 class InstallmentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -29,6 +33,9 @@ class InstallmentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retr
     queryset = Installment.objects.select_related("stage__definition").order_by("order_id", "position", "pk")
     serializer_class = InstallmentSerializer
     filterset_fields = ["order", "state"]
+    permission_classes = [RolePermission]
+    # Consumers pay; store staff may open the attempt for them. Nobody else ever pays (403).
+    roles_by_action = {"pay": (Role.CONSUMER, Role.STORE_MANAGER, Role.MERCHANT_ADMIN)}
 
     @extend_schema(request=None, responses={200: PaymentSerializer, 201: PaymentSerializer})
     @action(detail=True, methods=["post"])
@@ -45,6 +52,8 @@ class PaymentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retrieve
     queryset = Payment.objects.order_by("-created_at", "-pk")
     serializer_class = PaymentSerializer
     filterset_fields = ["order", "installment", "status"]
+    permission_classes = [RolePermission]
+    roles_by_action = {"refund": (Role.STORE_MANAGER, Role.MERCHANT_ADMIN)}
 
     @extend_schema(request=RefundInputSerializer, responses={201: RefundSerializer})
     @action(detail=True, methods=["post"])

@@ -15,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import Pagination
+from core.permissions import RolePermission
+from tenancy.models import User
 from vouchers import crypto, selectors, services, throttle
 from vouchers.models import Voucher
 
@@ -108,9 +110,10 @@ class RedeemApi(APIView):
     400 invalid_code (typo caught by the check symbol), 404 voucher_not_found (unknown code, or
     a code of another store, brand or stage: the same answer), 409 voucher_expired,
     voucher_revoked, voucher_already_redeemed, stage_not_ready; 429 too_many_attempts with
-    Retry-After after too many failed attempts."""
+    Retry-After after too many failed attempts. Consumers and operators never redeem (403)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [RolePermission]
+    allowed_roles = (User.Role.TECHNICIAN, User.Role.STORE_MANAGER, User.Role.MERCHANT_ADMIN)
 
     @extend_schema(request=RedeemInputSerializer, responses={200: VoucherSerializer})
     def post(self, request):

@@ -51,7 +51,7 @@ def test_paid_installment_cannot_be_paid_again(client_for, order, consumer):
 
 @pytest.mark.parametrize("who, status", [
     ("consumer2", 404), ("other_consumer", 404), ("other_admin", 404), ("other_store_manager", 404),
-    ("technician", 404), ("operator", 403),
+    ("technician", 403), ("operator", 403), ("other_technician", 403),
 ])
 def test_others_cannot_pay(request, client_for, order, who, status):
     user = request.getfixturevalue(who)
