@@ -149,6 +149,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A broker that is down or stalled must not hold up the request that queues work after its commit
+# (redis-py waits forever on a silent socket by default): bounded socket timeouts and few publish
+# retries. What could not be queued stays in its outbox (notifications) for the relay. The transport
+# options can be replaced as JSON in the environment (e.g. a short visibility_timeout in tests).
+CELERY_BROKER_TRANSPORT_OPTIONS = env.json(
+    "CELERY_BROKER_TRANSPORT_OPTIONS", default={"socket_connect_timeout": 2, "socket_timeout": 5}
+)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TIMEZONE = TIME_ZONE
 # Every periodic job of the service, in one place (run with `celery -A config beat`). Each task is
 # idempotent and works in batches, so a missed or doubled run does no harm.
@@ -197,3 +205,12 @@ LATE_SYNC_FLAG_HOURS = env.int("LATE_SYNC_FLAG_HOURS", default=72)
 SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.LoggingSMSBackend")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="service@example.com")
+
+# --- security headers (every mode; production adds HTTPS, HSTS and secure cookies) ------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Uploads (evidence photos, design drafts) are kept out of memory above this size.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
