@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install the project with its test tools. Safe to run again.
+# Create .venv (if missing) and install the project's dependencies with its test tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# (sed drops pip's notes about unreachable local mirrors some machines configure; it never hides an error)
+.venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | sed '/^WARNING: Location/d'
+.venv/bin/python -m pip install --quiet ".[test]" 2>&1 | sed '/^WARNING: Location/d'
