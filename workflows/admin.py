@@ -17,7 +17,7 @@ from payments.money import allocate
 from tenancy.admin import TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
-from tenancy.tiers import tier_check_template
+from tenancy.tiers import tier_allows, tier_check_template
 from workflows import diagrams, services
 from workflows.models import (
     Appointment,
@@ -276,11 +276,50 @@ class DistributionInline(TenantScopedInline, admin.TabularInline):
     model = TemplateDistribution
     extra = 0
     fields = ("store", "version", "appointment_minutes_overrides", "distributed_at")
-    readonly_fields = ("store", "version", "distributed_at")
+    readonly_fields = fields
+    editable_by = ()
+    show_change_link = True
+
+
+class DistributionForm(forms.ModelForm):
+    class Meta:
+        model = TemplateDistribution
+        fields = ["appointment_minutes_overrides"]
+
+    def clean_appointment_minutes_overrides(self):
+        value = self.cleaned_data["appointment_minutes_overrides"] or {}
+        problems = services.distribution_override_problems(distribution=self.instance, appointment_minutes=value)
+        if problems:
+            raise ValidationError(problems)
+        return value
+
+
+@admin.register(TemplateDistribution)
+class TemplateDistributionAdmin(TenantScopedAdmin):
+    """Where a store adjusts what the brand allows it to: its appointment lengths (growth tier and up)."""
+
+    form = DistributionForm
+    list_display = ("template", "version", "store", "distributed_at")
+    list_filter = ("store",)
+    readonly_fields = ("template", "version", "store", "distributed_at")
+    fields = ("template", "version", "store", "appointment_minutes_overrides", "distributed_at")
     editable_by = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request):
+        return False  # distributions are made by the publish/distribute action
+
+    def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not tier_allows(obj.store.merchant, "store_overrides"):
+            return (*self.readonly_fields, "appointment_minutes_overrides")
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        services.distribution_set_overrides(
+            distribution=obj, appointment_minutes=form.cleaned_data["appointment_minutes_overrides"]
+        )
 
 
 @admin.register(WorkflowTemplate)

@@ -200,16 +200,30 @@ def template_distribute(
     return result
 
 
+def distribution_override_problems(*, distribution: TemplateDistribution, appointment_minutes) -> list[str]:
+    """Why these store appointment lengths cannot be saved (empty when they can)."""
+    if not isinstance(appointment_minutes, dict):
+        return ["Give the lengths as {stage code: minutes}."]
+    codes = set(distribution.version.stages.filter(requires_appointment=True).values_list("code", flat=True))
+    problems = []
+    for code, minutes in appointment_minutes.items():
+        if code not in codes:
+            problems.append(f"No on-site stage '{code}' in this workflow.")
+        elif isinstance(minutes, bool) or not isinstance(minutes, int) or not 15 <= minutes <= 12 * 60:
+            problems.append(f"Appointment length for '{code}' must be 15 to 720 minutes.")
+    return problems
+
+
 def distribution_set_overrides(
     *, distribution: TemplateDistribution, appointment_minutes: dict[str, int]
 ) -> TemplateDistribution:
     """A store's own appointment lengths. Only lengths: payment shares are the brand's."""
-    codes = set(distribution.version.stages.values_list("code", flat=True))
-    for code, minutes in appointment_minutes.items():
-        if code not in codes:
-            raise DomainError(f"No stage '{code}' in this workflow.", code="invalid")
-        if not isinstance(minutes, int) or not 15 <= minutes <= 12 * 60:
-            raise DomainError(f"Appointment length for '{code}' must be 15 to 720 minutes.", code="invalid")
+    from tenancy.tiers import tier_require
+
+    tier_require(distribution.store.merchant, "store_overrides")
+    problems = distribution_override_problems(distribution=distribution, appointment_minutes=appointment_minutes)
+    if problems:
+        raise DomainError(" ".join(problems), code="invalid", errors={"appointment_minutes_overrides": problems})
     distribution.appointment_minutes_overrides = dict(appointment_minutes)
     distribution.save(update_fields=["appointment_minutes_overrides"])
     return distribution

@@ -78,3 +78,40 @@ def test_cancel_from_admin_calls_the_service(admin_web, store, consumer):
     order.refresh_from_db()
     assert order.state == "cancelled" and order.cancel_reason == "Duplicate order"
     assert order.events.filter(kind="stage.cancel").count() == 1
+
+
+def test_store_manager_adjusts_appointment_lengths_but_nothing_else(store_manager, merchant, store):
+    template = make_template(merchant=merchant, stores=[store])
+    dist = TemplateDistribution.objects.get(store=store)
+    web = Client()
+    web.force_login(store_manager)
+    url = reverse("admin:workflows_templatedistribution_change", args=[dist.pk])
+    bad = web.post(url, {"appointment_minutes_overrides": '{"design": 60}'})
+    assert bad.status_code == 200 and "No on-site stage &#x27;design&#x27;" in bad.content.decode()
+    web.post(url, {"appointment_minutes_overrides": '{"measuring": 120}'})
+    dist.refresh_from_db()
+    assert dist.appointment_minutes_overrides == {"measuring": 120}
+    assert template.versions.get().stages.get(code="design").payment_share == 30
+
+
+def test_store_overrides_need_the_growth_tier(merchant, store):
+    from core.errors import DomainError
+    from workflows import services
+
+    make_template(merchant=merchant, stores=[store], definition=_no_rework_wardrobe())
+    merchant.tier = "basic"
+    merchant.save()
+    dist = TemplateDistribution.objects.get(store=store)
+    with pytest.raises(DomainError, match="store-level adjustments"):
+        services.distribution_set_overrides(distribution=dist, appointment_minutes={"measuring": 120})
+
+
+def _no_rework_wardrobe():
+    import copy
+
+    from workflows.reference import CUSTOM_WARDROBE
+
+    data = copy.deepcopy(CUSTOM_WARDROBE)
+    for stage in data["stages"]:
+        stage["max_rework_rounds"] = 0
+    return data
