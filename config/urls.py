@@ -24,3 +24,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# A database outage outside a DRF view (middleware) answers /api/ callers a JSON 503, not an HTML 500.
+handler500 = "core.handlers.server_error"

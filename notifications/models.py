@@ -50,6 +50,9 @@ class Notification(models.Model):
     # After a failed attempt: when the retry is due (the outbox relay leaves the row alone until then).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Which delivery run claimed the row ("<celery task id>:<retry number>"). When the worker dies after
+    # the claim, the broker redelivers that same run (acks_late + reject_on_worker_lost), and it may resume.
+    claimed_by = models.CharField(max_length=64, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     # What the channel answered (SMS backend message id, say).
     provider_ref = models.CharField(max_length=120, blank=True)

@@ -178,7 +178,10 @@ def notifications_enqueue(ids: list[int]) -> int:
             deliver_notification.delay(pk)
             queued += 1
         except ENQUEUE_ERRORS as exc:
-            logger.warning("notification %s: could not queue delivery (%s); the relay will retry", pk, exc)
+            # Do not wait on a down broker once per row: the rest stay pending for the relay too.
+            logger.warning("notifications %s: could not queue delivery (%s); the relay will retry",
+                           ids[queued:], exc)
+            break
     return queued
 
 
@@ -299,15 +302,24 @@ def _send(n: Notification) -> str:
     raise SMSRejected(f"unknown channel {n.channel!r}")
 
 
-def notification_deliver(*, notification_id: int) -> str:
-    """Send one notification at most once. Returns what happened: sent, failed, or not_claimed
+def notification_deliver(*, notification_id: int, claim_token: str = "") -> str:
+    """Send one notification once. Returns what happened: sent, failed, or not_claimed
     (already sent, being sent by another run, skipped, not due yet, or gone).
+
+    `claim_token` names the delivery run (the task passes "<task id>:<retry>"). A run whose worker was
+    killed after the claim leaves the row "sending"; the broker redelivers the same run, which
+    resumes the row because it holds the same token. (A kill after the channel accepted the message
+    but before the outcome was written can therefore send it twice: that window is the channel call.)
 
     Raises DeliveryError when the attempt failed and another is allowed (the row is pending again,
     with next_attempt_at set); the task retries on it."""
     now = timezone.now()
-    claimed = Notification.objects.filter(pk=notification_id, state=State.PENDING, deliver_after__lte=now).update(
-        state=State.SENDING, attempts=F("attempts") + 1, claimed_at=now, next_attempt_at=None,
+    claimable = Q(state=State.PENDING, deliver_after__lte=now)
+    if claim_token:
+        claimable |= Q(state=State.SENDING, claimed_by=claim_token)
+    claimed = Notification.objects.filter(claimable, pk=notification_id).update(
+        state=State.SENDING, attempts=F("attempts") + 1, claimed_at=now, claimed_by=claim_token[:64],
+        next_attempt_at=None,
     )
     if not claimed:
         logger.debug("notification %s: not claimed (not pending, not due, or already taken)", notification_id)

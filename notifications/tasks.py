@@ -22,7 +22,11 @@ from notifications.conf import setting
     max_retries=setting("NOTIFICATION_MAX_ATTEMPTS") - 1,
 )
 def deliver_notification(self, notification_id: int) -> str:
-    return services.notification_deliver(notification_id=notification_id)
+    # The same message redelivered after its worker died carries the same id and retry number, so it can
+    # resume a row it claimed; a retry (a new message) or another queued copy cannot.
+    return services.notification_deliver(
+        notification_id=notification_id, claim_token=f"{self.request.id}:{self.request.retries or 0}"
+    )
 
 
 @shared_task
