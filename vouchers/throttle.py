@@ -95,10 +95,12 @@ def reserve(*, user_id: int, job_id: int | None, now: datetime | None = None) ->
 
 def release(reservation: Reservation) -> None:
     """Give the attempt back: it was not a failed guess."""
-    if reservation.counter_ids:
-        RedeemFailureCounter.objects.filter(pk__in=reservation.counter_ids, count__gt=0).update(
-            count=F("count") - 1
-        )
+    # One row at a time, in the order reserve() locked them (counter_ids follow the sorted
+    # buckets): a single UPDATE ... WHERE id IN (...) locks in scan order and deadlocks with a
+    # parallel reserve() holding the first bucket and waiting for the second.
+    with transaction.atomic():
+        for pk in reservation.counter_ids:
+            RedeemFailureCounter.objects.filter(pk=pk, count__gt=0).update(count=F("count") - 1)
 
 
 def purge_old_counters(*, older_than: timedelta = timedelta(days=2)) -> int:
