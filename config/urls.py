@@ -25,5 +25,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
+# An unmatched /api/ URL answers JSON {"code", "detail"} like every other API error.
+handler404 = "core.api.not_found"
+
 # A database outage outside a DRF view (middleware) answers /api/ callers a JSON 503, not an HTML 500.
 handler500 = "core.handlers.server_error"

@@ -4,8 +4,9 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -20,6 +21,25 @@ logger = logging.getLogger(__name__)
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request):
+        """A page_size that is not a whole number of at least 1 is refused (400), not silently ignored;
+        one above max_page_size is capped."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if not raw:  # absent, or sent empty
+            return self.page_size
+        size = int(raw) if raw.isascii() and raw.isdigit() else 0
+        if size < 1 or len(request.query_params.getlist(self.page_size_query_param)) > 1:
+            raise exceptions.ValidationError({self.page_size_query_param: ["A whole number of at least 1."]})
+        return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+                parameter["description"] = f"Results per page (at most {self.max_page_size}; more is capped)."
+        return parameters
 
 
 def _error(code: str, detail, http_status: int, **extra) -> Response:
@@ -40,6 +60,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, OperationalError | InterfaceError):
         logger.error("database unavailable: %s", exc.__class__.__name__)
         return _error("service_unavailable", "The service is briefly unavailable; retry later.", 503)
+    elif isinstance(exc, DataError):
+        # A value the database cannot store (a NUL byte in text, a number out of range): the input is bad.
+        return _error("invalid", "Invalid input: a value cannot be stored.", status.HTTP_400_BAD_REQUEST)
     elif isinstance(exc, DatabaseError):
         return None
     response = drf_exception_handler(exc, context)
@@ -52,6 +75,13 @@ def exception_handler(exc, context):
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
         response.data = {"code": code if isinstance(code, str) else "error", "detail": str(exc.detail)}
     return response
+
+
+def not_found(request, exception=None):
+    """handler404: a URL no route matches answers /api/ callers in the one error format, others the HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return page_not_found(request, exception)
 
 
 class ScopedQuerysetMixin:

@@ -3,6 +3,7 @@
 import math
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fieldwork.models import Evidence
@@ -52,10 +53,16 @@ class CheckOutInput(CheckInInput):
     )
 
 
+@extend_schema_field({"oneOf": [{"type": "object", "additionalProperties": {"type": "boolean"}},
+                                {"type": "array", "items": {"type": "string"}}]})
+class ChecklistAnswersField(serializers.JSONField):
+    """Checklist answers: an object of booleans or a list of ticked items (the schema says so; null is refused)."""
+
+
 class ChecklistInput(serializers.Serializer):
     client_event_id = serializers.UUIDField()
     recorded_at = DeviceDateTimeField(required=False)
-    checklist = serializers.JSONField(
+    checklist = ChecklistAnswersField(
         help_text='{"item": true/false} (the items answered) or ["ticked item", ...] (all others unticked).',
     )
 

@@ -54,10 +54,11 @@ class MetricsFilterSerializer(serializers.Serializer):
         return attrs
 
 
+_ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}  # as MetricsFilterSerializer checks
 _PARAMS = [
-    OpenApiParameter("merchant", OpenApiTypes.INT, description="Merchant id (operators; others: their own)."),
-    OpenApiParameter("store", OpenApiTypes.INT, description="Store id."),
-    OpenApiParameter("technician", OpenApiTypes.INT, description="Technician user id."),
+    OpenApiParameter("merchant", _ID, description="Merchant id (operators; others: their own)."),
+    OpenApiParameter("store", _ID, description="Store id."),
+    OpenApiParameter("technician", _ID, description="Technician user id."),
     OpenApiParameter("from", OpenApiTypes.STR, description="YYYY-MM-DD or ISO date-time, inclusive."),
     OpenApiParameter("to", OpenApiTypes.STR, description="YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)."),
 ]

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from core.api import ScopedQuerysetMixin
 from core.permissions import RolePermission
+from core.schema import ErrorSerializer
 from payments import services
 from payments.models import Installment, Payment
 from payments.serializers import (
@@ -85,8 +86,9 @@ class WebhookView(APIView):
     @extend_schema(
         request={"application/json": {"type": "object"}},
         parameters=[OpenApiParameter("provider", str, OpenApiParameter.PATH)],
-        responses={200: WebhookAckSerializer, 400: OpenApiResponse(description="bad or stale signature"),
-                   404: OpenApiResponse(description="unknown provider")},
+        responses={200: WebhookAckSerializer,
+                   400: OpenApiResponse(ErrorSerializer, description="bad or stale signature"),
+                   404: OpenApiResponse(ErrorSerializer, description="unknown provider")},
     )
     def post(self, request, provider: str):
         result = services.webhook_receive(provider=provider, headers=request.headers, raw_body=request.body)

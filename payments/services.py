@@ -542,8 +542,10 @@ def webhook_receive(*, provider: str, headers, raw_body: bytes) -> WebhookResult
     stops retrying something that retrying cannot fix.
     """
     header_map = {str(k).lower(): str(v) for k, v in dict(headers).items()}
-    stored_headers = {k: v[:500] for k, v in header_map.items() if k not in SENSITIVE_HEADERS}
-    row = {"provider": provider[:30], "raw_body": raw_body.decode("utf-8", "replace"), "headers": stored_headers}
+    # Stored as sent, except NUL bytes, which PostgreSQL text cannot hold.
+    stored_headers = {k: v[:500].replace("\x00", "\ufffd") for k, v in header_map.items() if k not in SENSITIVE_HEADERS}
+    row = {"provider": provider[:30].replace("\x00", "\ufffd"),
+           "raw_body": raw_body.decode("utf-8", "replace").replace("\x00", "\ufffd"), "headers": stored_headers}
     try:
         prov = get_provider(provider)
     except NotFound:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 
 import segno
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -15,7 +16,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import Pagination
+from core.filters import valid_id
 from core.permissions import RolePermission
+from core.schema import ErrorSerializer
 from tenancy.models import User
 from vouchers import crypto, selectors, services, throttle
 from vouchers.models import Voucher
@@ -53,10 +56,14 @@ class VoucherSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(f"/api/v1/vouchers/{obj.pk}/qr/")
 
 
-@extend_schema(parameters=[
+_FILTERS = [
     OpenApiParameter("state", str, enum=[s for s, _ in Voucher.State.choices]),
     OpenApiParameter("order", int), OpenApiParameter("stage", int),
-])
+]
+
+
+# The filters apply to the list and the detail (get_queryset); the QR code ignores them.
+@extend_schema_view(list=extend_schema(parameters=_FILTERS), retrieve=extend_schema(parameters=_FILTERS))
 class VoucherViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Vouchers the caller may see: the consumer their own (with the code), store staff those of
     their stores and technicians those of their jobs' stages (never the code: `last4` only)."""
@@ -69,14 +76,18 @@ class VoucherViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_queryset(self):
         qs = selectors.voucher_list_visible_to(user=self.request.user)
         params = self.request.query_params
-        if params.get("state"):
+        if "state" in params:
+            if params["state"] not in Voucher.State.values:
+                raise serializers.ValidationError({"state": [f"One of {', '.join(Voucher.State.values)}."]})
             qs = qs.filter(state=params["state"])
         for name in ("order", "stage"):
             value = params.get(name)
-            if value:
-                if not value.isdigit():
+            if value is not None:
+                if not re.fullmatch(r"-?[0-9]+", value):
                     raise serializers.ValidationError({name: ["A number."]})
-                qs = qs.filter(**{f"{name}_id": int(value)})
+                # Any integer is a valid filter; one no object can have (<1, beyond bigint) matches nothing.
+                number = int(value) if len(value) < 30 else 0
+                qs = qs.filter(**{f"{name}_id": number}) if valid_id(number) else qs.none()
         return qs
 
     @extend_schema(responses={(200, "image/svg+xml"): OpenApiTypes.BINARY})
@@ -115,7 +126,7 @@ class RedeemApi(APIView):
     permission_classes = [RolePermission]
     allowed_roles = (User.Role.TECHNICIAN, User.Role.STORE_MANAGER, User.Role.MERCHANT_ADMIN)
 
-    @extend_schema(request=RedeemInputSerializer, responses={200: VoucherSerializer})
+    @extend_schema(request=RedeemInputSerializer, responses={200: VoucherSerializer, 429: ErrorSerializer})
     def post(self, request):
         data = RedeemInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -40,6 +40,7 @@ from workflows.serializers import (
 
 Role = User.Role
 STAFF = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER, Role.PLATFORM_OPERATOR)
+SPLIT_TOTAL_PATTERN = r"^0*([1-9][0-9]{0,11}(\.[0-9]{1,2})?|\.(0[1-9]|[1-9][0-9]?)|0\.(0[1-9]|[1-9][0-9]?))$"
 ProblemResponse = inline_serializer("Problem", {"code": serializers.CharField(), "detail": serializers.CharField()})
 
 
@@ -122,13 +123,19 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
     def diagram(self, request, pk=None):
         """The workflow as a state diagram, drawn from the engine's own machine definition."""
         template = self.get_object()
+        if request.query_params.get("format") not in (None, "", "svg", "mermaid"):
+            raise serializers.ValidationError({"format": ["svg or mermaid."]})
         version = diagrams.version_for_diagram(template, request.query_params.get("version"))
         if request.query_params.get("format") == "mermaid":
             return HttpResponse(diagrams.mermaid(version), content_type="text/plain; charset=utf-8")
         return HttpResponse(diagrams.svg(version), content_type="image/svg+xml")
 
     @extend_schema(
-        parameters=[OpenApiParameter("total", str, required=True), OpenApiParameter("currency", str)],
+        parameters=[
+            # A decimal string of at least 0.01 with at most 12 + 2 digits, as SplitPreviewSerializer checks.
+            OpenApiParameter("total", {"type": "string", "pattern": SPLIT_TOTAL_PATTERN}, required=True),
+            OpenApiParameter("currency", {"type": "string", "minLength": 1, "maxLength": 3}),
+        ],
         responses={
             200: inline_serializer(
                 "SplitPreview",
@@ -219,7 +226,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         parameters=[OpenApiParameter("stage", int, required=True)], responses={200: SlotSerializer(many=True)}
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # a plain list, not a page
     def slots(self, request, pk=None):
         """Bookable windows for an on-site stage of this order."""
         order = self.get_object()
