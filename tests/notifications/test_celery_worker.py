@@ -81,7 +81,7 @@ def test_a_real_worker_sends_a_twice_delivered_notification_once(store, consumer
 
     # Two deliveries of the same task, queued before the worker starts, so its two pool
     # processes take them at the same moment.
-    producer = Celery("ntf-test-producer", broker=broker_url)
+    producer = Celery("ntf-test-producer", broker=broker_url, set_as_current=False)
     for _ in range(2):
         producer.send_task(TASK, args=[n.pk], queue=queue)
 

@@ -125,7 +125,7 @@ def test_a_worker_killed_mid_task_sends_each_notification_exactly_once(store, co
         "NTF_SMS_DELAY": str(SMS_DELAY),
         "PYTHONPATH": str(ROOT),
     }
-    producer = Celery("rel-kill-producer", broker=broker_url)
+    producer = Celery("rel-kill-producer", broker=broker_url, set_as_current=False)
     worker = Worker(queue=queue, env=env, log=log)
     modes = []
     try:
