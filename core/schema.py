@@ -55,11 +55,69 @@ LOCAL_TIME = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-
               "example": "09:00:00"}
 
 
+def _up_to(bound: str, *, nonzero: bool = False) -> str:
+    """A regex for the integers 0 (or 1 when nonzero) .. int(bound), written without leading zeros."""
+
+    def at_most(digits: str, first: bool) -> str:  # numbers of exactly len(digits) digits, <= digits
+        low = 1 if first and (len(digits) > 1 or nonzero) else 0
+        top = int(digits[0])
+        if len(digits) == 1:
+            return f"[{low}-{top}]"
+        rest = len(digits) - 1
+        head = [f"[{low}-{top - 1}]\\d{{{rest}}}"] if top > low else []
+        return "|".join([*head, f"{top}(?:{at_most(digits[1:], False)})"])
+
+    shorter = [("[1-9]" if nonzero else "\\d") if k == 1 else f"[1-9]\\d{{{k - 1}}}" for k in range(1, len(bound))]
+    return "|".join([*shorter, at_most(bound, True)])
+
+
+def _magnitude(whole: int, places: int, bound, *, nonzero: bool) -> str:
+    """The unsigned decimals with at most `whole` integer digits and `places` decimals, <= bound if given."""
+    limit = 10**whole - 1
+    exact = bound is not None and bound == int(bound) and 0 < bound <= limit
+    any_frac = f"(?:\\.\\d{{1,{places}}})?" if places else ""
+    alternatives = []
+    if not exact:
+        alternatives.append(f"(?:{'' if nonzero else '0|'}[1-9]\\d{{0,{whole - 1}}}){any_frac}")
+    elif int(bound) - 1 >= (1 if nonzero else 0):
+        alternatives.append(f"(?:{_up_to(str(int(bound) - 1), nonzero=nonzero)}){any_frac}")
+    if nonzero and places:  # 0.x with a non-zero digit among the decimals
+        fractions = "|".join(f"0{{{i}}}[1-9]\\d{{0,{places - 1 - i}}}" for i in range(places))
+        alternatives.append(f"0\\.(?:{fractions})")
+    if exact:
+        alternatives.append(f"{int(bound)}" + (f"(?:\\.0{{1,{places}}})?" if places else ""))
+    return "|".join(alternatives)
+
+
+def decimal_pattern(field: serializers.DecimalField) -> str:
+    """What the DecimalField accepts as a string: at least one digit, its digits and decimals, no minus sign
+    when it refuses negatives, not zero when it refuses zero, within integer bounds; "" (null) when nullable."""
+    places = field.decimal_places or 0
+    whole = field.max_digits - places if field.max_digits is not None else 30
+    low, high = field.min_value, field.max_value
+    positive = _magnitude(whole, places, high, nonzero=low is not None and low > 0)
+    alternatives = [positive]
+    if low is None or low < 0:
+        alternatives.append("-(?:" + _magnitude(whole, places, None if low is None else -low, nonzero=False) + ")")
+    if field.allow_null:
+        alternatives.append("")
+    return "^(?:" + "|".join(f"(?:{a})" if a else "" for a in alternatives) + ")$"
+
+
 class AutoSchema(SpectacularAutoSchema):
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         if isinstance(field, serializers.TimeField):
             return dict(LOCAL_TIME)
-        return super()._map_serializer_field(field, direction, bypass_extensions)
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.DecimalField) and "pattern" in schema and direction == "request":
+            schema["pattern"] = decimal_pattern(field)
+        if (isinstance(field, serializers.CharField) and direction == "request" and field.trim_whitespace
+                and not field.allow_blank and "pattern" not in schema and schema.get("type") == "string"
+                and "format" not in schema and "enum" not in schema):
+            schema["pattern"] = r"\S"  # surrounding whitespace is trimmed, and a blank value refused
+        if isinstance(field, serializers.ListField) and not field.allow_empty:
+            schema["minItems"] = max(schema.get("minItems", 0), 1)
+        return schema
 
     def _get_filter_parameters(self):
         return _empty_means_absent(super()._get_filter_parameters())

@@ -12,7 +12,6 @@ from datetime import date
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -74,7 +73,10 @@ class JobListApi(generics.ListAPIView):
             raise exceptions.ValidationError({"date": ["Use YYYY-MM-DD."]}) from None
         return selectors.job_list_for_date(technician=self.request.user, day=day)
 
-    @extend_schema(parameters=[OpenApiParameter("date", OpenApiTypes.DATE, description="YYYY-MM-DD (default: today)")])
+    @extend_schema(parameters=[OpenApiParameter(
+        "date", {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]},
+        allow_blank=True, description="YYYY-MM-DD (default, or empty: today)",
+    )])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -2,6 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import StrictCharField
 from payments.models import Installment, Payment, Refund
 from payments.money import quantize
 
@@ -50,7 +51,7 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 class RefundInputSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
-    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
 
 
 class WebhookAckSerializer(serializers.Serializer):

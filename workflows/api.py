@@ -31,6 +31,7 @@ from workflows.serializers import (
     RescheduleSerializer,
     SlotSerializer,
     SplitPreviewSerializer,
+    StageDefinitionSerializer,
     StageInstanceSerializer,
     SubmitSerializer,
     TemplatePatchSerializer,
@@ -87,6 +88,12 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
         template = self.get_object()
         data = TemplatePatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        if "stages" in data.validated_data:
+            # `partial` is for the template's own fields: each stage given is a whole stage, validated in full.
+            stages = StageDefinitionSerializer(data=request.data["stages"], many=True)
+            if not stages.is_valid():
+                raise serializers.ValidationError({"stages": stages.errors})
+            data.validated_data["stages"] = stages.validated_data
         services.template_update(template=template, data=data.validated_data, actor=request.user)
         return Response(TemplateSerializer(self.get_queryset().get(pk=template.pk)).data)
 

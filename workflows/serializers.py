@@ -1,8 +1,10 @@
 from decimal import Decimal
 
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField
 from workflows import hooks
 from workflows.engine import allowed_triggers
 from workflows.models import (
@@ -20,7 +22,15 @@ from workflows.services import STAGE_FIELDS
 
 
 class StageDefinitionSerializer(serializers.ModelSerializer):
-    checklist = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=50)
+    # `true`/`false` and strings only, as the schema says (DRF would take "yes", 0 or 1 as booleans).
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.BooleanField: StrictBooleanField,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.DecimalField: StrictDecimalField,
+    }
+    checklist = serializers.ListField(child=StrictCharField(max_length=200), required=False, max_length=50)
 
     class Meta:
         model = StageDefinition
@@ -107,19 +117,19 @@ class OrderCreateSerializer(serializers.Serializer):
     template = serializers.IntegerField(min_value=1)
     store = serializers.IntegerField(min_value=1)
     consumer = ConsumerInputSerializer()
-    total_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    total_amount = StrictDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     currency = serializers.RegexField(r"^[A-Z]{3}$", default="CNY")
     service_address = serializers.CharField(max_length=300)
-    latitude = serializers.DecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
-    longitude = serializers.DecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
+    latitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
+    longitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = StrictCharField(max_length=2000)
 
 
 class OptionalReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class NoteSerializer(serializers.Serializer):

@@ -1,0 +1,36 @@
+"""Strict input fields: JSON input of the wrong type is refused, as the OpenAPI schema says.
+
+DRF coerces: a CharField takes 0 as "0", a BooleanField takes "yes", 1 or "on". Where the schema (and so a
+client) is told `string` or `boolean`, these fields accept exactly that type.
+"""
+
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"not_a_boolean": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("not_a_boolean")
+        return data
+
+
+class StrictDecimalField(serializers.DecimalField):
+    """A decimal given as a JSON string ("12.50"), as the schema says; a JSON number is refused."""
+
+    default_error_messages = {"not_a_string": "Give the number as a string, e.g. \"12.50\"."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
