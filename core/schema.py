@@ -6,6 +6,7 @@ query parameters, throttled), unless the view already declares that status itsel
 schemathesis run in tests/fuzz/) can then rely on the schema for the error paths too.
 """
 
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
@@ -113,7 +114,8 @@ class AutoSchema(SpectacularAutoSchema):
             schema["pattern"] = decimal_pattern(field)
         if (isinstance(field, serializers.CharField) and direction == "request" and field.trim_whitespace
                 and not field.allow_blank and "pattern" not in schema and schema.get("type") == "string"
-                and "format" not in schema and "enum" not in schema):
+                and "format" not in schema and "enum" not in schema
+                and not any(isinstance(v, RegexValidator) for v in field.validators)):
             schema["pattern"] = r"\S"  # surrounding whitespace is trimmed, and a blank value refused
         if isinstance(field, serializers.ListField) and not field.allow_empty:
             schema["minItems"] = max(schema.get("minItems", 0), 1)

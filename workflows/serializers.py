@@ -4,7 +4,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField
+from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
 from workflows import hooks
 from workflows.engine import allowed_triggers
 from workflows.models import (
@@ -29,6 +29,7 @@ class StageDefinitionSerializer(serializers.ModelSerializer):
         models.CharField: StrictCharField,
         models.TextField: StrictCharField,
         models.DecimalField: StrictDecimalField,
+        models.SlugField: StrictSlugField,
     }
     checklist = serializers.ListField(child=StrictCharField(max_length=200), required=False, max_length=50)
 
@@ -119,7 +120,7 @@ class OrderCreateSerializer(serializers.Serializer):
     consumer = ConsumerInputSerializer()
     total_amount = StrictDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     currency = serializers.RegexField(r"^[A-Z]{3}$", default="CNY")
-    service_address = serializers.CharField(max_length=300)
+    service_address = StrictCharField(max_length=300)
     latitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
     longitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
 
