@@ -83,14 +83,14 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 
 class TemplateWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, default="")
     stages = StageDefinitionSerializer(many=True)
 
 
 class TemplatePatchSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = StrictCharField(max_length=200, required=False)
+    description = StrictCharField(required=False, allow_blank=True)
     stages = StageDefinitionSerializer(many=True, required=False)
 
 
@@ -106,7 +106,7 @@ class SplitPreviewSerializer(serializers.Serializer):
 class ConsumerInputSerializer(serializers.Serializer):
     phone = serializers.RegexField(r"^\+?[0-9]{6,20}$", required=False, allow_blank=True, default="")
     email = serializers.EmailField(required=False, allow_blank=True, default="")
-    name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=120, required=False, allow_blank=True, default="")
 
     def validate(self, attrs):
         if not attrs.get("phone") and not attrs.get("email"):
