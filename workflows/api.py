@@ -130,7 +130,7 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
     def diagram(self, request, pk=None):
         """The workflow as a state diagram, drawn from the engine's own machine definition."""
         template = self.get_object()
-        if request.query_params.get("format") not in (None, "", "svg", "mermaid"):
+        if request.query_params.get("format") not in (None, "svg", "mermaid"):
             raise serializers.ValidationError({"format": ["svg or mermaid."]})
         version = diagrams.version_for_diagram(template, request.query_params.get("version"))
         if request.query_params.get("format") == "mermaid":
