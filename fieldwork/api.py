@@ -97,31 +97,43 @@ class JobDetailApi(APIView):
 class _ActionApi(APIView):
     permission_classes = PERMISSIONS
     input_serializer: type[serializers.Serializer]
+    # An upload is not even parsed for a job that is not the caller's.
+    check_job_before_parsing = False
 
     def run(self, request, job_id: int, data: dict) -> services.Outcome:
         raise NotImplementedError
 
     def post(self, request, job_id: int):
-        services.job_for_technician(technician=request.user, job_id=job_id)
-        serializer = self.input_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if self.check_job_before_parsing:
+            services.job_for_technician(technician=request.user, job_id=job_id)
+        # Someone else's job answers 404 whatever was sent: checked here when the input is refused;
+        # valid input has the service check it first, in the same query as the replay lookup.
+        try:
+            serializer = self.input_serializer(data=request.data)
+            valid = serializer.is_valid()
+        except Exception:  # an unreadable body (parse error, media type)
+            services.job_for_technician(technician=request.user, job_id=job_id)
+            raise
+        if not valid:
+            services.job_for_technician(technician=request.user, job_id=job_id)
+            raise exceptions.ValidationError(serializer.errors)
         return _answer(self.run(request, job_id, serializer.validated_data))
 
 
-def _check_in(user, job_id, data):
-    return services.job_check_in(technician=user, job_id=job_id, **data)
+def _check_in(user, job_id, data, job_first=False):
+    return services.job_check_in(technician=user, job_id=job_id, job_first=job_first, **data)
 
 
-def _check_out(user, job_id, data):
-    return services.job_check_out(technician=user, job_id=job_id, **data)
+def _check_out(user, job_id, data, job_first=False):
+    return services.job_check_out(technician=user, job_id=job_id, job_first=job_first, **data)
 
 
-def _checklist(user, job_id, data):
-    return services.job_checklist_submit(technician=user, job_id=job_id, **data)
+def _checklist(user, job_id, data, job_first=False):
+    return services.job_checklist_submit(technician=user, job_id=job_id, job_first=job_first, **data)
 
 
-def _complete(user, job_id, data):
-    return services.job_complete(technician=user, job_id=job_id, **data)
+def _complete(user, job_id, data, job_first=False):
+    return services.job_complete(technician=user, job_id=job_id, job_first=job_first, **data)
 
 
 @extend_schema(request=CheckInInput, responses={201: OpenApiResponse(description="The check-in."),
@@ -133,7 +145,7 @@ class CheckInApi(_ActionApi):
     input_serializer = CheckInInput
 
     def run(self, request, job_id, data):
-        return _check_in(request.user, job_id, data)
+        return _check_in(request.user, job_id, data, job_first=True)
 
 
 @extend_schema(request=CheckOutInput, responses={201: OpenApiResponse(description="The check-out."),
@@ -144,7 +156,7 @@ class CheckOutApi(_ActionApi):
     input_serializer = CheckOutInput
 
     def run(self, request, job_id, data):
-        return _check_out(request.user, job_id, data)
+        return _check_out(request.user, job_id, data, job_first=True)
 
 
 @extend_schema(request=ChecklistInput, responses={201: OpenApiResponse(description="The checklist state."),
@@ -155,7 +167,7 @@ class ChecklistApi(_ActionApi):
     input_serializer = ChecklistInput
 
     def run(self, request, job_id, data):
-        return _checklist(request.user, job_id, data)
+        return _checklist(request.user, job_id, data, job_first=True)
 
 
 @extend_schema(request=CompleteInput, responses={200: OpenApiResponse(description="The stage's new state."),
@@ -167,7 +179,7 @@ class CompleteApi(_ActionApi):
     input_serializer = CompleteInput
 
     def run(self, request, job_id, data):
-        return _complete(request.user, job_id, data)
+        return _complete(request.user, job_id, data, job_first=True)
 
 
 @extend_schema(request={"multipart/form-data": EvidenceInput},
@@ -178,6 +190,7 @@ class EvidenceApi(_ActionApi):
 
     input_serializer = EvidenceInput
     parser_classes = [MultiPartParser, FormParser]
+    check_job_before_parsing = True
 
     def run(self, request, job_id, data):
         return services.job_evidence_add(technician=request.user, job_id=job_id, **data)

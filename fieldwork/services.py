@@ -28,6 +28,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, F
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound
@@ -104,6 +105,12 @@ def _stored(technician: User, client_event_id) -> ClientEvent | None:
     return ClientEvent.objects.filter(technician=technician, client_event_id=client_event_id).first()
 
 
+def _seen(technician: User, client_event_id) -> Exists:
+    """Whether an answer is stored for this id: asked inside the job's own query, so a first
+    action (the usual case) costs no separate replay lookup; the stored row is read only when it exists."""
+    return Exists(ClientEvent.objects.filter(technician=technician, client_event_id=client_event_id))
+
+
 def _store_answer(*, technician: User, client_event_id, kind: str, appointment: Appointment,
                   outcome: Outcome, recorded_at: datetime | None, request: dict | None = None) -> Outcome:
     outcome.body = _json(outcome.body)
@@ -115,23 +122,32 @@ def _store_answer(*, technician: User, client_event_id, kind: str, appointment: 
     return outcome
 
 
-def _resolve_job(technician: User, job_id: int) -> tuple[Appointment, str | None]:
-    """The job and, when it is no longer the technician's to act on, why (stale)."""
-    appointment = Appointment.objects.filter(pk=job_id).first()
+def _job_row(technician: User, job_id: int, client_event_id=None) -> Appointment | None:
+    """The appointment with its store's merchant and (given an id) whether that id was seen: one query."""
+    qs = Appointment.objects.filter(pk=job_id).annotate(store_merchant_id=F("store__merchant_id"))
+    if client_event_id is not None:
+        qs = qs.annotate(client_event_seen=_seen(technician, client_event_id))
+    return qs.first()
+
+
+def _check_job(technician: User, appointment: Appointment | None) -> None:
+    """NotFound unless the job is (or was) the technician's: a job that was never theirs, or
+    another merchant's, is a 404 (a stale one is answered under the lock)."""
     if appointment is None:
         raise NotFound("No such job.")
-    reason = selectors.job_stale_reason(technician=technician, appointment=appointment)
-    if reason is None and appointment.technician_id != technician.pk:
+    if appointment.technician_id != technician.pk and \
+            selectors.job_stale_reason(technician=technician, appointment=appointment) is None:
         raise NotFound("No such job.")
-    if technician.merchant_id is None or appointment.store.merchant_id != technician.merchant_id:
+    if technician.merchant_id is None or appointment.store_merchant_id != technician.merchant_id:
         raise NotFound("No such job.")
-    return appointment, reason
 
 
 def job_for_technician(*, technician: User, job_id: int) -> Appointment:
     """The job if it is (or was) the technician's, else NotFound: checked before reading the input,
     so a job of someone else answers 404 whatever was sent."""
-    return _resolve_job(technician, job_id)[0]
+    appointment = _job_row(technician, job_id)
+    _check_job(technician, appointment)
+    return appointment
 
 
 STALE_DETAIL = {
@@ -158,26 +174,36 @@ def _stale_outcome(*, technician, order, appointment, reason, kind, client_event
 
 def _run_action(*, technician: User, job_id: int, client_event_id, kind: str, recorded_at: datetime | None,
                 request: dict, work: Callable[[ServiceOrder, Appointment, datetime], Outcome],
-                validate_time: bool = True) -> Outcome:
-    """The frame every technician action shares (see the module docstring)."""
+                validate_time: bool = True, job_first: bool = False) -> Outcome:
+    """The frame every technician action shares (see the module docstring). `job_first`: the
+    job endpoints answer 404 for someone else's job before anything else, a replay included;
+    the sync batch answers a replay first."""
     if technician.role != User.Role.TECHNICIAN:
         raise NotFound("No such job.")
     client_event_id = uuid.UUID(str(client_event_id))
-    stored = _stored(technician, client_event_id)
-    if stored is not None:
-        return _replay(stored, kind=kind, job_id=job_id)
+    appointment = _job_row(technician, job_id, client_event_id)
+    if job_first:
+        _check_job(technician, appointment)
+    if appointment is None or appointment.client_event_seen:
+        stored = _stored(technician, client_event_id)
+        if stored is not None:
+            return _replay(stored, kind=kind, job_id=job_id)
     received_at = timezone.now()
     if recorded_at is not None and validate_time:
         device_time_validate(recorded_at, now=received_at)
-    appointment, _ = _resolve_job(technician, job_id)
+    if not job_first:
+        _check_job(technician, appointment)
     try:
         with transaction.atomic():
             order = engine.lock_order(appointment.order_id)
-            stored = _stored(technician, client_event_id)
-            if stored is not None:
-                return _replay(stored, kind=kind, job_id=job_id)
-            appointment = (Appointment.objects.select_for_update(of=("self",))
-                           .select_related("stage__definition", "store").get(pk=appointment.pk))
+            # Under the order lock: a duplicate that got the lock first has committed its answer,
+            # and this statement's snapshot (taken after the lock) sees it.
+            appointment = (Appointment.objects.select_for_update(of=("self",)).select_related("stage__definition")
+                           .annotate(client_event_seen=_seen(technician, client_event_id)).get(pk=appointment.pk))
+            if appointment.client_event_seen:
+                stored = _stored(technician, client_event_id)
+                if stored is not None:
+                    return _replay(stored, kind=kind, job_id=job_id)
             reason = selectors.job_stale_reason(technician=technician, appointment=appointment)
             if reason is not None:
                 return _stale_outcome(technician=technician, order=order, appointment=appointment, reason=reason,
@@ -205,7 +231,7 @@ def _event_times(recorded_at: datetime, received_at: datetime, late_sync: bool) 
 
 
 def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at: datetime,
-                 latitude, longitude, accuracy_m: float | None = None) -> Outcome:
+                 latitude, longitude, accuracy_m: float | None = None, job_first: bool = False) -> Outcome:
     """The technician arrives: record time and place, mark the visit checked in, start the stage."""
     request = {"recorded_at": recorded_at, "latitude": str(latitude), "longitude": str(longitude),
                "accuracy_m": accuracy_m}
@@ -254,7 +280,7 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
         })
 
     return _run_action(technician=technician, job_id=job_id, client_event_id=client_event_id, kind="check_in",
-                       recorded_at=recorded_at, request=request, work=work)
+                       recorded_at=recorded_at, request=request, work=work, job_first=job_first)
 
 
 def checklist_normalize(checklist, items: list[str]) -> dict[str, bool]:
@@ -284,7 +310,8 @@ def checklist_normalize(checklist, items: list[str]) -> dict[str, bool]:
 
 
 def job_check_out(*, technician: User, job_id: int, client_event_id, recorded_at: datetime,
-                  latitude, longitude, notes: str = "", checklist=None, accuracy_m: float | None = None) -> Outcome:
+                  latitude, longitude, notes: str = "", checklist=None, accuracy_m: float | None = None,
+                  job_first: bool = False) -> Outcome:
     """The technician leaves: record time, place, notes and checklist answers; mark the visit done."""
     request = {"recorded_at": recorded_at, "latitude": str(latitude), "longitude": str(longitude),
                "notes": notes, "checklist": checklist}
@@ -320,11 +347,11 @@ def job_check_out(*, technician: User, job_id: int, client_event_id, recorded_at
         })
 
     return _run_action(technician=technician, job_id=job_id, client_event_id=client_event_id, kind="check_out",
-                       recorded_at=recorded_at, request=request, work=work)
+                       recorded_at=recorded_at, request=request, work=work, job_first=job_first)
 
 
 def job_checklist_submit(*, technician: User, job_id: int, client_event_id, checklist,
-                         recorded_at: datetime | None = None) -> Outcome:
+                         recorded_at: datetime | None = None, job_first: bool = False) -> Outcome:
     """Tick checklist items of the job's stage without checking out."""
     recorded_at = recorded_at or timezone.now()
 
@@ -347,7 +374,7 @@ def job_checklist_submit(*, technician: User, job_id: int, client_event_id, chec
 
     return _run_action(technician=technician, job_id=job_id, client_event_id=client_event_id, kind="checklist",
                        recorded_at=recorded_at, request={"checklist": checklist, "recorded_at": recorded_at},
-                       work=work)
+                       work=work, job_first=job_first)
 
 
 # --- evidence ----------------------------------------------------------------------------------
@@ -452,7 +479,7 @@ def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: st
 
 
 def job_complete(*, technician: User, job_id: int, client_event_id=None,
-                 recorded_at: datetime | None = None) -> Outcome:
+                 recorded_at: datetime | None = None, job_first: bool = False) -> Outcome:
     """Submit the stage's work. The engine's guards decide (visit, evidence, checklist, voucher);
     the stage then waits for the consumer's approval where it needs it, or is done."""
     client_event_id = client_event_id or uuid.uuid4()
@@ -473,7 +500,7 @@ def job_complete(*, technician: User, job_id: int, client_event_id=None,
         })
 
     return _run_action(technician=technician, job_id=job_id, client_event_id=client_event_id, kind="complete",
-                       recorded_at=recorded_at, request={"recorded_at": recorded_at}, work=work)
+                       recorded_at=recorded_at, request={"recorded_at": recorded_at}, work=work, job_first=job_first)
 
 
 # --- no-show (for the SLA monitor) ----------------------------------------------------------

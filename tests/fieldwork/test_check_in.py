@@ -197,3 +197,46 @@ def test_idempotency_of_client_event_id_is_per_technician(client_for, technician
                                             {**check_in_body(other_order), "client_event_id": shared})
     assert response.status_code == 201
     assert CheckIn.objects.count() == 2
+
+
+def test_invalid_or_unreadable_input_on_another_technicians_job_is_404(client_for, visit, technician2):
+    other = client_for(technician2)
+    assert other.post(job_url(visit, "check-in"), {**check_in_body(visit.order), "latitude": 91}).status_code == 404
+    unreadable = other.post(job_url(visit, "check-in"), data="{not json", content_type="application/json")
+    assert unreadable.status_code == 404
+    assert tech_is_booked(visit)
+
+
+def tech_is_booked(visit) -> bool:
+    return Appointment.objects.get(pk=visit.pk).state == Appointment.State.BOOKED
+
+
+def test_a_seen_client_event_id_sent_to_another_technicians_job_is_404(tech, client_for, visit, technician,
+                                                                       technician2, consumer, store_manager):
+    """The endpoint answers 404 for a job that is not the caller's before looking at replays."""
+    from tests.factories.fieldwork import book_visit, make_field_order
+
+    body = check_in_body(visit.order)
+    assert tech.post(job_url(visit, "check-in"), body).status_code == 201
+    other_order = make_field_order(store=visit.store, consumer=consumer,
+                                   template=visit.order.template_version.template)
+    other_visit = book_visit(order=other_order, code="measuring", consumer=consumer, technician=technician2,
+                             manager=store_manager)
+    assert tech.post(job_url(other_visit, "check-in"), body).status_code == 404
+
+
+def test_check_in_query_count(tech, visit, django_assert_max_num_queries):
+    body = check_in_body(visit.order)
+    # 7 of the frame (token, job + replay lookup, order lock, visit lock + replay re-check, check-in,
+    # visit update, stored answer), 10 of the events and the stage start (engine and listeners), and
+    # the savepoint pair the test's own transaction turns the request's transaction into.
+    with django_assert_max_num_queries(19):
+        assert tech.post(job_url(visit, "check-in"), body).status_code == 201
+
+
+def test_replayed_check_in_query_count(tech, visit, django_assert_max_num_queries):
+    body = check_in_body(visit.order)
+    tech.post(job_url(visit, "check-in"), body)
+    with django_assert_max_num_queries(3):  # token, job + replay lookup, the stored answer
+        response = tech.post(job_url(visit, "check-in"), body)
+    assert response["Client-Event-Replayed"] == "true"
