@@ -196,8 +196,8 @@ def other_consumer(db):
 @pytest.fixture(autouse=True)
 def _fresh_engine_cache():
     """The engine caches machine specs per template version id; a rolled-back test database reuses ids."""
-    from workflows.engine import spec_for_version
+    from workflows.engine import clear_caches
 
-    spec_for_version.cache_clear()
+    clear_caches()
     yield
-    spec_for_version.cache_clear()
+    clear_caches()
