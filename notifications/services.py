@@ -176,7 +176,21 @@ def _enqueue_on_commit(rows: list[Notification]) -> None:
     now = timezone.now()
     ids = [r.pk for r in rows if r.state == State.PENDING and r.deliver_after <= now]
     if ids:
-        transaction.on_commit(lambda: notifications_enqueue(ids), robust=True)
+        transaction.on_commit(lambda: notifications_dispatch(ids), robust=True)
+
+
+def notifications_dispatch(ids: list[int]) -> None:
+    """Queue one transaction's notifications. Several go as one message that a worker fans out
+    (`tasks.dispatch_notifications`), so the request pays for one publish, not one per message."""
+    if len(ids) == 1:
+        notifications_enqueue(ids)
+        return
+    from notifications.tasks import dispatch_notifications
+
+    try:
+        dispatch_notifications.delay(ids)
+    except ENQUEUE_ERRORS as exc:
+        logger.warning("notifications %s: could not queue delivery (%s); the relay will retry", ids, exc)
 
 
 def notifications_enqueue(ids: list[int]) -> int:
@@ -205,17 +219,40 @@ def _context(order: ServiceOrder, stage: StageInstance | None, payload: dict, **
     )
 
 
+def _is_loaded(instance, relation: str) -> bool:
+    return type(instance)._meta.get_field(relation).is_cached(instance)
+
+
+def _event_order(event: OrderEvent) -> ServiceOrder:
+    """The event's order with its store and consumer: the recording caller's (locked) instance when it
+    has them loaded (the engine's lock does), so a message costs no extra read."""
+    if _is_loaded(event, "order"):
+        order = event.order
+        if _is_loaded(order, "store") and _is_loaded(order, "consumer"):
+            return order
+    return ServiceOrder.objects.select_related("store", "consumer").get(pk=event.order_id)
+
+
+def _loaded_stages(order: ServiceOrder) -> dict[str, StageInstance]:
+    """The stages (with definitions) the engine loaded for this transition, by code; {} outside the engine."""
+    return getattr(order, "_engine_stages", None) or {}
+
+
 def on_order_event(event: OrderEvent) -> list[Notification]:
     """The engine's event listener: write the messages an event calls for, in its transaction."""
     planned = messages.plan(event)
     if not planned:
         return []
-    order = ServiceOrder.objects.select_related("store", "consumer").get(pk=event.order_id)
+    order = _event_order(event)
     if any(p.kind == "stage.ready" for p in planned):
         code = (event.to_state or "").partition(":")[0]
-        stage = StageInstance.objects.select_related("definition").filter(order=order, definition__code=code).first()
+        stage = _loaded_stages(order).get(code) or (
+            StageInstance.objects.select_related("definition").filter(order=order, definition__code=code).first()
+        )
     elif event.stage_id:
-        stage = StageInstance.objects.select_related("definition").filter(pk=event.stage_id).first()
+        stage = event.stage if _is_loaded(event, "stage") and _is_loaded(event.stage, "definition") else (
+            StageInstance.objects.select_related("definition").filter(pk=event.stage_id).first()
+        )
     else:
         stage = None
     technician_name = ""

@@ -29,6 +29,13 @@ def deliver_notification(self, notification_id: int) -> str:
     )
 
 
+@shared_task(acks_late=True)
+def dispatch_notifications(notification_ids: list[int]) -> int:
+    """One transaction's notifications, queued as one message: queue each one's delivery. Run twice
+    (redelivered after a lost worker), it queues them twice, which the claim above makes harmless."""
+    return services.notifications_enqueue(notification_ids)
+
+
 @shared_task
 def relay_pending_notifications() -> int:
     """Every minute: re-queue pending notifications whose delivery was never queued or got lost."""

@@ -92,7 +92,7 @@ def record_event(
     actor_id = getattr(actor, "pk", None)
     actor_role = getattr(actor, "role", "") if actor_id else "system"
     event = OrderEvent(
-        order_id=order.pk,
+        order=order,  # the caller's locked instance: listeners read it (and what it has loaded) from here
         seq=seq,
         stage=stage,
         kind=kind,

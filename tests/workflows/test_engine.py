@@ -150,5 +150,47 @@ def test_effects_run_in_the_transition_transaction(order, store_manager):
 def test_machine_has_no_shortcut_transitions(order):
     spec = engine.spec_for_version(order.template_version_id)
     model = engine._OrderModel(order, None, spec)
-    engine._machine(model, spec)
+    engine._machine(model, order.template_version_id)
     assert not any(name.startswith("to_") for name in dir(model))
+
+
+def test_each_step_builds_only_the_transitions_that_leave_the_current_state(merchant, store, consumer):
+    """The machine fire() builds covers one step, so its cost does not grow with the stage count."""
+    from tests.factories.workflows import linear_stages, make_order, make_template
+
+    small = make_order(store=store, consumer=consumer, template=make_template(merchant=merchant, stores=[store],
+                                                           definition=linear_stages(4, requires_approval=True)))
+    large = make_order(store=store, consumer=consumer, template=make_template(merchant=merchant, stores=[store],
+                                                           definition=linear_stages(40, requires_approval=True)))
+    for order in (small, large):
+        states, leaving = engine._step(order.template_version_id, order.state)
+        assert {t["trigger"] for t in leaving} == set(engine.allowed_triggers(order))
+        assert all(t["source"] == order.state for t in leaving)
+        assert order.state in states and len(states) <= 4  # here, then start, complete or cancel
+    assert len(engine._step(large.template_version_id, large.state)[0]) == len(
+        engine._step(small.template_version_id, small.state)[0])
+
+
+def test_a_transition_costs_the_same_queries_for_4_or_40_stages(merchant, store, consumer,
+                                                                django_assert_max_num_queries):
+    """complete -> awaiting approval notifies the consumer: the listeners reuse the engine's locked order,
+    store, consumer and stage instead of reading them again, and nothing is read per stage."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories.workflows import linear_stages, make_order, make_template
+
+    counts = []
+    for n in (4, 40):
+        template = make_template(merchant=merchant, stores=[store], definition=linear_stages(n, requires_approval=True))
+        order = make_order(store=store, consumer=consumer, template=template)
+        engine.fire(order_id=order.pk, trigger="start")
+        with CaptureQueriesContext(connection) as ctx:
+            result = engine.fire(order_id=order.pk, trigger="complete")
+        assert result.to_state.endswith(":awaiting_approval")
+        assert order.notifications.filter(kind="approval.requested").exists()
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1], counts
+    # lock (with store and consumer), stages, order, stage, last event, event, preferences, notifications
+    # (+ BEGIN/COMMIT where the backend logs them)
+    assert counts[0] <= 10, counts
