@@ -27,13 +27,16 @@ import urllib.request
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
 from insights.conf import setting
 from insights.models import OutboundDelivery, WebhookEndpoint
+from tenancy.models import Merchant
 from tenancy.tiers import CAPABILITIES
+from workflows.models import ServiceOrder
 
 logger = logging.getLogger(__name__)
 D = OutboundDelivery.State
@@ -60,16 +63,47 @@ def event_body(event) -> bytes:
 
 
 # --- queueing (inside the event's transaction) ------------------------------------------------------
+def _merchant_id(event) -> int:
+    order = event.order if type(event)._meta.get_field("order").is_cached(event) else None
+    if order is not None:
+        return order.merchant_id
+    return ServiceOrder.objects.values_list("merchant_id", flat=True).get(pk=event.order_id)
+
+
+ENDPOINTS_CACHE_SECONDS = 60
+
+
+def _endpoints_cache_key(merchant_id: int) -> str:
+    return f"insights:webhook-endpoints:{merchant_id}"
+
+
+def merchant_endpoints(merchant_id: int) -> list[WebhookEndpoint]:
+    """The merchant's active endpoints, or [] when its tier has no outbound webhooks.
+
+    Read for every order event, so it is cached per merchant: saving or deleting an endpoint or the
+    merchant drops the entry (`forget_merchant_endpoints`, wired in InsightsConfig.ready). Bulk
+    `QuerySet.update()`s send no signal; the time limit bounds how long they can go unseen."""
+    key = _endpoints_cache_key(merchant_id)
+    endpoints = cache.get(key)
+    if endpoints is None:
+        endpoints = list(
+            WebhookEndpoint.objects.filter(active=True, merchant_id=merchant_id, merchant__tier__in=webhook_tiers())
+            .only("pk", "event_kinds")
+        )
+        cache.set(key, endpoints, ENDPOINTS_CACHE_SECONDS)
+    return endpoints
+
+
+def forget_merchant_endpoints(sender, instance, **kwargs) -> None:
+    cache.delete(_endpoints_cache_key(instance.pk if sender is Merchant else instance.merchant_id))
+
+
 def webhook_event_listener(event) -> None:
-    endpoints = [
-        ep for ep in WebhookEndpoint.objects.filter(
-            active=True, merchant__tier__in=webhook_tiers(), merchant__orders=event.order_id)
-        if ep.wants(event.kind)
-    ]
+    endpoints = [ep for ep in merchant_endpoints(_merchant_id(event)) if ep.wants(event.kind)]
     if not endpoints:
         return
     deliveries = OutboundDelivery.objects.bulk_create(
-        [OutboundDelivery(endpoint=ep, event=event, next_attempt_at=timezone.now()) for ep in endpoints]
+        [OutboundDelivery(endpoint_id=ep.pk, event=event, next_attempt_at=timezone.now()) for ep in endpoints]
     )
     ids = [d.pk for d in deliveries if d.pk is not None]
     if ids:

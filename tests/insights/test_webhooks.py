@@ -174,6 +174,38 @@ def test_private_addresses_refused_by_default(enterprise, store, consumer, recei
     assert receiver.requests == []
 
 
+def test_endpoint_and_tier_changes_apply_to_the_next_event(enterprise, store, consumer, receiver,
+                                                            django_assert_max_num_queries):
+    """The listener caches a merchant's endpoints; adding, switching off or downgrading is seen at once."""
+    from insights.webhooks import merchant_endpoints
+    from workflows.engine import fire
+
+    order = make_order(store=store, consumer=consumer, definition=linear_stages(3, requires_approval=True))
+    assert not OutboundDelivery.objects.exists()  # and the merchant's "no endpoint" is now cached
+    endpoint = make_endpoint(merchant=enterprise, url=receiver.url)
+    first = fire(order_id=order.pk, trigger="start").event
+    assert list(OutboundDelivery.objects.values_list("event_id", flat=True)) == [first.pk]
+
+    endpoint.active = False
+    endpoint.save()
+    fire(order_id=order.pk, trigger="complete")
+    assert OutboundDelivery.objects.count() == 1
+
+    endpoint.active = True
+    endpoint.save()
+    enterprise.tier = "growth"
+    enterprise.save()
+    fire(order_id=order.pk, trigger="approve", actor=consumer)
+    assert OutboundDelivery.objects.count() == 1
+
+    enterprise.tier = "enterprise"
+    enterprise.save()
+    fire(order_id=order.pk, trigger="start")  # reads the endpoints again and caches them
+    assert OutboundDelivery.objects.count() == 2
+    with django_assert_max_num_queries(0):
+        assert [e.pk for e in merchant_endpoints(enterprise.pk)] == [endpoint.pk]
+
+
 def test_downgraded_merchant_deliveries_stop(enterprise, store, consumer, receiver):
     make_endpoint(merchant=enterprise, url=receiver.url, event_kinds=["order.created"])
     make_order(store=store, consumer=consumer)
