@@ -40,21 +40,46 @@ def guard_checklist(order: ServiceOrder, stage: StageInstance) -> str | None:
     return "Checklist items not ticked yet: " + ", ".join(open_items) + "."
 
 
+VISITS_ATTR = "fieldwork_visit_records"
+_RECORD_FIELDS = ("appointment_id", "recorded_at", "received_at", "late_sync")
+
+
+def _load_visits(orders) -> None:
+    """Keep each order's check-ins and check-outs on it: {appointment id: (check-ins, check-outs)},
+    two queries for all the orders (plain rows), none when they have no visit."""
+    from fieldwork.models import CheckIn, CheckOut
+
+    ids = [o.pk for o in orders if o.detail_appointments]
+    records: dict[int, tuple[list, list]] = {}
+    if ids:
+        for row in (CheckIn.objects.filter(appointment__order_id__in=ids)
+                    .values_list(*_RECORD_FIELDS, "on_time", "minutes_late", "outside_radius", "distance_m", "pk",
+                                 named=True)):
+            records.setdefault(row.appointment_id, ([], []))[0].append(row)
+        for row in CheckOut.objects.filter(appointment__order_id__in=ids).values_list(*_RECORD_FIELDS, "pk",
+                                                                                       named=True):
+            records.setdefault(row.appointment_id, ([], []))[1].append(row)
+    for order in orders:
+        setattr(order, VISITS_ATTR, records)
+
+
 def _visits_section(order, request) -> list[dict]:
-    """Each visit of the order with its check-in/out facts (reads prefetched rows only)."""
+    """Each visit of the order with its check-in/out facts (reads loaded rows only)."""
     rows = []
-    for appointment in sorted(order.appointments.all(), key=lambda a: (a.window_start, a.pk)):
-        checkins = sorted(appointment.checkins.all(), key=lambda c: (c.recorded_at, c.pk))
-        checkouts = sorted(appointment.checkouts.all(), key=lambda c: (c.recorded_at, c.pk))
+    records = getattr(order, VISITS_ATTR)
+    for appointment in sorted(order.detail_appointments, key=lambda a: (a["window_start"], a["id"])):
+        checkins, checkouts = records.get(appointment["id"], ((), ()))
+        checkins = sorted(checkins, key=lambda c: (c.recorded_at, c.pk))
+        checkouts = sorted(checkouts, key=lambda c: (c.recorded_at, c.pk))
         first_in = checkins[0] if checkins else None
         last_out = checkouts[-1] if checkouts else None
         rows.append({
-            "appointment": appointment.pk,
-            "stage": appointment.stage_id,
-            "technician": appointment.technician_id,
-            "state": appointment.state,
-            "window_start": appointment.window_start.isoformat(),
-            "window_end": appointment.window_end.isoformat(),
+            "appointment": appointment["id"],
+            "stage": appointment["stage_id"],
+            "technician": appointment["technician_id"],
+            "state": appointment["state"],
+            "window_start": appointment["window_start"].isoformat(),
+            "window_end": appointment["window_end"].isoformat(),
             "checked_in_at": first_in.recorded_at.isoformat() if first_in else None,
             "checked_in_received_at": first_in.received_at.isoformat() if first_in else None,
             "on_time": first_in.on_time if first_in else None,
@@ -75,5 +100,5 @@ def register() -> None:
     hooks.register_guard("complete", guard_photos)
     hooks.register_guard("complete", guard_checklist)
     hooks.register_order_section(
-        "visits", prefetch=("appointments__checkins", "appointments__checkouts"), serialize=_visits_section,
+        "visits", load=_load_visits, serialize=_visits_section,
     )

@@ -12,8 +12,7 @@ class PaymentsConfig(AppConfig):
         hooks.register_effect(services.on_order_transition)
         hooks.register_guard("unblock", services.guard_unblock)
         hooks.register_guard("settle", services.guard_settle)
-        hooks.register_order_section("installments", prefetch=sections.PREFETCH,
+        hooks.register_order_section("installments", load=sections.load,
                                      serialize=sections.serialize_installments)
-        # The money section reads the rows the installments section prefetches (one Prefetch per
-        # relation: the same lookup registered twice would make prefetch_related raise).
-        hooks.register_order_section("money", prefetch=(), serialize=sections.serialize_money)
+        # The money section reads the rows the installments section loads.
+        hooks.register_order_section("money", serialize=sections.serialize_money)

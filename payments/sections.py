@@ -1,7 +1,6 @@
-"""What payments adds to the order detail (registered in PaymentsConfig.ready). Reads only the
-prefetched rows: the detail costs the same number of queries for 1 or 30 orders."""
-
-from django.db.models import Prefetch
+"""What payments adds to the order detail (registered in PaymentsConfig.ready). `load` reads the
+installments and ledger rows of all the orders in two queries (plain values), the serializers read
+only those: the detail costs the same number of queries for 1 or 30 orders, 4 or 40 stages."""
 
 from payments.models import Installment, LedgerEntry
 from payments.selectors import money_summary_from_rows
@@ -9,29 +8,38 @@ from payments.selectors import money_summary_from_rows
 INSTALLMENTS_ATTR = "payments_installments"
 LEDGER_ATTR = "payments_ledger"
 
-PREFETCH = (
-    Prefetch("installments", queryset=Installment.objects.select_related("stage__definition")
-             .order_by("position", "pk"), to_attr=INSTALLMENTS_ATTR),
-    Prefetch("ledger_entries", queryset=LedgerEntry.objects.order_by("pk"), to_attr=LEDGER_ATTR),
-)
+_INSTALLMENT_FIELDS = ("id", "order_id", "stage_id", "amount", "currency", "timing", "state", "due_at", "paid_at")
 
 
-def _installments(order):
-    rows = getattr(order, INSTALLMENTS_ATTR, None)
-    return rows if rows is not None else list(order.installments.select_related("stage__definition"))
+def load(orders) -> None:
+    """Keep each order's installments (in position order) and ledger rows on it."""
+    ids = [o.pk for o in orders]
+    installments = {pk: [] for pk in ids}
+    for row in (Installment.objects.filter(order_id__in=ids).order_by("position", "pk")
+                .values_list(*_INSTALLMENT_FIELDS, named=True)):
+        installments[row.order_id].append(row)
+    ledger = {pk: [] for pk in ids}
+    for row in (LedgerEntry.objects.filter(order_id__in=ids).order_by("pk")
+                .values_list("order_id", "installment_id", "kind", "amount", named=True)):
+        ledger[row.order_id].append(row)
+    for order in orders:
+        setattr(order, INSTALLMENTS_ATTR, installments[order.pk])
+        setattr(order, LEDGER_ATTR, ledger[order.pk])
+
+
+def _stage_codes(order) -> dict:
+    return {s["id"]: s["definition__code"] for s in order.detail_stages}
 
 
 def serialize_installments(order, request=None) -> list[dict]:
+    codes = _stage_codes(order)
     return [{
-        "id": i.pk, "stage": i.stage_id, "stage_code": i.stage.definition.code, "amount": str(i.amount),
+        "id": i.id, "stage": i.stage_id, "stage_code": codes[i.stage_id], "amount": str(i.amount),
         "currency": i.currency, "timing": i.timing, "state": i.state,
         "due_at": i.due_at.isoformat() if i.due_at else None,
         "paid_at": i.paid_at.isoformat() if i.paid_at else None,
-    } for i in _installments(order)]
+    } for i in getattr(order, INSTALLMENTS_ATTR)]
 
 
 def serialize_money(order, request=None) -> dict:
-    entries = getattr(order, LEDGER_ATTR, None)
-    if entries is None:
-        entries = list(order.ledger_entries.all())
-    return money_summary_from_rows(order, _installments(order), entries).as_dict()
+    return money_summary_from_rows(order, getattr(order, INSTALLMENTS_ATTR), getattr(order, LEDGER_ATTR)).as_dict()

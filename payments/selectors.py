@@ -59,9 +59,10 @@ def order_money_summary(order: ServiceOrder) -> MoneySummary:
 
 
 def money_summary_from_rows(order: ServiceOrder, installments, entries) -> MoneySummary:
-    """The same figures as order_money_summary, from rows already in memory (prefetched)."""
+    """The same figures as order_money_summary, from rows already in memory (model instances or
+    named rows with id, state, amount; installment_id, kind, amount)."""
     written_off = set(Installment.WRITTEN_OFF_STATES)
-    state_of = {i.pk: i.state for i in installments}
+    state_of = {i.id: i.state for i in installments}
     paid = sum((e.amount for e in entries if e.kind == LedgerEntry.Kind.CHARGE), ZERO)
     refunded = sum((e.amount for e in entries if e.kind == LedgerEntry.Kind.REFUND), ZERO)
     owed_paid = sum((e.amount for e in entries

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from django.urls import reverse
 
 from workflows.hooks import TransitionContext
@@ -44,28 +43,38 @@ def voucher_redeemed_guard(order, stage) -> str | None:
     return "The consumer's e-voucher for this stage has not been redeemed yet."
 
 
-def _prefetch():
+VOUCHERS_ATTR = "vouchers_rows"
+_FIELDS = ("id", "order_id", "stage_id", "state", "valid_from", "valid_until", "redeemed_at", "last4", "code_encrypted")
+
+
+def load_section(orders) -> None:
+    """Keep each order's vouchers on it (one query for all the orders, plain rows)."""
     from vouchers.models import Voucher
 
-    return (Prefetch("vouchers", queryset=Voucher.objects.select_related("stage__definition").order_by("pk")),)
+    rows = {o.pk: [] for o in orders}
+    for row in Voucher.objects.filter(order_id__in=rows).order_by("pk").values_list(*_FIELDS, named=True):
+        rows[row.order_id].append(row)
+    for order in orders:
+        setattr(order, VOUCHERS_ATTR, rows[order.pk])
 
 
 def serialize_section(order, request) -> list[dict]:
-    """Reads only the prefetched vouchers (and their stages): no query per voucher."""
+    """Reads only the loaded vouchers (and the stages workflows loaded): no query per voucher."""
     from vouchers.services import voucher_code
 
     user = getattr(request, "user", None)
     is_owner = user is not None and getattr(user, "pk", None) == order.consumer_id
+    codes = {s["id"]: s["definition__code"] for s in order.detail_stages}
     result = []
-    for v in order.vouchers.all():
+    for v in getattr(order, VOUCHERS_ATTR):
         item = {
-            "id": v.pk, "stage": v.stage_id, "stage_code": v.stage.definition.code, "state": v.state,
+            "id": v.id, "stage": v.stage_id, "stage_code": codes[v.stage_id], "state": v.state,
             "valid_from": v.valid_from, "valid_until": v.valid_until, "redeemed_at": v.redeemed_at,
             "last4": v.last4,
         }
         if is_owner:
             item["code"] = voucher_code(v)
-            item["qr_url"] = reverse("voucher-qr", kwargs={"pk": v.pk})
+            item["qr_url"] = reverse("voucher-qr", kwargs={"pk": v.id})
         result.append(item)
     return result
 
@@ -76,4 +85,4 @@ def register() -> None:
     hooks.register_effect(issue_on_entitlement)
     hooks.register_effect(revoke_on_cancel)
     hooks.register_guard("complete", voucher_redeemed_guard)
-    hooks.register_order_section("vouchers", prefetch=_prefetch(), serialize=serialize_section)
+    hooks.register_order_section("vouchers", load=load_section, serialize=serialize_section)

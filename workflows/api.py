@@ -1,7 +1,8 @@
 """Thin API views: validate input, call one service, serialize the result."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -16,8 +17,8 @@ from payments.money import allocate
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require
-from workflows import diagrams, selectors, services
-from workflows.models import Appointment, StageInstance, TemplateVersion, WorkflowTemplate
+from workflows import detail_cache, diagrams, selectors, services
+from workflows.models import Appointment, ServiceOrder, StageInstance, TemplateVersion, WorkflowTemplate
 from workflows.serializers import (
     AppointmentSerializer,
     AssignSerializer,
@@ -187,14 +188,34 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self):
         if self.action == "list":
             return selectors.order_list_visible_to(user=self.request.user)
-        return selectors.order_detail_queryset(user=self.request.user)
+        # The actions on one order (cancel, slots, book) pick its stages from order.stages.all().
+        return selectors.order_list_visible_to(user=self.request.user).prefetch_related(
+            Prefetch("stages", queryset=StageInstance.objects.select_related("definition").order_by("position"))
+        )
 
     def get_serializer_class(self):
         return OrderListSerializer if self.action == "list" else OrderDetailSerializer
 
     def _detail(self, order_id, http_status=status.HTTP_200_OK):
-        order = self.get_queryset().get(pk=order_id)
+        order = selectors.order_detail_queryset(user=self.request.user).get(pk=order_id)
         return Response(OrderDetailSerializer(order, context={"request": self.request}).data, status=http_status)
+
+    @extend_schema(responses={200: OrderDetailSerializer, 304: None})
+    def retrieve(self, request, pk=None):
+        """One order with everything the consumer app shows. Answers If-None-Match with 304 when
+        the client's copy (its ETag) is still current: the detail is cached per order version."""
+        # The list's filters apply to the detail too (as get_object would apply them).
+        narrowed = self.filter_queryset(ServiceOrder.objects.all()) if request.query_params else None
+        try:
+            detail = detail_cache.order_detail(user=request.user, order_id=pk, request=request, queryset=narrowed)
+        except (TypeError, ValueError, DjangoValidationError):
+            detail = None  # not an id (what get_object_or_404 answers with 404)
+        if detail is None:
+            raise Http404
+        headers = {"ETag": detail.etag}
+        if detail.matches(request.headers.get("If-None-Match")):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(detail.data, headers=headers)
 
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderDetailSerializer})
     def create(self, request):

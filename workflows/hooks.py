@@ -69,23 +69,29 @@ def run_effects(ctx: TransitionContext) -> None:
 
 # --- order detail sections ---------------------------------------------------
 # Apps add what they own to the order detail (installments, vouchers, check-ins) without the
-# workflows API importing them. `prefetch` are prefetch_related lookups applied once to the
-# order queryset; `serialize(order, request)` must read only from those prefetched caches, so the
-# detail costs the same number of queries whatever the number of stages and events.
+# workflows API importing them. `load(orders)` reads, in a fixed number of queries for all the
+# orders together (plain values, no model instances), what the section shows and keeps it on each
+# order; `serialize(order, request)` then reads only what load kept, so the detail costs the same
+# number of queries whatever the number of stages and events. workflows loads its own rows first:
+# `order.detail_stages` and `order.detail_appointments` (lists of dicts) are there for sections.
+# What a section shows must come from the order's own rows, changed only together with an order
+# event: the detail is cached per order version (workflows.detail_cache).
 
 
 @dataclass(frozen=True)
 class OrderSection:
     name: str
-    prefetch: tuple
+    load: Callable[[list], None] | None
     serialize: Callable[[Any, Any], Any]
 
 
 _order_sections: dict[str, OrderSection] = {}
 
 
-def register_order_section(name: str, *, prefetch: tuple = (), serialize: Callable[[Any, Any], Any]) -> None:
-    _order_sections[name] = OrderSection(name=name, prefetch=tuple(prefetch), serialize=serialize)
+def register_order_section(
+    name: str, *, load: Callable[[list], None] | None = None, serialize: Callable[[Any, Any], Any]
+) -> None:
+    _order_sections[name] = OrderSection(name=name, load=load, serialize=serialize)
 
 
 def order_sections() -> list[OrderSection]:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from tenancy.models import User
 from tenancy.scoping import visible_to
 from workflows import hooks
-from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance, WorkflowTemplate
+from workflows.models import (
+    Appointment,
+    OrderEvent,
+    ServiceOrder,
+    StageInstance,
+    StageSubmissionFile,
+    WorkflowTemplate,
+)
 
 S = StageInstance.State
 
@@ -19,17 +26,95 @@ def order_list_visible_to(*, user: User) -> QuerySet[ServiceOrder]:
 
 
 def order_detail_queryset(*, user: User) -> QuerySet[ServiceOrder]:
-    """Everything the order detail shows, in a fixed number of queries whatever its size."""
-    qs = order_list_visible_to(user=user).prefetch_related(
-        Prefetch("stages", queryset=StageInstance.objects.select_related("definition").order_by("position")),
-        Prefetch("appointments", queryset=Appointment.objects.select_related("technician").order_by("window_start")),
-        Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("seq")),
-        "stages__submission_files",
+    """The orders `user` may see, with what the detail shows of their store, consumer and template.
+    The rest comes from order_detail_load, in a fixed number of queries whatever the order's size."""
+    return (
+        visible_to(ServiceOrder.objects.all(), user)
+        .select_related("store", "consumer", "template_version__template")
+        .only(*DETAIL_ORDER_FIELDS)
     )
+
+
+DETAIL_ORDER_FIELDS = (
+    "number", "merchant", "store", "consumer", "template_version", "total_amount", "currency", "service_address",
+    "latitude", "longitude", "state", "status", "current_stage", "created_at", "completed_at", "cancelled_at",
+    "cancel_reason", "tracking_token_version", "store__name", "consumer__username", "consumer__first_name",
+    "consumer__last_name", "template_version__number", "template_version__template__name",
+)
+DETAIL_STAGE_FIELDS = (
+    "id", "order_id", "position", "state", "rework_rounds", "entered_at", "started_at", "submitted_at",
+    "completed_at", "sla_due_at", "submission_notes", "definition__code", "definition__name",
+    "definition__requires_appointment", "definition__requires_approval", "definition__requires_voucher",
+    "definition__payment_share", "definition__payment_timing",
+)
+DETAIL_APPOINTMENT_FIELDS = (
+    "id", "order_id", "stage_id", "store_id", "technician_id", "technician__username", "technician__first_name",
+    "technician__last_name", "window_start", "window_end", "state", "reschedule_count", "checked_in_at",
+    "checked_out_at",
+)
+DETAIL_EVENT_FIELDS = (
+    "order_id", "seq", "kind", "stage_id", "trigger", "from_state", "to_state", "actor_id", "actor__username",
+    "actor__first_name", "actor__last_name", "actor_role", "created_at", "payload",
+)
+
+
+def _by_order(rows, orders) -> dict[int, list[dict]]:
+    """{order id: [rows]} for the given orders (each gets a list, empty when it has no rows)."""
+    grouped = {o.pk: [] for o in orders}
+    for row in rows:
+        grouped[row["order_id"]].append(row)
+    return grouped
+
+
+def order_detail_load(orders) -> list[ServiceOrder]:
+    """Read everything the detail of these orders shows: four queries for the workflow's own rows
+    (stages with their definitions, submission files, appointments, events), then each section's
+    load. Plain values, no model instances: this is the hot path of the consumer app."""
+    orders = list(orders)
+    if not orders:
+        return orders
+    ids = [o.pk for o in orders]
+    stages = _by_order(
+        StageInstance.objects.filter(order_id__in=ids).order_by("order_id", "position").values(*DETAIL_STAGE_FIELDS),
+        orders,
+    )
+    files: dict[int, list[str]] = {}
+    storage = StageSubmissionFile._meta.get_field("file").storage
+    for stage_id, name in (
+        StageSubmissionFile.objects.filter(stage__order_id__in=ids).order_by("pk").values_list("stage_id", "file")
+    ):
+        files.setdefault(stage_id, []).append(storage.url(name))
+    appointments = _by_order(
+        Appointment.objects.filter(order_id__in=ids)
+        .order_by("order_id", "window_start", "pk")
+        .values(*DETAIL_APPOINTMENT_FIELDS),
+        orders,
+    )
+    events = _by_order(
+        OrderEvent.objects.filter(order_id__in=ids).order_by("order_id", "seq").values(*DETAIL_EVENT_FIELDS), orders
+    )
+    for order in orders:
+        order.detail_stages = stages[order.pk]
+        order.detail_files = files
+        order.detail_appointments = appointments[order.pk]
+        order.detail_events = events[order.pk]
     for section in hooks.order_sections():
-        if section.prefetch:
-            qs = qs.prefetch_related(*section.prefetch)
-    return qs
+        if section.load is not None:
+            section.load(orders)
+    return orders
+
+
+def order_detail_version(*, user: User, order_id, queryset: QuerySet[ServiceOrder] | None = None):
+    """(order id, tracking link version, hash of its latest event) when `user` may see the order,
+    else None. One query.
+
+    The latest event's hash names the order's whole history (each hash covers the one before), and
+    every change the detail shows writes an event in the same transaction: a new change, a new hash.
+    """
+    latest = OrderEvent.objects.filter(order_id=OuterRef("pk")).order_by("-seq").values("hash")[:1]
+    qs = visible_to(queryset if queryset is not None else ServiceOrder.objects.all(), user)
+    rows = qs.filter(pk=order_id).order_by().annotate(version=Subquery(latest))
+    return next(iter(rows.values_list("pk", "tracking_token_version", "version")[:1]), None)
 
 
 def template_list_visible_to(*, user: User) -> QuerySet[WorkflowTemplate]:
@@ -45,20 +130,21 @@ NEXT_STEP_TEXT = {
 }
 
 
-def order_next_step(order: ServiceOrder) -> dict:
-    """What happens next and who must act, in plain words (consumer app and tracking page)."""
+def order_next_step(order: ServiceOrder, current: dict | None) -> dict:
+    """What happens next and who must act, in plain words (consumer app and tracking page).
+    `current` is the order's current stage as order_detail_load reads it (or None)."""
     if order.state == "completed":
         return {"actor": None, "action": None, "text": "The service is complete. Thank you!"}
     if order.state == "cancelled":
         return {"actor": None, "action": None, "text": "The order was cancelled."}
     if order.state == "closing":
         return {"actor": "consumer", "action": "pay", "text": "Pay the final installment to complete the order."}
-    stage = order.current_stage
-    if stage is None:
+    if current is None:
         return {"actor": None, "action": None, "text": ""}
-    if stage.state == S.READY:
-        if stage.definition.requires_appointment:
-            return {"actor": "consumer", "action": "book", "text": f"Book a time for '{stage.definition.name}'."}
-        return {"actor": "store", "action": "work", "text": f"The store is preparing '{stage.definition.name}'."}
-    actor, action, text = NEXT_STEP_TEXT.get(stage.state, (None, None, ""))
+    if current["state"] == S.READY:
+        name = current["definition__name"]
+        if current["definition__requires_appointment"]:
+            return {"actor": "consumer", "action": "book", "text": f"Book a time for '{name}'."}
+        return {"actor": "store", "action": "work", "text": f"The store is preparing '{name}'."}
+    actor, action, text = NEXT_STEP_TEXT.get(current["state"], (None, None, ""))
     return {"actor": actor, "action": action, "text": text}

@@ -3,11 +3,12 @@
 from decimal import Decimal
 
 from payments.models import Installment, LedgerEntry
-from payments.sections import PREFETCH, serialize_installments, serialize_money
+from payments.sections import serialize_installments, serialize_money
 from payments.selectors import order_money_summary
 from tests.factories.payments import pay_due_installments
 from tests.payments.helpers import do_onsite_stage, fire
 from workflows.models import OrderEvent, ServiceOrder
+from workflows.selectors import order_detail_load
 
 
 def _summary(order):
@@ -70,7 +71,7 @@ def test_unpaid_installment_blocks_the_stage(order):
         raise AssertionError("unblock passed without payment")
 
 
-def test_order_sections_read_prefetched_rows_only(store, consumer, store_manager, django_assert_num_queries):
+def test_order_sections_read_loaded_rows_only(store, consumer, store_manager, django_assert_num_queries):
     from tests.factories.workflows import make_order
 
     orders = [make_order(store=store, consumer=consumer, actor=store_manager) for _ in range(3)]
@@ -78,15 +79,16 @@ def test_order_sections_read_prefetched_rows_only(store, consumer, store_manager
         pay_due_installments(o)
 
     def detail(n_orders):
-        qs = ServiceOrder.objects.filter(pk__in=[o.pk for o in orders[:n_orders]]).prefetch_related(*PREFETCH)
-        return [(serialize_installments(o), serialize_money(o)) for o in qs]
+        qs = order_detail_load(ServiceOrder.objects.filter(pk__in=[o.pk for o in orders[:n_orders]]))
+        with django_assert_num_queries(0):
+            return [(serialize_installments(o), serialize_money(o)) for o in qs]
 
-    with django_assert_num_queries(3):  # orders, installments (with stage and definition), ledger
+    # orders, the workflow's stages, files, appointments and events, installments, ledger, vouchers
+    with django_assert_num_queries(8):
         detail(1)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(8):
         rows = detail(3)
-    qs = ServiceOrder.objects.filter(pk__in=[o.pk for o in orders]).prefetch_related(*PREFETCH)
-    for o in qs:
+    for o in order_detail_load(ServiceOrder.objects.filter(pk__in=[o.pk for o in orders])):
         assert serialize_money(o) == order_money_summary(o).as_dict()
         assert [i["stage_code"] for i in serialize_installments(o)] == [
             "booking", "design", "installation", "acceptance"]

@@ -6,7 +6,7 @@ from django.test import RequestFactory
 from tests.factories.vouchers import code_of, make_voucher_order, voucher_of
 from vouchers import codes
 from vouchers.integration import serialize_section
-from workflows.selectors import order_detail_queryset
+from workflows.selectors import order_detail_load, order_detail_queryset
 
 
 def test_consumer_lists_own_vouchers_with_the_code(client_for, consumer, order, voucher, code,
@@ -81,7 +81,8 @@ def test_qr_needs_login(anon_client, voucher):
 def _section(user, order_ids):
     request = RequestFactory().get("/")
     request.user = user
-    return {o.pk: serialize_section(o, request) for o in order_detail_queryset(user=user).filter(pk__in=order_ids)}
+    orders = order_detail_load(order_detail_queryset(user=user).filter(pk__in=order_ids))
+    return {o.pk: serialize_section(o, request) for o in orders}
 
 
 def test_order_section_gives_the_consumer_code_and_qr(consumer, store_manager, order, voucher, code):
@@ -95,9 +96,9 @@ def test_order_section_gives_the_consumer_code_and_qr(consumer, store_manager, o
     assert "code" not in staff[0] and "qr_url" not in staff[0]
 
 
-def test_order_section_reads_prefetched_data_only(store_manager, store, consumer, django_assert_num_queries):
+def test_order_section_reads_loaded_data_only(store_manager, store, consumer, django_assert_num_queries):
     orders = [make_voucher_order(store=store, consumer=consumer) for _ in range(3)]
-    qs = list(order_detail_queryset(user=store_manager).filter(pk__in=[o.pk for o in orders]))
+    qs = order_detail_load(order_detail_queryset(user=store_manager).filter(pk__in=[o.pk for o in orders]))
     request = RequestFactory().get("/")
     request.user = store_manager
     with django_assert_num_queries(0):

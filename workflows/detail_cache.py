@@ -1,0 +1,93 @@
+"""The order detail, cached per order version and viewer, with its ETag.
+
+The key is the order id, the hash of its latest event, the viewer (user id and role) and FORMAT.
+Every change the detail shows (state, stages, visits, check-in/out, installments, ledger,
+vouchers, cancellation, tracking link) writes an order event in the same transaction, under the
+order's row lock, and each event's hash covers the one before: a committed change is a new key,
+so the very next request builds the detail again. What the detail shows that is not the order's
+own (store, consumer and technician names, the template name) changes without an event: it is
+bounded by the entry's lifetime, `ORDER_DETAIL_CACHE_SECONDS` (60 by default, 0 turns the cache
+off). Visibility is not cached: every request asks the database (the same query that reads the
+version), so a 404 stays a 404. The tracking link is signed per request (it may carry a
+timestamp, and it is absolute for the request's host), never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.http import parse_etags
+from rest_framework.utils.encoders import JSONEncoder
+
+from workflows import hooks, selectors
+from workflows.models import ServiceOrder
+from workflows.serializers import order_detail_data
+
+# Bump when the detail's body changes shape, so entries written by the previous code are not served.
+FORMAT = 1
+# Sections built per request, never cached; their serialize gets an order with only its id and
+# tracking_token_version (the tracking link is signed per request and absolute for its host).
+UNCACHED_SECTIONS = ("tracking_url",)
+
+
+def _ttl() -> int:
+    return int(getattr(settings, "ORDER_DETAIL_CACHE_SECONDS", 60))
+
+
+def _build(user, order_id: int, request) -> dict | None:
+    order = selectors.order_detail_queryset(user=user).filter(pk=order_id).first()
+    if order is None:
+        return None
+    return order_detail_data(selectors.order_detail_load([order])[0], request)
+
+
+def _digest(data: dict) -> str:
+    body = json.dumps(data, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
+
+
+class OrderDetail:
+    """The body of one order's detail for one request, and its ETag."""
+
+    def __init__(self, data: dict, etag: str):
+        self.data = data
+        self.etag = etag
+
+    def matches(self, if_none_match: str | None) -> bool:
+        """True when the client's copy (If-None-Match) is this one: it may get a 304."""
+        if not if_none_match:
+            return False
+        etags = parse_etags(if_none_match)
+        return "*" in etags or any(e.removeprefix("W/") == self.etag for e in etags)
+
+
+def order_detail(*, user, order_id, request, queryset=None) -> OrderDetail | None:
+    """The detail of order `order_id` as `user` sees it, or None when the user may not see it.
+    `queryset` narrows the orders further (the API's list filters apply to the detail too)."""
+    version = selectors.order_detail_version(user=user, order_id=order_id, queryset=queryset)
+    if version is None:
+        return None
+    pk, tracking_version, event_hash = version
+    ttl = _ttl()
+    key = f"order-detail:{FORMAT}:{pk}:{event_hash}:{user.pk}:{user.role}" if ttl > 0 and event_hash else None
+    entry = cache.get(key) if key else None
+    if entry is None:
+        data = _build(user, pk, request)
+        if data is None:
+            return None
+        cached = {**data, **dict.fromkeys(UNCACHED_SECTIONS)}  # same keys, same order
+        entry = (cached, _digest(cached))
+        if key:
+            cache.set(key, entry, ttl)
+    else:
+        data = dict(entry[0])
+        stub = ServiceOrder(id=pk, tracking_token_version=tracking_version)
+        for section in hooks.order_sections():
+            if section.name in UNCACHED_SECTIONS:
+                data[section.name] = section.serialize(stub, request)
+    per_request = "|".join(str(data[name]) for name in UNCACHED_SECTIONS if name in data)
+    etag = hashlib.blake2b(f"{entry[1]}|{per_request}".encode(), digest_size=16).hexdigest()
+    return OrderDetail(data, f'"{etag}"')
