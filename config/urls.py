@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from tenancy.api import TokenObtainView
+from tenancy.api import LogoutView, TokenObtainView
 
 api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("auth/logout/", LogoutView.as_view(), name="api-logout"),
     path("", include("tenancy.urls")),
     path("", include("workflows.urls")),
     path("", include("payments.urls")),

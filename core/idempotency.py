@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from core.authentication import token_expired
 from core.models import IdempotencyKey
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -27,10 +28,12 @@ def _caller(request) -> str | None:
     auth = request.META.get("HTTP_AUTHORIZATION", "")
     if auth.startswith("Token "):
         try:
-            user, _ = TokenAuthentication().authenticate_credentials(auth.removeprefix("Token ").strip())
+            user, token = TokenAuthentication().authenticate_credentials(auth.removeprefix("Token ").strip())
         except AuthenticationFailed:
             return None
-        return f"user:{user.pk}"
+        # An expired token gets no replay store either: its 401 must not be replayed to the retry
+        # that comes with a new token and the same key.
+        return None if token_expired(token) else f"user:{user.pk}"
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"

@@ -1,17 +1,26 @@
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
 
 from core.api import ScopedQuerysetMixin
+from core.authentication import issue_token, revoke_tokens
 from tenancy.models import Store, User
 from tenancy.serializers import StoreSerializer, TechnicianSerializer
 
 
 class TokenObtainView(ObtainAuthToken):
-    """Exchange a username and password for an API token. Rate-limited per client address."""
+    """Exchange a username and password for an API token. Rate-limited per client address.
 
+    The token lasts API_TOKEN_TTL_HOURS (30 days by default); once it has expired, logging in issues a new one.
+    """
+
+    # The password is the credential here: a stale `Authorization` header the app still sends (an expired
+    # token) must not turn the login that replaces it into a 401.
+    authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
@@ -23,7 +32,18 @@ class TokenObtainView(ObtainAuthToken):
         responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
     )
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response({"token": issue_token(serializer.validated_data["user"]).key})
+
+
+class LogoutView(APIView):
+    """Log out: the caller's API token is deleted and stops working at once (on every device that uses it)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, *args, **kwargs):
+        revoke_tokens(request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class StoreViewSet(

@@ -108,7 +108,7 @@ LOGGING = {
 # --- REST API --------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -124,6 +124,10 @@ REST_FRAMEWORK = {
     # `?format=` is ours (the diagram endpoint's svg|mermaid), not content negotiation.
     "URL_FORMAT_OVERRIDE": None,
 }
+
+# An API token works this long after it was issued (a technician's phone or a consumer's app logs in
+# again about once a month); then 401 `token_expired` and it is deleted. core.authentication.
+API_TOKEN_TTL = timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=30 * 24))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Staged service-fulfillment API",
