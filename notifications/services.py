@@ -233,9 +233,16 @@ def _event_order(event: OrderEvent) -> ServiceOrder:
     return ServiceOrder.objects.select_related("store", "consumer").get(pk=event.order_id)
 
 
-def _loaded_stages(order: ServiceOrder) -> dict[str, StageInstance]:
-    """The stages (with definitions) the engine loaded for this transition, by code; {} outside the engine."""
-    return getattr(order, "_engine_stages", None) or {}
+def _loaded_stage(order: ServiceOrder, code: str) -> StageInstance | None:
+    """Stage `code` with its definition if the engine already loaded it for this transition (its stages,
+    or the current stage its lock brings along); None otherwise."""
+    stages = getattr(order, "_engine_stages", None) or {}
+    if code in stages:
+        return stages[code]
+    current = order.current_stage if _is_loaded(order, "current_stage") else None
+    if current is not None and _is_loaded(current, "definition") and current.definition.code == code:
+        return current
+    return None
 
 
 def on_order_event(event: OrderEvent) -> list[Notification]:
@@ -246,7 +253,7 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
     order = _event_order(event)
     if any(p.kind == "stage.ready" for p in planned):
         code = (event.to_state or "").partition(":")[0]
-        stage = _loaded_stages(order).get(code) or (
+        stage = _loaded_stage(order, code) or (
             StageInstance.objects.select_related("definition").filter(order=order, definition__code=code).first()
         )
     elif event.stage_id:

@@ -237,11 +237,18 @@ def _check_role(trigger: str, actor) -> None:
 
 def _lock_order(order_id: int) -> ServiceOrder:
     try:
-        # The store and the consumer come along (unlocked): the event listeners word their messages
-        # with them, and reading them here saves each listener a query per event.
-        return ServiceOrder.objects.select_related("store", "consumer").select_for_update(of=("self",)).get(pk=order_id)
+        # The store, the consumer and the current stage come along (unlocked; the order's lock guards its
+        # stages): a step within a stage needs no other read, and the listeners word messages with them.
+        order = (
+            ServiceOrder.objects.select_related("store", "consumer", "current_stage__definition")
+            .select_for_update(of=("self",))
+            .get(pk=order_id)
+        )
     except ServiceOrder.DoesNotExist:
         raise NotFound("No such order.") from None
+    if order.current_stage is not None:  # stage.order is this very instance, as for stages read through it
+        StageInstance._meta.get_field("order").set_cached_value(order.current_stage, order)
+    return order
 
 
 @dataclass
@@ -302,11 +309,38 @@ def try_advance(order: ServiceOrder) -> None:
 
 
 def _stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
+    """All the order's stages with their definitions, read once per locked order instance. The current
+    stage keeps the instance the lock loaded, so there is never a second copy of it to save."""
     stages = getattr(order, "_engine_stages", None)
     if stages is None:
         stages = {s.definition.code: s for s in order.stages.select_related("definition").order_by("position")}
+        current = _loaded_current_stage(order)
+        if current is not None:
+            stages[current.definition.code] = current
         order._engine_stages = stages
     return stages
+
+
+def _loaded_current_stage(order: ServiceOrder) -> StageInstance | None:
+    field = ServiceOrder._meta.get_field("current_stage")
+    if not field.is_cached(order) or order.current_stage is None:
+        return None
+    stage = order.current_stage
+    return stage if StageInstance._meta.get_field("definition").is_cached(stage) else None
+
+
+def _stage(order: ServiceOrder, code: str) -> StageInstance | None:
+    """The order's stage `code` (None for closing/completed/cancelled). The current stage comes with the
+    order's lock, so a step within one stage reads no stage rows; moving to another stage reads them all."""
+    stages = getattr(order, "_engine_stages", None)
+    if stages is not None:
+        return stages.get(code)
+    current = _loaded_current_stage(order)
+    if current is not None and current.definition.code == code:
+        return current
+    if code not in spec_for_version(order.template_version_id).definitions:
+        return None
+    return _stages_by_code(order).get(code)
 
 
 def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload, event_kind) -> FireResult:
@@ -314,9 +348,8 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload,
     if order.state in FINAL_STATES:
         raise InvalidTransition(f"The order is {order.state} and accepts nothing more.", allowed=[])
     spec = spec_for_version(order.template_version_id)
-    stages = _stages_by_code(order)
     code, _ = split_state(order.state)
-    stage = stages.get(code)
+    stage = _stage(order, code)
     if stage_id is not None and (stage is None or stage.pk != stage_id):
         raise InvalidTransition("This stage is not the order's current stage.", allowed=allowed_triggers(order))
     model = _OrderModel(order, stage, spec)
@@ -336,7 +369,7 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload,
         )
     del machine
     to_state = model.state
-    entered = _apply_state(order, stages, from_state, to_state, trigger)
+    entered = _apply_state(order, from_state, to_state, trigger)
     event = record_event(
         order=order,
         kind=event_kind or f"stage.{trigger}",
@@ -363,18 +396,16 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload,
     return FireResult(order=order, stage=stage, event=event, from_state=from_state, to_state=to_state)
 
 
-def _apply_state(
-    order: ServiceOrder, stages: dict[str, StageInstance], from_state: str, to_state: str, trigger: str
-) -> StageInstance | None:
+def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: str) -> StageInstance | None:
     """Mirror the machine's new state onto the order and its stage instances."""
     now = timezone.now()
     from_code, _ = split_state(from_state)
     to_code, to_sub = split_state(to_state)
-    current = stages.get(from_code)
+    current = _stage(order, from_code)
     entered = None
     dirty: dict[int, StageInstance] = {}
     if to_state == CANCELLED:
-        for st in stages.values():
+        for st in _stages_by_code(order).values():
             if st.state not in (S.DONE, S.CANCELLED):
                 st.state = S.CANCELLED
                 dirty[st.pk] = st
@@ -387,7 +418,7 @@ def _apply_state(
             if to_state == COMPLETED:
                 order.status, order.completed_at = ServiceOrder.Status.COMPLETED, now
         else:
-            entered = stages[to_code]
+            entered = _stage(order, to_code)
             entered.state, entered.entered_at = to_sub, now
             order.current_stage = entered
             dirty[entered.pk] = entered
@@ -424,7 +455,7 @@ def _apply_state(
 
 def _auto_advance(order: ServiceOrder) -> None:
     """System steps that need no person: unblock a paid stage, complete a passive one, settle."""
-    for _ in range(len(_stages_by_code(order)) * 3 + 3):
+    for _ in range(len(spec_for_version(order.template_version_id).definitions) * 3 + 3):
         if order.state in FINAL_STATES:
             return
         code, sub = split_state(order.state)
