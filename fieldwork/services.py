@@ -102,13 +102,15 @@ def _replay(stored: ClientEvent, *, kind: str, job_id: int | None) -> Outcome:
 
 
 def _stored(technician: User, client_event_id) -> ClientEvent | None:
-    return ClientEvent.objects.filter(technician=technician, client_event_id=client_event_id).first()
+    # At most one row (unique per technician): no ordering needed.
+    rows = ClientEvent.objects.filter(technician_id=technician.pk, client_event_id=client_event_id).order_by()[:1]
+    return next(iter(rows), None)
 
 
 def _seen(technician: User, client_event_id) -> Exists:
     """Whether an answer is stored for this id: asked inside the job's own query, so a first
     action (the usual case) costs no separate replay lookup; the stored row is read only when it exists."""
-    return Exists(ClientEvent.objects.filter(technician=technician, client_event_id=client_event_id))
+    return Exists(ClientEvent.objects.filter(technician_id=technician.pk, client_event_id=client_event_id))
 
 
 def _store_answer(*, technician: User, client_event_id, kind: str, appointment: Appointment,
@@ -127,7 +129,7 @@ def _job_row(technician: User, job_id: int, client_event_id=None) -> Appointment
     qs = Appointment.objects.filter(pk=job_id).annotate(store_merchant_id=F("store__merchant_id"))
     if client_event_id is not None:
         qs = qs.annotate(client_event_seen=_seen(technician, client_event_id))
-    return qs.first()
+    return next(iter(qs.order_by()[:1]), None)
 
 
 def _check_job(technician: User, appointment: Appointment | None) -> None:
@@ -255,7 +257,7 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
             on_time=on_time, minutes_late=minutes_late, late_sync=late_sync,
         )
         appointment.mark_checked_in(at=recorded_at)
-        appointment.save()
+        appointment.save(update_fields=["state", "checked_in_at"])
         payload = {"appointment": appointment.pk, "checkin": checkin.pk, "distance_m": distance,
                    "outside_radius": outside, "on_time": on_time, "minutes_late": minutes_late,
                    "accuracy_m": accuracy_m, **_event_times(recorded_at, received_at, late_sync)}
@@ -334,7 +336,7 @@ def job_check_out(*, technician: User, job_id: int, client_event_id, recorded_at
             late_sync=late_sync, notes=notes, checklist=answers,
         )
         appointment.mark_checked_out(at=recorded_at)
-        appointment.save()
+        appointment.save(update_fields=["state", "checked_out_at"])
         record_event(order=order, kind="job.checked_out", actor=technician, stage=appointment.stage, payload={
             "appointment": appointment.pk, "checkout": checkout.pk, "distance_m": distance,
             "outside_radius": outside, "checklist": answers, "notes": notes,
