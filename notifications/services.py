@@ -245,6 +245,16 @@ def _loaded_stage(order: ServiceOrder, code: str) -> StageInstance | None:
     return None
 
 
+def _preferences(order: ServiceOrder, people: dict[int, User]) -> dict[int, NotificationPreference]:
+    """The preferences of these people. The consumer's come with the engine's lock of the order
+    (registered in NotificationsConfig.ready), so a message to the consumer alone reads nothing more."""
+    relation = User._meta.get_field("notification_preference")
+    if set(people) == {order.consumer_id} and relation.is_cached(order.consumer):
+        pref = getattr(order.consumer, "notification_preference", None)
+        return {order.consumer_id: pref} if pref is not None else {}
+    return {p.user_id: p for p in NotificationPreference.objects.filter(user_id__in=list(people))}
+
+
 def on_order_event(event: OrderEvent) -> list[Notification]:
     """The engine's event listener: write the messages an event calls for, in its transaction."""
     planned = messages.plan(event)
@@ -272,7 +282,7 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
     ctx = _context(order, stage, payload, technician_name=technician_name)
     managers = _store_managers(order) if any(p.audience == messages.STORE for p in planned) else []
     people = {order.consumer_id: order.consumer, **{m.pk: m for m in managers}}
-    prefs = {p.user_id: p for p in NotificationPreference.objects.filter(user_id__in=list(people))}
+    prefs = _preferences(order, people)
     now = timezone.now()
     rows: list[Notification] = []
     for p in planned:

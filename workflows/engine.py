@@ -240,7 +240,9 @@ def _lock_order(order_id: int) -> ServiceOrder:
         # The store, the consumer and the current stage come along (unlocked; the order's lock guards its
         # stages): a step within a stage needs no other read, and the listeners word messages with them.
         order = (
-            ServiceOrder.objects.select_related("store", "consumer", "current_stage__definition")
+            ServiceOrder.objects.select_related(
+                "store", "consumer", "current_stage__definition", *hooks.order_lock_related()
+            )
             .select_for_update(of=("self",))
             .get(pk=order_id)
         )

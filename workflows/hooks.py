@@ -115,3 +115,21 @@ def register_event_listener(fn: Callable[[Any], None]) -> None:
 def notify_event_listeners(event) -> None:
     for fn in _event_listeners:
         fn(event)
+
+
+# --- what the order's lock reads along ----------------------------------------------------------
+# The engine locks the order with select_related(store, consumer, current stage); an app whose
+# listener reads more about the order for nearly every event can add a path here (a forward or
+# one-to-one relation, read unlocked), which saves that listener a query per event.
+
+_order_lock_related: list[str] = []
+
+
+def register_order_lock_related(*paths: str) -> None:
+    for path in paths:
+        if path not in _order_lock_related:
+            _order_lock_related.append(path)
+
+
+def order_lock_related() -> tuple[str, ...]:
+    return tuple(_order_lock_related)

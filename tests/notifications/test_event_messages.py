@@ -182,6 +182,21 @@ def test_email_turned_off(order, consumer, mailoutbox, django_capture_on_commit_
     assert mailoutbox == []
 
 
+@pytest.mark.parametrize("has_preferences", [True, False])
+def test_preferences_read_with_the_engines_lock_are_honoured(store, consumer, has_preferences):
+    """Through the engine the consumer's preferences come with the order's lock: the same outcome as a read."""
+    from tests.factories.workflows import linear_stages
+    from workflows.engine import fire
+
+    order = make_order(store=store, consumer=consumer, definition=linear_stages(2, requires_approval=True))
+    if has_preferences:
+        services.notification_preference_set(user=consumer, email=False)
+    fire(order_id=order.pk, trigger="start")
+    event = fire(order_id=order.pk, trigger="complete").event
+    rows = dict(Notification.objects.filter(event=event, kind="approval.requested").values_list("channel", "state"))
+    assert rows == {Channel.EMAIL: State.SKIPPED if has_preferences else State.PENDING, Channel.SMS: State.PENDING}
+
+
 def test_sms_in_quiet_hours_waits_for_their_end(order, consumer, monkeypatch):
     from datetime import datetime, time
 

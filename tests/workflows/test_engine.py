@@ -191,6 +191,7 @@ def test_a_transition_costs_the_same_queries_for_4_or_40_stages(merchant, store,
         assert order.notifications.filter(kind="approval.requested").exists()
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
-    # lock (with store, consumer and current stage), order, stage, last event, event, preferences, notifications
+    # lock (with store, consumer, its preferences and the current stage), order, stage, last event, event,
+    # notifications
     # (+ BEGIN/COMMIT where the backend logs them)
-    assert counts[0] <= 9, counts
+    assert counts[0] <= 8, counts
