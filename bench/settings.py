@@ -19,3 +19,6 @@ CELERY_BROKER_URL = env("BENCH_CELERY_BROKER_URL", default="redis://127.0.0.1:63
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = "bench_core"
 EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+# A shared cache, as a deployment with several workers runs it (the order detail is cached per version
+# and viewer); the product's default is in-process memory.
+CACHES = {"default": env.cache("BENCH_CACHE_URL", default="redis://127.0.0.1:6379/14")}
