@@ -2,7 +2,8 @@
 
 It opens a reference-flow order waiting for its booking deposit, checks the timeline and the amounts,
 presses Pay, pays on the sandbox provider's checkout page, comes back and sees the booking done and
-the measuring visit ready to book. A screenshot is kept as artifacts/tracking.png.
+the measuring visit ready to book. A screenshot is kept as artifacts/tracking.png. Both pages run under the
+Content-Security-Policy: the browser reports no violation (Chromium logs each one to the console).
 
 Skips (with the reason) when Playwright is not installed or /usr/bin/chromium is missing; it never
 downloads a browser (`playwright install` is not used).
@@ -61,6 +62,8 @@ def phone_page():
                                           is_mobile=True, has_touch=True, java_script_enabled=False)
             page = context.new_page()
             page.set_default_timeout(15_000)
+            page.console_messages = []
+            page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
             yield page
             context.close()
         finally:
@@ -78,7 +81,8 @@ def test_pay_the_deposit_from_the_tracking_page_on_a_phone(live_server, order, p
     page = phone_page
     url = f"{live_server.url}{tracking_url(order)}"  # computed before any browser call: no query
 
-    page.goto(url)
+    response = page.goto(url)
+    assert "style-src 'self'" in response.headers["content-security-policy"]
     expect(page.locator("h1")).to_have_text(f"Order {order.number}")
     assert statuses(page) == {"booking": "current", "measuring": "upcoming", "design": "upcoming",
                               "installation": "upcoming", "acceptance": "upcoming"}
@@ -96,6 +100,7 @@ def test_pay_the_deposit_from_the_tracking_page_on_a_phone(live_server, order, p
 
     pay.click()
     page.wait_for_url(re.compile(r"/sandbox/checkout/"))
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(244, 245, 247)"  # its stylesheet
     page.get_by_role("button", name=re.compile(r"^Pay ")).click()
     page.wait_for_url(re.compile(r"/track/.+payment=paid"))
 
@@ -108,3 +113,8 @@ def test_pay_the_deposit_from_the_tracking_page_on_a_phone(live_server, order, p
     expect(page.locator('[data-testid="voucher"] svg')).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "tracking.png"), full_page=True)
     assert (ARTIFACTS / "tracking.png").stat().st_size > 10_000
+    # The stylesheets are files, the progress bar and the QR code are SVG: nothing the CSP refuses.
+    expect(page.locator(".bar rect")).to_have_attribute("width", "20")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 246, 244)"  # tracking.css
+    violations = [m for m in page.console_messages if "Content Security Policy" in m]
+    assert not violations, violations
