@@ -11,29 +11,18 @@ downloads a browser (`playwright install` is not used).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from notifications.services import tracking_url
+from tests.browser import BROWSER_SKIPS, CHROMIUM, CHROMIUM_ARGS, csp_violations, expect, sync_playwright
 from tests.factories.workflows import make_order
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install playwright)"),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
-]
+pytestmark = BROWSER_SKIPS
 
 
 @pytest.fixture
@@ -116,5 +105,4 @@ def test_pay_the_deposit_from_the_tracking_page_on_a_phone(live_server, order, p
     # The stylesheets are files, the progress bar and the QR code are SVG: nothing the CSP refuses.
     expect(page.locator(".bar rect")).to_have_attribute("width", "20")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 246, 244)"  # tracking.css
-    violations = [m for m in page.console_messages if "Content Security Policy" in m]
-    assert not violations, violations
+    assert not csp_violations(page.console_messages), page.console_messages

@@ -8,31 +8,14 @@ Skips (with the reason) when Playwright is not installed or /usr/bin/chromium is
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from tests.browser import BROWSER_SKIPS, CHROMIUM, CHROMIUM_ARGS, csp_violations, expect, sync_playwright
 from tests.factories.workflows import make_order, make_template
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed (pip install playwright)"),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
-]
-
-
-def csp_violations(messages: list[str]) -> list[str]:
-    return [m for m in messages if "Content Security Policy" in m]
+pytestmark = BROWSER_SKIPS
 
 
 @pytest.fixture
