@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from django.db.models import BooleanField, F, FloatField, IntegerField, Value
+
 from fieldwork import selectors
+from fieldwork.models import CheckIn, CheckOut
 from workflows.models import Appointment, ServiceOrder, StageInstance
 
 A = Appointment.State
@@ -41,24 +44,32 @@ def guard_checklist(order: ServiceOrder, stage: StageInstance) -> str | None:
 
 
 VISITS_ATTR = "fieldwork_visit_records"
-_RECORD_FIELDS = ("appointment_id", "recorded_at", "received_at", "late_sync")
+
+
+def _site_records(model, appointment_ids: list[int], **first_in_facts):
+    """One kind of site record as the same columns for both kinds, so they read in one UNION
+    (each side: the shared model fields, then the same annotations in the same order)."""
+    return (model.objects.filter(appointment_id__in=appointment_ids).order_by()
+            .annotate(is_checkin=Value(model is CheckIn), **first_in_facts)
+            .values_list("appointment_id", "recorded_at", "received_at", "late_sync", "pk", "is_checkin",
+                         *first_in_facts, named=True))
 
 
 def _load_visits(orders) -> None:
-    """Keep each order's check-ins and check-outs on it: {appointment id: (check-ins, check-outs)},
-    two queries for all the orders (plain rows), none when they have no visit."""
-    from fieldwork.models import CheckIn, CheckOut
-
-    ids = [o.pk for o in orders if o.detail_appointments]
+    """Keep each order's check-ins and check-outs on it: {appointment id: (check-ins, check-outs)}.
+    One query for all the orders (plain rows). A check-in is only ever recorded together with its
+    visit's checked_in_at, so there is nothing to read when no visit has one."""
+    appointments = [a["id"] for o in orders for a in o.detail_appointments if a["checked_in_at"] is not None]
     records: dict[int, tuple[list, list]] = {}
-    if ids:
-        for row in (CheckIn.objects.filter(appointment__order_id__in=ids)
-                    .values_list(*_RECORD_FIELDS, "on_time", "minutes_late", "outside_radius", "distance_m", "pk",
-                                 named=True)):
-            records.setdefault(row.appointment_id, ([], []))[0].append(row)
-        for row in CheckOut.objects.filter(appointment__order_id__in=ids).values_list(*_RECORD_FIELDS, "pk",
-                                                                                       named=True):
-            records.setdefault(row.appointment_id, ([], []))[1].append(row)
+    if appointments:
+        checkins = _site_records(CheckIn, appointments, on_time_=F("on_time"), minutes_late_=F("minutes_late"),
+                                 outside_radius_=F("outside_radius"), distance_m_=F("distance_m"))
+        checkouts = _site_records(
+            CheckOut, appointments, on_time_=Value(None, BooleanField()), minutes_late_=Value(None, IntegerField()),
+            outside_radius_=Value(None, BooleanField()), distance_m_=Value(None, FloatField()),
+        )
+        for row in checkins.union(checkouts, all=True):
+            records.setdefault(row.appointment_id, ([], []))[0 if row.is_checkin else 1].append(row)
     for order in orders:
         setattr(order, VISITS_ATTR, records)
 
@@ -82,10 +93,10 @@ def _visits_section(order, request) -> list[dict]:
             "window_end": appointment["window_end"].isoformat(),
             "checked_in_at": first_in.recorded_at.isoformat() if first_in else None,
             "checked_in_received_at": first_in.received_at.isoformat() if first_in else None,
-            "on_time": first_in.on_time if first_in else None,
-            "minutes_late": first_in.minutes_late if first_in else None,
-            "outside_radius": first_in.outside_radius if first_in else None,
-            "distance_m": first_in.distance_m if first_in else None,
+            "on_time": first_in.on_time_ if first_in else None,
+            "minutes_late": first_in.minutes_late_ if first_in else None,
+            "outside_radius": first_in.outside_radius_ if first_in else None,
+            "distance_m": first_in.distance_m_ if first_in else None,
             "checked_out_at": last_out.recorded_at.isoformat() if last_out else None,
             "checked_out_received_at": last_out.received_at.isoformat() if last_out else None,
             "late_sync": any(r.late_sync for r in (*checkins, *checkouts)),

@@ -12,16 +12,19 @@ _INSTALLMENT_FIELDS = ("id", "order_id", "stage_id", "amount", "currency", "timi
 
 
 def load(orders) -> None:
-    """Keep each order's installments (in position order) and ledger rows on it."""
-    ids = [o.pk for o in orders]
-    installments = {pk: [] for pk in ids}
-    for row in (Installment.objects.filter(order_id__in=ids).order_by("position", "pk")
-                .values_list(*_INSTALLMENT_FIELDS, named=True)):
-        installments[row.order_id].append(row)
-    ledger = {pk: [] for pk in ids}
-    for row in (LedgerEntry.objects.filter(order_id__in=ids).order_by("pk")
-                .values_list("order_id", "installment_id", "kind", "amount", named=True)):
-        ledger[row.order_id].append(row)
+    """Keep each order's installments (in position order) and ledger rows on it. Installments are
+    only made for stages carrying a payment share (installments_allocate) and every ledger row
+    belongs to one: an order without such a stage costs no query."""
+    installments = {o.pk: [] for o in orders}
+    ledger = {o.pk: [] for o in orders}
+    ids = [o.pk for o in orders if any((s["definition__payment_share"] or 0) > 0 for s in o.detail_stages)]
+    if ids:
+        for row in (Installment.objects.filter(order_id__in=ids).order_by("position", "pk")
+                    .values_list(*_INSTALLMENT_FIELDS, named=True)):
+            installments[row.order_id].append(row)
+        for row in (LedgerEntry.objects.filter(order_id__in=ids).order_by("pk")
+                    .values_list("order_id", "installment_id", "kind", "amount", named=True)):
+            ledger[row.order_id].append(row)
     for order in orders:
         setattr(order, INSTALLMENTS_ATTR, installments[order.pk])
         setattr(order, LEDGER_ATTR, ledger[order.pk])

@@ -48,12 +48,15 @@ _FIELDS = ("id", "order_id", "stage_id", "state", "valid_from", "valid_until", "
 
 
 def load_section(orders) -> None:
-    """Keep each order's vouchers on it (one query for all the orders, plain rows)."""
+    """Keep each order's vouchers on it (one query for all the orders, plain rows). Vouchers are only
+    issued for stages that require one (issue_on_entitlement): no such stage, no query."""
     from vouchers.models import Voucher
 
     rows = {o.pk: [] for o in orders}
-    for row in Voucher.objects.filter(order_id__in=rows).order_by("pk").values_list(*_FIELDS, named=True):
-        rows[row.order_id].append(row)
+    ids = [o.pk for o in orders if any(s["definition__requires_voucher"] for s in o.detail_stages)]
+    if ids:
+        for row in Voucher.objects.filter(order_id__in=ids).order_by("pk").values_list(*_FIELDS, named=True):
+            rows[row.order_id].append(row)
     for order in orders:
         setattr(order, VOUCHERS_ATTR, rows[order.pk])
 
