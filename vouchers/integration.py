@@ -82,10 +82,24 @@ def serialize_section(order, request) -> list[dict]:
     return result
 
 
+def seal_section(items: list[dict]) -> list[dict]:
+    """The section as a cache may keep it: the codes encrypted, as the database keeps them."""
+    from vouchers import crypto
+
+    return [{**item, "code": crypto.encrypt(item["code"])} if item.get("code") else item for item in items]
+
+
+def unseal_section(items: list[dict]) -> list[dict]:
+    from vouchers import crypto
+
+    return [{**item, "code": crypto.decrypt(item["code"])} if item.get("code") else item for item in items]
+
+
 def register() -> None:
     from workflows import hooks
 
     hooks.register_effect(issue_on_entitlement)
     hooks.register_effect(revoke_on_cancel)
     hooks.register_guard("complete", voucher_redeemed_guard)
-    hooks.register_order_section("vouchers", load=load_section, serialize=serialize_section)
+    hooks.register_order_section("vouchers", load=load_section, serialize=serialize_section,
+                                 seal=seal_section, unseal=unseal_section)

@@ -9,7 +9,8 @@ own (store, consumer and technician names, the template name) changes without an
 bounded by the entry's lifetime, `ORDER_DETAIL_CACHE_SECONDS` (60 by default, 0 turns the cache
 off). Visibility is not cached: every request asks the database (the same query that reads the
 version), so a 404 stays a 404. The tracking link is signed per request (it may carry a
-timestamp, and it is absolute for the request's host), never cached.
+timestamp, and it is absolute for the request's host), never cached; secrets (the owner's
+voucher codes) are kept sealed by their section, encrypted as in the database.
 """
 
 from __future__ import annotations
@@ -79,15 +80,21 @@ def order_detail(*, user, order_id, request, queryset=None) -> OrderDetail | Non
         if data is None:
             return None
         cached = {**data, **dict.fromkeys(UNCACHED_SECTIONS)}  # same keys, same order
-        entry = (cached, _digest(cached))
+        digest = _digest(cached)
         if key:
-            cache.set(key, entry, ttl)
+            for section in hooks.order_sections():
+                if section.seal is not None and section.name in cached:
+                    cached[section.name] = section.seal(cached[section.name])
+            cache.set(key, (cached, digest), ttl)
     else:
-        data = dict(entry[0])
+        cached, digest = entry
+        data = dict(cached)
         stub = ServiceOrder(id=pk, tracking_token_version=tracking_version)
         for section in hooks.order_sections():
             if section.name in UNCACHED_SECTIONS:
                 data[section.name] = section.serialize(stub, request)
+            elif section.unseal is not None and section.name in data:
+                data[section.name] = section.unseal(data[section.name])
     per_request = "|".join(str(data[name]) for name in UNCACHED_SECTIONS if name in data)
-    etag = hashlib.blake2b(f"{entry[1]}|{per_request}".encode(), digest_size=16).hexdigest()
+    etag = hashlib.blake2b(f"{digest}|{per_request}".encode(), digest_size=16).hexdigest()
     return OrderDetail(data, f'"{etag}"')

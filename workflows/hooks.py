@@ -75,7 +75,9 @@ def run_effects(ctx: TransitionContext) -> None:
 # number of queries whatever the number of stages and events. workflows loads its own rows first:
 # `order.detail_stages` and `order.detail_appointments` (lists of dicts) are there for sections.
 # What a section shows must come from the order's own rows, changed only together with an order
-# event: the detail is cached per order version (workflows.detail_cache).
+# event: the detail is cached per order version (workflows.detail_cache). A section whose value
+# holds a secret (the consumer's voucher codes) gives `seal(value)` and `unseal(value)`: the cache
+# keeps the sealed (encrypted) form only.
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,22 @@ class OrderSection:
     name: str
     load: Callable[[list], None] | None
     serialize: Callable[[Any, Any], Any]
+    seal: Callable[[Any], Any] | None = None
+    unseal: Callable[[Any], Any] | None = None
 
 
 _order_sections: dict[str, OrderSection] = {}
 
 
 def register_order_section(
-    name: str, *, load: Callable[[list], None] | None = None, serialize: Callable[[Any, Any], Any]
+    name: str,
+    *,
+    load: Callable[[list], None] | None = None,
+    serialize: Callable[[Any, Any], Any],
+    seal: Callable[[Any], Any] | None = None,
+    unseal: Callable[[Any], Any] | None = None,
 ) -> None:
-    _order_sections[name] = OrderSection(name=name, load=load, serialize=serialize)
+    _order_sections[name] = OrderSection(name=name, load=load, serialize=serialize, seal=seal, unseal=unseal)
 
 
 def order_sections() -> list[OrderSection]:

@@ -230,6 +230,19 @@ def test_a_cached_detail_is_never_served_to_another_viewer(
     assert client_for(consumer).get("/api/v1/orders/abc/").status_code == 404
 
 
+def test_the_cache_never_holds_a_voucher_code_in_clear(client_for, settings, store, consumer):
+    from django.core.cache import cache
+
+    from vouchers import codes
+
+    order = make_voucher_order(store=store, consumer=consumer)
+    api = client_for(consumer)
+    code = api.get(f"/api/v1/orders/{order.pk}/").json()["vouchers"][0]["code"]
+    assert api.get(f"/api/v1/orders/{order.pk}/").json()["vouchers"][0]["code"] == code  # from the cache
+    stored = b"".join(cache._cache.values())  # the local-memory backend's pickled entries
+    assert stored and code.encode() not in stored and codes.normalize(code).encode() not in stored
+
+
 def test_losing_sight_of_an_order_is_a_404_at_once(client_for, settings, store, store2, consumer, store_manager):
     order = make_order(store=store, consumer=consumer)
     api = client_for(store_manager)
