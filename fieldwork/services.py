@@ -132,6 +132,19 @@ def _job_row(technician: User, job_id: int, client_event_id=None) -> Appointment
     return next(iter(qs.order_by()[:1]), None)
 
 
+def _stage_of(order: ServiceOrder, stage_id: int) -> StageInstance:
+    """The visit's stage with its definition. Usually the order's current stage, which the engine's
+    lock brings along: the same instance then serves this action and the engine's transition."""
+    current = order.current_stage if _CURRENT_STAGE.is_cached(order) else None
+    if current is not None and current.pk == stage_id and _DEFINITION.is_cached(current):
+        return current
+    return StageInstance.objects.select_related("definition").get(pk=stage_id)
+
+
+_CURRENT_STAGE = ServiceOrder._meta.get_field("current_stage")
+_DEFINITION = StageInstance._meta.get_field("definition")
+
+
 def _check_job(technician: User, appointment: Appointment | None) -> None:
     """NotFound unless the job is (or was) the technician's: a job that was never theirs, or
     another merchant's, is a 404 (a stale one is answered under the lock)."""
@@ -200,8 +213,9 @@ def _run_action(*, technician: User, job_id: int, client_event_id, kind: str, re
             order = engine.lock_order(appointment.order_id)
             # Under the order lock: a duplicate that got the lock first has committed its answer,
             # and this statement's snapshot (taken after the lock) sees it.
-            appointment = (Appointment.objects.select_for_update(of=("self",)).select_related("stage__definition")
+            appointment = (Appointment.objects.select_for_update(of=("self",))
                            .annotate(client_event_seen=_seen(technician, client_event_id)).get(pk=appointment.pk))
+            appointment.stage = _stage_of(order, appointment.stage_id)
             if appointment.client_event_seen:
                 stored = _stored(technician, client_event_id)
                 if stored is not None:

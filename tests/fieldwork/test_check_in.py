@@ -251,3 +251,15 @@ def test_replayed_check_in_query_count(tech, visit, django_assert_max_num_querie
     with django_assert_max_num_queries(3):  # token, job + replay lookup, the stored answer
         response = tech.post(job_url(visit, "check-in"), body)
     assert response["Client-Event-Replayed"] == "true"
+
+
+def test_the_visits_stage_is_read_when_it_is_not_the_locked_orders_current_stage(visit, django_assert_num_queries):
+    from fieldwork import services
+    from workflows import engine
+
+    order = engine.lock_order(visit.order_id)
+    assert services._stage_of(order, visit.stage_id).pk == visit.stage_id
+    other = StageInstance.objects.filter(order=visit.order).exclude(pk=visit.stage_id).first()
+    with django_assert_num_queries(1):
+        stage = services._stage_of(order, other.pk)
+    assert stage.pk == other.pk and stage.definition.code == other.definition.code
