@@ -90,6 +90,9 @@ class DistributeForm(forms.Form):
 
 @admin.register(TemplateVersion)
 class TemplateVersionAdmin(TenantScopedAdmin):
+    class Media:
+        css = {"all": ["workflows/admin.css"]}
+
     list_display = ("template", "number", "status", "published_at")
     list_filter = ("status",)
     inlines = [StageDefinitionInline]
@@ -170,7 +173,7 @@ class TemplateVersionAdmin(TenantScopedAdmin):
                 '<p><a class="button" href="{}">Distribute to stores</a></p>',
                 reverse("admin:workflows_version_distribute", args=[obj.pk]),
             )
-        return format_html('{}<img src="{}" alt="State diagram of {}" style="max-width:100%">', actions, url, obj)
+        return format_html('{}<img src="{}" alt="State diagram of {}" class="stage-diagram">', actions, url, obj)
 
     def diagram_view(self, request, pk):
         version = self._version(request, pk)

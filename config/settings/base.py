@@ -3,13 +3,11 @@
 With nothing set, the service runs embedded: SQLite and Celery in eager mode.
 """
 
-import base64
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 
 import environ
-from csp.constants import NONE, SELF, UNSAFE_HASHES
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -230,16 +228,11 @@ SESSION_COOKIE_HTTPONLY = True
 # plugins, no framing, no <base> rewriting. `data:` images are the Swagger UI's CSS icons; the QR codes on the
 # tracking page are inline SVG elements, which need no source. Forms post to this origin only: a real payment
 # provider whose checkout a form redirects to must be added with CSP_FORM_ACTION (comma-separated origins).
-# One inline style attribute is allowed by its hash (only that exact text): the admin's workflow diagram
-# <img style="max-width:100%"> (workflows/admin.py). Drop it when that becomes a class in a stylesheet.
-_CSP_STYLE_ATTRIBUTES = ["max-width:100%"]
-_CSP_STYLE_HASHES = [f"'sha256-{base64.b64encode(hashlib.sha256(a.encode()).digest()).decode()}'"
-                     for a in _CSP_STYLE_ATTRIBUTES]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF],
-        "style-src": [SELF, UNSAFE_HASHES, *_CSP_STYLE_HASHES],
+        "style-src": [SELF],
         "img-src": [SELF, "data:"],
         "object-src": [NONE],
         "base-uri": [NONE],
