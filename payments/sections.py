@@ -1,30 +1,38 @@
 """What payments adds to the order detail (registered in PaymentsConfig.ready). `load` reads the
-installments and ledger rows of all the orders in two queries (plain values), the serializers read
+installments and ledger rows of all the orders in one query (plain values), the serializers read
 only those: the detail costs the same number of queries for 1 or 30 orders, 4 or 40 stages."""
 
-from payments.models import Installment, LedgerEntry
+from collections import namedtuple
+
+from payments.models import Installment
 from payments.selectors import money_summary_from_rows
 
 INSTALLMENTS_ATTR = "payments_installments"
 LEDGER_ATTR = "payments_ledger"
 
 _INSTALLMENT_FIELDS = ("id", "order_id", "stage_id", "amount", "currency", "timing", "state", "due_at", "paid_at")
+_Installment = namedtuple("_Installment", _INSTALLMENT_FIELDS)
+_LedgerRow = namedtuple("_LedgerRow", ("installment_id", "kind", "amount"))
 
 
 def load(orders) -> None:
-    """Keep each order's installments (in position order) and ledger rows on it. Installments are
-    only made for stages carrying a payment share (installments_allocate) and every ledger row
-    belongs to one: an order without such a stage costs no query."""
+    """Keep each order's installments (in position order) and ledger rows on it, from one query
+    (installments LEFT JOIN their ledger rows). Installments are only made for stages carrying a
+    payment share (installments_allocate) and every ledger row belongs to one: an order without
+    such a stage costs no query."""
     installments = {o.pk: [] for o in orders}
     ledger = {o.pk: [] for o in orders}
     ids = [o.pk for o in orders if any((s["definition__payment_share"] or 0) > 0 for s in o.detail_stages)]
     if ids:
-        for row in (Installment.objects.filter(order_id__in=ids).order_by("position", "pk")
-                    .values_list(*_INSTALLMENT_FIELDS, named=True)):
-            installments[row.order_id].append(row)
-        for row in (LedgerEntry.objects.filter(order_id__in=ids).order_by("pk")
-                    .values_list("order_id", "installment_id", "kind", "amount", named=True)):
-            ledger[row.order_id].append(row)
+        rows = (Installment.objects.filter(order_id__in=ids).order_by("position", "pk", "ledger_entries__id")
+                .values_list(*_INSTALLMENT_FIELDS, "ledger_entries__kind", "ledger_entries__amount"))
+        last = None
+        for *fields, kind, amount in rows:
+            if last is None or last.id != fields[0]:
+                last = _Installment(*fields)
+                installments[last.order_id].append(last)
+            if kind is not None:
+                ledger[last.order_id].append(_LedgerRow(last.id, kind, amount))
     for order in orders:
         setattr(order, INSTALLMENTS_ATTR, installments[order.pk])
         setattr(order, LEDGER_ATTR, ledger[order.pk])

@@ -67,23 +67,30 @@ def _by_order(rows, orders) -> dict[int, list[dict]]:
 
 
 def order_detail_load(orders) -> list[ServiceOrder]:
-    """Read everything the detail of these orders shows: four queries for the workflow's own rows
-    (stages with their definitions, submission files, appointments, events), then each section's
-    load. Plain values, no model instances: this is the hot path of the consumer app."""
+    """Read everything the detail of these orders shows: three queries for the workflow's own rows
+    (stages with their definitions and submission files, appointments, events), then each
+    section's load. Plain values, no model instances: this is the hot path of the consumer app."""
     orders = list(orders)
     if not orders:
         return orders
     ids = [o.pk for o in orders]
-    stages = _by_order(
-        StageInstance.objects.filter(order_id__in=ids).order_by("order_id", "position").values(*DETAIL_STAGE_FIELDS),
-        orders,
+    # One row per stage and file (a LEFT JOIN: a stage without files comes once, with None).
+    rows = (
+        StageInstance.objects.filter(order_id__in=ids)
+        .order_by("order_id", "position", "submission_files__id")
+        .values(*DETAIL_STAGE_FIELDS, "submission_files__file")
     )
+    stages: dict[int, list[dict]] = {o.pk: [] for o in orders}
     files: dict[int, list[str]] = {}
     storage = StageSubmissionFile._meta.get_field("file").storage
-    for stage_id, name in (
-        StageSubmissionFile.objects.filter(stage__order_id__in=ids).order_by("pk").values_list("stage_id", "file")
-    ):
-        files.setdefault(stage_id, []).append(storage.url(name))
+    for row in rows:
+        name = row.pop("submission_files__file")
+        stage_files = files.get(row["id"])
+        if stage_files is None:
+            stage_files = files[row["id"]] = []
+            stages[row["order_id"]].append(row)
+        if name:
+            stage_files.append(storage.url(name))
     appointments = _by_order(
         Appointment.objects.filter(order_id__in=ids)
         .order_by("order_id", "window_start", "pk")

@@ -95,7 +95,7 @@ def _due(detail):
 
 
 def test_every_kind_of_change_shows_in_the_very_next_detail(
-    client_for, settings, store, consumer, store_manager, technician, technician2
+    client_for, settings, store, consumer, store_manager, technician, technician2, django_assert_num_queries
 ):
     order = make_order(store=store, consumer=consumer, actor=store_manager)
     manager, tech = client_for(store_manager), client_for(technician)
@@ -173,6 +173,13 @@ def test_every_kind_of_change_shows_in_the_very_next_detail(
     assert next(i for i in changed()["installments"] if i["id"] == attempt.installment_id)["state"] == "failed"
     payment_refund(payment=deposit, amount=Decimal("200.00"), actor=store_manager, reason="goodwill")
     assert changed()["money"]["refunded"] == "200.00"
+
+    # built from the database: token, version, order, stages (with files), appointments, events,
+    # installments (with the ledger), vouchers, check-ins and check-outs
+    settings.ORDER_DETAIL_CACHE_SECONDS = 0
+    with django_assert_num_queries(9):
+        assert consumer_api.get(f"/api/v1/orders/{order.pk}/").status_code == 200
+    settings.ORDER_DETAIL_CACHE_SECONDS = 60
 
     # the tracking link is revoked: a new link at once
     before = mine.last["tracking_url"]
@@ -299,10 +306,10 @@ def test_detail_queries_cold_and_cached(client_for, settings, store, consumer, s
     api = client_for(consumer)
     for order in (small, large):
         services.stage_submit(stage=order.current_stage, actor=store_manager, notes="done")
-        # token, version, order, stages, files, appointments, events (installments and ledger only
-        # when a stage carries a payment, vouchers when one needs a voucher, site records when a
-        # visit was checked in)
-        with django_assert_num_queries(7):
+        # token, version, order, stages with their files, appointments, events (installments with
+        # their ledger only when a stage carries a payment, vouchers when one needs a voucher, site
+        # records when a visit was checked in)
+        with django_assert_num_queries(6):
             assert api.get(f"/api/v1/orders/{order.pk}/").status_code == 200
         with django_assert_num_queries(CACHED_QUERIES):
             assert api.get(f"/api/v1/orders/{order.pk}/").status_code == 200
