@@ -39,7 +39,7 @@ def _ttl() -> int:
 
 
 def _build(user, order_id: int, request) -> dict | None:
-    order = selectors.order_detail_queryset(user=user).filter(pk=order_id).first()
+    order = next(iter(selectors.order_detail_queryset(user=user).filter(pk=order_id).order_by()[:1]), None)
     if order is None:
         return None
     return order_detail_data(selectors.order_detail_load([order])[0], request)

@@ -272,11 +272,10 @@ class OrderListSerializer(serializers.ModelSerializer):
         ]
 
 
+# The order detail's fields, for the schema. The representation is order_detail_data (plain functions
+# over the rows order_detail_load reads: the same body, without DRF building fields for every stage,
+# visit and event).
 class OrderDetailSerializer(OrderListSerializer):
-    """The order detail's fields, for the schema. The representation is order_detail_data (plain
-    functions over the rows order_detail_load reads: same body, without DRF building fields for
-    every stage, visit and event)."""
-
     stages = StageInstanceSerializer(many=True, read_only=True)
     appointments = AppointmentSerializer(many=True, read_only=True)
     timeline = OrderEventSerializer(source="events", many=True, read_only=True)
