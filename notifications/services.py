@@ -276,7 +276,10 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
     if event.kind == "job.checked_in":
         tech_id = event.payload.get("technician") if isinstance(event.payload.get("technician"), int) else None
         tech_id = tech_id or (event.actor_id if event.actor_role == User.Role.TECHNICIAN else None)
-        tech = User.objects.filter(pk=tech_id).first() if tech_id else None
+        if tech_id and tech_id == event.actor_id and _is_loaded(event, "actor"):
+            tech = event.actor  # the technician checking in, as the caller passed them
+        else:
+            tech = User.objects.filter(pk=tech_id).first() if tech_id else None
         technician_name = tech.first_name or tech.display_name if tech else ""
     payload = {**(event.payload or {}), "_event_kind": event.kind}
     ctx = _context(order, stage, payload, technician_name=technician_name)

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from tenancy.models import User
 from workflows import hooks
 from workflows.models import OrderEvent, ServiceOrder, StageInstance
 
@@ -105,6 +106,8 @@ def record_event(
         payload=clean_payload,
         prev_hash=prev_hash,
     )
+    if actor_id is not None and isinstance(actor, User):
+        OrderEvent._meta.get_field("actor").set_cached_value(event, actor)  # listeners read event.actor freely
     event.hash = event_hash(event)
     event.save(force_insert=True)
     hooks.notify_event_listeners(event)

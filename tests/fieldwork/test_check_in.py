@@ -227,10 +227,20 @@ def test_a_seen_client_event_id_sent_to_another_technicians_job_is_404(tech, cli
 
 def test_check_in_query_count(tech, visit, django_assert_max_num_queries):
     body = check_in_body(visit.order)
-    # 7 of the fieldwork frame (see the next test), 8 of the events and the stage start (engine and
-    # listeners), and the savepoint pair the test's own transaction turns the request's transaction into.
-    with django_assert_max_num_queries(17):
+    # 7 of the fieldwork frame (see the next test), 7 of the events and the stage start (engine and
+    # listeners: the arrival message names the technician from the caller's instance, no read), and the
+    # savepoint pair the test's own transaction turns the request's transaction into.
+    with django_assert_max_num_queries(16):
         assert tech.post(job_url(visit, "check-in"), body).status_code == 201
+
+
+def test_the_arrival_message_names_the_technician(tech, technician, visit):
+    from notifications.models import Notification
+
+    assert technician.first_name
+    assert tech.post(job_url(visit, "check-in"), check_in_body(visit.order)).status_code == 201
+    arrived = Notification.objects.filter(order=visit.order, kind="technician.arrived")
+    assert arrived.exists() and all(n.subject == f"{technician.first_name} has arrived" for n in arrived)
 
 
 def test_check_in_frame_query_count(tech, visit, django_assert_max_num_queries, monkeypatch):
