@@ -279,9 +279,9 @@ class OrderDetailSerializer(OrderListSerializer):
     stages = StageInstanceSerializer(many=True, read_only=True)
     appointments = AppointmentSerializer(many=True, read_only=True)
     timeline = OrderEventSerializer(source="events", many=True, read_only=True)
-    progress = serializers.SerializerMethodField()
-    next_step = serializers.SerializerMethodField()
-    allowed_triggers = serializers.SerializerMethodField()
+    progress = serializers.DictField(read_only=True)
+    next_step = serializers.DictField(read_only=True)
+    allowed_triggers = serializers.ListField(child=serializers.CharField(), read_only=True)
     consumer_name = serializers.CharField(source="consumer.display_name", read_only=True)
     store_name = serializers.CharField(source="store.name", read_only=True)
 
@@ -303,15 +303,6 @@ class OrderDetailSerializer(OrderListSerializer):
             "cancelled_at",
             "cancel_reason",
         ]
-
-    def get_progress(self, obj) -> dict:  # schema only (see to_representation)
-        raise NotImplementedError
-
-    def get_next_step(self, obj) -> dict:  # schema only
-        raise NotImplementedError
-
-    def get_allowed_triggers(self, obj) -> list[str]:  # schema only
-        raise NotImplementedError
 
     def to_representation(self, obj):
         if not hasattr(obj, "detail_stages"):
