@@ -30,22 +30,9 @@ from pathlib import Path
 # ruff: noqa: S106, S608 (unusable placeholder passwords; table names are constants of this script)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import recreate_database  # noqa: E402 (needs the path above)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-
-
-def recreate_database(url: str) -> None:
-    from urllib.parse import urlsplit
-
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("bench"):
-        sys.exit(f"refusing to recreate database {name!r}: its name must start with 'bench'")
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def timed(label: str, fn, results: list, repeat: int = 1):

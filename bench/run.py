@@ -43,6 +43,8 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import recreate_database  # noqa: E402 (needs the path above)
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_core"
 # Every table's ids start at its own multiple of this, so an id is never equal to another table's
 # id nor to a small integer (a seq, a position) in a statement's parameters: a recorded statement
@@ -51,18 +53,6 @@ ID_BLOCK = 10_000_000
 
 
 # --- database ------------------------------------------------------------------------------
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    name = urlsplit(url).path.lstrip("/")
-    if not name.startswith("bench"):
-        sys.exit(f"refusing to recreate database {name!r}: its name must start with 'bench'")
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def migrate() -> None:
