@@ -15,43 +15,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from notifications.models import Notification
 from tests.factories.notifications import PLAIN_VISIT_WORKFLOW, NotificationFactory
 from tests.factories.workflows import make_order
+from tests.reliability.support import database_url, wait_for
 
 TASK = "notifications.tasks.deliver_notification"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    user = quote(s.get("USER") or "postgres", safe="")
-    password = f":{quote(s['PASSWORD'], safe='')}" if s.get("PASSWORD") else ""
-    host = s.get("HOST") or "127.0.0.1"
-    port = s.get("PORT") or "5432"
-    return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
-
-
 def _broker_url() -> str:
     return os.environ.get("CELERY_BROKER_URL") or settings.CELERY_BROKER_URL
-
-
-def _wait_for(predicate, timeout: float, step: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -88,7 +68,7 @@ def test_a_real_worker_sends_a_twice_delivered_notification_once(store, consumer
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": broker_url,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "SMS_BACKEND": "tests.notifications.sms_backends.FileSMSBackend",
@@ -108,9 +88,9 @@ def test_a_real_worker_sends_a_twice_delivered_notification_once(store, consumer
         def both_tasks_done() -> bool:
             return log.read_text().count(f"Task {TASK}[") >= 4 and log.read_text().count("succeeded in") >= 2
 
-        assert _wait_for(lambda: Notification.objects.get(pk=n.pk).state == Notification.State.SENT, 30), \
+        assert wait_for(lambda: Notification.objects.get(pk=n.pk).state == Notification.State.SENT, 30), \
             f"not sent within 30 s; worker log:\n{log.read_text()[-3000:]}"
-        assert _wait_for(both_tasks_done, 30), f"the second delivery did not finish:\n{log.read_text()[-3000:]}"
+        assert wait_for(both_tasks_done, 30), f"the second delivery did not finish:\n{log.read_text()[-3000:]}"
     finally:
         _stop(proc)
         try:
