@@ -13,6 +13,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from core.errors import DomainError
 from tenancy.models import User
 from workflows import hooks
 from workflows.models import OrderEvent, ServiceOrder, StageInstance
@@ -72,6 +73,16 @@ def event_hash(event: OrderEvent) -> str:
     )
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def record_event(
     *,
     order: ServiceOrder,
@@ -87,6 +98,10 @@ def record_event(
     last = OrderEvent.objects.filter(order_id=order.pk).order_by("-seq").values("seq", "hash").first()
     seq = last["seq"] + 1 if last else 1
     prev_hash = last["hash"] if last else ""
+    if _has_nul(payload):
+        # PostgreSQL's jsonb cannot hold U+0000; refuse it here for every caller (and on SQLite too, so
+        # both behave alike) instead of failing at the INSERT. The caller's transaction rolls back whole.
+        raise DomainError("Text may not contain NUL (U+0000) characters.", code="nul_character")
     # Round-trip the payload through JSON so the hash covers exactly what is stored.
     clean_payload = json.loads(json.dumps(payload or {}, cls=DjangoJSONEncoder))
     created_at = timezone.now()

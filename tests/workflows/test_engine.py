@@ -195,3 +195,20 @@ def test_a_transition_costs_the_same_queries_for_4_or_40_stages(merchant, store,
     # notifications
     # (+ BEGIN/COMMIT where the backend logs them)
     assert counts[0] <= 8, counts
+
+
+def test_a_payload_with_nul_is_refused_before_anything_is_written(order, consumer):
+    """PostgreSQL's jsonb cannot hold U+0000: the event log refuses it on every backend, and the whole
+    transition rolls back (found by the stateful test on PostgreSQL)."""
+    from core.errors import DomainError
+    from workflows.models import OrderEvent
+
+    state, events = order.state, OrderEvent.objects.filter(order=order).count()
+    with pytest.raises(DomainError) as refused:
+        engine.fire(order_id=order.pk, trigger="cancel", actor=consumer, payload={"reason": "changed\x00mind"})
+    assert (refused.value.status_code, refused.value.code) == (400, "nul_character")
+    order.refresh_from_db()
+    assert order.state == state and OrderEvent.objects.filter(order=order).count() == events
+    engine.fire(order_id=order.pk, trigger="cancel", actor=consumer, payload={"reason": "changed my mind"})
+    order.refresh_from_db()
+    assert order.state == "cancelled"
