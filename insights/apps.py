@@ -9,12 +9,11 @@ class InsightsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from insights.models import WebhookEndpoint
-        from insights.webhooks import forget_merchant_endpoints, webhook_event_listener
-        from tenancy.models import Merchant
+        from insights.webhooks import refresh_merchant_webhook_flag, webhook_event_listener
         from workflows import hooks
 
         hooks.register_event_listener(webhook_event_listener)
-        # The listener caches each merchant's endpoints (and its tier's say): drop them when either changes.
-        for model in (WebhookEndpoint, Merchant):
-            for signal in (post_save, post_delete):
-                signal.connect(forget_merchant_endpoints, sender=model, dispatch_uid=f"endpoints-{model.__name__}")
+        # The listener reads the merchant's tier and webhook flag from the engine's order lock.
+        hooks.register_order_lock_related("merchant")
+        for signal in (post_save, post_delete):
+            signal.connect(refresh_merchant_webhook_flag, sender=WebhookEndpoint, dispatch_uid="merchant-webhook-flag")

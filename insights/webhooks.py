@@ -27,7 +27,6 @@ import urllib.request
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -63,43 +62,42 @@ def event_body(event) -> bytes:
 
 
 # --- queueing (inside the event's transaction) ------------------------------------------------------
-def _merchant_id(event) -> int:
-    order = event.order if type(event)._meta.get_field("order").is_cached(event) else None
-    if order is not None:
-        return order.merchant_id
-    return ServiceOrder.objects.values_list("merchant_id", flat=True).get(pk=event.order_id)
-
-
-ENDPOINTS_CACHE_SECONDS = 60
-
-
-def _endpoints_cache_key(merchant_id: int) -> str:
-    return f"insights:webhook-endpoints:{merchant_id}"
-
-
-def merchant_endpoints(merchant_id: int) -> list[WebhookEndpoint]:
+def merchant_endpoints(merchant: Merchant) -> list[WebhookEndpoint]:
     """The merchant's active endpoints, or [] when its tier has no outbound webhooks.
 
-    Read for every order event, so it is cached per merchant: saving or deleting an endpoint or the
-    merchant drops the entry (`forget_merchant_endpoints`, wired in InsightsConfig.ready). Bulk
-    `QuerySet.update()`s send no signal; the time limit bounds how long they can go unseen."""
-    key = _endpoints_cache_key(merchant_id)
-    endpoints = cache.get(key)
-    if endpoints is None:
-        endpoints = list(
-            WebhookEndpoint.objects.filter(active=True, merchant_id=merchant_id, merchant__tier__in=webhook_tiers())
-            .only("pk", "event_kinds")
-        )
-        cache.set(key, endpoints, ENDPOINTS_CACHE_SECONDS)
-    return endpoints
+    Asked for every order event. The merchant comes with the engine's order lock, and its
+    `has_active_webhooks` flag answers without a query for merchants without webhooks (most of them)."""
+    if not merchant.has_active_webhooks or merchant.tier not in webhook_tiers():
+        return []
+    return list(WebhookEndpoint.objects.filter(active=True, merchant_id=merchant.pk).only("pk", "event_kinds"))
 
 
-def forget_merchant_endpoints(sender, instance, **kwargs) -> None:
-    cache.delete(_endpoints_cache_key(instance.pk if sender is Merchant else instance.merchant_id))
+def refresh_merchant_webhook_flag(sender, instance: WebhookEndpoint, **kwargs) -> None:
+    """Keep Merchant.has_active_webhooks true exactly when one of its endpoints is active.
+
+    Runs in the saving transaction. The merchant's row lock orders concurrent endpoint changes: each
+    counts after the previous one committed, so the last writer never leaves a stale false behind."""
+    with transaction.atomic():
+        merchant = Merchant.objects.select_for_update().filter(pk=instance.merchant_id).only("pk").first()
+        if merchant is None:  # the merchant itself is being deleted (cascade)
+            return
+        active = WebhookEndpoint.objects.filter(merchant_id=merchant.pk, active=True).exists()
+        Merchant.objects.filter(pk=merchant.pk).update(has_active_webhooks=active)
+
+
+def _event_merchant(event) -> Merchant:
+    """The event's merchant: the one the engine's lock of the order brought along, or read."""
+    order = event.order if type(event)._meta.get_field("order").is_cached(event) else None
+    if order is not None and type(order)._meta.get_field("merchant").is_cached(order):
+        return order.merchant
+    merchant_id = order.merchant_id if order is not None else (
+        ServiceOrder.objects.values_list("merchant_id", flat=True).get(pk=event.order_id)
+    )
+    return Merchant.objects.only("pk", "tier", "has_active_webhooks").get(pk=merchant_id)
 
 
 def webhook_event_listener(event) -> None:
-    endpoints = [ep for ep in merchant_endpoints(_merchant_id(event)) if ep.wants(event.kind)]
+    endpoints = [ep for ep in merchant_endpoints(_event_merchant(event)) if ep.wants(event.kind)]
     if not endpoints:
         return
     deliveries = OutboundDelivery.objects.bulk_create(

@@ -30,6 +30,10 @@ class Merchant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.BASIC)
+    # Kept by insights.webhooks (whenever an endpoint is saved or deleted): whether any of the merchant's
+    # outbound webhook endpoints is active. It rides on the engine's order lock, so the events of the
+    # many merchants without webhooks cost no lookup.
+    has_active_webhooks = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     tenant_scope = TenantScope(merchant="pk", store_manager_sees="merchant")
@@ -39,6 +43,15 @@ class Merchant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # has_active_webhooks is insights' to keep, under this row's lock: saving a merchant loaded
+        # earlier (an admin form, say) must not write back its stale copy of the flag.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "has_active_webhooks"
+            ]
+        super().save(*args, **kwargs)
 
 
 class Store(models.Model):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from insights import tasks
 from insights.models import OutboundDelivery, WebhookEndpoint
-from insights.webhooks import backoff, delivery_attempt
+from insights.webhooks import backoff, delivery_attempt, webhook_event_listener
 from tests.factories.insights import make_endpoint
 from tests.factories.workflows import linear_stages, make_order
 from workflows.models import OrderEvent
@@ -174,14 +174,12 @@ def test_private_addresses_refused_by_default(enterprise, store, consumer, recei
     assert receiver.requests == []
 
 
-def test_endpoint_and_tier_changes_apply_to_the_next_event(enterprise, store, consumer, receiver,
-                                                            django_assert_max_num_queries):
-    """The listener caches a merchant's endpoints; adding, switching off or downgrading is seen at once."""
-    from insights.webhooks import merchant_endpoints
+def test_endpoint_and_tier_changes_apply_to_the_next_event(enterprise, store, consumer, receiver):
+    """Adding an endpoint, switching it off, downgrading the merchant: each is seen by the very next event."""
     from workflows.engine import fire
 
     order = make_order(store=store, consumer=consumer, definition=linear_stages(3, requires_approval=True))
-    assert not OutboundDelivery.objects.exists()  # and the merchant's "no endpoint" is now cached
+    assert not OutboundDelivery.objects.exists()
     endpoint = make_endpoint(merchant=enterprise, url=receiver.url)
     first = fire(order_id=order.pk, trigger="start").event
     assert list(OutboundDelivery.objects.values_list("event_id", flat=True)) == [first.pk]
@@ -200,10 +198,46 @@ def test_endpoint_and_tier_changes_apply_to_the_next_event(enterprise, store, co
 
     enterprise.tier = "enterprise"
     enterprise.save()
-    fire(order_id=order.pk, trigger="start")  # reads the endpoints again and caches them
+    fire(order_id=order.pk, trigger="start")
     assert OutboundDelivery.objects.count() == 2
-    with django_assert_max_num_queries(0):
-        assert [e.pk for e in merchant_endpoints(enterprise.pk)] == [endpoint.pk]
+
+    endpoint.delete()
+    fire(order_id=order.pk, trigger="complete")
+    assert OutboundDelivery.objects.count() == 0  # the deliveries went with the endpoint; none was added
+
+
+def test_merchant_webhook_flag_follows_its_endpoints(enterprise):
+    """The flag that spares merchants without webhooks a lookup per event is true exactly while one of
+    their endpoints is active, whatever the order of changes."""
+    second = make_endpoint(merchant=enterprise, url="https://hooks.example.com/b")
+
+    def flag() -> bool:
+        enterprise.refresh_from_db(fields=["has_active_webhooks"])
+        return enterprise.has_active_webhooks
+
+    first = make_endpoint(merchant=enterprise, url="https://hooks.example.com/a")
+    assert flag()
+    first.active = False
+    first.save()
+    assert flag()  # the second is still active
+    second.delete()
+    assert not flag()
+    first.active = True
+    first.save()
+    assert flag()
+
+
+def test_merchant_without_webhooks_costs_no_query_per_event(enterprise, store, consumer,
+                                                            django_assert_num_queries):
+    from workflows.engine import lock_order
+    from workflows.models import OrderEvent
+
+    order = make_order(store=store, consumer=consumer)
+    locked = lock_order(order.pk)
+    event = OrderEvent.objects.filter(order=order).first()
+    event.order = locked
+    with django_assert_num_queries(0):
+        webhook_event_listener(event)
 
 
 def test_downgraded_merchant_deliveries_stop(enterprise, store, consumer, receiver):
@@ -265,3 +299,13 @@ def test_delivery_log_is_read_only_and_scoped(client, enterprise, store, consume
     client.force_login(other_admin)
     r = client.get(f"/admin/insights/outbounddelivery/{d.pk}/change/")
     assert r.status_code == 302  # "does not exist" redirect: not shown to another merchant
+
+
+def test_saving_a_merchant_loaded_earlier_keeps_the_webhook_flag(enterprise):
+    from tenancy.models import Merchant
+
+    stale = Merchant.objects.get(pk=enterprise.pk)
+    make_endpoint(merchant=enterprise, url="https://hooks.example.com/a")
+    stale.name = "Renamed"
+    stale.save()
+    assert Merchant.objects.filter(pk=enterprise.pk, name="Renamed", has_active_webhooks=True).exists()
