@@ -228,11 +228,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         template = WorkflowTemplate.objects.filter(pk=v["template"], merchant_id=store.merchant_id).first()
         if template is None:
             raise DomainError("No such template.", code="invalid", errors={"template": ["No such template."]})
-        consumer = services.consumer_find_or_create(**v["consumer"])
-        order = services.order_create(
+        order = services.order_create_for_contact(
+            contact=v["consumer"],
             template=template,
             store=store,
-            consumer=consumer,
             total_amount=v["total_amount"],
             currency=v["currency"],
             service_address=v["service_address"],

@@ -264,6 +264,13 @@ def consumer_find_or_create(*, phone: str = "", email: str = "", name: str = "")
 
 
 @transaction.atomic
+def order_create_for_contact(*, contact: dict, **order_fields) -> ServiceOrder:
+    """Find or create the consumer by their contact details and create their order, in one transaction:
+    an order refused (say, a template not distributed to the store) leaves no new account behind."""
+    return order_create(consumer=consumer_find_or_create(**contact), **order_fields)
+
+
+@transaction.atomic
 def order_create(
     *,
     template: WorkflowTemplate,

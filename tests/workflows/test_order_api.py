@@ -45,6 +45,16 @@ def test_store_manager_creates_an_order_for_a_new_consumer(client_for, store_man
     assert ServiceOrder.objects.get(pk=again.json()["id"]).consumer_id == order.consumer_id
 
 
+def test_a_refused_order_leaves_no_new_consumer_account(client_for, store_manager, merchant, store, store2):
+    from tenancy.models import User
+    from tests.factories.workflows import make_template
+
+    template = make_template(merchant=merchant, stores=[store2])  # not distributed to `store`
+    response = client_for(store_manager).post("/api/v1/orders/", order_payload(template, store), format="json")
+    assert response.status_code == 400 and response.json()["code"] == "not_distributed"
+    assert not User.objects.filter(phone="+8613900000001").exists()
+
+
 @pytest.mark.parametrize(
     "changes, field",
     [
