@@ -4,7 +4,9 @@ Same caller + key + request: the first response is replayed (same status and bod
 view does not run again. Same key, other request: 422 `idempotency_key_reused`. A second
 request while the first still runs: 409 `idempotency_in_progress`. Keys live
 settings.IDEMPOTENCY_KEY_TTL (24 h by default). 5xx responses are not kept, so a retry after a
-server failure does the work.
+server failure does the work. A claim left "in progress" by a request that died (its worker killed, the
+database gone before the key could be released) is taken over by a retry after
+settings.IDEMPOTENCY_CLAIM_LEASE (5 min by default), instead of answering 409 for the whole TTL.
 """
 
 import hashlib
@@ -125,8 +127,15 @@ class IdempotencyMiddleware:
                 existing = IdempotencyKey.objects.filter(caller=caller, key=key).first()
                 if existing is None:
                     continue  # expired and deleted between our insert and read
-                if existing.created_at < timezone.now() - settings.IDEMPOTENCY_KEY_TTL:
-                    IdempotencyKey.objects.filter(pk=existing.pk).delete()
+                now = timezone.now()
+                expired = existing.created_at < now - settings.IDEMPOTENCY_KEY_TTL
+                # A claim still "in progress" past the lease belongs to a request that died (no request runs
+                # that long): let the retry take it over. The conditional delete lets only one retry do so.
+                abandoned = (existing.state == IdempotencyKey.State.IN_PROGRESS
+                             and existing.created_at < now - settings.IDEMPOTENCY_CLAIM_LEASE)
+                if expired or abandoned:
+                    IdempotencyKey.objects.filter(pk=existing.pk, state=existing.state,
+                                                  created_at=existing.created_at).delete()
                     continue
                 return existing, False
         raise IntegrityError("could not claim idempotency key")

@@ -199,6 +199,8 @@ DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="CNY")
 # Decimal places per ISO 4217 currency; anything absent uses 2.
 CURRENCY_DECIMALS = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0, "KRW": 0}
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
+# Longer than any request may run (gunicorn kills a worker after 30 s by default).
+IDEMPOTENCY_CLAIM_LEASE = timedelta(seconds=env.int("IDEMPOTENCY_CLAIM_LEASE_SECONDS", default=300))
 
 # --- payments (payments app) --------------------------------------------------
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="sandbox")

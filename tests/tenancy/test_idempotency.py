@@ -139,6 +139,20 @@ def test_a_request_still_in_progress_answers_409(consumer_client):
     assert Merchant.objects.count() == 1
 
 
+def test_a_claim_abandoned_past_its_lease_is_taken_over(consumer_client, settings):
+    """A request that never finished (worker killed, database gone before the key was released) does not
+    block its key for the whole TTL: once the lease has passed, a retry does the work."""
+    post(consumer_client, "orphan")
+    IdempotencyKey.objects.update(state=IdempotencyKey.State.IN_PROGRESS, response_status=None,
+                                  created_at=timezone.now() - settings.IDEMPOTENCY_CLAIM_LEASE + timedelta(seconds=5))
+    assert post(consumer_client, "orphan").status_code == 409  # still within the lease
+    IdempotencyKey.objects.update(created_at=timezone.now() - settings.IDEMPOTENCY_CLAIM_LEASE - timedelta(seconds=1))
+    retry = post(consumer_client, "orphan")
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry
+    assert Merchant.objects.count() == 2
+    assert post(consumer_client, "orphan").json() == retry.json()  # and the retry's answer is kept
+
+
 def test_a_too_long_key_is_400(consumer_client):
     response = post(consumer_client, "k" * 256)
     assert response.status_code == 400
