@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -19,8 +20,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
 
-def _derive(info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(settings.SECRET_KEY.encode())
+def _derive(info: bytes, secret_key: str | None = None) -> bytes:
+    secret = settings.SECRET_KEY if secret_key is None else secret_key
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
 
 
 def lookup_key() -> bytes:
@@ -29,10 +31,15 @@ def lookup_key() -> bytes:
 
 
 def _fernet() -> MultiFernet:
-    configured = getattr(settings, "VOUCHER_ENCRYPTION_KEY", "")
+    return _fernet_for(getattr(settings, "VOUCHER_ENCRYPTION_KEY", ""), settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=4)
+def _fernet_for(configured: str, secret_key: str) -> MultiFernet:
+    """Built once per key setting (every voucher shown decrypts its code; HKDF per call added up)."""
     keys = [k.strip() for k in configured.split(",") if k.strip()] if configured else []
     if not keys:
-        keys = [base64.urlsafe_b64encode(_derive(b"vouchers.encryption-key.v1")).decode()]
+        keys = [base64.urlsafe_b64encode(_derive(b"vouchers.encryption-key.v1", secret_key)).decode()]
     return MultiFernet([Fernet(k) for k in keys])
 
 
