@@ -102,6 +102,13 @@ class SplitPreviewSerializer(serializers.Serializer):
     total = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     currency = serializers.CharField(max_length=3, default="CNY")
 
+    def validate(self, attrs):
+        # DRF reads an empty query value (`?currency=`) of an optional field as absent and takes the default;
+        # the schema says at least one character, so it is refused like any other invalid currency.
+        if self.initial_data.get("currency") == "":
+            raise serializers.ValidationError({"currency": [serializers.CharField.default_error_messages["blank"]]})
+        return attrs
+
 
 class ConsumerInputSerializer(serializers.Serializer):
     phone = serializers.RegexField(r"^\+?[0-9]{6,20}$", required=False, allow_blank=True, default="")

@@ -161,6 +161,15 @@ def test_split_preview_adds_up_to_the_sample_total(admin_api, merchant, store):
     assert amounts == [Decimal("1200.00"), Decimal("3600.00"), Decimal("6000.00"), Decimal("1200.00")]
 
 
+def test_split_preview_refuses_an_empty_currency_as_the_schema_says(admin_api, merchant, store):
+    # The schema gives `currency` minLength 1: an empty value is refused, not read as the default CNY.
+    template = make_template(merchant=merchant, stores=[store])
+    response = admin_api.get(f"{URL}{template.pk}/split-preview/?total=510.01&currency=")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"currency"}
+    assert admin_api.get(f"{URL}{template.pk}/split-preview/?total=510.01").json()["currency"] == "CNY"
+
+
 def test_templates_of_another_merchant_are_invisible(client_for, other_admin, merchant, store):
     template = make_template(merchant=merchant, stores=[store])
     api = client_for(other_admin)
