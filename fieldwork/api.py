@@ -6,21 +6,30 @@ applied through the same service as its own endpoint and answered separately. Ev
 are not part of the batch: each is uploaded with its own multipart `POST .../evidence/`
 (with its `client_event_id`, so a retried upload is stored once), after the batch that
 checked the visit in.
+
+Evidence comes back through the order (`GET /api/v1/orders/{id}/evidence/` and its file): to
+whoever may see the order's detail, not only the technician who took it.
 """
 
 from datetime import date
 
 from django.conf import settings
+from django.http import FileResponse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import DomainError
+from core.schema import ErrorSerializer
 from fieldwork import selectors, services
+from fieldwork.models import Evidence
 from fieldwork.serializers import (
     CheckInInput,
     ChecklistInput,
@@ -29,6 +38,7 @@ from fieldwork.serializers import (
     EvidenceInput,
     JobDetailSerializer,
     JobSerializer,
+    OrderEvidenceSerializer,
     SyncInput,
     SyncItemHead,
     SyncOutput,
@@ -247,3 +257,69 @@ class SyncApi(APIView):
                 row.update(status=status, body=body)
             results.append(row)
         return Response({"results": results})
+
+
+# --- an order's evidence, for whoever may see the order -------------------------------------------
+
+ORDER_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The order's id.")
+# Never rendered as a page: no script, no subresource, no framing, whatever the bytes are.
+DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
+
+
+class OrderEvidenceListApi(generics.ListAPIView):
+    """The evidence of an order (photos, measurements), oldest first by device time, for whoever may
+    see the order: its consumer, the merchant's staff (per their stores), the technician on its visits,
+    the platform's operators. `download_url` fetches each file."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = OrderEvidenceSerializer
+    queryset = Evidence.objects.none()  # the model, for the schema; get_queryset reads
+
+    def get_queryset(self):
+        return selectors.order_evidence_list(user=self.request.user, order_id=self.kwargs["id"])
+
+    @extend_schema(parameters=[ORDER_ID], responses={
+        200: OrderEvidenceSerializer(many=True),
+        404: OpenApiResponse(ErrorSerializer, description="No such order visible to you, or a page past the end."),
+    })
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class _AnyAccept(DefaultContentNegotiation):
+    """A download answers its file whatever the client's Accept header says (its errors are JSON)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+class OrderEvidenceFileApi(APIView):
+    """The file of one piece of evidence, as stored (its type detected from the bytes at upload), always
+    as an attachment named by the server. 404 for an order you may not see, evidence of another order,
+    or a file missing from storage."""
+
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        parameters=[ORDER_ID, OpenApiParameter("evidence_id", int, OpenApiParameter.PATH,
+                                               description="The evidence's id (from the order's evidence list).")],
+        responses={
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in services.EVIDENCE_CONTENT_TYPES},
+            404: OpenApiResponse(ErrorSerializer, description="No such order or evidence visible to you, "
+                                                              "or its file is missing from storage."),
+        },
+    )
+    def get(self, request, id: int, evidence_id: int):
+        evidence = selectors.order_evidence_get(user=request.user, order_id=id, evidence_id=evidence_id)
+        response = FileResponse(selectors.evidence_file_open(evidence), as_attachment=True,
+                                filename=f"evidence-{evidence.pk}.{evidence.extension}",
+                                content_type=evidence.content_type)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = DOWNLOAD_CSP
+        response["Cache-Control"] = "private, no-store"
+        return response

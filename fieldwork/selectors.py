@@ -1,19 +1,23 @@
-"""Reads of the fieldwork app: a technician's jobs, what has been done on a stage."""
+"""Reads of the fieldwork app: a technician's jobs, what has been done on a stage, an order's evidence."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.apps import apps
 from django.core.exceptions import FieldError
+from django.core.files import File
 from django.db.models import Count, Q, QuerySet
 
 from core.errors import NotFound
 from fieldwork.models import CheckIn, ChecklistSubmission, CheckOut, Evidence
 from tenancy.models import User
 from tenancy.scoping import visible_to
-from workflows.models import Appointment, OrderEvent, StageInstance
+from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
+
+logger = logging.getLogger(__name__)
 
 JOB_RELATED = ("order__consumer", "store", "stage__definition")
 
@@ -129,3 +133,49 @@ def job_done_so_far(*, appointment: Appointment) -> dict:
         "checklist": stage_checklist_state(stage=stage),
         "voucher_redeemed": stage_voucher_redeemed(stage=stage) if stage.definition.requires_voucher else None,
     }
+
+
+# --- an order's evidence (consumer app, store staff) ------------------------------------------
+
+# What the evidence list shows: the record, its stage's code; never the file's storage name.
+EVIDENCE_LIST_FIELDS = (
+    "order", "appointment", "stage__definition__code", "kind", "content_type", "size", "sha256",
+    "recorded_at", "received_at", "late_sync",
+)
+
+
+def _orders_visible_to(user: User, order_id: int) -> QuerySet[ServiceOrder]:
+    """The order, when `user` may see its detail (the same scope as GET /orders/{id}/)."""
+    return visible_to(ServiceOrder.objects.filter(pk=order_id), user)
+
+
+def order_evidence_list(*, user: User, order_id: int) -> QuerySet[Evidence]:
+    """The evidence of an order `user` may see, by device time (NotFound otherwise). One query asks
+    whether the order is visible; the list itself is one query whatever its length."""
+    if not _orders_visible_to(user, order_id).exists():
+        raise NotFound("No such order.")
+    return (Evidence.objects.filter(order_id=order_id).select_related("stage__definition")
+            .only(*EVIDENCE_LIST_FIELDS).order_by("recorded_at", "pk"))
+
+
+def order_evidence_get(*, user: User, order_id: int, evidence_id: int) -> Evidence:
+    """One piece of evidence of an order `user` may see, in one query. An invisible order, an unknown
+    id and the id of another order's evidence all answer the same NotFound."""
+    evidence = (Evidence.objects.filter(pk=evidence_id, order_id=order_id,
+                                        order__in=_orders_visible_to(user, order_id).values("pk"))
+                .only("order", "file", "content_type").first())
+    if evidence is None:
+        raise NotFound("No such evidence.")
+    return evidence
+
+
+def evidence_file_open(evidence: Evidence) -> File:
+    """The stored file, opened for reading through its field's storage (NotFound when it is gone)."""
+    name = evidence.file.name
+    if not name:
+        raise NotFound("The file of this evidence is missing.", code="evidence_file_missing")
+    try:
+        return evidence.file.storage.open(name, "rb")
+    except OSError:  # FileNotFoundError, or a storage that cannot read it
+        logger.warning("evidence %s: file %r missing from storage", evidence.pk, name)
+        raise NotFound("The file of this evidence is missing.", code="evidence_file_missing") from None

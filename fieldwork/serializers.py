@@ -2,6 +2,7 @@
 
 import math
 
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -180,6 +181,24 @@ class EvidenceRecord(serializers.Serializer):
     content_type = serializers.CharField()
     recorded_at = serializers.DateTimeField()
     received_at = serializers.DateTimeField()
+
+
+class EvidenceStage(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField(source="definition.code")
+
+
+class OrderEvidenceSerializer(EvidenceRecord):
+    """A piece of evidence of an order, as the order's consumer and the store staff see it."""
+
+    kind = serializers.ChoiceField(choices=Evidence.Kind.choices)
+    stage = EvidenceStage()
+    appointment = serializers.IntegerField(source="appointment_id", help_text="The visit (job) it was taken on.")
+    late_sync = serializers.BooleanField()
+    download_url = serializers.SerializerMethodField(help_text="The file (GET, same authentication).")
+
+    def get_download_url(self, obj) -> str:
+        return reverse("order-evidence-file", kwargs={"id": obj.order_id, "evidence_id": obj.pk})
 
 
 class JobDetailSerializer(JobSerializer):

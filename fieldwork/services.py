@@ -396,6 +396,8 @@ def job_checklist_submit(*, technician: User, job_id: int, client_event_id, chec
 # --- evidence ----------------------------------------------------------------------------------
 
 PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# Every content type evidence_content_type stores (the download answers with it).
+EVIDENCE_CONTENT_TYPES = (*PHOTO_FORMATS.values(), "application/pdf", "application/octet-stream")
 
 
 def _detect_image(data: bytes) -> str | None:

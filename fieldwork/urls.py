@@ -11,4 +11,8 @@ urlpatterns = [
     path("technician/jobs/<int:job_id>/evidence/", api.EvidenceApi.as_view(), name="technician-job-evidence"),
     path("technician/jobs/<int:job_id>/complete/", api.CompleteApi.as_view(), name="technician-job-complete"),
     path("technician/sync/", api.SyncApi.as_view(), name="technician-sync"),
+    # An order's evidence, for whoever may see the order (the order's other paths are workflows.urls).
+    path("orders/<int:id>/evidence/", api.OrderEvidenceListApi.as_view(), name="order-evidence"),
+    path("orders/<int:id>/evidence/<int:evidence_id>/file/", api.OrderEvidenceFileApi.as_view(),
+         name="order-evidence-file"),
 ]

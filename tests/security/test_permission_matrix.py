@@ -12,10 +12,15 @@ Responses to callers who are not tenant A's people must not mention tenant A's o
 """
 
 import json
+import uuid
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
+from fieldwork import services as fieldwork
+from tests.factories.fieldwork import image_bytes
 from tests.factories.payments import pay_due_installments
 from tests.factories.workflows import make_order, make_template, stage_of
 from workflows import services
@@ -67,6 +72,8 @@ EXPECTATIONS = {
     ("get", "/api/v1/orders/{id}/"): rule(STAFF_A | {"tech", "consumer"}),
     ("post", "/api/v1/orders/{id}/cancel/"): rule(STAFF_A | {"consumer"}, forbidden=TECHS),
     ("get", "/api/v1/orders/{id}/slots/"): rule(STAFF_A | {"tech", "consumer"}),
+    ("get", "/api/v1/orders/{id}/evidence/"): rule(STAFF_A | {"tech", "consumer"}),
+    ("get", "/api/v1/orders/{id}/evidence/{evidence_id}/file/"): rule(STAFF_A | {"tech", "consumer"}),
     ("post", "/api/v1/orders/{id}/appointments/"): rule({"admin", "manager", "consumer"}, forbidden=TECHS | {"ops"}),
     ("get", "/api/v1/appointments/"): EVERYONE,
     ("get", "/api/v1/appointments/{id}/"): rule(STAFF_A | {"tech", "consumer"}),
@@ -137,12 +144,17 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
     slot = services.appointment_slots(stage=measuring)[0]
     appointment = services.appointment_book(stage=measuring, window_start=slot.start, actor=consumer)
     appointment = services.appointment_assign(appointment=appointment, technician=technician, actor=store_manager)
+    # The technician checks in and takes a photo, so the order's evidence (and its file) can be reached.
+    fieldwork.job_check_in(technician=technician, job_id=appointment.pk, client_event_id=uuid.uuid4(),
+                           recorded_at=timezone.now(), latitude=order.latitude, longitude=order.longitude)
+    photo = fieldwork.job_evidence_add(technician=technician, job_id=appointment.pk, client_event_id=uuid.uuid4(),
+                                       kind="photo", file=SimpleUploadedFile("p.png", image_bytes("PNG")))
     installment = Installment.objects.get(order=order, stage__definition__code="booking")
     ids = {
         "templates": template.pk, "orders": order.pk, "appointments": appointment.pk, "stages": measuring.pk,
         "installments": installment.pk, "payments": installment.payments.first().pk,
         "vouchers": Voucher.objects.get(order=order).pk, "jobs": appointment.pk, "stores": store.pk,
-        "technicians": technician.pk, "provider": "sandbox",
+        "technicians": technician.pk, "provider": "sandbox", "evidence": photo.body["id"],
     }
     users = {"admin": merchant_admin, "manager": store_manager, "tech": technician, "tech2": technician2,
              "consumer": consumer, "consumer2": consumer2, "ops": operator, "x_admin": other_admin,
@@ -155,6 +167,7 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
 
 def concrete(path: str, ids: dict) -> str:
     path = path.replace("{provider}", ids["provider"]).replace("{job_id}", str(ids["jobs"]))
+    path = path.replace("{evidence_id}", str(ids["evidence"]))
     if "{id}" in path:
         path = path.replace("{id}", str(ids[path.split("/")[3]]))
     return path
