@@ -91,3 +91,25 @@ def test_refuses_to_start_without_voucher_and_webhook_keys(missing):
     )
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+PRINT_DB = (
+    "from django.conf import settings as s; d = s.DATABASES['default']; "
+    "print('DB', d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], d['OPTIONS'].get('server_side_binding'), "
+    "d['OPTIONS'].get('prepare_threshold'))"
+)
+
+
+@pytest.mark.parametrize("threshold, expected", [(None, "1"), ("none", "None"), ("5", "5")])
+def test_postgresql_connections_persist_and_prepare_statements(threshold, expected):
+    """Prepared statements only pay off on a connection that outlives the request; a transaction-mode pooler
+    (DATABASE_PREPARE_THRESHOLD=none) turns them off."""
+    extra = {"DATABASE_PREPARE_THRESHOLD": threshold} if threshold else {}
+    result = manage(
+        "shell", "-c", PRINT_DB,
+        DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com",
+        DATABASE_URL="postgres://app@db.example.com:5432/service", **extra, **key_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("DB"))
+    assert line.split() == ["DB", "60", "True", "True", expected]
