@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
+from core.filters import MAX_ID
 from workflows import hooks
 from workflows.engine import allowed_triggers
 from workflows.models import (
@@ -95,7 +96,9 @@ class TemplatePatchSerializer(serializers.Serializer):
 
 
 class DistributeSerializer(serializers.Serializer):
-    stores = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=500)
+    # Bounded like a primary key: the ids go into one `pk__in` query, which SQLite cannot bind past 64 bits.
+    stores = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False,
+                                   max_length=500)
 
 
 class SplitPreviewSerializer(serializers.Serializer):

@@ -212,3 +212,13 @@ def test_basic_tier_refuses_rework_loops_and_long_workflows(merchant):
     with pytest.raises(DomainError, match="rework loops"):
         make_template(merchant=merchant)  # the wardrobe's design stage allows 2 rework rounds
     assert make_template(merchant=merchant, definition=linear_stages(5)).versions.count() == 1
+
+
+@pytest.mark.parametrize("store_id", [2**63, 2**64 + 1])
+def test_a_store_id_beyond_any_primary_key_is_refused_not_a_server_error(admin_api, merchant, store, store_id):
+    # Found by the fuzzer on SQLite: an id past the 64-bit range raised OverflowError inside the `pk__in` query
+    # (500). PostgreSQL answered 400 only because the database refused it (DataError); now the input is refused.
+    template = make_template(merchant=merchant, stores=[store])
+    response = admin_api.post(f"{URL}{template.pk}/distribute/", {"stores": [store.pk, store_id]}, format="json")
+    assert response.status_code == 400, response.content
+    assert "stores" in response.json()["errors"]
