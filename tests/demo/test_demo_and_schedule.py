@@ -4,8 +4,13 @@ import importlib
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from core.errors import NotFound
+from fieldwork.models import Evidence
+from fieldwork.selectors import order_evidence_list
+from tests.fuzz.run_fuzz import ROLES
 from workflows.events import verify_chain
 from workflows.models import ServiceOrder
 
@@ -29,10 +34,29 @@ def test_load_demo_puts_orders_in_every_stage_and_is_idempotent(settings):
         "completed",
         "cancelled",
     } <= set(states.values())
+    assert_each_fuzzing_role_owns_evidence()
     counts = ServiceOrder.objects.count(), sum(o.events.count() for o in ServiceOrder.objects.all())
     call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert (ServiceOrder.objects.count(), sum(o.events.count() for o in ServiceOrder.objects.all())) == counts
     assert all(verify_chain(o.pk) is None for o in ServiceOrder.objects.all())
+
+
+def assert_each_fuzzing_role_owns_evidence():
+    """The fuzzer's ownership probe (tests/fuzz/run_fuzz.py) checks an order's evidence files only where the
+    role's identity sees an order with evidence that its same-role peer does not."""
+    names = {name for pair in ROLES.values() for name in pair}
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=names)}
+
+    def sees(username, order_id):
+        try:
+            order_evidence_list(user=users[username], order_id=order_id)
+        except NotFound:
+            return False
+        return True
+
+    order_ids = set(Evidence.objects.values_list("order_id", flat=True))
+    for role, (owner, peer) in ROLES.items():
+        assert any(sees(owner, o) and not sees(peer, o) for o in order_ids), role
 
 
 def test_every_beat_entry_names_a_registered_task():

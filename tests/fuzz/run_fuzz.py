@@ -13,7 +13,8 @@ What it does, on a fresh database (``FUZZ_DATABASE_URL``; default a new SQLite f
    role's same-role peer listed under ``[auth.wfc] peers``), ``--max-examples`` 50 per operation;
 5. the ownership probe (``ownership_probe``): every id the owner can list, read or act on answers the
    same-role peer exactly what a nonexistent id answers (404 for reads) - schemathesis' own check
-   only probes the ids its generated requests happened to reach;
+   only probes the ids its generated requests happened to reach; a nested path (an order's evidence file)
+   is probed with the owner's (parent id, id) pairs, and its GET must answer the owner 200;
 6. stops the server; exits non-zero on any failure.
 
 Per-operation exceptions live in ``tests/fuzz/schemathesis.toml`` with the reason beside each. ``st`` runs through
@@ -246,60 +247,135 @@ def _list_ids(base: str, path: str, token: str) -> list[str]:
     return ids
 
 
+def _fill(template: str, values: tuple[str, ...]) -> str:
+    """The template with its path parameters replaced by ``values``, in order."""
+    rest = iter(values)
+    return re.sub(r"{\w+}", lambda _: next(rest), template)
+
+
+def _parent(collection: str) -> str | None:
+    """The collection a nested collection's first parameters come from: /orders/{id}/evidence/ -> /orders/."""
+    return collection[: collection.rindex("{")] if "{" in collection else None
+
+
+class _Reach:
+    """What one user can reach, per collection template, as tuples of path parameter values (cached).
+
+    A top-level collection (/api/v1/orders/) gives 1-tuples from the user's list. A nested one
+    (/api/v1/orders/{id}/evidence/) gives, for each tuple of its parent collection, that tuple plus each id the
+    user's list at the filled path returns: (order id, evidence id) pairs. Stages have no list: their ids come
+    from the user's order details.
+    """
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token, self._cache = base, token, {}
+
+    def __call__(self, collection: str) -> list[tuple[str, ...]]:
+        if collection not in self._cache:
+            self._cache[collection] = self._reach(collection)
+        return self._cache[collection]
+
+    def _reach(self, collection: str) -> list[tuple[str, ...]]:
+        parent = _parent(collection)
+        if parent is not None:
+            return [
+                (*prefix, i)
+                for prefix in self(parent)
+                for i in _list_ids(self.base, _fill(collection, prefix), self.token)
+            ]
+        if collection == "/api/v1/stages/":
+            stages = []
+            for (order_id,) in self("/api/v1/orders/"):
+                _, detail = request("GET", f"{self.base}/api/v1/orders/{order_id}/", token=self.token)
+                stages += [(str(s["id"]),) for s in (detail or {}).get("stages", []) if isinstance(s, dict)]
+            return stages
+        return [(i,) for i in _list_ids(self.base, collection, self.token)]
+
+
+def _owner_must_read(item: dict, method: str) -> bool:
+    """A nested GET with no required query or header input: the owner's own ids must answer it 200."""
+    params = [*item.get("parameters", []), *item[method].get("parameters", [])]
+    return method == "get" and not any(p.get("required") and p.get("in") != "path" for p in params)
+
+
+def _unlike(base: str, method: str, path: str, token: str, missing: tuple[int, object]) -> tuple[int, object] | None:
+    """The answer at ``path``, unless it is exactly ``missing`` (what a nonexistent id gets) and a 403 or 404."""
+    status, body = request(method, f"{base}{path}", token=token)
+    return None if status in {403, 404} and (status, body) == missing else (status, body)
+
+
 def ownership_probe(base: str, tokens: dict[str, str]) -> list[str]:
     """Every object the owner can reach answers its same-role peer exactly as a nonexistent id does.
 
-    The operations come from the schema, so a new endpoint is probed without anyone remembering: for each
-    path with one path parameter, the ids are what the owner's list at the path's prefix returns (stages,
-    which have no list, come from the owner's order details).
+    The operations come from the schema, so a new endpoint is probed without anyone remembering. A path's last
+    parameter takes the ids the owner's list at the path's prefix returns and the peer's does not (stages, which
+    have no list, come from the order details); any parameters before it come the same way from the prefix's
+    own parent collection. So /orders/{id}/evidence/{evidence_id}/file/ is probed with (order, evidence) pairs
+    from each owner order's /orders/{id}/evidence/, and the peer must get what all-nonexistent ids get. For
+    such a nested path two more rules: the peer's own parent with the owner's child id answers as a nonexistent
+    child does (a child is looked up within its parent), and a GET of the owner's pair answers the owner 200
+    (the pair is real, so the peer's 404 means something).
     """
     _, schema = request("GET", f"{base}/api/schema/?format=json")
-    operations = []  # (method, template, collection)
+    operations = []  # (method, template, collection of its last parameter, the owner must read it)
     for template, item in schema["paths"].items():
-        params = re.findall(r"{(\w+)}", template)
-        if len(params) != 1 or "/webhooks/" in template:
+        if "{" not in template or "/webhooks/" in template:
             continue
-        collection = template[: template.index("{")]
+        collection = template[: template.rindex("{")]
+        nested = "{" in collection
         for method in item:
             if method in {"get", "post", "put", "patch", "delete"}:
-                operations.append((method.upper(), template, collection))
+                operations.append((method.upper(), template, collection, nested and _owner_must_read(item, method)))
     failures: list[str] = []
-    checked = 0
+    checked, reached = 0, set()
     for role, (owner, peer) in ROLES.items():
-        owned: dict[str, list[str]] = {}
-        for collection in sorted({c for _, _, c in operations}):
-            if collection == "/api/v1/stages/":
+        mine, theirs = _Reach(base, tokens[owner]), _Reach(base, tokens[peer])
+        owned: dict[str, list[tuple[str, ...]]] = {}
+        for collection in sorted({c for _, _, c, _ in operations}):
+            shared = set(theirs(collection))
+            owned[collection] = [t for t in mine(collection) if t not in shared]
+        for method, template, collection, owner_reads in operations:
+            tuples = owned[collection]
+            if not tuples:
                 continue
-            mine = _list_ids(base, collection, tokens[owner])
-            theirs = set(_list_ids(base, collection, tokens[peer]))
-            owned[collection] = [i for i in mine if i not in theirs]
-        stages = []
-        for order_id in _list_ids(base, "/api/v1/orders/", tokens[owner]):
-            _, detail = request("GET", f"{base}/api/v1/orders/{order_id}/", token=tokens[owner])
-            stages += [str(s["id"]) for s in (detail or {}).get("stages", []) if isinstance(s, dict) and "id" in s]
-        peer_orders = _list_ids(base, "/api/v1/orders/", tokens[peer])
-        peer_stages = set()
-        for order_id in peer_orders:
-            _, detail = request("GET", f"{base}/api/v1/orders/{order_id}/", token=tokens[peer])
-            peer_stages |= {str(s["id"]) for s in (detail or {}).get("stages", []) if isinstance(s, dict)}
-        owned["/api/v1/stages/"] = [s for s in stages if s not in peer_stages]
-        for method, template, collection in operations:
-            ids = owned.get(collection, [])
-            if not ids:
-                continue
-            path_of = lambda value, t=template: re.sub(r"{\w+}", value, t)  # noqa: E731
-            missing = request(method, f"{base}{path_of(MISSING_ID)}", token=tokens[peer])
-            for value in ids:
+            reached.add(f"{method} {template}")
+            missing = request(method, f"{base}{_fill(template, (MISSING_ID,) * len(tuples[0]))}", token=tokens[peer])
+            parent = _parent(collection)
+            # The peer's own parent (an order it may see) with the owner's child id, for a nested path.
+            own_parent = next(iter(theirs(parent)), None) if parent else None
+            if own_parent is not None:
+                missing_child = request(method, f"{base}{_fill(template, (*own_parent, MISSING_ID))}",
+                                        token=tokens[peer])
+            for value in tuples:
                 # An empty body: the peer must be stopped before any input is read, and learn nothing a
                 # nonexistent id would not tell it (404, or the same 403 when its role or tier may never call this).
-                status, body = request(method, f"{base}{path_of(value)}", token=tokens[peer])
+                path = _fill(template, value)
                 checked += 1
-                if status not in {403, 404} or (status, body) != missing:
+                if got := _unlike(base, method, path, tokens[peer], missing):
                     failures.append(
-                        f"{role}: {peer} {method} {path_of(value)} (owned by {owner}) -> {status} "
-                        f"(a nonexistent id -> {missing[0]}): {str(body)[:200]}"
+                        f"{role}: {peer} {method} {path} (owned by {owner}) -> {got[0]} "
+                        f"(a nonexistent id -> {missing[0]}): {str(got[1])[:200]}"
                     )
-        log(f"ownership probe {owner} -> {peer}: {sum(len(v) for v in owned.values())} owned ids")
+                if own_parent is not None and own_parent != value[:-1]:
+                    path = _fill(template, (*own_parent, value[-1]))
+                    checked += 1
+                    if got := _unlike(base, method, path, tokens[peer], missing_child):
+                        failures.append(
+                            f"{role}: {peer} {method} {path} (the child owned by {owner} under {peer}'s parent) -> "
+                            f"{got[0]} (a nonexistent child -> {missing_child[0]}): {str(got[1])[:200]}"
+                        )
+                if owner_reads:
+                    path = _fill(template, value)
+                    status, body = request(method, f"{base}{path}", token=tokens[owner])
+                    checked += 1
+                    if status != 200:
+                        failures.append(f"{role}: {owner} {method} {path} (its own) -> {status}: {str(body)[:200]}")
+        nested = sum(len(v) for c, v in owned.items() if "{" in c)
+        log(f"ownership probe {owner} -> {peer}: {sum(len(v) for v in owned.values())} owned ids "
+            f"({nested} of them in a collection nested under a parent)")
+    unreached = sorted({f"{m} {t}" for m, t, _, _ in operations} - reached)
+    if unreached:
+        log(f"ownership probe: no role owns an id for {len(unreached)} operations: {', '.join(unreached)}")
     log(f"ownership probe: {checked} requests, {len(failures)} failures")
     return failures
 
