@@ -20,14 +20,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
 
-def _derive(info: bytes, secret_key: str | None = None) -> bytes:
-    secret = settings.SECRET_KEY if secret_key is None else secret_key
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
+def _derive(info: bytes, secret_key: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret_key.encode())
 
 
 def lookup_key() -> bytes:
     configured = getattr(settings, "VOUCHER_LOOKUP_KEY", "")
-    return configured.encode() if configured else _derive(b"vouchers.lookup-key.v1")
+    return configured.encode() if configured else _derive(b"vouchers.lookup-key.v1", settings.SECRET_KEY)
 
 
 def _fernet() -> MultiFernet:

@@ -79,9 +79,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Server-side parameters and prepared statements: PostgreSQL parses and plans each statement once per
-    # connection instead of on every execution (bench/run.py: a stage transition 10.4 -> 7.6 ms). Django
-    # leaves preparing off for transaction-mode poolers: set DATABASE_PREPARE_THRESHOLD=none behind
-    # PgBouncer < 1.21 (or one without max_prepared_statements).
+    # connection instead of on every execution (an in-process A/B of the engine, docs/performance.md: a stage
+    # transition 11.2 -> 8.7 ms). Django leaves preparing off for transaction-mode poolers: set
+    # DATABASE_PREPARE_THRESHOLD=none behind PgBouncer < 1.21 (or one without max_prepared_statements).
     _threshold = env("DATABASE_PREPARE_THRESHOLD", default="1")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
