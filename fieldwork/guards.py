@@ -1,9 +1,12 @@
 """What the fieldwork app tells the engine: guards on "complete" and the order detail's
-"visits" section. Registered in FieldworkConfig.ready(); the engine never imports this app."""
+"visits" and "evidence_url" sections. Registered in FieldworkConfig.ready(); the engine never imports
+this app."""
 
 from __future__ import annotations
 
 from django.db.models import BooleanField, F, FloatField, IntegerField, Value
+from django.urls import reverse
+from rest_framework import serializers
 
 from fieldwork import selectors
 from fieldwork.models import CheckIn, CheckOut
@@ -104,6 +107,39 @@ def _visits_section(order, request) -> list[dict]:
     return rows
 
 
+class VisitSection(serializers.Serializer):
+    """One visit in the order detail with its check-in/out facts (the schema of _visits_section's items)."""
+
+    appointment = serializers.IntegerField()
+    stage = serializers.IntegerField()
+    technician = serializers.IntegerField(allow_null=True)
+    state = serializers.ChoiceField(choices=Appointment.State.choices)
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    checked_in_at = serializers.DateTimeField(allow_null=True, help_text="Device time of the first check-in.")
+    checked_in_received_at = serializers.DateTimeField(allow_null=True, help_text="Server time it arrived.")
+    on_time = serializers.BooleanField(allow_null=True)
+    minutes_late = serializers.IntegerField(allow_null=True)
+    outside_radius = serializers.BooleanField(allow_null=True)
+    distance_m = serializers.FloatField(allow_null=True, help_text="Check-in's distance to the service address.")
+    checked_out_at = serializers.DateTimeField(allow_null=True, help_text="Device time of the last check-out.")
+    checked_out_received_at = serializers.DateTimeField(allow_null=True)
+    late_sync = serializers.BooleanField(help_text="A record of this visit reached the server long after it was made.")
+
+
+def _visits_schema():
+    return VisitSection(many=True, read_only=True)
+
+
+def _evidence_url_section(order, request) -> str:
+    """Where the order's evidence (photos, measurements) is listed, with each file's download link."""
+    return reverse("order-evidence", kwargs={"id": order.pk})
+
+
+def _evidence_url_schema():
+    return serializers.CharField(read_only=True, help_text="The order's evidence list (GET, same authentication).")
+
+
 def register() -> None:
     from workflows import hooks
 
@@ -111,5 +147,6 @@ def register() -> None:
     hooks.register_guard("complete", guard_photos)
     hooks.register_guard("complete", guard_checklist)
     hooks.register_order_section(
-        "visits", load=_load_visits, serialize=_visits_section,
+        "visits", load=_load_visits, serialize=_visits_section, schema=_visits_schema,
     )
+    hooks.register_order_section("evidence_url", serialize=_evidence_url_section, schema=_evidence_url_schema)

@@ -12,4 +12,4 @@ class NotificationsConfig(AppConfig):
         register_event_listener(services.on_order_event)
         # Nearly every event messages the consumer: their preferences come with the engine's order lock.
         register_order_lock_related("consumer__notification_preference")
-        register_order_section("tracking_url", serialize=sections.tracking_section)
+        register_order_section("tracking_url", serialize=sections.tracking_section, schema=sections.tracking_schema)

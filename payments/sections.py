@@ -4,6 +4,8 @@ only those: the detail costs the same number of queries for 1 or 30 orders, 4 or
 
 from collections import namedtuple
 
+from rest_framework import serializers
+
 from payments.models import Installment
 from payments.selectors import money_summary_from_rows
 
@@ -54,3 +56,40 @@ def serialize_installments(order, request=None) -> list[dict]:
 
 def serialize_money(order, request=None) -> dict:
     return money_summary_from_rows(order, getattr(order, INSTALLMENTS_ATTR), getattr(order, LEDGER_ATTR)).as_dict()
+
+
+# What the two sections look like, for the published OpenAPI schema (the bodies above are built by hand).
+_AMOUNT = {"max_digits": 14, "decimal_places": 2}
+
+
+class InstallmentSection(serializers.Serializer):
+    """One installment in the order detail: what is due for which stage, and where it stands."""
+
+    id = serializers.IntegerField()
+    stage = serializers.IntegerField()
+    stage_code = serializers.CharField()
+    amount = serializers.DecimalField(**_AMOUNT)
+    currency = serializers.CharField()
+    timing = serializers.ChoiceField(choices=Installment.Timing.choices)
+    state = serializers.ChoiceField(choices=Installment.State.choices)
+    due_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+
+class MoneySection(serializers.Serializer):
+    """The order's money at a glance: paid and refunded come from the ledger; outstanding is what is still owed."""
+
+    total = serializers.DecimalField(**_AMOUNT)
+    paid = serializers.DecimalField(**_AMOUNT)
+    refunded = serializers.DecimalField(**_AMOUNT)
+    net_paid = serializers.DecimalField(**_AMOUNT)
+    outstanding = serializers.DecimalField(**_AMOUNT)
+    currency = serializers.CharField()
+
+
+def installments_schema():
+    return InstallmentSection(many=True, read_only=True)
+
+
+def money_schema():
+    return MoneySection(read_only=True)

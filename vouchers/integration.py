@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from rest_framework import serializers
 
+from vouchers.models import Voucher
 from workflows.hooks import TransitionContext
 
 
@@ -34,8 +36,6 @@ def revoke_on_cancel(ctx: TransitionContext) -> None:
 
 
 def voucher_redeemed_guard(order, stage) -> str | None:
-    from vouchers.models import Voucher
-
     if stage is None or not stage.definition.requires_voucher:
         return None
     if Voucher.objects.filter(stage=stage, state=Voucher.State.REDEEMED).exists():
@@ -50,8 +50,6 @@ _FIELDS = ("id", "order_id", "stage_id", "state", "valid_from", "valid_until", "
 def load_section(orders) -> None:
     """Keep each order's vouchers on it (one query for all the orders, plain rows). Vouchers are only
     issued for stages that require one (issue_on_entitlement): no such stage, no query."""
-    from vouchers.models import Voucher
-
     rows = {o.pk: [] for o in orders}
     ids = [o.pk for o in orders if any(s["definition__requires_voucher"] for s in o.detail_stages)]
     if ids:
@@ -82,6 +80,25 @@ def serialize_section(order, request) -> list[dict]:
     return result
 
 
+class VoucherSection(serializers.Serializer):
+    """One e-voucher in the order detail (the published schema of serialize_section's items)."""
+
+    id = serializers.IntegerField()
+    stage = serializers.IntegerField()
+    stage_code = serializers.CharField()
+    state = serializers.ChoiceField(choices=Voucher.State.choices)
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField()
+    redeemed_at = serializers.DateTimeField(allow_null=True)
+    last4 = serializers.CharField(help_text="The code's last 4 characters: what staff see.")
+    code = serializers.CharField(required=False, help_text="The whole code: only the order's consumer gets it.")
+    qr_url = serializers.CharField(required=False, help_text="The code as a QR image (SVG): only for the consumer.")
+
+
+def section_schema():
+    return VoucherSection(many=True, read_only=True)
+
+
 def seal_section(items: list[dict]) -> list[dict]:
     """The section as a cache may keep it: the codes encrypted, as the database keeps them."""
     from vouchers import crypto
@@ -102,4 +119,4 @@ def register() -> None:
     hooks.register_effect(revoke_on_cancel)
     hooks.register_guard("complete", voucher_redeemed_guard)
     hooks.register_order_section("vouchers", load=load_section, serialize=serialize_section,
-                                 seal=seal_section, unseal=unseal_section)
+                                 schema=section_schema, seal=seal_section, unseal=unseal_section)

@@ -77,7 +77,8 @@ def run_effects(ctx: TransitionContext) -> None:
 # What a section shows must come from the order's own rows, changed only together with an order
 # event: the detail is cached per order version (workflows.detail_cache). A section whose value
 # holds a secret (the consumer's voucher codes) gives `seal(value)` and `unseal(value)`: the cache
-# keeps the sealed (encrypted) form only.
+# keeps the sealed (encrypted) form only. `schema()` returns a new (unbound) DRF field describing the
+# section's value: OrderDetailSerializer adds it, so the published OpenAPI schema lists every section.
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class OrderSection:
     name: str
     load: Callable[[list], None] | None
     serialize: Callable[[Any, Any], Any]
+    schema: Callable[[], Any]
     seal: Callable[[Any], Any] | None = None
     unseal: Callable[[Any], Any] | None = None
 
@@ -97,10 +99,12 @@ def register_order_section(
     *,
     load: Callable[[list], None] | None = None,
     serialize: Callable[[Any, Any], Any],
+    schema: Callable[[], Any],
     seal: Callable[[Any], Any] | None = None,
     unseal: Callable[[Any], Any] | None = None,
 ) -> None:
-    _order_sections[name] = OrderSection(name=name, load=load, serialize=serialize, seal=seal, unseal=unseal)
+    _order_sections[name] = OrderSection(name=name, load=load, serialize=serialize, schema=schema, seal=seal,
+                                         unseal=unseal)
 
 
 def order_sections() -> list[OrderSection]:

@@ -314,6 +314,14 @@ class OrderDetailSerializer(OrderListSerializer):
             "cancel_reason",
         ]
 
+    def get_fields(self):
+        # The sections other apps add (installments, money, vouchers, visits, tracking_url), described by
+        # their own apps, so the published schema lists what order_detail_data writes.
+        fields = super().get_fields()
+        for section in hooks.order_sections():
+            fields[section.name] = section.schema()
+        return fields
+
     def to_representation(self, obj):
         if not hasattr(obj, "detail_stages"):
             order_detail_load([obj])

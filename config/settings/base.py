@@ -159,6 +159,8 @@ SPECTACULAR_SETTINGS = {
         "AppointmentStateEnum": "workflows.models.Appointment.State",
         "OrderStatusEnum": "workflows.models.ServiceOrder.Status",
         "TemplateVersionStatusEnum": "workflows.models.TemplateVersion.Status",
+        "InstallmentStateEnum": "payments.models.Installment.State",
+        "VoucherStateEnum": "vouchers.models.Voucher.State",
     },
 }
 

@@ -58,6 +58,17 @@ def upload(tech, job, *, kind="photo", data=None, recorded_at=None):
     return response.json()["id"]
 
 
+def test_the_order_detail_links_to_the_evidence_and_the_timeline_names_each_upload(consumer_client, photo, on_site):
+    """The consumer app finds the photos from the order it shows: the detail's evidence_url lists them, and
+    the timeline's job.evidence_added event names each piece."""
+    _, evidence = photo
+    detail = consumer_client.get(f"/api/v1/orders/{on_site.order_id}/").json()
+    assert detail["evidence_url"] == list_url(on_site.order)
+    listed = consumer_client.get(detail["evidence_url"]).json()["results"]
+    added = [e for e in detail["timeline"] if e["kind"] == "job.evidence_added"]
+    assert [i["id"] for i in listed] == [e["payload"]["evidence"] for e in added] == [evidence.pk]
+
+
 def test_consumer_lists_and_downloads_the_photo_of_their_order(consumer_client, photo, on_site):
     data, evidence = photo
 

@@ -1,4 +1,5 @@
-"""The order detail body matches its published OpenAPI schema, in every state the demo puts orders in.
+"""The order detail body matches its published OpenAPI schema, in every state the demo puts orders in:
+every key the body has is declared (the sections other apps add included), with its type.
 
 The detail is built by plain functions (fast) while the schema comes from OrderDetailSerializer's declared
 fields: this test keeps the two in step on every run of the suite (the fuzzer checks it too, but only on
@@ -16,12 +17,15 @@ from workflows.models import ServiceOrder
 
 
 def _as_json_schema(node):
-    """OpenAPI 3.0's `nullable: true` as JSON Schema's null alternative; component refs kept as they are."""
+    """OpenAPI 3.0's `nullable: true` as JSON Schema's null alternative; component refs kept as they are.
+    An object with declared properties admits no other key: a field the body has and the schema lacks fails."""
     if isinstance(node, list):
         return [_as_json_schema(n) for n in node]
     if not isinstance(node, dict):
         return node
     node = {k: _as_json_schema(v) for k, v in node.items()}
+    if "properties" in node and "additionalProperties" not in node:
+        node["additionalProperties"] = False
     if node.pop("nullable", False):
         return {"anyOf": [node, {"type": "null"}]}
     return node
