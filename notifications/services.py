@@ -17,10 +17,12 @@ import logging
 import smtplib
 import zlib
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
+from django.core.mail.utils import DNS_NAME
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
@@ -351,12 +353,27 @@ def retry_backoff_seconds(attempt: int) -> int:
                setting("NOTIFICATION_RETRY_BACKOFF_SECONDS") * 2 ** max(attempt - 1, 0))
 
 
+def delivery_reference(n: Notification) -> str:
+    """The same text for every attempt at one notification: the SMS provider's client reference and the
+    email's Message-ID local part. A message sent twice (a worker killed after the channel accepted it,
+    before the outcome was written) then carries the same reference, which a provider that deduplicates on
+    it, or a mailbox that deduplicates on Message-ID, drops."""
+    return f"ntf-{n.pk}-{int(n.created_at.timestamp())}"
+
+
+def _message_id(n: Notification) -> str:
+    _, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    domain = address.rpartition("@")[2] or DNS_NAME.get_fqdn()
+    return f"<{delivery_reference(n)}@{domain}>"
+
+
 def _send(n: Notification) -> str:
     """Hand the message to its channel. Returns a provider reference.
     Raises DeliveryError (retry) or SMSRejected / smtplib.SMTPRecipientsRefused (no retry)."""
     if n.channel == Channel.EMAIL:
         try:
-            send_mail(n.subject, n.body, settings.DEFAULT_FROM_EMAIL, [n.to_address], fail_silently=False)
+            EmailMessage(n.subject, n.body, settings.DEFAULT_FROM_EMAIL, [n.to_address],
+                         headers={"Message-ID": _message_id(n)}).send(fail_silently=False)
         except smtplib.SMTPRecipientsRefused:
             raise
         except (smtplib.SMTPException, OSError) as exc:
@@ -364,7 +381,7 @@ def _send(n: Notification) -> str:
         return "email"
     if n.channel == Channel.SMS:
         try:
-            return get_sms_backend().send(n.to_address, n.body) or "sms"
+            return get_sms_backend().send(n.to_address, n.body, reference=delivery_reference(n)) or "sms"
         except SMSDeliveryError as exc:
             raise DeliveryError(f"sms: {exc}") from exc
     raise SMSRejected(f"unknown channel {n.channel!r}")

@@ -1,8 +1,10 @@
 """SMS channel: a small backend interface, chosen by settings.SMS_BACKEND (a dotted path).
 
-A backend's `send(phone, message)` returns a provider reference (any string) or raises
+A backend's `send(phone, message, reference=...)` returns a provider reference (any string) or raises
 `SMSDeliveryError` for a failure worth retrying (provider down, timeout) or `SMSRejected` for one
-that retrying will not fix (invalid number).
+that retrying will not fix (invalid number). `reference` is the same for every attempt at one
+notification: pass it as the provider's client reference (Aliyun's OutId, say) so a provider that
+deduplicates on it drops a message sent twice.
 """
 
 from __future__ import annotations
@@ -31,16 +33,16 @@ def mask_phone(phone: str) -> str:
 
 
 class BaseSMSBackend:
-    def send(self, phone: str, message: str) -> str:  # pragma: no cover - interface
+    def send(self, phone: str, message: str, *, reference: str) -> str:  # pragma: no cover - interface
         raise NotImplementedError
 
 
 class LoggingSMSBackend(BaseSMSBackend):
     """The default: writes the message to the log (with the phone's last 4 digits only)."""
 
-    def send(self, phone: str, message: str) -> str:
+    def send(self, phone: str, message: str, *, reference: str) -> str:
         masked = mask_phone(phone)
-        logger.info("SMS to %s: %s", masked, message)
+        logger.info("SMS %s to %s: %s", reference, masked, message)
         return f"log:{masked}"
 
 

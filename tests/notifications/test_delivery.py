@@ -148,7 +148,7 @@ def test_an_smtp_outage_is_retried(order, settings):
     import smtplib
 
     n = NotificationFactory(order=order, channel=Channel.EMAIL)
-    outage = mock.patch("notifications.services.send_mail", side_effect=smtplib.SMTPServerDisconnected("gone"))
+    outage = mock.patch("django.core.mail.EmailMessage.send", side_effect=smtplib.SMTPServerDisconnected("gone"))
     with outage, pytest.raises(services.DeliveryError):
         services.notification_deliver(notification_id=n.pk)
     n.refresh_from_db()

@@ -18,9 +18,49 @@ State = Notification.State
 @pytest.fixture
 def notification(settings, store, consumer):
     settings.SMS_BACKEND = "tests.notifications.sms_backends.RecordingSMSBackend"
-    RecordingSMSBackend.sent = []
+    RecordingSMSBackend.sent, RecordingSMSBackend.references = [], []
     order = make_order(store=store, consumer=consumer, definition=PLAIN_VISIT_WORKFLOW)
     return NotificationFactory(order=order, channel=Notification.Channel.SMS, body="resume me")
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler catches it."""
+
+
+def _killed_after_send(n: Notification, token: str, monkeypatch) -> None:
+    """A run whose channel accepted the message and whose worker died before the outcome was written."""
+    def die(*args, **kwargs):
+        raise WorkerKilled
+
+    with monkeypatch.context() as m:
+        m.setattr(services, "_finish", die)
+        with pytest.raises(WorkerKilled):
+            services.notification_deliver(notification_id=n.pk, claim_token=token)
+    n.refresh_from_db()
+    assert n.state == State.SENDING
+
+
+def test_a_message_sent_again_after_a_kill_carries_the_same_sms_reference(notification, monkeypatch):
+    """The one window left for a double send (the channel call): both sends carry one client reference,
+    which a provider deduplicating on it drops; another notification gets another reference."""
+    _killed_after_send(notification, "task-1:0", monkeypatch)
+    assert services.notification_deliver(notification_id=notification.pk, claim_token="task-1:0") == "sent"
+    other = NotificationFactory(order=notification.order, channel=Notification.Channel.SMS)
+    assert services.notification_deliver(notification_id=other.pk) == "sent"
+    first, again, another = RecordingSMSBackend.references
+    assert first == again != another
+    assert str(notification.pk) in first
+
+
+def test_an_email_sent_again_after_a_kill_has_the_same_message_id(notification, settings, mailoutbox, monkeypatch):
+    settings.DEFAULT_FROM_EMAIL = "Lumen <service@lumen.example>"
+    Notification.objects.filter(pk=notification.pk).update(channel=Notification.Channel.EMAIL,
+                                                           to_address="zhang@example.com")
+    _killed_after_send(notification, "task-1:0", monkeypatch)
+    assert services.notification_deliver(notification_id=notification.pk, claim_token="task-1:0") == "sent"
+    first, again = (m.extra_headers["Message-ID"] for m in mailoutbox)
+    assert first == again and first.endswith("@lumen.example>")
+    assert "Message-ID: " + first in mailoutbox[1].message().as_string()
 
 
 def _killed_after_claim(n: Notification, token: str) -> None:
