@@ -26,6 +26,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import dates
 from core.errors import DomainError
 from core.schema import ErrorSerializer
 from fieldwork import selectors, services
@@ -81,11 +82,13 @@ class JobListApi(generics.ListAPIView):
             day = date.fromisoformat(raw) if raw else timezone.localdate()
         except ValueError:
             raise exceptions.ValidationError({"date": ["Use YYYY-MM-DD."]}) from None
+        if not dates.in_range(day):
+            raise exceptions.ValidationError({"date": [dates.OUT_OF_RANGE]})
         return selectors.job_list_for_date(technician=self.request.user, day=day)
 
     @extend_schema(parameters=[OpenApiParameter(
         "date", {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]},
-        allow_blank=True, description="YYYY-MM-DD (default, or empty: today)",
+        allow_blank=True, description="YYYY-MM-DD, 2000-01-01 to 2099-12-31 (default, or empty: today)",
     )])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
+from core import dates
 from core.errors import NotFound
 from insights import charts
 from insights.models import Dashboard, OutboundDelivery, SlaBreach, WebhookEndpoint
@@ -94,9 +95,10 @@ def _int(value):
 
 def _date(value):
     try:
-        return parse_date(str(value or "")[:10])
+        day = parse_date(str(value or "")[:10])
     except ValueError:
         return None
+    return day if day is not None and dates.in_range(day) else None
 
 
 def _dashboard_filters(request) -> dict:

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import dates
 from insights.selectors import metrics_access, platform_metrics
 
 
@@ -20,6 +21,8 @@ def _moment(value: str, *, end: bool) -> datetime:
     except ValueError:
         raise serializers.ValidationError("Not a valid date.") from None
     if day is not None:
+        if not dates.in_range(day):
+            raise serializers.ValidationError(dates.OUT_OF_RANGE)
         if end:
             day += timedelta(days=1)
         return timezone.make_aware(datetime.combine(day, time.min))
@@ -29,6 +32,8 @@ def _moment(value: str, *, end: bool) -> datetime:
         moment = None
     if moment is None:
         raise serializers.ValidationError("Use YYYY-MM-DD or an ISO 8601 date-time.")
+    if not dates.in_range(moment):
+        raise serializers.ValidationError(dates.OUT_OF_RANGE)
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
 
 

@@ -66,6 +66,14 @@ def test_bad_date_is_a_400(tech):
     assert tech.get("/api/v1/technician/jobs/", {"date": "04/03/2031"}).status_code == 400
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1999-12-31", "2100-01-01"])
+def test_a_date_outside_2000_to_2099_is_a_400_not_a_500(tech, day):
+    """Python's datetime overflowed at both ends when the day was turned into a store-time range."""
+    response = tech.get("/api/v1/technician/jobs/", {"date": day})
+    assert response.status_code == 400
+    assert response.json()["errors"]["date"] == ["Give a date between 2000-01-01 and 2099-12-31."]
+
+
 @pytest.mark.parametrize("count", [2, 20])
 def test_jobs_list_query_count_does_not_grow(tech, technician, orders, count, django_assert_max_num_queries):
     for i, order in enumerate(orders(count)):

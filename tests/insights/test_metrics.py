@@ -194,6 +194,9 @@ def test_foreign_filters_answer_404(data, client_for, request, who, param, targe
 @pytest.mark.parametrize("params", [
     {"merchant": "abc"}, {"store": "-1"}, {"from": "yesterday"}, {"from": "2026-13-45"},
     {"from": "2026-03-05", "to": "2026-03-01"}, {"technician": "99999999999999999999"},
+    # Python's datetime overflowed at both ends (a 500): a day added to 9999-12-31, a time zone applied to 0001-01-01.
+    {"from": "0001-01-01"}, {"to": "9999-12-31"}, {"from": "9999-12-31T23:59:59-12:00"},
+    {"to": "0001-01-01T00:00:00+14:00"},
 ])
 def test_bad_filters_answer_400(client_for, operator, params):
     r = client_for(operator).get(URL, params)

@@ -1,0 +1,16 @@
+"""The dates the API takes from clients as filters: years 2000 to 2099.
+
+Python's datetime ends at 0001-01-01 and 9999-12-31, so a day at either end overflows as soon as a day is
+added or a time zone applied (a 500). No order, visit or figure of this service lies outside these years.
+"""
+
+from datetime import date, datetime
+
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2099, 12, 31)
+OUT_OF_RANGE = f"Give a date between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
+
+
+def in_range(value: date | datetime) -> bool:
+    day = value.date() if isinstance(value, datetime) else value
+    return EARLIEST <= day <= LATEST
