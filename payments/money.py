@@ -17,6 +17,16 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return Decimal(amount).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
+def currencies() -> list[str]:
+    """The currencies orders and payments may use: those settings.CURRENCY_DECIMALS knows the minor unit of."""
+    return sorted(settings.CURRENCY_DECIMALS)
+
+
+def whole_minor_units(amount: Decimal, currency: str) -> bool:
+    """True when `amount` needs no rounding in `currency` ("100.00" JPY is fine, "100.50" JPY is not)."""
+    return Decimal(amount) == quantize(amount, currency)
+
+
 def allocate(total: Decimal, shares: list[Decimal], currency: str) -> list[Decimal]:
     """Split `total` by percentage `shares` (adding up to 100) with the largest-remainder method.
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from core.api import ScopedQuerysetMixin
 from core.errors import DomainError, NotFound
 from core.permissions import RolePermission
-from payments.money import allocate
+from payments.money import allocate, currencies
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require
@@ -142,7 +142,7 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
         parameters=[
             # A decimal string of at least 0.01 with at most 12 + 2 digits, as SplitPreviewSerializer checks.
             OpenApiParameter("total", {"type": "string", "pattern": SPLIT_TOTAL_PATTERN}, required=True),
-            OpenApiParameter("currency", {"type": "string", "minLength": 1, "maxLength": 3}),
+            OpenApiParameter("currency", {"type": "string", "enum": currencies()}, description="Default CNY."),
         ],
         responses={
             200: inline_serializer(

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
 from core.filters import MAX_ID
+from payments.money import currencies, currency_decimals, whole_minor_units
 from workflows import hooks
 from workflows.engine import allowed_triggers
 from workflows.models import (
@@ -101,15 +102,35 @@ class DistributeSerializer(serializers.Serializer):
                                    max_length=500)
 
 
+def currency_field(**kwargs) -> serializers.ChoiceField:
+    """One of the currencies the service knows the minor unit of (settings.CURRENCY_DECIMALS)."""
+    return serializers.ChoiceField(choices=currencies(), default="CNY", error_messages={
+        "invalid_choice": "Not a currency this service takes: {input}. Use one of " + ", ".join(currencies()) + ".",
+    }, **kwargs)
+
+
+def amount_errors(attrs: dict, field: str) -> dict:
+    """A field error when the amount has more decimal places than its currency has minor units: it would
+    otherwise be rounded silently (100.50 JPY became 101)."""
+    amount, currency = attrs.get(field), attrs.get("currency")
+    if amount is None or currency is None or whole_minor_units(amount, currency):
+        return {}
+    places = currency_decimals(currency)
+    unit = "whole numbers" if places == 0 else f"at most {places} decimal places"
+    return {field: [f"{currency} amounts are {unit}."]}
+
+
 class SplitPreviewSerializer(serializers.Serializer):
     total = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
-    currency = serializers.CharField(max_length=3, default="CNY")
+    currency = currency_field()
 
     def validate(self, attrs):
         # DRF reads an empty query value (`?currency=`) of an optional field as absent and takes the default;
-        # the schema says at least one character, so it is refused like any other invalid currency.
+        # the schema says it is one of the currencies, so it is refused like any other invalid currency.
         if self.initial_data.get("currency") == "":
             raise serializers.ValidationError({"currency": [serializers.CharField.default_error_messages["blank"]]})
+        if errors := amount_errors(attrs, "total"):
+            raise serializers.ValidationError(errors)
         return attrs
 
 
@@ -129,10 +150,15 @@ class OrderCreateSerializer(serializers.Serializer):
     store = serializers.IntegerField(min_value=1)
     consumer = ConsumerInputSerializer()
     total_amount = StrictDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
-    currency = serializers.RegexField(r"^[A-Z]{3}$", default="CNY")
+    currency = currency_field()
     service_address = StrictCharField(max_length=300)
     latitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
     longitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
+
+    def validate(self, attrs):
+        if errors := amount_errors(attrs, "total_amount"):
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -1,6 +1,7 @@
 """Orders through the API: creation, detail in constant queries, visibility, concurrent transitions."""
 
 import threading
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -63,6 +64,9 @@ def test_a_refused_order_leaves_no_new_consumer_account(client_for, store_manage
         ({"latitude": "123"}, "latitude"),
         ({"consumer": {"name": "no contact"}}, "consumer"),
         ({"currency": "yuan"}, "currency"),
+        ({"currency": "QQQ"}, "currency"),  # three capitals, but no currency the service knows the minor unit of
+        ({"currency": "JPY", "total_amount": "100.50"}, "total_amount"),  # was rounded to 101 without a word
+        ({"currency": "CNY", "total_amount": "100.505"}, "total_amount"),
     ],
 )
 def test_bad_order_input_is_a_400_with_field_errors(client_for, store_manager, merchant, store, changes, field):
@@ -75,6 +79,21 @@ def test_bad_order_input_is_a_400_with_field_errors(client_for, store_manager, m
     assert response.status_code == 400
     assert field in response.json()["errors"]
     assert not ServiceOrder.objects.exists()
+
+
+@pytest.mark.parametrize("currency, total, shown", [("JPY", "12000", "12000.00"), ("JPY", "12000.00", "12000.00"),
+                                                     ("USD", "99.90", "99.90")])
+def test_an_amount_in_the_currencys_minor_units_is_taken_as_given(client_for, store_manager, merchant, store,
+                                                                   currency, total, shown):
+    from tests.factories.workflows import make_template
+
+    template = make_template(merchant=merchant, stores=[store])
+    response = client_for(store_manager).post(
+        "/api/v1/orders/", order_payload(template, store, currency=currency, total_amount=total), format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert (response.json()["total_amount"], response.json()["currency"]) == (shown, currency)
+    assert sum(Decimal(i["amount"]) for i in response.json()["installments"]) == Decimal(total)
 
 
 def test_orders_are_visible_only_to_their_people(

@@ -162,12 +162,22 @@ def test_split_preview_adds_up_to_the_sample_total(admin_api, merchant, store):
 
 
 def test_split_preview_refuses_an_empty_currency_as_the_schema_says(admin_api, merchant, store):
-    # The schema gives `currency` minLength 1: an empty value is refused, not read as the default CNY.
+    # The schema gives `currency` as one of the known currencies: an empty value is refused, not read as CNY.
     template = make_template(merchant=merchant, stores=[store])
     response = admin_api.get(f"{URL}{template.pk}/split-preview/?total=510.01&currency=")
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"currency"}
     assert admin_api.get(f"{URL}{template.pk}/split-preview/?total=510.01").json()["currency"] == "CNY"
+
+
+@pytest.mark.parametrize("query, field", [("total=510.01&currency=XYZ", "currency"),
+                                          ("total=510.50&currency=JPY", "total")])
+def test_split_preview_refuses_an_unknown_currency_and_an_amount_it_would_round(admin_api, merchant, store,
+                                                                                query, field):
+    template = make_template(merchant=merchant, stores=[store])
+    response = admin_api.get(f"{URL}{template.pk}/split-preview/?{query}")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {field}
 
 
 def test_templates_of_another_merchant_are_invisible(client_for, other_admin, merchant, store):
