@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from core.api import ScopedQuerysetMixin
 from core.errors import DomainError, NotFound
+from core.filters import IdFilterSet, StoreDayFilter
 from core.permissions import RolePermission
 from payments.money import allocate, currencies
 from tenancy.models import Store, User
@@ -178,12 +179,20 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
         )
 
 
+class OrderFilter(IdFilterSet):
+    date = StoreDayFilter(field_name="created_at", help_text="Created on this day (the store's time zone).")
+
+    class Meta:
+        model = ServiceOrder
+        fields = ["status", "store", "date"]
+
+
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Service orders: staff see their stores' orders, consumers their own, technicians those they work on."""
 
     permission_classes = [RolePermission]
     roles_by_action = {"create": STAFF, "cancel": (*STAFF, Role.CONSUMER)}
-    filterset_fields = ["status", "store"]
+    filterset_class = OrderFilter
 
     def get_queryset(self):
         if self.action == "list":
@@ -297,6 +306,14 @@ def _stage_param(order, stage_id) -> StageInstance:
     return stage
 
 
+class AppointmentFilter(IdFilterSet):
+    date = StoreDayFilter(field_name="window_start", help_text="Visits starting on this day (the store's time zone).")
+
+    class Meta:
+        model = Appointment
+        fields = ["order", "store", "state", "technician", "date"]
+
+
 class AppointmentViewSet(
     ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -304,7 +321,7 @@ class AppointmentViewSet(
     serializer_class = AppointmentSerializer
     permission_classes = [RolePermission]
     roles_by_action = {"assign": STAFF, "reschedule": (*STAFF, Role.CONSUMER)}
-    filterset_fields = ["order", "store", "state", "technician"]
+    filterset_class = AppointmentFilter
 
     @extend_schema(request=AssignSerializer, responses={200: AppointmentSerializer, 409: ProblemResponse})
     @action(detail=True, methods=["post"])
