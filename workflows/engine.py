@@ -214,12 +214,17 @@ def _machine(model: _OrderModel, version_id: int) -> Machine:
     )
 
 
-def allowed_triggers(order: ServiceOrder) -> list[str]:
-    """The triggers the order's current state accepts (whatever their guards say)."""
+def allowed_triggers(order: ServiceOrder, *, actor=None) -> list[str]:
+    """The triggers the order's current state accepts (whatever their guards say). Given an actor, only those
+    its role may fire: a consumer is never offered "unblock" (the system's) nor a technician "cancel"."""
     spec = spec_for_version(order.template_version_id)
     if order.state in FINAL_STATES:
         return []
-    return sorted({t["trigger"] for t in spec.transitions if _source_matches(t["source"], order.state)})
+    triggers = {t["trigger"] for t in spec.transitions if _source_matches(t["source"], order.state)}
+    if actor is not None:
+        role = getattr(actor, "role", None) or "unknown"
+        triggers = {t for t in triggers if role in TRIGGER_ROLES.get(t, ())}
+    return sorted(triggers)
 
 
 def _source_matches(source, state: str) -> bool:
@@ -353,7 +358,8 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload,
     code, _ = split_state(order.state)
     stage = _stage(order, code)
     if stage_id is not None and (stage is None or stage.pk != stage_id):
-        raise InvalidTransition("This stage is not the order's current stage.", allowed=allowed_triggers(order))
+        raise InvalidTransition("This stage is not the order's current stage.",
+                                allowed=allowed_triggers(order, actor=actor))
     model = _OrderModel(order, stage, spec)
     machine = _machine(model, order.template_version_id)
     from_state = order.state
@@ -361,13 +367,14 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload,
         moved = getattr(model, trigger)()
     except (MachineError, AttributeError):
         raise InvalidTransition(
-            f"'{trigger}' is not possible while the order is at '{from_state}'.", allowed=allowed_triggers(order)
+            f"'{trigger}' is not possible while the order is at '{from_state}'.",
+            allowed=allowed_triggers(order, actor=actor),
         ) from None
     if not moved:
         raise GuardFailed(
             " ".join(model.failures) or f"'{trigger}' is not possible yet.",
             reasons=model.failures,
-            allowed=allowed_triggers(order),
+            allowed=allowed_triggers(order, actor=actor),
         )
     del machine
     to_state = model.state

@@ -464,7 +464,8 @@ def order_detail_data(order: ServiceOrder, request) -> dict:
             "done": done, "total": len(stages), "percent": round(100 * done / len(stages)) if stages else 0,
         },
         "next_step": order_next_step(order, current),
-        "allowed_triggers": allowed_triggers(order),
+        # What this viewer may do: the detail is cached per viewer, so the list can be theirs.
+        "allowed_triggers": allowed_triggers(order, actor=getattr(request, "user", None)),
         "stages": [_stage(s, order.detail_files) for s in stages],
         "appointments": [_appointment(a) for a in order.detail_appointments],
         "timeline": [_event(e) for e in order.detail_events],

@@ -347,7 +347,8 @@ def stage_submit(*, stage: StageInstance, actor, notes: str = "", files=()) -> e
     """Store staff deliver off-site work (a design draft): the stage then waits for approval."""
     if stage.definition.requires_appointment:
         raise InvalidTransition(
-            "On-site stages are completed by the technician on the job.", allowed=engine.allowed_triggers(stage.order)
+            "On-site stages are completed by the technician on the job.",
+            allowed=engine.allowed_triggers(stage.order, actor=actor),
         )
     result = stage_fire(
         stage=stage,
@@ -494,7 +495,11 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
         pk=stage.pk
     )
     if stage.order_id != order.pk or order.current_stage_id != stage.pk or stage.state != StageInstance.State.READY:
-        raise InvalidTransition("This stage cannot be booked now.", allowed=engine.allowed_triggers(order))
+        allowed = engine.allowed_triggers(order, actor=actor)
+        if order.current_stage_id == stage.pk and stage.state == StageInstance.State.WAITING_PAYMENT:
+            raise InvalidTransition("Pay this stage's installment first: a visit can be booked once it is paid.",
+                                    allowed=allowed)
+        raise InvalidTransition("This stage cannot be booked now.", allowed=allowed)
     window_end = _validate_window(stage, window_start)
     tech_ids = _store_technician_ids(order.store)
     _lock_technicians(tech_ids)

@@ -50,11 +50,16 @@ def test_submit_approve_runs_the_stages_in_order_to_completion(order, store_mana
     assert [s.state for s in order.stages.order_by("position")] == ["done", "done", "done"]
 
 
-def test_a_trigger_the_state_does_not_allow_is_refused_with_the_allowed_ones(order, consumer):
+def test_a_trigger_the_state_does_not_allow_is_refused_with_the_allowed_ones(order, consumer, store_manager):
+    """`allowed` lists what the caller's role may do now: the consumer may only cancel at design:ready."""
     with pytest.raises(InvalidTransition) as exc:
         services.stage_approve(stage=stage_of(order, "design"), actor=consumer)
     assert exc.value.status_code == 409
+    assert exc.value.extra["allowed"] == ["cancel"]
+    with pytest.raises(InvalidTransition) as exc:
+        services.stage_submit(stage=stage_of(order, "handover"), actor=store_manager)
     assert exc.value.extra["allowed"] == ["cancel", "complete", "start"]
+    assert engine.allowed_triggers(order) == ["cancel", "complete", "start"]  # no actor: the machine's own list
     order.refresh_from_db()
     assert order.state == "design:ready"
 
