@@ -4,6 +4,8 @@ DRF coerces: a CharField takes 0 as "0", a BooleanField takes "yes", 1 or "on". 
 client) is told `string` or `boolean`, these fields accept exactly that type.
 """
 
+import re
+
 from rest_framework import serializers
 
 
@@ -26,13 +28,18 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictDecimalField(serializers.DecimalField):
-    """A decimal given as a JSON string ("12.50"), as the schema says; a JSON number is refused."""
+    """A decimal given as a JSON string of digits ("12.50"), as the schema's pattern says; a JSON number, an
+    exponent ("1e3"), "NaN" and "Infinity" are refused."""
 
-    default_error_messages = {"not_a_string": "Give the number as a string, e.g. \"12.50\"."}
+    default_error_messages = {"not_a_string": "Give the number as a string, e.g. \"12.50\".",
+                              "not_plain": "Give the number as plain digits, e.g. \"12.50\"."}
+    PLAIN = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")  # what the schema's decimal pattern admits
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_a_string")
+        if not self.PLAIN.fullmatch(data.strip()):
+            self.fail("not_plain")
         return super().to_internal_value(data)
 
 

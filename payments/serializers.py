@@ -1,8 +1,10 @@
+from decimal import Decimal
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import StrictCharField
+from core.fields import StrictCharField, StrictDecimalField
 from payments.models import Installment, Payment, Refund
 from payments.money import quantize
 
@@ -50,7 +52,8 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 
 class RefundInputSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+    # A decimal string, as everywhere money comes in (a JSON number or "1e3" is refused like on order create).
+    amount = StrictDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     reason = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
 
 

@@ -367,9 +367,14 @@ def _validate_refund_amount(amount, currency: str) -> Decimal:
         value = Decimal(str(amount))
     except (InvalidOperation, ValueError, TypeError):
         value = None
-    if value is None or not value.is_finite() or value <= 0 or money.quantize(value, currency) != value:
-        raise DomainError(f"Give a positive amount in whole {currency} minor units.", code="invalid",
-                          errors={"amount": ["Invalid amount."]})
+    if value is None or not value.is_finite() or value <= 0:
+        raise DomainError("Give an amount above zero.", code="invalid",
+                          errors={"amount": ["Give an amount above zero."]})
+    if money.quantize(value, currency) != value:
+        places = money.currency_decimals(currency)
+        unit = "whole numbers" if places == 0 else f"at most {places} decimal places"
+        raise DomainError(f"{currency} amounts are {unit}.", code="invalid",
+                          errors={"amount": [f"{currency} amounts are {unit}."]})
     return value
 
 

@@ -89,12 +89,18 @@ def test_staff_refund_over_the_api(client_for, order, store_manager, consumer, o
     too_much = client_for(store_manager).post(url, {"amount": "1000.01"})
     bad = client_for(store_manager).post(url, {"amount": "abc"})
     sub_cent = client_for(store_manager).post(url, {"amount": "0.001"})
+    # Money comes in as a decimal string, as on order create: a JSON number and an exponent are refused.
+    number = client_for(store_manager).post(url, {"amount": 5}, format="json")
+    exponent = client_for(store_manager).post(url, {"amount": "1e2"}, format="json")
+    zero = client_for(store_manager).post(url, {"amount": "0"}, format="json")
 
     assert ok.status_code == 201, ok.content
     assert ok.json()["status"] == "succeeded" and ok.json()["amount"] == "200.00"
     assert too_much.status_code == 409 and too_much.json()["code"] == "refund_exceeds_captured"
     assert too_much.json()["refundable"] == "1000.00"
     assert bad.status_code == 400 and sub_cent.status_code == 400
+    assert number.status_code == exponent.status_code == zero.status_code == 400
+    assert "greater than or equal to 0.01" in zero.json()["errors"]["amount"][0]
     assert inst_of(order, "booking").state == "partially_refunded"
 
 
