@@ -245,6 +245,11 @@ def _event_times(recorded_at: datetime, received_at: datetime, late_sync: bool) 
 
 # --- check-in / check-out --------------------------------------------------------------------
 
+ALREADY_CHECKED_IN = {
+    A.CHECKED_IN: "You have already checked in to this visit.",
+    A.CHECKED_OUT: "This visit is over: you checked out already.",
+}
+
 
 def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at: datetime,
                  latitude, longitude, accuracy_m: float | None = None, job_first: bool = False) -> Outcome:
@@ -254,8 +259,8 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
 
     def work(order: ServiceOrder, appointment: Appointment, received_at: datetime) -> Outcome:
         if appointment.state != A.BOOKED:
-            raise InvalidTransition(f"This visit is {appointment.get_state_display().lower()}; "
-                                    "it cannot be checked in again.", allowed=[])
+            raise InvalidTransition(ALREADY_CHECKED_IN.get(appointment.state, "This visit cannot be checked in."),
+                                    allowed=[])
         definition = appointment.stage.definition
         distance = _distance_to_order(order, latitude, longitude)
         outside = distance > settings.CHECKIN_RADIUS_METERS

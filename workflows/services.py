@@ -143,6 +143,9 @@ def template_problems(stages: list[StageDefinition]) -> list[dict]:
             add(st, "payment_share", f"Payment share of stage '{st.code}' must be positive, or empty.")
         if not isinstance(st.checklist, list) or not all(isinstance(i, str) and i.strip() for i in st.checklist):
             add(st, "checklist", f"Checklist of stage '{st.code}' must be a list of non-empty texts.")
+        elif len({i.strip() for i in st.checklist}) != len(st.checklist):
+            # The technician ticks items by their text: two alike could never be told apart.
+            add(st, "checklist", f"Checklist of stage '{st.code}' lists an item more than once.")
     shares = [st.payment_share for st in stages if st.payment_share is not None]
     if shares and sum(shares, Decimal(0)) != Decimal(100):
         add(None, "payment_share", f"Payment shares add up to {sum(shares, Decimal(0))}%, not 100%.")

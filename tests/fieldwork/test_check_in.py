@@ -58,6 +58,7 @@ def test_second_check_in_with_a_new_id_is_a_conflict(tech, visit):
     again = tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
     assert again.status_code == 409
     assert again.json()["code"] == "invalid_transition"
+    assert again.json()["detail"] == "You have already checked in to this visit."  # not "is technician on site"
     assert CheckIn.objects.count() == 1
 
 

@@ -60,6 +60,7 @@ def test_merchant_admin_creates_publishes_and_distributes_a_template(admin_api, 
         (lambda d: d["stages"][1].update(code="booking"), "code", "used more than once"),
         (lambda d: d["stages"][2].update(sla_hours=99999), "sla_hours", "between 1 and"),
         (lambda d: d["stages"][1].update(requires_appointment=False), "requires_voucher", "no on-site appointment"),
+        (lambda d: d["stages"][1].update(checklist=["level", "level "]), "checklist", "more than once"),
     ],
 )
 def test_publish_refuses_an_invalid_template_with_a_message_per_problem(admin_api, mutate, field, fragment):
