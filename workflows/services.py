@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
 from tenancy.models import Merchant, Store, User
 from tenancy.phones import InvalidPhone, normalize_phone
-from workflows import engine
+from workflows import engine, hooks
 from workflows.events import record_event
 from workflows.models import (
     Appointment,
@@ -480,9 +481,19 @@ def _busy(technician_ids: list[int], start: datetime, end: datetime, exclude_pk:
     return set(qs.values_list("technician_id", flat=True))
 
 
-def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | None = None) -> list[Slot]:
+def booking_horizon_end(store: Store, now: datetime | None = None) -> datetime:
+    """The end of the booking horizon: the store's closing time APPOINTMENT_BOOKING_HORIZON_DAYS days after
+    today (in the store's time zone). The slots listing stops there, and booking refuses a later window."""
+    tz = store.tzinfo
+    today = (now or timezone.now()).astimezone(tz).date()
+    return datetime.combine(today + timedelta(days=settings.APPOINTMENT_BOOKING_HORIZON_DAYS), store.closes_at,
+                            tzinfo=tz)
+
+
+def appointment_slots(*, stage: StageInstance, now: datetime | None = None) -> list[Slot]:
     """Bookable windows: the store's working hours cut into the stage's appointment length, with
-    at least one of the store's technicians free."""
+    at least one of the store's technicians free, up to the booking horizon (booking_horizon_end) and
+    ending by the stage's booking deadline (hooks.booking_deadline: its e-voucher's expiry)."""
     if not stage.definition.requires_appointment:
         return []
     store = stage.order.store
@@ -493,7 +504,11 @@ def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | N
     if not tech_ids:
         return []
     first_day = now.astimezone(tz).date()
-    horizon_end = datetime.combine(first_day + timedelta(days=days), store.closes_at, tzinfo=tz)
+    horizon_end = booking_horizon_end(store, now)
+    deadline = hooks.booking_deadline(stage)
+    latest_end = min(horizon_end, deadline.until) if deadline else horizon_end
+    if latest_end <= now:
+        return []
     busy = list(
         Appointment.objects.filter(
             technician_id__in=tech_ids,
@@ -503,12 +518,12 @@ def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | N
         ).values_list("technician_id", "window_start", "window_end")
     )
     slots = []
-    for offset in range(days + 1):
+    for offset in range((horizon_end.date() - first_day).days + 1):
         day = first_day + timedelta(days=offset)
         if day.weekday() not in store.working_days:
             continue
         start = datetime.combine(day, store.opens_at, tzinfo=tz)
-        close = datetime.combine(day, store.closes_at, tzinfo=tz)
+        close = min(datetime.combine(day, store.closes_at, tzinfo=tz), latest_end)
         while start + length <= close:
             end = start + length
             if start > now:
@@ -521,9 +536,13 @@ def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | N
 
 
 def _validate_window(stage: StageInstance, window_start: datetime) -> datetime:
+    """The window's end, when `window_start` is one the slots listing could offer (the store's grid, in the
+    future, within the booking horizon, ending by the stage's booking deadline); else DomainError, 400 on
+    `window_start`. Whether a technician is free is the caller's business (under the technicians' locks)."""
     store = stage.order.store
     tz = store.tzinfo
     length = timedelta(minutes=appointment_minutes_for(stage))
+    now = timezone.now()
     local = window_start.astimezone(tz)
     opens = datetime.combine(local.date(), store.opens_at, tzinfo=tz)
     close = datetime.combine(local.date(), store.closes_at, tzinfo=tz)
@@ -533,14 +552,26 @@ def _validate_window(stage: StageInstance, window_start: datetime) -> datetime:
         or local < opens
         or local + length > close
         or not aligned
-        or window_start <= timezone.now()
+        or window_start <= now
     ):
         raise DomainError(
             "That time is not one of the bookable windows; ask for the slots.",
             code="invalid_window",
             errors={"window_start": ["Not a bookable window."]},
         )
-    return window_start + length
+    window_end = window_start + length
+    horizon_end = booking_horizon_end(store, now)
+    if window_end > horizon_end:
+        days = settings.APPOINTMENT_BOOKING_HORIZON_DAYS
+        message = (
+            f"Visits can be booked up to {days} days ahead (until {horizon_end.strftime('%Y-%m-%d %H:%M')}, "
+            "store time); pick one of the slots."
+        )
+        raise DomainError(message, code="invalid_window", errors={"window_start": [message]})
+    deadline = hooks.booking_deadline(stage)
+    if deadline is not None and window_end > deadline.until:
+        raise DomainError(deadline.reason, code="invalid_window", errors={"window_start": [deadline.reason]})
+    return window_end
 
 
 def _lock_technicians(ids: list[int]) -> None:
@@ -587,6 +618,13 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
     appointment = Appointment.objects.select_related("stage__definition", "stage__order__store").get(pk=appointment.pk)
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition("Only a booked visit can be moved.", allowed=[])
+    limit = settings.APPOINTMENT_MAX_RESCHEDULES
+    if actor is not None and actor.role == Role.CONSUMER and appointment.reschedule_count >= limit:
+        raise Conflict(
+            f"This visit has already been moved {appointment.reschedule_count} times, the most a consumer may "
+            f"move it ({limit}); contact the store to move it again.",
+            code="reschedule_limit",
+        )
     stage = appointment.stage
     window_end = _validate_window(stage, window_start)
     tech_ids = _store_technician_ids(order.store)

@@ -207,6 +207,15 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", defau
 # Longer than any request may run (gunicorn kills a worker after 30 s by default).
 IDEMPOTENCY_CLAIM_LEASE = timedelta(seconds=env.int("IDEMPOTENCY_CLAIM_LEASE_SECONDS", default=300))
 
+# --- appointments (workflows app) -----------------------------------------------
+# How far ahead visits can be booked: the slots listing offers windows from now to the store's closing
+# time this many days after today (store's time zone), and booking or moving a visit to a later window is
+# refused (400 on window_start).
+APPOINTMENT_BOOKING_HORIZON_DAYS = env.int("APPOINTMENT_BOOKING_HORIZON_DAYS", default=14)
+# How many times the consumer may move one visit; after that: 409 `reschedule_limit` (the store's staff
+# can still move it, e.g. when a technician falls ill).
+APPOINTMENT_MAX_RESCHEDULES = env.int("APPOINTMENT_MAX_RESCHEDULES", default=3)
+
 # --- payments (payments app) --------------------------------------------------
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="sandbox")
 SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET", default="sandbox-webhook-secret-local-only")
