@@ -232,3 +232,11 @@ def test_the_model_refuses_a_second_spelling_of_a_taken_number(zhang):
     with pytest.raises(ValidationError) as exc:
         twin.full_clean()
     assert "phone" in exc.value.message_dict
+
+
+def test_an_unknown_default_region_fails_the_system_check(settings):
+    from tenancy.apps import check_phone_region
+
+    assert check_phone_region() == []
+    settings.DEFAULT_PHONE_REGION = "XX"
+    assert [m.id for m in check_phone_region()] == ["tenancy.E001"]
