@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 
 from tenancy.models import Merchant, Store, User
+from tenancy.phones import phone_or_none
 from tenancy.scoping import visible_to
 
 Role = User.Role
@@ -195,6 +196,14 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
             for name, opts in fieldsets
         ]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Phones are stored in E.164: a search for `138 0000 0001` also finds `+8613800000001`."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        phone = phone_or_none(search_term)
+        if phone:
+            results = results | queryset.filter(phone=phone)
+        return results, may_have_duplicates
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         field = super().formfield_for_choice_field(db_field, request, **kwargs)

@@ -122,6 +122,16 @@ class User(AbstractUser):
 
     def clean(self) -> None:
         super().clean()
+        # One number, one spelling: the admin (and any form) stores the E.164 form (tenancy/phones.py).
+        if self.phone:
+            from tenancy.phones import InvalidPhone, normalize_phone
+
+            try:
+                self.phone = normalize_phone(self.phone)
+            except InvalidPhone as exc:
+                raise ValidationError({"phone": exc.message}) from None
+        elif self.phone == "":
+            self.phone = None  # blank is "no phone", never a second "" under the unique constraint
         if self.role in self.MERCHANT_ROLES and self.merchant_id is None:
             raise ValidationError({"merchant": "Merchant staff must belong to a merchant."})
         if self.role in (self.Role.CONSUMER, self.Role.PLATFORM_OPERATOR) and self.merchant_id is not None:

@@ -4,16 +4,19 @@
   consumer became entitled: its prior installment is paid, or at once when it carries none);
 - effect: cancelling the order revokes its open vouchers;
 - guard on "complete": such a stage cannot complete before its voucher is redeemed;
+- booking deadline: a visit of such a stage must end before its voucher's valid_until (redemption is
+  refused from valid_until on, so a later visit could never complete the stage);
 - order detail section "vouchers": the consumer sees the code and the QR link, others do not.
 """
 
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework import serializers
 
 from vouchers.models import Voucher
-from workflows.hooks import TransitionContext
+from workflows.hooks import BookingDeadline, TransitionContext
 
 
 def issue_on_entitlement(ctx: TransitionContext) -> None:
@@ -41,6 +44,27 @@ def voucher_redeemed_guard(order, stage) -> str | None:
     if Voucher.objects.filter(stage=stage, state=Voucher.State.REDEEMED).exists():
         return None
     return "The consumer's e-voucher for this stage has not been redeemed yet."
+
+
+def voucher_booking_deadline(stage) -> BookingDeadline | None:
+    """Visits of a stage that needs a voucher must end while the voucher is still valid. Only an issued
+    (or already expired) voucher limits them: a redeemed one has done its work."""
+    if stage is None or not stage.definition.requires_voucher:
+        return None
+    valid_until = (
+        Voucher.objects.filter(stage=stage, state__in=(Voucher.State.ISSUED, Voucher.State.EXPIRED))
+        .order_by("-issued_at", "-pk")
+        .values_list("valid_until", flat=True)
+        .first()
+    )
+    if valid_until is None:
+        return None
+    local = timezone.localtime(valid_until, stage.order.store.tzinfo).strftime("%Y-%m-%d %H:%M")
+    if valid_until <= timezone.now():
+        reason = f"The e-voucher for this stage expired on {local}; a visit can no longer be redeemed."
+    else:
+        reason = f"The e-voucher for this stage expires on {local}: the visit must end before then."
+    return BookingDeadline(until=valid_until, reason=reason)
 
 
 VOUCHERS_ATTR = "vouchers_rows"
@@ -118,5 +142,6 @@ def register() -> None:
     hooks.register_effect(issue_on_entitlement)
     hooks.register_effect(revoke_on_cancel)
     hooks.register_guard("complete", voucher_redeemed_guard)
+    hooks.register_booking_deadline(voucher_booking_deadline)
     hooks.register_order_section("vouchers", load=load_section, serialize=serialize_section,
                                  schema=section_schema, seal=seal_section, unseal=unseal_section)

@@ -16,6 +16,7 @@ from core.errors import DomainError
 from payments.money import allocate
 from tenancy.admin import TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
+from tenancy.phones import phone_or_none
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_allows, tier_check_template
 from workflows import diagrams, services
@@ -383,6 +384,14 @@ class ServiceOrderAdmin(TenantScopedAdmin):
     )
     list_filter = ("status", "store")
     search_fields = ("number", "consumer__username", "consumer__phone")
+
+    def get_search_results(self, request, queryset, search_term):
+        """The consumer's phone in any spelling (stored in E.164) finds their orders."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        phone = phone_or_none(search_term)
+        if phone:
+            results = results | queryset.filter(consumer__phone=phone)
+        return results, may_have_duplicates
     inlines = [StageInstanceInline, EventInline]
     readonly_fields = (
         "number",

@@ -264,7 +264,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["get"], pagination_class=None)  # a plain list, not a page
     def slots(self, request, pk=None):
-        """Bookable windows for an on-site stage of this order."""
+        """Bookable windows for an on-site stage of this order: from now up to the booking horizon (the store's
+        closing time APPOINTMENT_BOOKING_HORIZON_DAYS, 14, days after today), and only windows that end before
+        the stage's e-voucher expires."""
         order = self.get_object()
         stage = _stage_param(order, request.query_params.get("stage"))
         slots = services.appointment_slots(stage=stage)
@@ -273,7 +275,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=BookSerializer, responses={201: AppointmentSerializer, 409: ProblemResponse})
     @action(detail=True, methods=["post"])
     def appointments(self, request, pk=None):
-        """Book a visit for the order's current on-site stage."""
+        """Book a visit for the order's current on-site stage. `window_start` must start one of the slots: a
+        window off the store's grid, in the past, beyond the booking horizon or ending after the stage's
+        e-voucher expires answers 400 `invalid_window` with the reason under `errors.window_start`."""
         if request.user.role not in (Role.CONSUMER, Role.STORE_MANAGER, Role.MERCHANT_ADMIN):
             raise PermissionDeniedRole()
         order = self.get_object()
@@ -342,6 +346,9 @@ class AppointmentViewSet(
     @extend_schema(request=RescheduleSerializer, responses={201: AppointmentSerializer, 409: ProblemResponse})
     @action(detail=True, methods=["post"])
     def reschedule(self, request, pk=None):
+        """Move a booked visit to another window (the same rules as booking: 400 `invalid_window`). A consumer
+        may move one visit APPOINTMENT_MAX_RESCHEDULES (3) times, then 409 `reschedule_limit`; store staff
+        may still move it."""
         appt = self.get_object()
         data = RescheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)

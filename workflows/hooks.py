@@ -8,6 +8,8 @@ A guard is `fn(order, stage) -> str | None`: None lets the trigger pass, a strin
 reason it cannot happen yet (shown to the caller in the 409 body).
 An effect is `fn(ctx: TransitionContext) -> None`, run inside the transition's transaction,
 after the state change and its event are written.
+A booking deadline is `fn(stage) -> BookingDeadline | None`: visits of the stage must end by then
+(booking and rescheduling refuse a later window; the slots listing stops there).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -65,6 +68,35 @@ def guard_failures(trigger: str, order: ServiceOrder, stage: StageInstance) -> l
 def run_effects(ctx: TransitionContext) -> None:
     for fn in _effects:
         fn(ctx)
+
+
+# --- booking deadlines ------------------------------------------------------------
+# An on-site visit is useless if it falls after something the stage needs has lapsed (the stage's
+# e-voucher expires: it can no longer be redeemed on site). An app gives such a limit as
+# `fn(stage) -> BookingDeadline | None`: every visit of the stage must end by `until`. Booking and
+# rescheduling refuse a later window (400 on `window_start`, with `reason`), and the slots listing stops
+# at the earliest deadline, so it never offers a window that would be refused. Called with no lock held
+# beyond the order's; one query at most per deadline function.
+
+
+@dataclass(frozen=True)
+class BookingDeadline:
+    until: datetime
+    reason: str  # shown to the consumer: why visits must end by `until`
+
+
+_booking_deadlines: list[Callable[[StageInstance], BookingDeadline | None]] = []
+
+
+def register_booking_deadline(fn: Callable[[StageInstance], BookingDeadline | None]) -> None:
+    if fn not in _booking_deadlines:
+        _booking_deadlines.append(fn)
+
+
+def booking_deadline(stage: StageInstance) -> BookingDeadline | None:
+    """The earliest deadline registered apps give for visits of this stage (None: no limit but the horizon)."""
+    found = [d for fn in _booking_deadlines if (d := fn(stage)) is not None]
+    return min(found, key=lambda d: d.until, default=None)
 
 
 # --- order detail sections ---------------------------------------------------

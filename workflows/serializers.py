@@ -7,6 +7,8 @@ from rest_framework import serializers
 from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
 from core.filters import MAX_ID
 from payments.money import currencies, currency_decimals, whole_minor_units
+from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
+from tenancy.phones import InvalidPhone, normalize_phone
 from workflows import hooks
 from workflows.engine import allowed_triggers
 from workflows.models import (
@@ -135,9 +137,24 @@ class SplitPreviewSerializer(serializers.Serializer):
 
 
 class ConsumerInputSerializer(serializers.Serializer):
-    phone = serializers.RegexField(r"^\+?[0-9]{6,20}$", required=False, allow_blank=True, default="")
+    phone = StrictCharField(
+        max_length=MAX_PHONE_INPUT,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Any usual spelling of the number (`13800000001`, `+86 138-0000-0001`); it is stored in E.164. "
+        "A number without a country code is read in the DEFAULT_PHONE_REGION setting (CN). An invalid number: 400.",
+    )
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     name = StrictCharField(max_length=120, required=False, allow_blank=True, default="")
+
+    def validate_phone(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return normalize_phone(value)
+        except InvalidPhone as exc:
+            raise serializers.ValidationError(exc.message) from None
 
     def validate(self, attrs):
         if not attrs.get("phone") and not attrs.get("email"):

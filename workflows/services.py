@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
 from tenancy.models import Merchant, Store, User
-from workflows import engine
+from tenancy.phones import InvalidPhone, normalize_phone
+from workflows import engine, hooks
 from workflows.events import record_event
 from workflows.models import (
     Appointment,
@@ -236,14 +237,32 @@ def distribution_set_overrides(
 
 
 def consumer_find_or_create(*, phone: str = "", email: str = "", name: str = "") -> User:
-    """The consumer with this phone (or email), or a new consumer account."""
+    """The consumer these contact details identify, or a new consumer account.
+
+    The phone is normalised to E.164 first (tenancy/phones.py, region DEFAULT_PHONE_REGION), so any
+    spelling of a number (`13800000001`, ` +86 138-0000-0001 `) finds the account stored as
+    `+8613800000001`; an invalid number is a 400 on `phone`. Emails match case-insensitively.
+
+    With both a phone and an email:
+    - both belong to the same account: that account; neither belongs to any: a new one with both;
+    - they belong to two different accounts: 400 on `email`, nothing is created;
+    - one belongs to an account and the other is not that account's own (it has another one, or none):
+      400 on the field that does not match. The order form never changes an existing account's contact
+      details (that would send its owner's messages to whoever typed them) and never guesses which of
+      two people is meant: send the matching contact alone to use the account.
+    An email shared by several accounts, given alone, is ambiguous: 400 on `email` (give the phone).
+    Field errors are keyed `phone` / `email`; order_create_for_contact nests them under `consumer`.
+    """
+    if phone:
+        try:
+            phone = normalize_phone(phone)
+        except InvalidPhone as exc:
+            raise DomainError(exc.message, code="invalid", errors={"phone": [exc.message]}) from None
+    email = (email or "").strip()
     if not phone and not email:
         raise DomainError("A consumer needs a phone or an email.", code="invalid")
-    lookup = Q(phone=phone) if phone else Q(email__iexact=email)
-    user = User.objects.filter(lookup).first()
+    user = _consumer_matching(phone=phone, email=email)
     if user is not None:
-        if user.role != Role.CONSUMER:
-            raise DomainError("That phone or email belongs to a staff account.", code="invalid")
         return user
     username = f"c_{phone.lstrip('+')}" if phone else f"c_{email.lower()}"[:150]
     first, _, last = (name or "").partition(" ")
@@ -260,17 +279,61 @@ def consumer_find_or_create(*, phone: str = "", email: str = "", name: str = "")
             user.set_unusable_password()
             user.save()
     except IntegrityError:
-        user = User.objects.filter(lookup).first()
+        # Another request created it meanwhile (or the username is taken): decide again on what is stored now.
+        user = _consumer_matching(phone=phone, email=email)
         if user is None:
             raise Conflict("Could not create the consumer account; try again.") from None
     return user
 
 
+def _consumer_matching(*, phone: str, email: str) -> User | None:
+    """The existing consumer account these (normalised) contact details identify, None when neither is
+    known; DomainError (400, field errors) when they point at different accounts or at a staff account."""
+
+    def refuse(field: str, message: str):
+        return DomainError(message, code="invalid", errors={field: [message]})
+
+    by_phone = User.objects.filter(phone=phone).first() if phone else None
+    by_email = list(User.objects.filter(email__iexact=email).order_by("pk")[:2]) if email else []
+    if phone and email:
+        if by_phone is not None and by_phone.email.strip().lower() != email.lower():
+            if by_email:
+                raise refuse("email", "This email belongs to a different account than this phone number.")
+            raise refuse(
+                "email",
+                "The account with this phone number has a different email (or none); "
+                "send the phone alone to use that account, or check the email.",
+            )
+        if by_phone is None and by_email:
+            raise refuse(
+                "phone",
+                "The account with this email has a different phone number (or none); "
+                "send the email alone to use that account, or check the phone number.",
+            )
+        user, field = by_phone, "phone"
+    elif phone:
+        user, field = by_phone, "phone"
+    else:
+        if len(by_email) > 1:
+            raise refuse("email", "More than one account has this email; give the consumer's phone number.")
+        user, field = (by_email[0] if by_email else None), "email"
+    if user is not None and user.role != Role.CONSUMER:
+        raise refuse(field, "That phone or email belongs to a staff account.")
+    return user
+
+
 @transaction.atomic
 def order_create_for_contact(*, contact: dict, **order_fields) -> ServiceOrder:
-    """Find or create the consumer by their contact details and create their order, in one transaction:
-    an order refused (say, a template not distributed to the store) leaves no new account behind."""
-    return order_create(consumer=consumer_find_or_create(**contact), **order_fields)
+    """Find or create the consumer by their contact details (consumer_find_or_create) and create their
+    order, in one transaction: an order refused (say, a template not distributed to the store, or contact
+    details of two different people) leaves no new account behind. Field errors come under `consumer`."""
+    try:
+        consumer = consumer_find_or_create(**contact)
+    except DomainError as exc:
+        if "errors" in exc.extra:
+            exc.extra["errors"] = {"consumer": exc.extra["errors"]}
+        raise
+    return order_create(consumer=consumer, **order_fields)
 
 
 @transaction.atomic
@@ -422,9 +485,19 @@ def _busy(technician_ids: list[int], start: datetime, end: datetime, exclude_pk:
     return set(qs.values_list("technician_id", flat=True))
 
 
-def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | None = None) -> list[Slot]:
+def booking_horizon_end(store: Store, now: datetime | None = None) -> datetime:
+    """The end of the booking horizon: the store's closing time APPOINTMENT_BOOKING_HORIZON_DAYS days after
+    today (in the store's time zone). The slots listing stops there, and booking refuses a later window."""
+    tz = store.tzinfo
+    today = (now or timezone.now()).astimezone(tz).date()
+    return datetime.combine(today + timedelta(days=settings.APPOINTMENT_BOOKING_HORIZON_DAYS), store.closes_at,
+                            tzinfo=tz)
+
+
+def appointment_slots(*, stage: StageInstance, now: datetime | None = None) -> list[Slot]:
     """Bookable windows: the store's working hours cut into the stage's appointment length, with
-    at least one of the store's technicians free."""
+    at least one of the store's technicians free, up to the booking horizon (booking_horizon_end) and
+    ending by the stage's booking deadline (hooks.booking_deadline: its e-voucher's expiry)."""
     if not stage.definition.requires_appointment:
         return []
     store = stage.order.store
@@ -435,7 +508,11 @@ def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | N
     if not tech_ids:
         return []
     first_day = now.astimezone(tz).date()
-    horizon_end = datetime.combine(first_day + timedelta(days=days), store.closes_at, tzinfo=tz)
+    horizon_end = booking_horizon_end(store, now)
+    deadline = hooks.booking_deadline(stage)
+    latest_end = min(horizon_end, deadline.until) if deadline else horizon_end
+    if latest_end <= now:
+        return []
     busy = list(
         Appointment.objects.filter(
             technician_id__in=tech_ids,
@@ -445,12 +522,12 @@ def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | N
         ).values_list("technician_id", "window_start", "window_end")
     )
     slots = []
-    for offset in range(days + 1):
+    for offset in range((horizon_end.date() - first_day).days + 1):
         day = first_day + timedelta(days=offset)
         if day.weekday() not in store.working_days:
             continue
         start = datetime.combine(day, store.opens_at, tzinfo=tz)
-        close = datetime.combine(day, store.closes_at, tzinfo=tz)
+        close = min(datetime.combine(day, store.closes_at, tzinfo=tz), latest_end)
         while start + length <= close:
             end = start + length
             if start > now:
@@ -463,9 +540,13 @@ def appointment_slots(*, stage: StageInstance, days: int = 14, now: datetime | N
 
 
 def _validate_window(stage: StageInstance, window_start: datetime) -> datetime:
+    """The window's end, when `window_start` is one the slots listing could offer (the store's grid, in the
+    future, within the booking horizon, ending by the stage's booking deadline); else DomainError, 400 on
+    `window_start`. Whether a technician is free is the caller's business (under the technicians' locks)."""
     store = stage.order.store
     tz = store.tzinfo
     length = timedelta(minutes=appointment_minutes_for(stage))
+    now = timezone.now()
     local = window_start.astimezone(tz)
     opens = datetime.combine(local.date(), store.opens_at, tzinfo=tz)
     close = datetime.combine(local.date(), store.closes_at, tzinfo=tz)
@@ -475,14 +556,26 @@ def _validate_window(stage: StageInstance, window_start: datetime) -> datetime:
         or local < opens
         or local + length > close
         or not aligned
-        or window_start <= timezone.now()
+        or window_start <= now
     ):
         raise DomainError(
             "That time is not one of the bookable windows; ask for the slots.",
             code="invalid_window",
             errors={"window_start": ["Not a bookable window."]},
         )
-    return window_start + length
+    window_end = window_start + length
+    horizon_end = booking_horizon_end(store, now)
+    if window_end > horizon_end:
+        days = settings.APPOINTMENT_BOOKING_HORIZON_DAYS
+        message = (
+            f"Visits can be booked up to {days} days ahead (until {horizon_end.strftime('%Y-%m-%d %H:%M')}, "
+            "store time); pick one of the slots."
+        )
+        raise DomainError(message, code="invalid_window", errors={"window_start": [message]})
+    deadline = hooks.booking_deadline(stage)
+    if deadline is not None and window_end > deadline.until:
+        raise DomainError(deadline.reason, code="invalid_window", errors={"window_start": [deadline.reason]})
+    return window_end
 
 
 def _lock_technicians(ids: list[int]) -> None:
@@ -533,6 +626,13 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
     appointment = Appointment.objects.select_related("stage__definition", "stage__order__store").get(pk=appointment.pk)
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition("Only a booked visit can be moved.", allowed=[])
+    limit = settings.APPOINTMENT_MAX_RESCHEDULES
+    if actor is not None and actor.role == Role.CONSUMER and appointment.reschedule_count >= limit:
+        raise Conflict(
+            f"This visit has already been moved {appointment.reschedule_count} times, the most a consumer may "
+            f"move it ({limit}); contact the store to move it again.",
+            code="reschedule_limit",
+        )
     stage = appointment.stage
     window_end = _validate_window(stage, window_start)
     tech_ids = _store_technician_ids(order.store)

@@ -201,9 +201,21 @@ CELERY_BEAT_SCHEDULE: dict = {
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="CNY")
 # Decimal places per ISO 4217 currency; anything absent uses 2.
 CURRENCY_DECIMALS = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0, "KRW": 0}
+# Phone numbers are stored in E.164 (tenancy/phones.py); one typed without a country code is read in this
+# region (ISO 3166 alpha-2): with "CN", "13800000001" is +8613800000001.
+DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="CN").upper()
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 # Longer than any request may run (gunicorn kills a worker after 30 s by default).
 IDEMPOTENCY_CLAIM_LEASE = timedelta(seconds=env.int("IDEMPOTENCY_CLAIM_LEASE_SECONDS", default=300))
+
+# --- appointments (workflows app) -----------------------------------------------
+# How far ahead visits can be booked: the slots listing offers windows from now to the store's closing
+# time this many days after today (store's time zone), and booking or moving a visit to a later window is
+# refused (400 on window_start).
+APPOINTMENT_BOOKING_HORIZON_DAYS = env.int("APPOINTMENT_BOOKING_HORIZON_DAYS", default=14)
+# How many times the consumer may move one visit; after that: 409 `reschedule_limit` (the store's staff
+# can still move it, e.g. when a technician falls ill).
+APPOINTMENT_MAX_RESCHEDULES = env.int("APPOINTMENT_MAX_RESCHEDULES", default=3)
 
 # --- payments (payments app) --------------------------------------------------
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="sandbox")

@@ -201,3 +201,21 @@ def test_same_store_code_in_another_merchant_is_fine(world, login):
     response = login(world["other_admin"]).post(f"{STORE_LIST}add/", data)
     assert response.status_code == 302
     assert Store.objects.get(code="jingan", merchant=world["other_merchant"]).name == "Harbor Jing'an"
+
+
+def test_the_user_form_stores_phones_in_e164_and_search_finds_any_spelling(world, login):
+    client = login(world["merchant_admin"])
+    response = client.post(USER_ADD, new_user_data(stores=[world["store"].pk], phone=" 139-0000-0456 "))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert User.objects.get(username="new_tech").phone == "+8613900000456"
+    page = client.get("/admin/tenancy/user/", {"q": "139 0000 0456"}).content.decode()
+    assert "new_tech" in page and "a_tech" not in page
+
+
+def test_the_user_form_refuses_an_invalid_phone(world, login):
+    response = login(world["merchant_admin"]).post(
+        USER_ADD, new_user_data(stores=[world["store"].pk], phone="12345")
+    )
+    assert response.status_code == 200
+    assert "Not a valid phone number" in response.content.decode()
+    assert not User.objects.filter(username="new_tech").exists()

@@ -171,3 +171,144 @@ def test_concurrent_bookings_of_a_one_technician_window_book_once(client_for, st
     assert statuses.count(201) == 1
     assert set(statuses) <= {201, 409}
     assert Appointment.objects.filter(technician=technician, state="booked").count() == 1
+
+
+# --- how far ahead: the booking horizon, the stage's e-voucher, the reschedule limit -----------------------
+
+VOUCHER_VISIT_FLOW = {
+    "name": "One visit with a voucher",
+    "stages": [
+        {"code": "visit", "name": "Visit", "requires_appointment": True, "appointment_minutes": 90,
+         "requires_voucher": True, "voucher_valid_days": 3},
+        {"code": "review", "name": "Review", "requires_approval": True, "max_rework_rounds": 0},
+    ],
+}
+
+
+def working_day_at(store, days_ahead, hour=9):
+    """`hour` o'clock on the first working day at least `days_ahead` days after today (store time)."""
+    day = timezone.now().astimezone(store.tzinfo).date() + timedelta(days=days_ahead)
+    while day.weekday() not in store.working_days:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=store.tzinfo)
+
+
+def test_the_slots_and_booking_share_one_horizon(order, store, consumer, settings):
+    settings.APPOINTMENT_BOOKING_HORIZON_DAYS = 4
+    slots = services.appointment_slots(stage=stage_of(order, "visit"))
+    horizon_end = services.booking_horizon_end(store)
+    today = timezone.now().astimezone(store.tzinfo).date()
+    assert slots and max(s.end for s in slots) <= horizon_end
+    assert max(s.start.astimezone(store.tzinfo).date() for s in slots) <= today + timedelta(days=4)
+    # the last window listed can be booked; the first one past the horizon cannot
+    with pytest.raises(DomainError) as exc:
+        services.appointment_book(stage=stage_of(order, "visit"), window_start=working_day_at(store, 5),
+                                  actor=consumer)
+    assert exc.value.code == "invalid_window" and "4 days ahead" in exc.value.extra["errors"]["window_start"][0]
+    booked = services.appointment_book(stage=stage_of(order, "visit"), window_start=slots[-1].start, actor=consumer)
+    assert booked.window_end == slots[-1].end
+
+
+def test_booking_beyond_the_horizon_is_a_400_on_window_start(client_for, order, store, consumer):
+    stage = stage_of(order, "visit")
+    for far in (working_day_at(store, 15), datetime(2030, 6, 3, 9, tzinfo=store.tzinfo)):  # 2030-06-03: a Monday
+        response = client_for(consumer).post(
+            f"/api/v1/orders/{order.pk}/appointments/", {"stage": stage.pk, "window_start": far.isoformat()},
+            format="json",
+        )
+        assert response.status_code == 400, response.json()
+        body = response.json()
+        assert body["code"] == "invalid_window" and "14 days ahead" in body["errors"]["window_start"][0]
+    assert not Appointment.objects.exists()
+    order.refresh_from_db()
+    assert order.state == "visit:ready"
+
+
+def test_rescheduling_beyond_the_horizon_is_refused(order, store, consumer):
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    with pytest.raises(DomainError) as exc:
+        services.appointment_reschedule(appointment=appt, window_start=working_day_at(store, 20), actor=consumer)
+    assert exc.value.code == "invalid_window"
+    appt.refresh_from_db()
+    assert appt.state == "booked"
+
+
+@pytest.fixture
+def voucher_order(store, consumer, technician):
+    order = make_order(store=store, consumer=consumer, definition=VOUCHER_VISIT_FLOW)
+    assert order.state == "visit:ready"
+    return order
+
+
+def test_a_visit_after_the_stage_voucher_expires_is_refused_and_not_listed(client_for, voucher_order, store, consumer):
+    from vouchers.models import Voucher
+
+    stage = stage_of(voucher_order, "visit")
+    voucher = Voucher.objects.get(stage=stage, state="issued")
+    slots = services.appointment_slots(stage=stage)
+    assert slots and all(s.end <= voucher.valid_until for s in slots)
+    later = working_day_at(store, 5)  # within the 14-day horizon, after the 3-day voucher
+    assert later > voucher.valid_until
+    response = client_for(consumer).post(
+        f"/api/v1/orders/{voucher_order.pk}/appointments/", {"stage": stage.pk, "window_start": later.isoformat()},
+        format="json",
+    )
+    assert response.status_code == 400, response.json()
+    assert "e-voucher for this stage expires" in response.json()["errors"]["window_start"][0]
+    assert not Appointment.objects.exists()
+    # a listed window is fine; moving it past the expiry is not
+    appt = services.appointment_book(stage=stage, window_start=slots[0].start, actor=consumer)
+    with pytest.raises(DomainError) as exc:
+        services.appointment_reschedule(appointment=appt, window_start=later, actor=consumer)
+    assert "expires" in exc.value.extra["errors"]["window_start"][0]
+
+
+def test_an_expired_voucher_leaves_no_slots_and_refuses_booking(voucher_order, store, consumer):
+    from vouchers.models import Voucher
+
+    stage = stage_of(voucher_order, "visit")
+    Voucher.objects.filter(stage=stage).update(valid_until=timezone.now() - timedelta(minutes=1))
+    assert services.appointment_slots(stage=stage) == []
+    with pytest.raises(DomainError) as exc:
+        services.appointment_book(stage=stage, window_start=tomorrow_at(store, 9), actor=consumer)
+    assert "expired" in exc.value.extra["errors"]["window_start"][0]
+
+
+def test_a_redeemed_voucher_no_longer_limits_visits(voucher_order, store):
+    from vouchers.integration import voucher_booking_deadline
+    from vouchers.models import Voucher
+
+    stage = stage_of(voucher_order, "visit")
+    assert voucher_booking_deadline(stage) is not None
+    Voucher.objects.filter(stage=stage).update(state="redeemed", redeemed_at=timezone.now())
+    assert voucher_booking_deadline(stage) is None
+    assert voucher_booking_deadline(stage_of(voucher_order, "review")) is None  # no voucher needed
+
+
+def test_a_consumer_may_move_a_visit_only_so_many_times(client_for, order, store, consumer, store_manager, settings):
+    settings.APPOINTMENT_MAX_RESCHEDULES = 3
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    hours = [(10, 30), (12, 0), (13, 30)]
+    for hour, minute in hours:
+        response = client_for(consumer).post(
+            f"/api/v1/appointments/{appt.pk}/reschedule/",
+            {"window_start": tomorrow_at(store, hour, minute).isoformat()}, format="json",
+        )
+        assert response.status_code == 201, response.json()
+        appt = Appointment.objects.get(pk=response.json()["id"])
+    assert appt.reschedule_count == 3
+    refused = client_for(consumer).post(
+        f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": tomorrow_at(store, 15).isoformat()},
+        format="json",
+    )
+    assert refused.status_code == 409, refused.json()
+    assert refused.json()["code"] == "reschedule_limit" and "contact the store" in refused.json()["detail"]
+    appt.refresh_from_db()
+    assert appt.state == "booked" and order.events.filter(kind="stage.reschedule").count() == 3
+    # the store may still move it
+    moved = client_for(store_manager).post(
+        f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": tomorrow_at(store, 15).isoformat()},
+        format="json",
+    )
+    assert moved.status_code == 201, moved.json()
+    assert moved.json()["reschedule_count"] == 4
