@@ -137,9 +137,9 @@ def _body_meaning(request) -> tuple[str, object]:
     body = request.body
     if content_type in JSON_TYPES or content_type.endswith("+json"):
         try:
-            return "json", json.loads(body)
+            return "json", json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         except (ValueError, RecursionError):
-            pass  # not JSON after all: its bytes stand for it
+            pass  # not JSON after all (or too deep to canonicalise): its bytes stand for it
     elif content_type == FORM_TYPE:
         try:
             form = QueryDict(body, encoding=request.encoding or settings.DEFAULT_CHARSET)
