@@ -7,14 +7,29 @@ settings.IDEMPOTENCY_KEY_TTL (24 h by default). 5xx responses are not kept, so a
 server failure does the work. A claim left "in progress" by a request that died (its worker killed, the
 database gone before the key could be released) is taken over by a retry after
 settings.IDEMPOTENCY_CLAIM_LEASE (5 min by default), instead of answering 409 for the whole TTL.
+
+"Same request" means the same method, path and body meaning (see _fingerprint): JSON by its parsed value,
+forms by their sorted fields, multipart by its fields and each file's (field, name, declared type,
+sha256), whatever the boundary, so a mobile client's retried upload replays. A multipart POST to a view
+that parses multipart is parsed here by Django (request.POST/FILES, files hashed while they stream to
+memory or a temporary file); DRF then reuses that parse. Fingerprints carry a "v2:" prefix; a key stored
+before it (64 hex digits of the raw bytes) is judged by the raw bytes until it expires.
 """
 
+import base64
 import hashlib
+import json
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, QueryDict
+from django.http.multipartparser import MultiPartParserError
+from django.http.request import RawPostDataException
+from django.urls import Resolver404, resolve
 from django.utils import timezone
+from django.utils.http import parse_header_parameters
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -42,17 +57,128 @@ def _caller(request) -> str | None:
     return None
 
 
+FINGERPRINT_VERSION = "v2"
+JSON_TYPES = ("application/json",)
+FORM_TYPE = "application/x-www-form-urlencoded"
+MULTIPART_TYPE = "multipart/form-data"
+
+
+class _HashingUploadHandler(FileUploadHandler):
+    """First in the request's upload handlers: hashes each file part while Django streams it to the
+    next handler (memory or temporary file), so the middleware never holds or re-reads a copy."""
+
+    def __init__(self, request=None):
+        super().__init__(request)
+        self.parts: list[list[str]] = []
+        self._sha = None
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self._sha = hashlib.sha256()
+
+    def receive_data_chunk(self, raw_data, start):
+        self._sha.update(raw_data)
+        return raw_data  # handed on unchanged
+
+    def file_complete(self, file_size):
+        self.parts.append([self.field_name, self.file_name, self.content_type or "", self._sha.hexdigest()])
+        return None  # the next handler makes the file the view receives
+
+
+def _view_parses_multipart(request) -> bool:
+    """Whether the view behind the path reads multipart bodies. Only then does the middleware parse one
+    (DRF reuses the parsed request.POST/FILES); a view that does not keeps answering 415 to it."""
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return False
+    view_class = getattr(match.func, "cls", None)
+    if view_class is None:
+        return True  # a plain Django view reads request.POST itself
+    initkwargs = getattr(match.func, "initkwargs", None) or {}
+    parsers = initkwargs.get("parser_classes", getattr(view_class, "parser_classes", ()))
+    return any(getattr(parser, "media_type", "") == MULTIPART_TYPE for parser in parsers)
+
+
+def _multipart_meaning(request) -> list:
+    """The form fields and, per file part, (field, file name, declared type, sha256): not the boundary.
+    Parsed by Django itself (request.POST/FILES), which DRF then reuses instead of parsing again."""
+    hasher = None
+    if not hasattr(request, "_files"):  # not parsed yet: hash while Django reads
+        hasher = _HashingUploadHandler(request)
+        request.upload_handlers.insert(0, hasher)
+    fields, files = request.POST, request.FILES
+    if hasher is not None:
+        parts = hasher.parts
+    else:  # something before this middleware parsed it already: hash the stored files, chunk by chunk
+        parts = []
+        for field, uploads in files.lists():
+            for upload in uploads:
+                sha = hashlib.sha256()
+                for chunk in upload.chunks():
+                    sha.update(chunk)
+                upload.seek(0)
+                parts.append([field, upload.name, upload.content_type or "", sha.hexdigest()])
+    return [
+        sorted([name, fields.getlist(name)] for name in fields),
+        sorted(parts, key=lambda part: part[0]),  # stable: several files of one field keep their order
+    ]
+
+
+def _body_meaning(request) -> tuple[str, object]:
+    content_type, _ = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))
+    content_type = content_type.lower()
+    if content_type == MULTIPART_TYPE and request.method == "POST" and _view_parses_multipart(request):
+        return "multipart", _multipart_meaning(request)
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or length):
+        # Other large bodies are not read twice; their length and media type stand for them.
+        return "large", [length, content_type]
+    body = request.body
+    if content_type in JSON_TYPES or content_type.endswith("+json"):
+        try:
+            return "json", json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        except (ValueError, RecursionError):
+            pass  # not JSON after all (or too deep to canonicalise): its bytes stand for it
+    elif content_type == FORM_TYPE:
+        try:
+            form = QueryDict(body, encoding=request.encoding or settings.DEFAULT_CHARSET)
+            return "form", sorted([name, form.getlist(name)] for name in form)
+        except (ValueError, SuspiciousOperation):
+            pass
+    return "bytes", hashlib.sha256(body).hexdigest()
+
+
 def _fingerprint(request) -> str:
+    """What the request means, not its bytes: parsed JSON with sorted keys, sorted form fields, multipart
+    fields and file hashes independent of the boundary. Raises MultiPartParserError on a broken form."""
+    meaning = [request.method, request.path, *_body_meaning(request)]
+    canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return f"{FINGERPRINT_VERSION}:{digest}"  # 46 characters: fits the 64 of the column
+
+
+def _legacy_fingerprint(request) -> str | None:
+    """The raw-bytes fingerprint keys were stored with before v2 (64 hex digits), computed only to judge
+    such a key within its 24 h after the deploy. None when the raw bytes were streamed (multipart)."""
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(request.path.encode())
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length and length <= (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or length):
-        digest.update(request.body)
+        try:
+            digest.update(request.body)
+        except RawPostDataException:
+            return None
     else:
-        # Large uploads are not read twice; their length and type stand for them.
         digest.update(f"{length}:{request.META.get('CONTENT_TYPE', '')}".encode())
     return digest.hexdigest()
+
+
+def _same_request(stored: str, fingerprint: str, request) -> bool:
+    if stored.startswith(f"{FINGERPRINT_VERSION}:"):
+        return stored == fingerprint
+    return stored == _legacy_fingerprint(request)
 
 
 def _error(code: str, detail: str, status: int) -> JsonResponse:
@@ -73,10 +199,13 @@ class IdempotencyMiddleware:
         if caller is None:
             # Unauthenticated requests get no replay store; the view answers 401 itself.
             return self.get_response(request)
-        fingerprint = _fingerprint(request)
+        try:
+            fingerprint = _fingerprint(request)
+        except MultiPartParserError as exc:  # what DRF's parser would have answered
+            return _error("parse_error", f"Multipart form parse error - {exc}", 400)
         record, created = self._claim(caller, key, fingerprint)
         if not created:
-            if record.request_fingerprint != fingerprint:
+            if not _same_request(record.request_fingerprint, fingerprint, request):
                 return _error(
                     "idempotency_key_reused", "This Idempotency-Key was used with a different request.", 422
                 )

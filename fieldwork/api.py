@@ -110,7 +110,8 @@ class JobDetailApi(APIView):
 class _ActionApi(APIView):
     permission_classes = PERMISSIONS
     input_serializer: type[serializers.Serializer]
-    # An upload is not even parsed for a job that is not the caller's.
+    # An upload is not even parsed for a job that is not the caller's (unless it carries an Idempotency-Key:
+    # the middleware then parses it first to fingerprint it, see core/idempotency.py).
     check_job_before_parsing = False
 
     def run(self, request, job_id: int, data: dict) -> services.Outcome:

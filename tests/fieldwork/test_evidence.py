@@ -6,6 +6,7 @@ import uuid
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.client import encode_multipart
 
 from fieldwork.models import ClientEvent, Evidence
 from tests.factories.fieldwork import image_bytes
@@ -97,3 +98,35 @@ def test_missing_file_or_bad_kind_is_a_400(tech, on_site):
     upload = SimpleUploadedFile("p.png", image_bytes(), content_type="image/png")
     assert tech.post(url, {"file": upload, "kind": "selfie", "client_event_id": str(uuid.uuid4())},
                      format="multipart").status_code == 400
+
+
+def _keyed_upload(tech_client, job, key, *, cid, data=None, name="p.png"):
+    """The evidence upload of a mobile client: a fresh multipart boundary on every (re)try."""
+    boundary = uuid.uuid4().hex
+    body = encode_multipart(boundary, {"file": SimpleUploadedFile(name, data or image_bytes("PNG"), "image/png"),
+                                       "kind": "photo", "client_event_id": cid})
+    return tech_client.post(job_url(job, "evidence"), body, content_type=f"multipart/form-data; boundary={boundary}",
+                            HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_a_retried_upload_with_its_idempotency_key_replays_the_first_answer(tech, on_site):
+    cid = str(uuid.uuid4())
+    first = _keyed_upload(tech, on_site, "evidence-1", cid=cid)
+    second = _keyed_upload(tech, on_site, "evidence-1", cid=cid)
+    assert first.status_code == second.status_code == 201, second.content
+    assert second.content == first.content and second["Idempotent-Replayed"] == "true"
+    evidence = Evidence.objects.get()
+    with default_storage.open(evidence.file.name, "rb") as stored:  # the view got the file intact
+        assert stored.read() == image_bytes("PNG")
+    assert evidence.sha256 == hashlib.sha256(image_bytes("PNG")).hexdigest()
+    assert OrderEvent.objects.filter(kind="job.evidence_added").count() == 1
+
+
+@pytest.mark.parametrize("change", [{"data": image_bytes("PNG", size=(9, 9))}, {"name": "other.png"}],
+                         ids=["other-file", "same-file-other-name"])
+def test_an_other_upload_with_the_same_idempotency_key_is_422(tech, on_site, change):
+    cid = str(uuid.uuid4())
+    assert _keyed_upload(tech, on_site, "evidence-2", cid=cid).status_code == 201
+    response = _keyed_upload(tech, on_site, "evidence-2", cid=cid, **change)
+    assert response.status_code == 422 and response.json()["code"] == "idempotency_key_reused"
+    assert Evidence.objects.count() == 1
