@@ -9,6 +9,10 @@ from datetime import date, datetime
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2099, 12, 31)
 OUT_OF_RANGE = f"Give a date between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
+# The same range in the OpenAPI schema: clients (and the fuzzer) are told which dates are accepted.
+SCHEMA = {"type": "string", "format": "date", "pattern": r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"}
+# As a query parameter: an empty value (`?date=`) is taken as absent, so the schema admits it too.
+QUERY_SCHEMA = {"anyOf": [SCHEMA, {"type": "string", "maxLength": 0}]}
 
 
 def in_range(value: date | datetime) -> bool:

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django_filters import filters, filterset
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
+from drf_spectacular.utils import extend_schema_field
 
 from core import dates
 
@@ -67,6 +68,7 @@ class _DayField(forms.DateField):
         return day
 
 
+@extend_schema_field(dates.QUERY_SCHEMA)
 class StoreDayFilter(filters.DateFilter):
     """`?date=YYYY-MM-DD`: the rows whose `field_name` (a date-time) falls on that day in their own store's
     time zone, as the store's staff and the consumer read its clock. One small query finds the zones."""

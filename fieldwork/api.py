@@ -87,7 +87,7 @@ class JobListApi(generics.ListAPIView):
         return selectors.job_list_for_date(technician=self.request.user, day=day)
 
     @extend_schema(parameters=[OpenApiParameter(
-        "date", {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]},
+        "date", dates.QUERY_SCHEMA,
         allow_blank=True, description="YYYY-MM-DD, 2000-01-01 to 2099-12-31 (default, or empty: today)",
     )])
     def get(self, request, *args, **kwargs):
