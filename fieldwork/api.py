@@ -14,18 +14,16 @@ whoever may see the order's detail, not only the technician who took it.
 from datetime import date
 
 from django.conf import settings
-from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import AttachmentApi
 from core.errors import DomainError
 from core.schema import ErrorSerializer
 from fieldwork import selectors, services
@@ -262,10 +260,6 @@ class SyncApi(APIView):
 # --- an order's evidence, for whoever may see the order -------------------------------------------
 
 ORDER_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The order's id.")
-# Never rendered as a page: no script, no subresource, no framing, whatever the bytes are.
-DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
-
-
 class OrderEvidenceListApi(generics.ListAPIView):
     """The evidence of an order (photos, measurements), oldest first by device time, for whoever may
     see the order: its consumer, the merchant's staff (per their stores), the technician on its visits,
@@ -286,24 +280,10 @@ class OrderEvidenceListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class _AnyAccept(DefaultContentNegotiation):
-    """A download answers its file whatever the client's Accept header says (its errors are JSON)."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        try:
-            return super().select_renderer(request, renderers, format_suffix)
-        except exceptions.NotAcceptable:
-            return renderers[0], renderers[0].media_type
-
-
-class OrderEvidenceFileApi(APIView):
+class OrderEvidenceFileApi(AttachmentApi):
     """The file of one piece of evidence, as stored (its type detected from the bytes at upload), always
     as an attachment named by the server. 404 for an order you may not see, evidence of another order,
     or a file missing from storage."""
-
-    permission_classes = [IsAuthenticated]
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = _AnyAccept
 
     @extend_schema(
         parameters=[ORDER_ID, OpenApiParameter("evidence_id", int, OpenApiParameter.PATH,
@@ -316,10 +296,5 @@ class OrderEvidenceFileApi(APIView):
     )
     def get(self, request, id: int, evidence_id: int):
         evidence = selectors.order_evidence_get(user=request.user, order_id=id, evidence_id=evidence_id)
-        response = FileResponse(selectors.evidence_file_open(evidence), as_attachment=True,
-                                filename=f"evidence-{evidence.pk}.{evidence.extension}",
-                                content_type=evidence.content_type)
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = DOWNLOAD_CSP
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return self.attachment(selectors.evidence_file_open(evidence), content_type=evidence.content_type,
+                               filename=f"evidence-{evidence.pk}.{evidence.extension}")
