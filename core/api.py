@@ -114,7 +114,8 @@ class _AnyAccept(DefaultContentNegotiation):
 
 class AttachmentApi(APIView):
     """Base of the views that answer one stored file: authenticated callers (each view's selector decides
-    who may see the file: 404 for anyone else), JSON errors, any Accept header."""
+    who may see the file: 404 for anyone else), JSON errors, any Accept header. Describe its GET with
+    core.schema.attachment_schema."""
 
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]

@@ -15,7 +15,6 @@ from datetime import date
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -25,7 +24,7 @@ from rest_framework.views import APIView
 
 from core.api import AttachmentApi
 from core.errors import DomainError
-from core.schema import ErrorSerializer
+from core.schema import ErrorSerializer, attachment_schema
 from fieldwork import selectors, services
 from fieldwork.models import Evidence
 from fieldwork.serializers import (
@@ -285,14 +284,11 @@ class OrderEvidenceFileApi(AttachmentApi):
     as an attachment named by the server. 404 for an order you may not see, evidence of another order,
     or a file missing from storage."""
 
-    @extend_schema(
+    @attachment_schema(
         parameters=[ORDER_ID, OpenApiParameter("evidence_id", int, OpenApiParameter.PATH,
                                                description="The evidence's id (from the order's evidence list).")],
-        responses={
-            **{(200, content_type): OpenApiTypes.BINARY for content_type in services.EVIDENCE_CONTENT_TYPES},
-            404: OpenApiResponse(ErrorSerializer, description="No such order or evidence visible to you, "
-                                                              "or its file is missing from storage."),
-        },
+        content_types=services.EVIDENCE_CONTENT_TYPES,
+        not_found="No such order or evidence visible to you, or its file is missing from storage.",
     )
     def get(self, request, id: int, evidence_id: int):
         evidence = selectors.order_evidence_get(user=request.user, order_id=id, evidence_id=evidence_id)

@@ -203,6 +203,9 @@ CURRENCY_DECIMALS = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0, "KRW": 0}
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 # Longer than any request may run (gunicorn kills a worker after 30 s by default).
 IDEMPOTENCY_CLAIM_LEASE = timedelta(seconds=env.int("IDEMPOTENCY_CLAIM_LEASE_SECONDS", default=300))
+# Each file store staff attach to an off-site stage (POST /stages/{id}/submit/, at most 10 a request): a PDF or a
+# JPEG/PNG/WebP image of at most this size.
+SUBMISSION_MAX_BYTES = env.int("SUBMISSION_MAX_BYTES", default=20 * 1024 * 1024)
 
 # --- payments (payments app) --------------------------------------------------
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="sandbox")
