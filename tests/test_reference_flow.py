@@ -161,8 +161,7 @@ def test_reference_flow_end_to_end(client_for, merchant_admin, store_manager, te
     assert (draft["name"], draft["content_type"]) == ("d1.png", "image/png")
     opened = flow.consumer.get(draft["download_url"])
     assert opened.status_code == 200 and opened["Content-Disposition"].startswith("attachment")
-    assert b"".join(opened.streaming_content).startswith(b"\x89PNG")
-    opened.close()
+    assert b"".join(opened.streaming_content).startswith(b"\x89PNG")  # read to the end, which closes it
     flow.ok(flow.consumer.post(f"/api/v1/stages/{design}/reject/", {"reason": "Wider drawers, please"}))
     flow.ok(
         flow.manager.post(
