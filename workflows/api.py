@@ -12,7 +12,6 @@ from rest_framework.response import Response
 
 from core.api import AttachmentApi, ScopedQuerysetMixin
 from core.errors import DomainError, NotFound
-from core.files import OPAQUE
 from core.permissions import RolePermission
 from core.schema import attachment_schema
 from payments.money import allocate
@@ -402,10 +401,6 @@ class StageViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return self._stage_response(stage)
 
 
-# What a download may answer: what uploads accept, and opaque bytes for a file stored before they were checked.
-SUBMISSION_DOWNLOAD_TYPES = (*services.SUBMISSION_CONTENT_TYPES, OPAQUE)
-
-
 class StageFileApi(AttachmentApi):
     """A file store staff attached to a stage (e.g. the design draft the consumer is asked to approve), as
     stored (its type detected from the bytes at upload), always as an attachment named by the server. For
@@ -418,7 +413,7 @@ class StageFileApi(AttachmentApi):
             OpenApiParameter("file_id", int, OpenApiParameter.PATH,
                              description="The file's id (from the stage's `submission_files`)."),
         ],
-        content_types=SUBMISSION_DOWNLOAD_TYPES,
+        content_types=services.SUBMISSION_STORED_TYPES,
         not_found="No such stage or file visible to you, or its file is missing from storage.",
     )
     def get(self, request, id: int, file_id: int):

@@ -6,7 +6,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
-from core.files import OPAQUE
 from core.filters import MAX_ID
 from workflows import hooks
 from workflows.engine import allowed_triggers
@@ -21,7 +20,7 @@ from workflows.models import (
     WorkflowTemplate,
 )
 from workflows.selectors import order_detail_load, order_next_step
-from workflows.services import STAGE_FIELDS, SUBMISSION_CONTENT_TYPES
+from workflows.services import STAGE_FIELDS, SUBMISSION_STORED_TYPES
 
 
 class StageDefinitionSerializer(serializers.ModelSerializer):
@@ -188,7 +187,7 @@ class SubmissionFileSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField(help_text="The name it was uploaded with (data only: the download is named by "
                                            "the server).")
-    content_type = serializers.ChoiceField(choices=[*SUBMISSION_CONTENT_TYPES, OPAQUE],
+    content_type = serializers.ChoiceField(choices=SUBMISSION_STORED_TYPES,
                                            help_text="Detected from the bytes at upload (application/octet-stream "
                                                      "only for files stored before the check existed).")
     size = serializers.IntegerField(help_text="In bytes.")

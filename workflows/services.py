@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
-from core.files import IMAGE_FORMATS, PDF, detect_document, upload_read
+from core.files import IMAGE_FORMATS, OPAQUE, PDF, detect_document, upload_read
 from tenancy.models import Merchant, Store, User
 from workflows import engine
 from workflows.events import record_event
@@ -347,6 +347,8 @@ def stage_start(*, stage: StageInstance, actor) -> engine.FireResult:
 
 # What store staff may attach to a stage, by its bytes: a document or an image.
 SUBMISSION_CONTENT_TYPES = (*IMAGE_FORMATS.values(), PDF)
+# The types a stored submission file may have: those, and opaque bytes for a file stored before the check.
+SUBMISSION_STORED_TYPES = (*SUBMISSION_CONTENT_TYPES, OPAQUE)
 
 
 def submission_file_check(*, file) -> tuple[str, int]:

@@ -161,6 +161,7 @@ SPECTACULAR_SETTINGS = {
         "TemplateVersionStatusEnum": "workflows.models.TemplateVersion.Status",
         "InstallmentStateEnum": "payments.models.Installment.State",
         "VoucherStateEnum": "vouchers.models.Voucher.State",
+        "SubmissionFileContentTypeEnum": "workflows.services.SUBMISSION_STORED_TYPES",
     },
 }
 
