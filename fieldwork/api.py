@@ -259,6 +259,8 @@ class SyncApi(APIView):
 # --- an order's evidence, for whoever may see the order -------------------------------------------
 
 ORDER_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The order's id.")
+
+
 class OrderEvidenceListApi(generics.ListAPIView):
     """The evidence of an order (photos, measurements), oldest first by device time, for whoever may
     see the order: its consumer, the merchant's staff (per their stores), the technician on its visits,
