@@ -113,18 +113,22 @@ class _AnyAccept(DefaultContentNegotiation):
 
 
 class AttachmentApi(APIView):
-    """Base of the views that answer one stored file: authenticated callers (each view's selector decides
-    who may see the file: 404 for anyone else), JSON errors, any Accept header. Describe its GET with
-    core.schema.attachment_schema."""
+    """Base of the views that answer one stored file (GET): authenticated callers, JSON errors, any Accept
+    header. A view says which file with `stored_file` (whose selector decides who may see it: NotFound for anyone
+    else) and describes itself with the class decorator core.schema.attachment_schema."""
 
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _AnyAccept
 
-    @staticmethod
-    def attachment(opened: File, *, filename: str, content_type: str) -> FileResponse:
-        """The opened file as an attachment named by the server, with its detected type, never sniffed,
-        rendered or kept by a shared cache."""
+    def stored_file(self, user, **path) -> tuple[File, str, str]:
+        """(the opened file, the name the server sends it under, its detected content type)."""
+        raise NotImplementedError
+
+    def get(self, request, **path):
+        # The file as an attachment named by the server, with its detected type, never sniffed, rendered or kept
+        # by a shared cache. (No docstring: the schema describes each download with its view's.)
+        opened, filename, content_type = self.stored_file(request.user, **path)
         response = FileResponse(opened, as_attachment=True, filename=filename, content_type=content_type)
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = DOWNLOAD_CSP

@@ -281,18 +281,18 @@ class OrderEvidenceListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+@attachment_schema(
+    parameters=[ORDER_ID, OpenApiParameter("evidence_id", int, OpenApiParameter.PATH,
+                                           description="The evidence's id (from the order's evidence list).")],
+    content_types=services.EVIDENCE_CONTENT_TYPES,
+    not_found="No such order or evidence visible to you, or its file is missing from storage.",
+)
 class OrderEvidenceFileApi(AttachmentApi):
     """The file of one piece of evidence, as stored (its type detected from the bytes at upload), always
     as an attachment named by the server. 404 for an order you may not see, evidence of another order,
     or a file missing from storage."""
 
-    @attachment_schema(
-        parameters=[ORDER_ID, OpenApiParameter("evidence_id", int, OpenApiParameter.PATH,
-                                               description="The evidence's id (from the order's evidence list).")],
-        content_types=services.EVIDENCE_CONTENT_TYPES,
-        not_found="No such order or evidence visible to you, or its file is missing from storage.",
-    )
-    def get(self, request, id: int, evidence_id: int):
-        evidence = selectors.order_evidence_get(user=request.user, order_id=id, evidence_id=evidence_id)
-        return self.attachment(selectors.evidence_file_open(evidence), content_type=evidence.content_type,
-                               filename=f"evidence-{evidence.pk}.{evidence.extension}")
+    def stored_file(self, user, *, id: int, evidence_id: int):
+        evidence = selectors.order_evidence_get(user=user, order_id=id, evidence_id=evidence_id)
+        name = f"evidence-{evidence.pk}.{evidence.extension}"
+        return selectors.evidence_file_open(evidence), name, evidence.content_type

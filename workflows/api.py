@@ -401,22 +401,21 @@ class StageViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return self._stage_response(stage)
 
 
+@attachment_schema(
+    parameters=[
+        OpenApiParameter("id", int, OpenApiParameter.PATH, description="The stage's id."),
+        OpenApiParameter("file_id", int, OpenApiParameter.PATH,
+                         description="The file's id (from the stage's `submission_files`)."),
+    ],
+    content_types=services.SUBMISSION_STORED_TYPES,
+    not_found="No such stage or file visible to you, or its file is missing from storage.",
+)
 class StageFileApi(AttachmentApi):
     """A file store staff attached to a stage (e.g. the design draft the consumer is asked to approve), as
     stored (its type detected from the bytes at upload), always as an attachment named by the server. For
     whoever may see the order's detail; 404 for anyone else, for a file of another stage, or for a file missing
     from storage."""
 
-    @attachment_schema(
-        parameters=[
-            OpenApiParameter("id", int, OpenApiParameter.PATH, description="The stage's id."),
-            OpenApiParameter("file_id", int, OpenApiParameter.PATH,
-                             description="The file's id (from the stage's `submission_files`)."),
-        ],
-        content_types=services.SUBMISSION_STORED_TYPES,
-        not_found="No such stage or file visible to you, or its file is missing from storage.",
-    )
-    def get(self, request, id: int, file_id: int):
-        row = selectors.stage_submission_file_get(user=request.user, stage_id=id, file_id=file_id)
-        return self.attachment(selectors.stage_submission_file_open(row), content_type=row.content_type,
-                               filename=f"submission-{row.pk}.{row.extension}")
+    def stored_file(self, user, *, id: int, file_id: int):
+        row = selectors.stage_submission_file_get(user=user, stage_id=id, file_id=file_id)
+        return selectors.stage_submission_file_open(row), f"submission-{row.pk}.{row.extension}", row.content_type
