@@ -1,15 +1,20 @@
-"""The API's shared pieces: pagination, the one error format, and scoped querysets."""
+"""The API's shared pieces: pagination, the one error format, scoped querysets, and file downloads."""
 
 import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files import File
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import DomainError
@@ -89,3 +94,43 @@ class ScopedQuerysetMixin:
 
     def get_queryset(self):
         return visible_to(super().get_queryset(), self.request.user)
+
+
+# --- downloads -----------------------------------------------------------------------------------
+
+# Never rendered as a page: no script, no subresource, no framing, whatever the bytes are.
+DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
+
+
+class _AnyAccept(DefaultContentNegotiation):
+    """A download answers its file whatever the client's Accept header says (its errors are JSON)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+class AttachmentApi(APIView):
+    """Base of the views that answer one stored file (GET): authenticated callers, JSON errors, any Accept
+    header. A view says which file with `stored_file` (whose selector decides who may see it: NotFound for anyone
+    else) and describes itself with the class decorator core.schema.attachment_schema."""
+
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _AnyAccept
+
+    def stored_file(self, user, **path) -> tuple[File, str, str]:
+        """(the opened file, the name the server sends it under, its detected content type)."""
+        raise NotImplementedError
+
+    def get(self, request, **path):
+        # The file as an attachment named by the server, with its detected type, never sniffed, rendered or kept
+        # by a shared cache. (No docstring: the schema describes each download with its view's.)
+        opened, filename, content_type = self.stored_file(request.user, **path)
+        response = FileResponse(opened, as_attachment=True, filename=filename, content_type=content_type)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = DOWNLOAD_CSP
+        response["Cache-Control"] = "private, no-store"
+        return response

@@ -8,6 +8,8 @@ schemathesis run in tests/fuzz/) can then rely on the schema for the error paths
 
 from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -157,3 +159,11 @@ class AutoSchema(SpectacularAutoSchema):
                 response["description"] = DESCRIPTIONS[status]
                 responses[str(status)] = response
         return operation
+
+
+def attachment_schema(*, parameters: list, content_types, not_found: str):
+    """Class decorator describing a core.api.AttachmentApi's GET: the file in each type it may have, or the error."""
+    return extend_schema_view(get=extend_schema(parameters=parameters, responses={
+        **{(200, content_type): OpenApiTypes.BINARY for content_type in content_types},
+        404: OpenApiResponse(ErrorSerializer, description=not_found),
+    }))

@@ -60,6 +60,13 @@ def _photo(name: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, buf.getvalue(), content_type="image/jpeg")
 
 
+def _draft_pdf(name: str) -> SimpleUploadedFile:
+    """A one-page PDF standing in for the design draft the consumer is asked to approve."""
+    buf = io.BytesIO()
+    Image.new("RGB", (595, 842), (235, 228, 215)).save(buf, format="PDF")
+    return SimpleUploadedFile(name, buf.getvalue(), content_type="application/pdf")
+
+
 def _template(merchant, definition, stores, admin) -> WorkflowTemplate:
     template = WorkflowTemplate.objects.filter(merchant=merchant, name=definition["name"]).first()
     if template is None:
@@ -136,7 +143,9 @@ class Driver:
 
     def submit_and_approve(self, code: str, *, approve: bool = True, notes: str = "") -> None:
         stage = self.order.stages.get(definition__code=code)
-        wf.stage_submit(stage=stage, actor=self.manager, notes=notes or f"{stage.definition.name} ready for review")
+        files = [_draft_pdf(f"{self.order.number}-{code}-draft.pdf")] if code == "design" else []
+        wf.stage_submit(stage=stage, actor=self.manager, notes=notes or f"{stage.definition.name} ready for review",
+                        files=files)
         if approve:
             wf.stage_approve(stage=stage, actor=self.order.consumer)
 

@@ -14,21 +14,18 @@ whoever may see the order's detail, not only the technician who took it.
 from datetime import date
 
 from django.conf import settings
-from django.http import FileResponse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import dates
+from core.api import AttachmentApi
 from core.errors import DomainError
-from core.schema import ErrorSerializer
+from core.schema import ErrorSerializer, attachment_schema
 from fieldwork import selectors, services
 from fieldwork.models import Evidence
 from fieldwork.serializers import (
@@ -266,8 +263,6 @@ class SyncApi(APIView):
 # --- an order's evidence, for whoever may see the order -------------------------------------------
 
 ORDER_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The order's id.")
-# Never rendered as a page: no script, no subresource, no framing, whatever the bytes are.
-DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 
 
 class OrderEvidenceListApi(generics.ListAPIView):
@@ -290,40 +285,18 @@ class OrderEvidenceListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class _AnyAccept(DefaultContentNegotiation):
-    """A download answers its file whatever the client's Accept header says (its errors are JSON)."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        try:
-            return super().select_renderer(request, renderers, format_suffix)
-        except exceptions.NotAcceptable:
-            return renderers[0], renderers[0].media_type
-
-
-class OrderEvidenceFileApi(APIView):
+@attachment_schema(
+    parameters=[ORDER_ID, OpenApiParameter("evidence_id", int, OpenApiParameter.PATH,
+                                           description="The evidence's id (from the order's evidence list).")],
+    content_types=services.EVIDENCE_CONTENT_TYPES,
+    not_found="No such order or evidence visible to you, or its file is missing from storage.",
+)
+class OrderEvidenceFileApi(AttachmentApi):
     """The file of one piece of evidence, as stored (its type detected from the bytes at upload), always
     as an attachment named by the server. 404 for an order you may not see, evidence of another order,
     or a file missing from storage."""
 
-    permission_classes = [IsAuthenticated]
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = _AnyAccept
-
-    @extend_schema(
-        parameters=[ORDER_ID, OpenApiParameter("evidence_id", int, OpenApiParameter.PATH,
-                                               description="The evidence's id (from the order's evidence list).")],
-        responses={
-            **{(200, content_type): OpenApiTypes.BINARY for content_type in services.EVIDENCE_CONTENT_TYPES},
-            404: OpenApiResponse(ErrorSerializer, description="No such order or evidence visible to you, "
-                                                              "or its file is missing from storage."),
-        },
-    )
-    def get(self, request, id: int, evidence_id: int):
-        evidence = selectors.order_evidence_get(user=request.user, order_id=id, evidence_id=evidence_id)
-        response = FileResponse(selectors.evidence_file_open(evidence), as_attachment=True,
-                                filename=f"evidence-{evidence.pk}.{evidence.extension}",
-                                content_type=evidence.content_type)
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = DOWNLOAD_CSP
-        response["Cache-Control"] = "private, no-store"
-        return response
+    def stored_file(self, user, *, id: int, evidence_id: int):
+        evidence = selectors.order_evidence_get(user=user, order_id=id, evidence_id=evidence_id)
+        name = f"evidence-{evidence.pk}.{evidence.extension}"
+        return selectors.evidence_file_open(evidence), name, evidence.content_type

@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from core.files import extension_for
 from tenancy.scoping import TenantScope
 from workflows.models import Appointment, ServiceOrder, StageInstance
 
@@ -140,10 +141,7 @@ class Evidence(models.Model):
 
     @property
     def extension(self) -> str:
-        return {
-            "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic",
-            "application/pdf": "pdf",
-        }.get(self.content_type, "bin")
+        return extension_for(self.content_type)
 
 
 class ClientEvent(models.Model):

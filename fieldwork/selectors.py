@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,13 +10,12 @@ from django.core.exceptions import FieldError
 from django.core.files import File
 from django.db.models import Count, Q, QuerySet
 
+from core import files
 from core.errors import NotFound
 from fieldwork.models import CheckIn, ChecklistSubmission, CheckOut, Evidence
 from tenancy.models import User
 from tenancy.scoping import visible_to
 from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
-
-logger = logging.getLogger(__name__)
 
 JOB_RELATED = ("order__consumer", "store", "stage__definition")
 
@@ -171,11 +169,5 @@ def order_evidence_get(*, user: User, order_id: int, evidence_id: int) -> Eviden
 
 def evidence_file_open(evidence: Evidence) -> File:
     """The stored file, opened for reading through its field's storage (NotFound when it is gone)."""
-    name = evidence.file.name
-    if not name:
-        raise NotFound("The file of this evidence is missing.", code="evidence_file_missing")
-    try:
-        return evidence.file.storage.open(name, "rb")
-    except OSError:  # FileNotFoundError, or a storage that cannot read it
-        logger.warning("evidence %s: file %r missing from storage", evidence.pk, name)
-        raise NotFound("The file of this evidence is missing.", code="evidence_file_missing") from None
+    return files.stored_file_open(evidence.file, missing="The file of this evidence is missing.",
+                                  code="evidence_file_missing")

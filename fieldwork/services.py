@@ -31,6 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F
 from django.utils import timezone
 
+from core import files
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound
 from fieldwork import selectors
 from fieldwork.geo import haversine_m
@@ -400,45 +401,20 @@ def job_checklist_submit(*, technician: User, job_id: int, client_event_id, chec
 
 # --- evidence ----------------------------------------------------------------------------------
 
-PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 # Every content type evidence_content_type stores (the download answers with it).
-EVIDENCE_CONTENT_TYPES = (*PHOTO_FORMATS.values(), "application/pdf", "application/octet-stream")
-
-
-def _detect_image(data: bytes) -> str | None:
-    """The MIME type of a real JPEG/PNG/WebP image, or None. Pillow reads the header and
-    verifies the file's structure; the uploader's name and Content-Type are not trusted."""
-    import io
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                fmt = img.format
-                img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return None
-    return PHOTO_FORMATS.get(fmt or "")
+EVIDENCE_CONTENT_TYPES = (*files.IMAGE_FORMATS.values(), files.PDF, files.OPAQUE)
 
 
 def evidence_content_type(*, data: bytes, kind: str) -> str:
     """The stored content type: detected from the bytes. A photo must be a real image; other
     kinds may be an image, a PDF, or anything else (stored as opaque bytes, never as HTML/SVG)."""
-    detected = _detect_image(data)
     if kind == Evidence.Kind.PHOTO:
+        detected = files.detect_image(data)
         if detected is None:
             raise DomainError("The file is not a JPEG, PNG or WebP image.", code="invalid",
                               errors={"file": ["Upload a JPEG, PNG or WebP photo."]})
         return detected
-    if detected:
-        return detected
-    if data.startswith(b"%PDF-"):
-        return "application/pdf"
-    return "application/octet-stream"
+    return files.detect_document(data) or files.OPAQUE
 
 
 def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: str, file,
@@ -451,16 +427,7 @@ def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: st
     stored = _stored(technician, uuid.UUID(str(client_event_id)))
     if stored is not None:  # a replay: do not even read the upload again
         return _replay(stored, kind="evidence", job_id=job_id)
-    size = getattr(file, "size", None)
-    if size is None or size > settings.EVIDENCE_MAX_BYTES:
-        raise DomainError("The file is too large.", code="invalid",
-                          errors={"file": [f"Files are at most {settings.EVIDENCE_MAX_BYTES} bytes."]})
-    data = file.read(settings.EVIDENCE_MAX_BYTES + 1)
-    if len(data) > settings.EVIDENCE_MAX_BYTES:
-        raise DomainError("The file is too large.", code="invalid",
-                          errors={"file": [f"Files are at most {settings.EVIDENCE_MAX_BYTES} bytes."]})
-    if not data:
-        raise DomainError("The file is empty.", code="invalid", errors={"file": ["The file is empty."]})
+    data = files.upload_read(file, max_bytes=settings.EVIDENCE_MAX_BYTES)
     content_type = evidence_content_type(data=data, kind=kind)
     sha256 = hashlib.sha256(data).hexdigest()
     saved_names: list[str] = []

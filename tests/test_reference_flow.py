@@ -156,6 +156,12 @@ def test_reference_flow_end_to_end(client_for, merchant_admin, store_manager, te
             f"/api/v1/stages/{design}/submit/", {"notes": "Draft 1", "file": photo("d1.png")}, format="multipart"
         )
     )
+    # the consumer opens the draft they are asked to approve, from the order detail
+    (draft,) = next(s for s in flow.detail()["stages"] if s["code"] == "design")["submission_files"]
+    assert (draft["name"], draft["content_type"]) == ("d1.png", "image/png")
+    opened = flow.consumer.get(draft["download_url"])
+    assert opened.status_code == 200 and opened["Content-Disposition"].startswith("attachment")
+    assert b"".join(opened.streaming_content).startswith(b"\x89PNG")  # read to the end, which closes it
     flow.ok(flow.consumer.post(f"/api/v1/stages/{design}/reject/", {"reason": "Wider drawers, please"}))
     flow.ok(
         flow.manager.post(

@@ -10,10 +10,11 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from core.api import ScopedQuerysetMixin
+from core.api import AttachmentApi, ScopedQuerysetMixin
 from core.errors import DomainError, NotFound
 from core.filters import IdFilterSet, StoreDayFilter
 from core.permissions import RolePermission
+from core.schema import attachment_schema
 from payments.money import allocate, currencies
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
@@ -422,3 +423,23 @@ class StageViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin, viewsets.Gene
         data.is_valid(raise_exception=True)
         services.stage_resume(stage=stage, actor=request.user, note=data.validated_data["note"])
         return self._stage_response(stage)
+
+
+@attachment_schema(
+    parameters=[
+        OpenApiParameter("id", int, OpenApiParameter.PATH, description="The stage's id."),
+        OpenApiParameter("file_id", int, OpenApiParameter.PATH,
+                         description="The file's id (from the stage's `submission_files`)."),
+    ],
+    content_types=services.SUBMISSION_STORED_TYPES,
+    not_found="No such stage or file visible to you, or its file is missing from storage.",
+)
+class StageFileApi(AttachmentApi):
+    """A file store staff attached to a stage (e.g. the design draft the consumer is asked to approve), as
+    stored (its type detected from the bytes at upload), always as an attachment named by the server. For
+    whoever may see the order's detail; 404 for anyone else, for a file of another stage, or for a file missing
+    from storage."""
+
+    def stored_file(self, user, *, id: int, file_id: int):
+        row = selectors.stage_submission_file_get(user=user, stage_id=id, file_id=file_id)
+        return selectors.stage_submission_file_open(row), f"submission-{row.pk}.{row.extension}", row.content_type

@@ -6,6 +6,7 @@ created from. The order's state machine is built at runtime from its version (wo
 """
 
 import secrets
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core.files import OPAQUE, extension_for
 from tenancy.models import Merchant, Store
 from tenancy.scoping import TenantScope
 
@@ -238,20 +240,40 @@ class StageInstance(models.Model):
         return self.definition.code
 
 
+def submission_upload_to(instance: "StageSubmissionFile", filename: str) -> str:
+    """A name the server chooses, in the merchant's own folder: the uploader's file name never reaches the
+    storage (it is kept as data, `original_name`)."""
+    return f"submissions/{instance.stage.order.merchant_id}/{uuid.uuid4().hex}.{instance.extension}"
+
+
 class StageSubmissionFile(models.Model):
-    """Work delivered for an off-site stage (a design draft, say)."""
+    """Work delivered for an off-site stage (a design draft, say): a PDF or a JPEG/PNG/WebP image, its type
+    detected from the bytes at upload. Downloaded through GET /api/v1/stages/{id}/files/{file_id}/."""
 
     stage = models.ForeignKey(StageInstance, on_delete=models.CASCADE, related_name="submission_files")
-    file = models.FileField(upload_to="submissions/%Y/%m/")
+    file = models.FileField(upload_to=submission_upload_to, max_length=200)
+    original_name = models.CharField(max_length=200, blank=True,
+                                     help_text="The uploader's file name, shown as data; never a storage path.")
+    content_type = models.CharField(max_length=100, default=OPAQUE,
+                                    help_text="Detected from the content, not the upload.")
+    size = models.PositiveBigIntegerField(default=0)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     tenant_scope = TenantScope(
-        merchant="stage__order__merchant", store="stage__order__store", consumer="stage__order__consumer"
+        merchant="stage__order__merchant", store="stage__order__store", consumer="stage__order__consumer",
+        technician="stage__order__appointments__technician",
     )
 
+    class Meta:
+        ordering = ["stage_id", "pk"]
+
     def __str__(self) -> str:
-        return self.file.name
+        return self.original_name or f"submission file {self.pk}"
+
+    @property
+    def extension(self) -> str:
+        return extension_for(self.content_type)
 
 
 class Appointment(ConcurrentTransitionMixin, models.Model):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.files import File
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from core.errors import NotFound
+from core.files import stored_file_open
 from tenancy.models import User
 from tenancy.scoping import visible_to
 from workflows import hooks
@@ -47,6 +50,11 @@ DETAIL_STAGE_FIELDS = (
     "definition__requires_appointment", "definition__requires_approval", "definition__requires_voucher",
     "definition__payment_share", "definition__payment_timing",
 )
+# A stage's submission files as the detail lists them: never their storage name (downloads go through the API).
+DETAIL_FILE_FIELDS = {
+    "id": "submission_files__id", "name": "submission_files__original_name",
+    "content_type": "submission_files__content_type", "size": "submission_files__size",
+}
 DETAIL_APPOINTMENT_FIELDS = (
     "id", "order_id", "stage_id", "store_id", "technician_id", "technician__username", "technician__first_name",
     "technician__last_name", "window_start", "window_end", "state", "reschedule_count", "checked_in_at",
@@ -78,19 +86,18 @@ def order_detail_load(orders) -> list[ServiceOrder]:
     rows = (
         StageInstance.objects.filter(order_id__in=ids)
         .order_by("order_id", "position", "submission_files__id")
-        .values(*DETAIL_STAGE_FIELDS, "submission_files__file")
+        .values(*DETAIL_STAGE_FIELDS, *DETAIL_FILE_FIELDS.values())
     )
     stages: dict[int, list[dict]] = {o.pk: [] for o in orders}
-    files: dict[int, list[str]] = {}
-    storage = StageSubmissionFile._meta.get_field("file").storage
+    files: dict[int, list[dict]] = {}
     for row in rows:
-        name = row.pop("submission_files__file")
+        file = {key: row.pop(column) for key, column in DETAIL_FILE_FIELDS.items()}
         stage_files = files.get(row["id"])
         if stage_files is None:
             stage_files = files[row["id"]] = []
             stages[row["order_id"]].append(row)
-        if name:
-            stage_files.append(storage.url(name))
+        if file["id"] is not None:
+            stage_files.append(file)
     appointments = _by_order(
         Appointment.objects.filter(order_id__in=ids)
         .order_by("order_id", "window_start", "pk")
@@ -122,6 +129,23 @@ def order_detail_version(*, user: User, order_id, queryset: QuerySet[ServiceOrde
     qs = visible_to(queryset if queryset is not None else ServiceOrder.objects.all(), user)
     rows = qs.filter(pk=order_id).order_by().annotate(version=Subquery(latest))
     return next(iter(rows.values_list("pk", "tracking_token_version", "version")[:1]), None)
+
+
+def stage_submission_file_get(*, user: User, stage_id: int, file_id: int) -> StageSubmissionFile:
+    """One file attached to a stage of an order `user` may see (the same scope as the order's detail), in one
+    query. An invisible order, an unknown id and the id of another stage's file all answer the same NotFound."""
+    orders = visible_to(ServiceOrder.objects.filter(stages__pk=stage_id), user)
+    row = (StageSubmissionFile.objects.filter(pk=file_id, stage_id=stage_id, stage__order__in=orders.values("pk"))
+           .only("stage", "file", "content_type").first())
+    if row is None:
+        raise NotFound("No such file.")
+    return row
+
+
+def stage_submission_file_open(row: StageSubmissionFile) -> File:
+    """The stored file, opened for reading through its field's storage (NotFound when it is gone)."""
+    return stored_file_open(row.file, missing="The file of this submission is missing.",
+                            code="submission_file_missing")
 
 
 def template_list_visible_to(*, user: User) -> QuerySet[WorkflowTemplate]:

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.db import models
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -22,7 +23,7 @@ from workflows.models import (
     WorkflowTemplate,
 )
 from workflows.selectors import order_detail_load, order_next_step
-from workflows.services import STAGE_FIELDS
+from workflows.services import STAGE_FIELDS, SUBMISSION_STORED_TYPES
 
 
 class StageDefinitionSerializer(serializers.ModelSerializer):
@@ -216,6 +217,30 @@ class SlotSerializer(serializers.Serializer):
     free_technicians = serializers.IntegerField()
 
 
+def submission_file_data(*, stage_id: int, id: int, name: str, content_type: str, size: int) -> dict:
+    """One file of a stage's submission as the API shows it (the stage response and the order detail)."""
+    return {"id": id, "name": name, "content_type": content_type, "size": size,
+            "download_url": reverse("stage-file", kwargs={"id": stage_id, "file_id": id})}
+
+
+class SubmissionFileSerializer(serializers.Serializer):
+    """A file store staff attached to the stage. Its bytes come from `download_url` (as an attachment, to whoever
+    may see the order)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField(help_text="The name it was uploaded with (data only: the download is named by "
+                                           "the server).")
+    content_type = serializers.ChoiceField(choices=SUBMISSION_STORED_TYPES,
+                                           help_text="Detected from the bytes at upload (application/octet-stream "
+                                                     "only for files stored before the check existed).")
+    size = serializers.IntegerField(help_text="In bytes.")
+    download_url = serializers.CharField(help_text="The file (GET, same authentication).")
+
+    def to_representation(self, instance):
+        return submission_file_data(stage_id=instance.stage_id, id=instance.pk, name=instance.original_name,
+                                    content_type=instance.content_type, size=instance.size)
+
+
 class StageInstanceSerializer(serializers.ModelSerializer):
     code = serializers.CharField(source="definition.code", read_only=True)
     name = serializers.CharField(source="definition.name", read_only=True)
@@ -226,7 +251,7 @@ class StageInstanceSerializer(serializers.ModelSerializer):
         source="definition.payment_share", max_digits=5, decimal_places=2, read_only=True, allow_null=True
     )
     payment_timing = serializers.CharField(source="definition.payment_timing", read_only=True)
-    submission_files = serializers.SerializerMethodField()
+    submission_files = SubmissionFileSerializer(many=True, read_only=True)
 
     class Meta:
         model = StageInstance
@@ -250,10 +275,6 @@ class StageInstanceSerializer(serializers.ModelSerializer):
             "submission_notes",
             "submission_files",
         ]
-
-    @extend_schema_field(serializers.ListField(child=serializers.URLField()))
-    def get_submission_files(self, obj) -> list[str]:
-        return [f.file.url for f in obj.submission_files.all()]
 
 
 class AppointmentSerializer(serializers.ModelSerializer):
@@ -408,7 +429,7 @@ def _stage(row: dict, files: dict) -> dict:
         "completed_at": _dt(row["completed_at"]),
         "sla_due_at": _dt(row["sla_due_at"]),
         "submission_notes": row["submission_notes"],
-        "submission_files": files.get(row["id"], []),
+        "submission_files": [submission_file_data(stage_id=row["id"], **f) for f in files.get(row["id"], ())],
     }
 
 

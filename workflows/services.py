@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
+from core.files import IMAGE_FORMATS, OPAQUE, PDF, detect_document, upload_read
 from tenancy.models import Merchant, Store, User
 from tenancy.phones import InvalidPhone, normalize_phone
 from workflows import engine, hooks
@@ -408,23 +410,61 @@ def stage_start(*, stage: StageInstance, actor) -> engine.FireResult:
     return stage_fire(stage=stage, trigger="start", actor=actor)
 
 
+# What store staff may attach to a stage, by its bytes: a document or an image.
+SUBMISSION_CONTENT_TYPES = (*IMAGE_FORMATS.values(), PDF)
+# The types a stored submission file may have: those, and opaque bytes for a file stored before the check.
+SUBMISSION_STORED_TYPES = (*SUBMISSION_CONTENT_TYPES, OPAQUE)
+
+
+def submission_file_check(*, file) -> tuple[str, int]:
+    """(content type, size) of one file staff attach to a stage: a PDF or a real JPEG/PNG/WebP image by its
+    bytes, at most SUBMISSION_MAX_BYTES (400 with a field error naming the file otherwise; the name and
+    Content-Type the client sent are not trusted). The file is read once, then rewound for the storage."""
+    data = upload_read(file, max_bytes=settings.SUBMISSION_MAX_BYTES)
+    content_type = detect_document(data)
+    if content_type not in SUBMISSION_CONTENT_TYPES:
+        raise DomainError("Attach PDF documents or JPEG, PNG or WebP images.", code="invalid", errors={
+            "file": [f"{_upload_name(file) or 'A file'}: not a PDF document or a JPEG, PNG or WebP image."],
+        })
+    file.seek(0)
+    return content_type, len(data)
+
+
+def _upload_name(file) -> str:
+    """The name the client gave the file (data only, never part of a storage path)."""
+    return posixpath.basename(getattr(file, "name", None) or "")[:200]
+
+
 @transaction.atomic
 def stage_submit(*, stage: StageInstance, actor, notes: str = "", files=()) -> engine.FireResult:
-    """Store staff deliver off-site work (a design draft): the stage then waits for approval."""
+    """Store staff deliver off-site work (a design draft): the stage then waits for approval. Each file is
+    checked (submission_file_check) before anything changes, and stored under a name the server chooses in
+    the merchant's folder."""
     if stage.definition.requires_appointment:
         raise InvalidTransition(
             "On-site stages are completed by the technician on the job.",
             allowed=engine.allowed_triggers(stage.order, actor=actor),
         )
+    checked = [(f, *submission_file_check(file=f)) for f in files]
     result = stage_fire(
         stage=stage,
         trigger="complete",
         actor=actor,
-        payload={"notes": notes, "files": [getattr(f, "name", "") for f in files]},
+        payload={"notes": notes, "files": [_upload_name(f) for f in files]},
     )
     StageInstance.objects.filter(pk=stage.pk).update(submission_notes=notes)
-    for f in files:
-        StageSubmissionFile.objects.create(stage=stage, file=f, uploaded_by=actor)
+    saved: list[StageSubmissionFile] = []
+    try:
+        for f, content_type, size in checked:
+            row = StageSubmissionFile(stage=stage, original_name=_upload_name(f), content_type=content_type,
+                                      size=size, uploaded_by=actor)
+            row.file.save("upload", f, save=False)
+            saved.append(row)
+            row.save()
+    except BaseException:
+        for row in saved:  # the rows are rolled back: do not keep their files
+            row.file.storage.delete(row.file.name)
+        raise
     return result
 
 

@@ -162,6 +162,7 @@ SPECTACULAR_SETTINGS = {
         "TemplateVersionStatusEnum": "workflows.models.TemplateVersion.Status",
         "InstallmentStateEnum": "payments.models.Installment.State",
         "VoucherStateEnum": "vouchers.models.Voucher.State",
+        "SubmissionFileContentTypeEnum": "workflows.services.SUBMISSION_STORED_TYPES",
     },
 }
 
@@ -207,6 +208,9 @@ DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="CN").upper()
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 # Longer than any request may run (gunicorn kills a worker after 30 s by default).
 IDEMPOTENCY_CLAIM_LEASE = timedelta(seconds=env.int("IDEMPOTENCY_CLAIM_LEASE_SECONDS", default=300))
+# Each file store staff attach to an off-site stage (POST /stages/{id}/submit/, at most 10 a request): a PDF or a
+# JPEG/PNG/WebP image of at most this size.
+SUBMISSION_MAX_BYTES = env.int("SUBMISSION_MAX_BYTES", default=20 * 1024 * 1024)
 
 # --- appointments (workflows app) -----------------------------------------------
 # How far ahead visits can be booked: the slots listing offers windows from now to the store's closing

@@ -13,8 +13,8 @@ What it does, on a fresh database (``FUZZ_DATABASE_URL``; default a new SQLite f
    role's same-role peer listed under ``[auth.wfc] peers``), ``--max-examples`` 50 per operation;
 5. the ownership probe (``ownership_probe``): every id the owner can list, read or act on answers the
    same-role peer exactly what a nonexistent id answers (404 for reads) - schemathesis' own check
-   only probes the ids its generated requests happened to reach; a nested path (an order's evidence file)
-   is probed with the owner's (parent id, id) pairs, and its GET must answer the owner 200;
+   only probes the ids its generated requests happened to reach; a nested path (an order's evidence file, a
+   stage's submitted file) is probed with the owner's (parent id, id) pairs, and its GET must answer the owner 200;
 6. stops the server; exits non-zero on any failure.
 
 Per-operation exceptions live in ``tests/fuzz/schemathesis.toml`` with the reason beside each. ``st`` runs through
@@ -264,18 +264,36 @@ class _Reach:
     A top-level collection (/api/v1/orders/) gives 1-tuples from the user's list. A nested one
     (/api/v1/orders/{id}/evidence/) gives, for each tuple of its parent collection, that tuple plus each id the
     user's list at the filled path returns: (order id, evidence id) pairs. Stages have no list: their ids come
-    from the user's order details.
+    from the user's order details, and so do their files ((stage id, file id) pairs from each stage's
+    `submission_files`).
     """
+
+    STAGES, STAGE_FILES = "/api/v1/stages/", "/api/v1/stages/{id}/files/"
 
     def __init__(self, base: str, token: str) -> None:
         self.base, self.token, self._cache = base, token, {}
+        self._stages: list[dict] | None = None
 
     def __call__(self, collection: str) -> list[tuple[str, ...]]:
         if collection not in self._cache:
             self._cache[collection] = self._reach(collection)
         return self._cache[collection]
 
+    def _detail_stages(self) -> list[dict]:
+        """The stages of the user's order details (read once)."""
+        if self._stages is None:
+            self._stages = []
+            for (order_id,) in self("/api/v1/orders/"):
+                _, detail = request("GET", f"{self.base}/api/v1/orders/{order_id}/", token=self.token)
+                self._stages += [s for s in (detail or {}).get("stages", []) if isinstance(s, dict)]
+        return self._stages
+
     def _reach(self, collection: str) -> list[tuple[str, ...]]:
+        if collection == self.STAGES:
+            return [(str(s["id"]),) for s in self._detail_stages()]
+        if collection == self.STAGE_FILES:
+            return [(str(s["id"]), str(f["id"])) for s in self._detail_stages()
+                    for f in s.get("submission_files") or [] if isinstance(f, dict) and "id" in f]
         parent = _parent(collection)
         if parent is not None:
             return [
@@ -283,12 +301,6 @@ class _Reach:
                 for prefix in self(parent)
                 for i in _list_ids(self.base, _fill(collection, prefix), self.token)
             ]
-        if collection == "/api/v1/stages/":
-            stages = []
-            for (order_id,) in self("/api/v1/orders/"):
-                _, detail = request("GET", f"{self.base}/api/v1/orders/{order_id}/", token=self.token)
-                stages += [(str(s["id"]),) for s in (detail or {}).get("stages", []) if isinstance(s, dict)]
-            return stages
         return [(i,) for i in _list_ids(self.base, collection, self.token)]
 
 
@@ -308,10 +320,11 @@ def ownership_probe(base: str, tokens: dict[str, str]) -> list[str]:
     """Every object the owner can reach answers its same-role peer exactly as a nonexistent id does.
 
     The operations come from the schema, so a new endpoint is probed without anyone remembering. A path's last
-    parameter takes the ids the owner's list at the path's prefix returns and the peer's does not (stages, which
-    have no list, come from the order details); any parameters before it come the same way from the prefix's
-    own parent collection. So /orders/{id}/evidence/{evidence_id}/file/ is probed with (order, evidence) pairs
-    from each owner order's /orders/{id}/evidence/, and the peer must get what all-nonexistent ids get. For
+    parameter takes the ids the owner's list at the path's prefix returns and the peer's does not (stages and
+    their files, which have no list, come from the order details); any parameters before it come the same way
+    from the prefix's own parent collection. So /orders/{id}/evidence/{evidence_id}/file/ is probed with (order,
+    evidence) pairs from each owner order's /orders/{id}/evidence/, and /stages/{id}/files/{file_id}/ with
+    (stage, file) pairs from the owner's order details; the peer must get what all-nonexistent ids get. For
     such a nested path two more rules: the peer's own parent with the owner's child id answers as a nonexistent
     child does (a child is looked up within its parent), and a GET of the owner's pair answers the owner 200
     (the pair is real, so the peer's 404 means something).

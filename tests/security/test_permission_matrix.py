@@ -22,7 +22,7 @@ from drf_spectacular.generators import SchemaGenerator
 from fieldwork import services as fieldwork
 from tests.factories.fieldwork import image_bytes
 from tests.factories.payments import pay_due_installments
-from tests.factories.workflows import make_order, make_template, stage_of
+from tests.factories.workflows import StageSubmissionFileFactory, make_order, make_template, stage_of
 from workflows import services
 
 ROLES = ["anon", "admin", "manager", "tech", "tech2", "consumer", "consumer2", "ops",
@@ -81,6 +81,7 @@ EXPECTATIONS = {
     ("post", "/api/v1/appointments/{id}/reschedule/"): rule(STAFF_A | {"consumer"}, forbidden=TECHS),
     # stages
     ("get", "/api/v1/stages/{id}/"): rule(STAFF_A | {"tech", "consumer"}),
+    ("get", "/api/v1/stages/{id}/files/{file_id}/"): rule(STAFF_A | {"tech", "consumer"}),
     ("post", "/api/v1/stages/{id}/submit/"): rule({"admin", "manager"}, forbidden=TECHS | CONSUMERS | {"ops"}),
     ("post", "/api/v1/stages/{id}/start/"): rule({"admin", "manager"}, forbidden=TECHS | CONSUMERS | {"ops"}),
     ("post", "/api/v1/stages/{id}/resume/"): rule({"admin", "manager"}, forbidden=TECHS | CONSUMERS | {"ops"}),
@@ -149,12 +150,15 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
                            recorded_at=timezone.now(), latitude=order.latitude, longitude=order.longitude)
     photo = fieldwork.job_evidence_add(technician=technician, job_id=appointment.pk, client_event_id=uuid.uuid4(),
                                        kind="photo", file=SimpleUploadedFile("p.png", image_bytes("PNG")))
+    # A file attached to the stage, so a stage's file can be reached (the order's scope decides who may).
+    submission_file = StageSubmissionFileFactory(stage=measuring)
     installment = Installment.objects.get(order=order, stage__definition__code="booking")
     ids = {
         "templates": template.pk, "orders": order.pk, "appointments": appointment.pk, "stages": measuring.pk,
         "installments": installment.pk, "payments": installment.payments.first().pk,
         "vouchers": Voucher.objects.get(order=order).pk, "jobs": appointment.pk, "stores": store.pk,
         "technicians": technician.pk, "provider": "sandbox", "evidence": photo.body["id"],
+        "stage_files": submission_file.pk,
     }
     users = {"admin": merchant_admin, "manager": store_manager, "tech": technician, "tech2": technician2,
              "consumer": consumer, "consumer2": consumer2, "ops": operator, "x_admin": other_admin,
@@ -167,7 +171,7 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
 
 def concrete(path: str, ids: dict) -> str:
     path = path.replace("{provider}", ids["provider"]).replace("{job_id}", str(ids["jobs"]))
-    path = path.replace("{evidence_id}", str(ids["evidence"]))
+    path = path.replace("{evidence_id}", str(ids["evidence"])).replace("{file_id}", str(ids["stage_files"]))
     if "{id}" in path:
         path = path.replace("{id}", str(ids[path.split("/")[3]]))
     return path
