@@ -7,6 +7,7 @@ from collections import namedtuple
 from rest_framework import serializers
 
 from payments.models import Installment
+from payments.money import quantize
 from payments.selectors import money_summary_from_rows
 
 INSTALLMENTS_ATTR = "payments_installments"
@@ -47,7 +48,7 @@ def _stage_codes(order) -> dict:
 def serialize_installments(order, request=None) -> list[dict]:
     codes = _stage_codes(order)
     return [{
-        "id": i.id, "stage": i.stage_id, "stage_code": codes[i.stage_id], "amount": str(i.amount),
+        "id": i.id, "stage": i.stage_id, "stage_code": codes[i.stage_id], "amount": str(quantize(i.amount, i.currency)),
         "currency": i.currency, "timing": i.timing, "state": i.state,
         "due_at": i.due_at.isoformat() if i.due_at else None,
         "paid_at": i.paid_at.isoformat() if i.paid_at else None,

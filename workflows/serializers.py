@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
 from core.filters import MAX_ID
-from payments.money import currencies, currency_decimals, whole_minor_units
+from payments.money import currencies, currency_decimals, quantize, whole_minor_units
 from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
 from tenancy.phones import InvalidPhone, normalize_phone
 from workflows import hooks
@@ -323,8 +323,21 @@ class OrderEventSerializer(serializers.ModelSerializer):
         return obj.actor.display_name if obj.actor_id else None
 
 
+@extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2))
+class CurrencyAmountField(serializers.Field):
+    """The order's total with its currency's own places ("12000.00" CNY, "12000" JPY), as the installments,
+    the money section and the payments show amounts."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, order):
+        return str(quantize(order.total_amount, order.currency))
+
+
 class OrderListSerializer(serializers.ModelSerializer):
     template = serializers.CharField(source="template_version.template.name", read_only=True)
+    total_amount = CurrencyAmountField()
     template_version = serializers.IntegerField(source="template_version.number", read_only=True)
     current_stage = serializers.CharField(source="current_stage.definition.code", read_only=True, allow_null=True)
 
@@ -395,7 +408,6 @@ class OrderDetailSerializer(OrderListSerializer):
 # The representation of the order detail, field for field what the DRF fields above would give
 # (dates in the current time zone, decimals as fixed-point strings), built from plain rows.
 _DATETIME = serializers.DateTimeField()
-_MONEY = serializers.DecimalField(max_digits=14, decimal_places=2)
 _COORD = serializers.DecimalField(max_digits=9, decimal_places=6)
 _SHARE = serializers.DecimalField(max_digits=5, decimal_places=2)
 
@@ -487,7 +499,7 @@ def order_detail_data(order: ServiceOrder, request) -> dict:
         "consumer": order.consumer_id,
         "template": version.template.name,
         "template_version": version.number,
-        "total_amount": _MONEY.to_representation(order.total_amount),
+        "total_amount": str(quantize(order.total_amount, order.currency)),
         "currency": order.currency,
         "state": order.state,
         "status": order.status,

@@ -83,7 +83,7 @@ def test_bad_order_input_is_a_400_with_field_errors(client_for, store_manager, m
     assert not ServiceOrder.objects.exists()
 
 
-@pytest.mark.parametrize("currency, total, shown", [("JPY", "12000", "12000.00"), ("JPY", "12000.00", "12000.00"),
+@pytest.mark.parametrize("currency, total, shown", [("JPY", "12000", "12000"), ("JPY", "12000.00", "12000"),
                                                      ("USD", "99.90", "99.90")])
 def test_an_amount_in_the_currencys_minor_units_is_taken_as_given(client_for, store_manager, merchant, store,
                                                                    currency, total, shown):
@@ -94,8 +94,15 @@ def test_an_amount_in_the_currencys_minor_units_is_taken_as_given(client_for, st
         "/api/v1/orders/", order_payload(template, store, currency=currency, total_amount=total), format="json"
     )
     assert response.status_code == 201, response.content
-    assert (response.json()["total_amount"], response.json()["currency"]) == (shown, currency)
-    assert sum(Decimal(i["amount"]) for i in response.json()["installments"]) == Decimal(total)
+    body = response.json()
+    assert (body["total_amount"], body["currency"]) == (shown, currency)
+    # One currency, one form: the total, each installment and the money summary all use its places.
+    places = {len(a.partition(".")[2]) for a in [body["total_amount"], body["money"]["total"],
+                                                  *(i["amount"] for i in body["installments"])]}
+    assert places == {len(shown.partition(".")[2])}
+    assert sum(Decimal(i["amount"]) for i in body["installments"]) == Decimal(total)
+    listed = client_for(store_manager).get("/api/v1/orders/").json()["results"]
+    assert [o["total_amount"] for o in listed if o["id"] == body["id"]] == [shown]
 
 
 def test_orders_are_visible_only_to_their_people(
