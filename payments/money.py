@@ -27,6 +27,15 @@ def whole_minor_units(amount: Decimal, currency: str) -> bool:
     return Decimal(amount) == quantize(amount, currency)
 
 
+def minor_units_error(amount: Decimal, currency: str) -> str | None:
+    """Why `amount` cannot be taken in `currency` as given ("JPY amounts are whole numbers."), or None: an amount
+    is never rounded silently (100.50 JPY became 101)."""
+    if whole_minor_units(amount, currency):
+        return None
+    places = currency_decimals(currency)
+    return f"{currency} amounts are {'whole numbers' if places == 0 else f'at most {places} decimal places'}."
+
+
 def allocate(total: Decimal, shares: list[Decimal], currency: str) -> list[Decimal]:
     """Split `total` by percentage `shares` (adding up to 100) with the largest-remainder method.
 

@@ -370,11 +370,8 @@ def _validate_refund_amount(amount, currency: str) -> Decimal:
     if value is None or not value.is_finite() or value <= 0:
         raise DomainError("Give an amount above zero.", code="invalid",
                           errors={"amount": ["Give an amount above zero."]})
-    if money.quantize(value, currency) != value:
-        places = money.currency_decimals(currency)
-        unit = "whole numbers" if places == 0 else f"at most {places} decimal places"
-        raise DomainError(f"{currency} amounts are {unit}.", code="invalid",
-                          errors={"amount": [f"{currency} amounts are {unit}."]})
+    if error := money.minor_units_error(value, currency):
+        raise DomainError(error, code="invalid", errors={"amount": [error]})
     return value
 
 

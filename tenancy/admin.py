@@ -153,6 +153,20 @@ class TenantScopedInline:
         return self._allowed(request, self.editable_by)
 
 
+class PhoneSearchMixin:
+    """Admin search that finds a phone in any spelling: phones are stored in E.164, so `138 0000 0001` is also
+    looked for as `+8613800000001` in `phone_search_field`."""
+
+    phone_search_field = "phone"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        phone = phone_or_none(search_term)
+        if phone:
+            results = results | queryset.filter(**{self.phone_search_field: phone})
+        return results, may_have_duplicates
+
+
 @admin.register(Merchant)
 class MerchantAdmin(TenantScopedAdmin):
     list_display = ("name", "slug", "tier", "created_at")
@@ -172,7 +186,7 @@ class StoreAdmin(TenantScopedAdmin):
 
 
 @admin.register(User)
-class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
+class UserAdmin(PhoneSearchMixin, TenantScopedAdmin, DjangoUserAdmin):
     list_display = ("username", "role", "merchant", "phone", "email", "is_active")
     list_filter = ("role", "is_active")
     search_fields = ("username", "first_name", "last_name", "email", "phone")
@@ -196,14 +210,6 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
             (name, {**opts, "fields": tuple(f for f in opts["fields"] if f not in hidden)})
             for name, opts in fieldsets
         ]
-
-    def get_search_results(self, request, queryset, search_term):
-        """Phones are stored in E.164: a search for `138 0000 0001` also finds `+8613800000001`."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        phone = phone_or_none(search_term)
-        if phone:
-            results = results | queryset.filter(phone=phone)
-        return results, may_have_duplicates
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         field = super().formfield_for_choice_field(db_field, request, **kwargs)

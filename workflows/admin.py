@@ -14,9 +14,8 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import DomainError
 from payments.money import allocate
-from tenancy.admin import TenantScopedAdmin, TenantScopedInline
+from tenancy.admin import PhoneSearchMixin, TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
-from tenancy.phones import phone_or_none
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_allows, tier_check_template
 from workflows import diagrams, services
@@ -370,7 +369,7 @@ class CancelForm(forms.Form):
 
 
 @admin.register(ServiceOrder)
-class ServiceOrderAdmin(TenantScopedAdmin):
+class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
     list_display = (
         "number",
         "store",
@@ -384,14 +383,7 @@ class ServiceOrderAdmin(TenantScopedAdmin):
     )
     list_filter = ("status", "store")
     search_fields = ("number", "consumer__username", "consumer__phone")
-
-    def get_search_results(self, request, queryset, search_term):
-        """The consumer's phone in any spelling (stored in E.164) finds their orders."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        phone = phone_or_none(search_term)
-        if phone:
-            results = results | queryset.filter(consumer__phone=phone)
-        return results, may_have_duplicates
+    phone_search_field = "consumer__phone"  # the consumer's phone in any spelling finds their orders
     inlines = [StageInstanceInline, EventInline]
     readonly_fields = (
         "number",

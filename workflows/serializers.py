@@ -7,9 +7,8 @@ from rest_framework import serializers
 
 from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
 from core.filters import MAX_ID
-from payments.money import currencies, currency_decimals, quantize, whole_minor_units
+from payments.money import currencies, minor_units_error, quantize
 from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
-from tenancy.phones import InvalidPhone, normalize_phone
 from workflows import hooks
 from workflows.engine import allowed_triggers
 from workflows.models import (
@@ -113,14 +112,10 @@ def currency_field(**kwargs) -> serializers.ChoiceField:
 
 
 def amount_errors(attrs: dict, field: str) -> dict:
-    """A field error when the amount has more decimal places than its currency has minor units: it would
-    otherwise be rounded silently (100.50 JPY became 101)."""
+    """A field error when the amount has more decimal places than its currency has minor units."""
     amount, currency = attrs.get(field), attrs.get("currency")
-    if amount is None or currency is None or whole_minor_units(amount, currency):
-        return {}
-    places = currency_decimals(currency)
-    unit = "whole numbers" if places == 0 else f"at most {places} decimal places"
-    return {field: [f"{currency} amounts are {unit}."]}
+    error = minor_units_error(amount, currency) if amount is not None and currency is not None else None
+    return {field: [error]} if error else {}
 
 
 class SplitPreviewSerializer(serializers.Serializer):
@@ -149,14 +144,6 @@ class ConsumerInputSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     name = StrictCharField(max_length=120, required=False, allow_blank=True, default="")
 
-    def validate_phone(self, value: str) -> str:
-        if not value.strip():
-            return ""
-        try:
-            return normalize_phone(value)
-        except InvalidPhone as exc:
-            raise serializers.ValidationError(exc.message) from None
-
     def validate(self, attrs):
         if not attrs.get("phone") and not attrs.get("email"):
             raise serializers.ValidationError("Give the consumer's phone or email.")
@@ -172,11 +159,7 @@ class OrderCreateSerializer(serializers.Serializer):
     service_address = StrictCharField(max_length=300)
     latitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
     longitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
-
-    def validate(self, attrs):
-        if errors := amount_errors(attrs, "total_amount"):
-            raise serializers.ValidationError(errors)
-        return attrs
+    # An amount the currency would round is refused by workflows.services.order_create, for every caller.
 
 
 class ReasonSerializer(serializers.Serializer):
