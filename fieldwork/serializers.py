@@ -74,6 +74,14 @@ class EvidenceInput(serializers.Serializer):
     client_event_id = serializers.UUIDField()
     recorded_at = DeviceDateTimeField(required=False)
 
+    def validate(self, attrs):
+        # DRF reads an empty form value of an optional field as absent; the schema says a date-time when given
+        # (the fuzzer found `recorded_at=` taken as "now"), so it is refused like any other invalid time.
+        if self.initial_data.get("recorded_at") == "":
+            raise serializers.ValidationError({"recorded_at": ["Give the device time with its UTC offset, or leave "
+                                                               "the field out."]})
+        return attrs
+
 
 class CompleteInput(serializers.Serializer):
     client_event_id = serializers.UUIDField(required=False, help_text="Makes a retried completion a replay.")

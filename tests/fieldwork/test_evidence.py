@@ -100,6 +100,16 @@ def test_missing_file_or_bad_kind_is_a_400(tech, on_site):
                      format="multipart").status_code == 400
 
 
+
+def test_an_empty_recorded_at_is_a_400_not_read_as_now(tech, on_site):
+    """The schema says a date-time when the field is given; DRF would read an empty form value as absent."""
+    upload = SimpleUploadedFile("p.png", image_bytes(), content_type="image/png")
+    response = tech.post(job_url(on_site, "evidence"), {"file": upload, "kind": "photo", "recorded_at": "",
+                                                         "client_event_id": str(uuid.uuid4())}, format="multipart")
+    assert response.status_code == 400 and "recorded_at" in response.json()["errors"]
+    assert not Evidence.objects.exists()
+
+
 def _keyed_upload(tech_client, job, key, *, cid, data=None, name="p.png"):
     """The evidence upload of a mobile client: a fresh multipart boundary on every (re)try."""
     boundary = uuid.uuid4().hex
