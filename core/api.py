@@ -34,7 +34,7 @@ class Pagination(PageNumberPagination):
         if not raw:  # absent, or sent empty
             return self.page_size
         size = int(raw) if raw.isascii() and raw.isdigit() else 0
-        if size < 1 or len(request.query_params.getlist(self.page_size_query_param)) > 1:
+        if size < 1:
             raise exceptions.ValidationError({self.page_size_query_param: ["A whole number of at least 1."]})
         return min(size, self.max_page_size)
 
