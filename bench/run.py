@@ -14,7 +14,8 @@ product's services (a merchant, a store, technicians, the reference wardrobe tem
 2. technician check-in (`POST /api/v1/technician/jobs/{id}/check-in/`) and consumer order detail
    (`GET /api/v1/orders/{id}/`) requests per second and p50/p99 latency against gunicorn
    (2 workers, loopback), beside a minimal DRF endpoint reading one row (`/bench/ping/`, only in
-   bench/urls.py);
+   bench/urls.py), and beside the same statements replayed with psycopg behind that endpoint's stack
+   (`/bench/replay/...`: what the two would cost with nothing in Python but their SQL);
 3. queries per order-detail request for a 4-stage and a 40-stage order in the same position.
 
 It prints a table (figure, value, ceiling, ratio, target, pass/fail) and exits 1 when a target fails.
@@ -31,6 +32,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -185,28 +187,6 @@ def advance(order, consumer, actor, n_stages: int) -> None:
 # --- 1. stage transitions: engine vs the same SQL through psycopg ------------------------------
 
 
-def _returns_ids(sql: str) -> bool:
-    return sql.lstrip().upper().startswith("INSERT") and " RETURNING " in sql.upper()
-
-
-class Recorder:
-    """A connection.execute_wrapper keeping each statement with its parameters and, for an
-    INSERT ... RETURNING, the ids it returned (so the replay can map them to its own)."""
-
-    def __init__(self):
-        self.calls: list[tuple[str, object, bool, list]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        result = execute(sql, params, many, context)
-        returned = []
-        if not many and _returns_ids(sql):
-            cursor = context["cursor"].cursor
-            returned = [r[0] for r in cursor.fetchall()]
-            cursor.scroll(0, mode="absolute")
-        self.calls.append((sql, params, many, returned))
-        return result
-
-
 def lifecycle_steps(order, manager, consumer) -> list[tuple[str, object, int]]:
     steps = []
     for stage in order.stages.order_by("position"):
@@ -218,6 +198,7 @@ def engine_lifecycles(orders, manager, consumers, *, record: bool = False):
     """Fire every step of every order's lifecycle; with record, return each transition's statements."""
     from django.db import connection
 
+    from bench.replay import Recorder
     from workflows.engine import fire
 
     recorded: list[list] = []
@@ -229,22 +210,11 @@ def engine_lifecycles(orders, manager, consumers, *, record: bool = False):
                 rec = Recorder()
                 with connection.execute_wrapper(rec):
                     fire(order_id=order.pk, trigger=trigger, actor=actor, stage_id=stage_id)
-                recorded.append(rec.calls)
+                recorded.append(rec.statements)
             else:
                 fire(order_id=order.pk, trigger=trigger, actor=actor, stage_id=stage_id)
             count += 1
     return count, time.perf_counter() - t0, recorded
-
-
-def _remap(value, mapping):
-    """Swap the ids in a statement's parameters (lists inside: bulk inserts pass arrays)."""
-    if type(value) is int:
-        return mapping.get(value, value)
-    if isinstance(value, list | tuple):
-        return [_remap(v, mapping) for v in value]
-    if isinstance(value, dict):
-        return {k: _remap(v, mapping) for k, v in value.items()}
-    return value
 
 
 def replay_lifecycles(url: str, model_order, recorded: list[list], orders) -> tuple[int, float]:
@@ -252,6 +222,8 @@ def replay_lifecycles(url: str, model_order, recorded: list[list], orders) -> tu
     stage ids and the ids of the rows the replay inserts swapped in) and issued with psycopg, one
     transaction per transition."""
     import psycopg
+
+    from bench.replay import replay
 
     model_ids = [model_order.pk, *model_order.stages.order_by("position").values_list("pk", flat=True)]
     plans = []
@@ -261,22 +233,10 @@ def replay_lifecycles(url: str, model_order, recorded: list[list], orders) -> tu
     count = 0
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
-        cur = conn.cursor()
         t0 = time.perf_counter()
         for mapping in plans:
             for statements in recorded:
-                with conn.transaction():
-                    for sql, params, many, returned in statements:
-                        if many:
-                            cur.executemany(sql, [_remap(p, mapping) for p in params])
-                        elif params is None:
-                            cur.execute(sql)
-                        else:
-                            cur.execute(sql, _remap(params, mapping))
-                        if cur.description is not None:
-                            rows = cur.fetchall()
-                            if returned:
-                                mapping.update(zip(returned, (r[0] for r in rows), strict=True))
+                replay(conn, statements, mapping)
                 count += 1
         elapsed = time.perf_counter() - t0
     return count, elapsed
@@ -320,6 +280,64 @@ def checkin_queries(job) -> int:
     return len(ctx.captured_queries)
 
 
+def record_request(send) -> dict:
+    """The statements one request sent (but the token lookup: the replay endpoint authenticates for itself, as
+    the ping does), with the response's status and body: what bench/urls.py's replay endpoint answers."""
+    from django.db import connection
+
+    from bench.replay import Recorder
+
+    recorder = Recorder()
+    with connection.execute_wrapper(recorder):
+        response = send()
+    assert response.status_code in (200, 201), response.content[:300]
+    statements = [s for s in recorder.statements if '"authtoken_token"' not in s.sql]
+    return {"statements": statements, "status": response.status_code, "body": response.content, "maps": {},
+            "uuids": []}
+
+
+def record_detail(job) -> dict:
+    """One consumer's order detail built from the database (the detail cache emptied first)."""
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    _, _, _, _, order_id, token = job
+    client = APIClient(HTTP_HOST="127.0.0.1")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    cache.clear()
+    return record_request(lambda: client.get(f"/api/v1/orders/{order_id}/"))
+
+
+def record_checkin(job) -> dict:
+    """One first check-in; the replay sends a fresh client_event_id in place of this one's."""
+    from rest_framework.test import APIClient
+
+    client = APIClient(HTTP_HOST="127.0.0.1")
+    method, path, body, headers = checkin_request([job])(0)
+    client.credentials(HTTP_AUTHORIZATION=headers["Authorization"])
+    plan = record_request(lambda: client.post(path, data=body, content_type="application/json"))
+    plan["uuids"] = [uuid.UUID(json.loads(body)["client_event_id"])]
+    return plan
+
+
+def write_replay_plans(model_job, detail_jobs, checkin_jobs, path: Path) -> tuple[int, int]:
+    """Record the model job's order detail and check-in, pair its ids with those of each job the replay will
+    be aimed at (before the check-in adds rows), and write the plans for the gunicorn workers (bench/urls.py).
+    Returns the number of statements of each."""
+    import pickle
+
+    from bench.replay import order_id_map
+    from workflows.models import ServiceOrder
+
+    model = ServiceOrder.objects.get(pk=model_job[4])
+    detail_maps = {job[4]: order_id_map(model, ServiceOrder.objects.get(pk=job[4])) for job in detail_jobs}
+    checkin_maps = {job[0]: order_id_map(model, ServiceOrder.objects.get(pk=job[4])) for job in checkin_jobs}
+    plans = {"detail": record_detail(model_job), "check-in": record_checkin(model_job)}
+    plans["detail"]["maps"], plans["check-in"]["maps"] = detail_maps, checkin_maps
+    path.write_bytes(pickle.dumps(plans))
+    return len(plans["detail"]["statements"]), len(plans["check-in"]["statements"])
+
+
 # --- 2. HTTP against gunicorn --------------------------------------------------------------------
 
 
@@ -329,8 +347,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bench.settings"}
+def start_gunicorn(url: str, port: int, workers: int, replay_plans: Path) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bench.settings",
+           "BENCH_REPLAY_PLANS": str(replay_plans)}
     proc = subprocess.Popen(  # noqa: S603 (fixed argv)
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
          "--log-level", "warning"],
@@ -412,12 +431,22 @@ def get_request(path: str, token: str):
     return lambda i: ("GET", path, None, headers)
 
 
-def first_detail_request(jobs):
-    """Each request reads another order, once: the detail is built, not served from the cache."""
+def first_detail_request(jobs, prefix: str = "/api/v1/orders/"):
+    """Each request reads another order, once: the detail is built, not served from the cache. With
+    prefix="/bench/replay/detail/": the statements of a detail built, replayed for each order (bench/urls.py)."""
     def make(i):
         _, _, _, _, order_id, token = jobs[i]
-        return "GET", f"/api/v1/orders/{order_id}/", None, {"Authorization": f"Token {token}",
-                                                            "Accept": "application/json"}
+        return "GET", f"{prefix}{order_id}/", None, {"Authorization": f"Token {token}", "Accept": "application/json"}
+
+    return make
+
+
+def replay_checkin_request(jobs):
+    """The statements of a first check-in, replayed for each booked visit once (bench/urls.py)."""
+    def make(i):
+        job_id, token, *_ = jobs[i]
+        return "POST", f"/bench/replay/check-in/{job_id}/", b"", {"Authorization": f"Token {token}",
+                                                                  "Accept": "application/json"}
 
     return make
 
@@ -499,9 +528,11 @@ def main() -> int:
     n = args.orders
     engine_orders = [new_order(world, world.linear4, consumers[i % len(consumers)]) for i in range(n + 1)]
     raw_orders = [new_order(world, world.linear4, consumers[i % len(consumers)]) for i in range(n)]
-    print(f"data: {args.jobs} wardrobe orders with a booked measuring visit", flush=True)
-    jobs = build_checkin_jobs(world, args.jobs + 1)
-    jobs, probe_job = jobs[:-1], jobs[-1]
+    print(f"data: {2 * args.jobs} wardrobe orders with a booked measuring visit", flush=True)
+    # The product's check-ins take the first half, the replay of a check-in's statements the second; the last
+    # two are recorded (the replays' model) and counted.
+    jobs = build_checkin_jobs(world, 2 * args.jobs + 2)
+    jobs, replay_jobs, model_job, probe_job = jobs[:args.jobs], jobs[args.jobs:-2], jobs[-2], jobs[-1]
     detail = build_detail_order(world)
     q_orders = {}
     for stages, template in ((4, world.linear4), (40, world.linear40)):
@@ -530,13 +561,15 @@ def main() -> int:
     q40, q40_cached, size40 = detail_queries(q_orders[40], consumer_token)
     q_ref, q_ref_cached, _ = detail_queries(detail, world.tokens[detail.consumer_id])
     q_checkin = checkin_queries(probe_job)
+    replay_plans = Path(tempfile.mkdtemp(prefix="bench-")) / "replay-plans.pickle"
+    n_detail_sql, n_checkin_sql = write_replay_plans(model_job, jobs, replay_jobs, replay_plans)
 
     # 2. HTTP
     from django.db import connections
 
     connections.close_all()
     port = free_port()
-    proc = start_gunicorn(url, port, args.workers)
+    proc = start_gunicorn(url, port, args.workers, replay_plans)
     try:
         detail_token = world.tokens[detail.consumer_id]
         common = {"duration": args.duration, "concurrency": args.concurrency, "ok_status": 200}
@@ -554,17 +587,28 @@ def main() -> int:
         pings.append(ping_run())
         detail_cold = load(port, first_detail_request(jobs), total=len(jobs), **common)
         pings.append(ping_run())
+        detail_sql = load(port, first_detail_request(jobs, "/bench/replay/detail/"), total=len(jobs), **common)
+        pings.append(ping_run())
         checkin = load(port, checkin_request(jobs), total=len(jobs),
                        **{**common, "ok_status": 201})
+        pings.append(ping_run())
+        checkin_sql = load(port, replay_checkin_request(replay_jobs), total=len(replay_jobs),
+                           **{**common, "ok_status": 201})
         pings.append(ping_run())
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    from workflows.models import Appointment
+
+    replayed = Appointment.objects.filter(pk__in=[job[0] for job in replay_jobs], state="checked_in").count()
+    assert replayed == checkin_sql.ok == len(replay_jobs), f"the check-in replay checked in {replayed} visits"
     ping = pings[0]
     for name, res in (*((f"ping {i + 1}", p) for i, p in enumerate(pings)), ("order detail", order_detail),
-                      ("order detail, first reads", detail_cold), ("check-in", checkin)):
+                      ("order detail, first reads", detail_cold), ("order detail's SQL replayed", detail_sql),
+                      ("check-in", checkin), ("check-in's SQL replayed", checkin_sql)):
         print(f"http {name}: {res.ok} ok in {res.elapsed:.2f} s, statuses {res.statuses}", flush=True)
-    ceiling = [(a.rps + b.rps) / 2 for a, b in zip(pings[:-1], pings[1:], strict=True)]  # detail, first reads, check-in
+    # detail, first reads, their SQL replayed, check-in, its SQL replayed
+    ceiling = [(a.rps + b.rps) / 2 for a, b in zip(pings[:-1], pings[1:], strict=True)]
 
     rows = [
         row("stage transitions/s (engine.fire vs psycopg replay)", f"{engine_tps:.0f}", f"{raw_tps:.0f}",
@@ -577,17 +621,28 @@ def main() -> int:
             f"{detail_cold.rps / ceiling[1]:.2f}", ">= 0.50", detail_cold.rps / ceiling[1] >= 0.5),
         row("order detail (each once) p50 / p99 ms", f"{detail_cold.pct(.5):.1f} / {detail_cold.pct(.99):.1f}",
             f"{ping.pct(.5):.1f} / {ping.pct(.99):.1f}", "", "", None),
-        row("check-in req/s (vs /bench/ping/)", f"{checkin.rps:.0f}", f"{ceiling[2]:.0f}",
-            f"{checkin.rps / ceiling[2]:.2f}", ">= 0.50", checkin.rps / ceiling[2] >= 0.5),
+        row("  its SQL alone, replayed (vs /bench/ping/)", f"{detail_sql.rps:.0f}", f"{ceiling[2]:.0f}",
+            f"{detail_sql.rps / ceiling[2]:.2f}", "", None),
+        row("  the product vs its SQL alone", f"{detail_cold.rps:.0f}", f"{detail_sql.rps:.0f}",
+            f"{detail_cold.rps / detail_sql.rps:.2f}", "", None),
+        row("check-in req/s (vs /bench/ping/)", f"{checkin.rps:.0f}", f"{ceiling[3]:.0f}",
+            f"{checkin.rps / ceiling[3]:.2f}", ">= 0.50", checkin.rps / ceiling[3] >= 0.5),
         row("check-in p50 / p99 ms", f"{checkin.pct(.5):.1f} / {checkin.pct(.99):.1f}",
             f"{ping.pct(.5):.1f} / {ping.pct(.99):.1f}", "", "", None),
+        row("  its SQL alone, replayed (vs /bench/ping/)", f"{checkin_sql.rps:.0f}", f"{ceiling[4]:.0f}",
+            f"{checkin_sql.rps / ceiling[4]:.2f}", "", None),
+        row("  its SQL alone p50 / p99 ms", f"{checkin_sql.pct(.5):.1f} / {checkin_sql.pct(.99):.1f}",
+            f"{ping.pct(.5):.1f} / {ping.pct(.99):.1f}", "", "", None),
+        row("  the product vs its SQL alone", f"{checkin.rps:.0f}", f"{checkin_sql.rps:.0f}",
+            f"{checkin.rps / checkin_sql.rps:.2f}", "", None),
         row("queries per order detail (40 vs 4 stages)", str(q40), str(q4), f"{q40 / q4:.2f}", "equal", q40 == q4),
     ]
     print()
     print(f"statements per engine transition: {min(per_transition)}-{max(per_transition)} "
           f"(mean {statistics.mean(per_transition):.1f}); order detail queries, wardrobe order: {q_ref} "
           f"(from the cache: {q_ref_cached}; 4/40 stages from the cache: {q4_cached}/{q40_cached}); "
-          f"detail body {size4} B (4 stages), {size40} B (40 stages); queries per check-in: {q_checkin}")
+          f"detail body {size4} B (4 stages), {size40} B (40 stages); queries per check-in: {q_checkin}; "
+          f"replayed statements (without the token's): order detail {n_detail_sql}, check-in {n_checkin_sql}")
     import psycopg
 
     print(f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__}), "
@@ -595,6 +650,7 @@ def main() -> int:
     print(f"errors: detail {sum(v for k, v in order_detail.statuses.items() if k != 200)}, "
           f"detail first reads {sum(v for k, v in detail_cold.statuses.items() if k != 200)}, "
           f"check-in {sum(v for k, v in checkin.statuses.items() if k != 201)}, "
+          f"replays {sum(v for r in (detail_sql, checkin_sql) for k, v in r.statuses.items() if k not in (200, 201))}, "
           f"ping {sum(v for p in pings for k, v in p.statuses.items() if k != 200)}")
     print("ping req/s: " + ", ".join(f"{p.rps:.0f}" for p in pings)
           + " (each figure's ceiling is the mean of the pings around it)")
