@@ -38,6 +38,12 @@ DESCRIPTIONS = {
 }
 
 
+def empty_or(schema: dict) -> dict:
+    """The schema of a query parameter that reads `?name=` as if `name` were not sent (filters, pagination, and the
+    optional numbers of views that parse their own parameters): the value, or the empty string."""
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
 def _empty_means_absent(parameters: list[dict]) -> list[dict]:
     """Filters and pagination treat `?name=` as if `name` were not sent: say so in their schemas."""
     for parameter in parameters:
@@ -47,7 +53,7 @@ def _empty_means_absent(parameters: list[dict]) -> list[dict]:
         if "enum" in schema:
             schema["enum"] = ["", *[value for value in schema["enum"] if value != ""]]
         elif schema.get("type") != "string":
-            parameter["schema"] = {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+            parameter["schema"] = empty_or(schema)
         parameter["allowEmptyValue"] = True
     return parameters
 

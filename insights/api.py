@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import dates
+from core.schema import empty_or
 from insights.selectors import metrics_access, platform_metrics
 
 
@@ -59,7 +60,8 @@ class MetricsFilterSerializer(serializers.Serializer):
         return attrs
 
 
-_ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}  # as MetricsFilterSerializer checks
+# As MetricsFilterSerializer checks; `?store=` is read as no store filter, as on the lists.
+_ID = empty_or({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
 _PARAMS = [
     OpenApiParameter("merchant", _ID, description="Merchant id (operators; others: their own)."),
     OpenApiParameter("store", _ID, description="Store id."),

@@ -14,7 +14,7 @@ from core.api import AttachmentApi, ScopedQuerysetMixin
 from core.errors import DomainError, NotFound
 from core.filters import IdFilterSet, StoreDayFilter
 from core.permissions import RolePermission
-from core.schema import attachment_schema
+from core.schema import attachment_schema, empty_or
 from payments.money import allocate, currencies
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
@@ -125,7 +125,9 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
     @extend_schema(
         parameters=[
             OpenApiParameter("format", str, enum=["svg", "mermaid"], required=False),
-            OpenApiParameter("version", int, required=False),
+            OpenApiParameter("version", empty_or({"type": "integer"}), required=False,
+                             description="A version number of this template (empty or absent: its draft, else "
+                                         "the latest version)."),
         ],
         responses={(200, "image/svg+xml"): OpenApiTypes.STR, (200, "text/plain"): OpenApiTypes.STR},
     )

@@ -146,6 +146,10 @@ def test_diagram_is_drawn_from_the_engine_machine(admin_api, merchant, store):
     assert "design__awaiting_approval --> design__escalated: reject" in text
     assert "installation__waiting_payment --> installation__ready: unblock" in text
 
+    # An empty version is no version (the draft, else the latest), as the schema says; an unknown one is a 400.
+    assert admin_api.get(f"{URL}{template.pk}/diagram/?format=mermaid&version=").content == mermaid.content
+    assert admin_api.get(f"{URL}{template.pk}/diagram/?format=mermaid&version=99").status_code == 400
+
     svg = admin_api.get(f"{URL}{template.pk}/diagram/")
     if svg.status_code == 503:
         pytest.skip("Graphviz 'dot' is not installed here")
