@@ -93,7 +93,7 @@ def order_id_map(model, other) -> dict[int, int]:
 
     mapping = {model.pk: other.pk, model.consumer_id: other.consumer_id}
     for rel in ServiceOrder._meta.related_objects:
-        if not rel.many_to_one:
+        if not rel.one_to_many:
             continue
         field = rel.field.name
         ids = [list(rel.related_model.objects.filter(**{field: o}).order_by("pk").values_list("pk", flat=True))
