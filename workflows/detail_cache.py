@@ -29,8 +29,8 @@ from workflows.serializers import order_detail_data
 
 # Bump when the detail's body changes shape, so entries written by the previous code are not served.
 FORMAT = 4
-# Sections built per request, never cached; their serialize gets an order with only its id and
-# tracking_token_version (the tracking link is signed per request and absolute for its host).
+# Sections built per request, never cached; their serialize gets an order with only its id, consumer_id and
+# tracking_token_version (the tracking link is signed per request, absolute for its host, the consumer's only).
 UNCACHED_SECTIONS = ("tracking_url",)
 
 
@@ -71,7 +71,7 @@ def order_detail(*, user, order_id, request, queryset=None) -> OrderDetail | Non
     version = selectors.order_detail_version(user=user, order_id=order_id, queryset=queryset)
     if version is None:
         return None
-    pk, tracking_version, event_hash = version
+    pk, tracking_version, consumer_id, event_hash = version
     ttl = _ttl()
     key = f"order-detail:{FORMAT}:{pk}:{event_hash}:{user.pk}:{user.role}" if ttl > 0 and event_hash else None
     entry = cache.get(key) if key else None
@@ -89,7 +89,7 @@ def order_detail(*, user, order_id, request, queryset=None) -> OrderDetail | Non
     else:
         cached, digest = entry
         data = dict(cached)
-        stub = ServiceOrder(id=pk, tracking_token_version=tracking_version)
+        stub = ServiceOrder(id=pk, tracking_token_version=tracking_version, consumer_id=consumer_id)
         for section in hooks.order_sections():
             if section.name in UNCACHED_SECTIONS:
                 data[section.name] = section.serialize(stub, request)

@@ -119,7 +119,7 @@ def order_detail_load(orders) -> list[ServiceOrder]:
 
 
 def order_detail_version(*, user: User, order_id, queryset: QuerySet[ServiceOrder] | None = None):
-    """(order id, tracking link version, hash of its latest event) when `user` may see the order,
+    """(order id, tracking link version, consumer id, hash of its latest event) when `user` may see the order,
     else None. One query.
 
     The latest event's hash names the order's whole history (each hash covers the one before), and
@@ -128,7 +128,7 @@ def order_detail_version(*, user: User, order_id, queryset: QuerySet[ServiceOrde
     latest = OrderEvent.objects.filter(order_id=OuterRef("pk")).order_by("-seq").values("hash")[:1]
     qs = visible_to(queryset if queryset is not None else ServiceOrder.objects.all(), user)
     rows = qs.filter(pk=order_id).order_by().annotate(version=Subquery(latest))
-    return next(iter(rows.values_list("pk", "tracking_token_version", "version")[:1]), None)
+    return next(iter(rows.values_list("pk", "tracking_token_version", "consumer_id", "version")[:1]), None)
 
 
 def stage_submission_file_get(*, user: User, stage_id: int, file_id: int) -> StageSubmissionFile:

@@ -106,8 +106,9 @@ def test_the_page_costs_the_same_queries_for_3_or_20_stages(client, store, consu
     assert counts[1] <= 8
 
 
-def test_the_order_detail_section_gives_the_link_without_a_query(order, django_assert_num_queries, rf):
+def test_the_order_detail_section_gives_the_link_without_a_query(order, consumer, django_assert_num_queries, rf):
     request = rf.get("/api/v1/orders/1/")
+    request.user = consumer
     with django_assert_num_queries(0):
         data = sections.tracking_section(order, request)
     assert data == f"http://testserver/track/{services.tracking_token(order)}/"
@@ -201,3 +202,30 @@ def test_the_order_detail_api_carries_the_tracking_link(client_for, order, consu
     url = response.json()["tracking_url"]
     assert url == f"http://testserver/track/{services.tracking_token(order)}/"
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["built", "from-the-cache"])
+@pytest.mark.parametrize("who", ["store_manager", "merchant_admin", "technician", "operator"])
+def test_only_the_consumer_gets_the_tracking_link(client_for, order, consumer, request, who, cached, settings):
+    """The page needs no login and shows the consumer's voucher codes and QR: whoever else may read the order's
+    detail (staff, the technician on its visit, operators) must not get a link to it, or they could redeem a
+    voucher the consumer never showed them."""
+    from payments.models import Installment
+    from payments.services import installment_pay, sandbox_checkout_complete
+    from tests.factories.vouchers import book_visit
+
+    settings.ORDER_DETAIL_CACHE_SECONDS = 60 if cached else 0
+    deposit = installment_pay(installment=Installment.objects.get(order=order, stage__definition__code="booking"),
+                              actor=consumer).payment
+    sandbox_checkout_complete(payment=deposit, outcome="paid")  # the measuring voucher is issued
+    book_visit(ServiceOrder.objects.get(pk=order.pk), code="measuring")  # the technician is on the visit
+    staff = client_for(request.getfixturevalue(who))
+    mine = client_for(consumer)
+    for _ in range(2 if cached else 1):  # the second read comes from the cache
+        other = staff.get(f"/api/v1/orders/{order.pk}/")
+        assert other.status_code == 200, other.content
+        assert other.json()["tracking_url"] is None
+        assert all("code" not in v for v in other.json()["vouchers"])
+        assert mine.get(f"/api/v1/orders/{order.pk}/").json()["tracking_url"] == (
+            f"http://testserver/track/{services.tracking_token(order)}/")
+
