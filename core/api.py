@@ -33,7 +33,11 @@ class Pagination(PageNumberPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if not raw:  # absent, or sent empty
             return self.page_size
-        size = int(raw) if raw.isascii() and raw.isdigit() else 0
+        if not (raw.isascii() and raw.isdigit()):
+            size = 0
+        else:  # a number of thousands of digits is only "more than the cap" (int() of it would raise)
+            digits = raw.lstrip("0")
+            size = int(digits or "0") if len(digits) <= 9 else self.max_page_size
         if size < 1:
             raise exceptions.ValidationError({self.page_size_query_param: ["A whole number of at least 1."]})
         return min(size, self.max_page_size)

@@ -7,6 +7,7 @@ id that does not answers 400 "not one of the available choices" - an oracle for 
 or that exists nowhere, simply matches nothing.
 """
 
+import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,16 @@ MAX_ID = 2**63 - 1  # the largest id a bigint primary key can hold
 
 def valid_id(value) -> bool:
     return value is not None and 1 <= value <= MAX_ID
+
+
+def parse_id(text) -> int | None:
+    """The id a path or query text names (ASCII digits, 1 to MAX_ID), else None: `"²".isdigit()` is true and
+    `int()` of 5,000 digits raises, so neither test alone keeps odd input from becoming a 500."""
+    text = str(text)
+    if not re.fullmatch(r"[0-9]{1,19}", text):
+        return None
+    value = int(text)
+    return value if valid_id(value) else None
 
 
 class IdFilter(filters.NumberFilter):

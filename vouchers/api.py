@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import Pagination
-from core.filters import valid_id
+from core.filters import parse_id, valid_id
 from core.permissions import RolePermission
 from core.schema import ErrorSerializer
 from tenancy.models import User
@@ -94,9 +94,10 @@ class VoucherViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["get"], url_path="qr", url_name="qr")
     def qr(self, request, pk=None):
         """The voucher's code as a QR code (SVG), for the consumer who holds it; 404 for anyone else."""
-        if not str(pk).isdigit():
+        voucher_id = parse_id(pk)
+        if voucher_id is None:
             raise Http404
-        voucher = selectors.voucher_of_consumer(user=request.user, voucher_id=int(pk))
+        voucher = selectors.voucher_of_consumer(user=request.user, voucher_id=voucher_id)
         if voucher is None:
             raise Http404
         code = crypto.decrypt(voucher.code_encrypted)

@@ -55,3 +55,11 @@ def test_the_error_names_the_parameter_on_every_kind_of_reader(admin_client_api,
         response = admin_client_api.get(url)
         assert response.status_code == 400, url
         assert list(response.json()["errors"]) == [name], url
+
+
+@pytest.mark.parametrize("size, expected", [("9" * 5000, 200), ("0" * 5000, 400), ("0" * 5000 + "5", 200),
+                                            ("100" + "0" * 20, 200)], ids=["nines", "zeros", "padded-5", "huge"])
+def test_a_page_size_of_thousands_of_digits_is_capped_or_refused_never_a_500(manager_client, size, expected):
+    response = manager_client.get(f"/api/v1/stores/?page_size={size}")
+    assert response.status_code == expected
+

@@ -74,6 +74,13 @@ def test_qr_is_404_for_anyone_else(request, client_for, who, job, voucher):
     assert client_for(user).get(f"/api/v1/vouchers/{voucher.pk}/qr/").status_code == 404
 
 
+@pytest.mark.parametrize("pk", ["%C2%B2", "9" * 5000, "0", "-1"], ids=["superscript-two", "5000-digits", "zero",
+                                                                    "negative"])
+def test_qr_of_something_that_is_not_an_id_is_a_404(client_for, consumer, voucher, pk):
+    """"²" passes str.isdigit() and int() of 5,000 digits raises: both were a 500."""
+    assert client_for(consumer).get(f"/api/v1/vouchers/{pk}/qr/").status_code == 404
+
+
 def test_qr_needs_login(anon_client, voucher):
     assert anon_client.get(f"/api/v1/vouchers/{voucher.pk}/qr/").status_code in (401, 403)
 
