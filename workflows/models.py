@@ -85,7 +85,9 @@ class StageDefinition(models.Model):
     min_photos = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(50)])
     checklist = models.JSONField(default=list, blank=True, help_text="Items the technician must tick off.")
     requires_voucher = models.BooleanField(default=False)
-    voucher_valid_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
+    # At most ten years: a voucher's valid_until is issue time + this many days (far more overflowed: a 500).
+    voucher_valid_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1),
+                                                                             MaxValueValidator(3650)])
     payment_share = models.DecimalField(
         max_digits=5,
         decimal_places=2,

@@ -48,6 +48,7 @@ STAGE_FIELDS = (
     "refundable_on_cancel",
 )
 MAX_SLA_HOURS = 24 * 365
+MAX_VOUCHER_VALID_DAYS = 3650  # as StageDefinition.voucher_valid_days' validator
 
 
 class TemplateInvalid(DomainError):
@@ -140,6 +141,9 @@ def template_problems(stages: list[StageDefinition]) -> list[dict]:
             add(st, "appointment_minutes", f"Appointment of stage '{st.code}' must last 15 minutes to 12 hours.")
         if st.arrival_tolerance_minutes > 24 * 60:
             add(st, "arrival_tolerance_minutes", f"Arrival tolerance of stage '{st.code}' is over a day.")
+        if not (1 <= st.voucher_valid_days <= MAX_VOUCHER_VALID_DAYS):
+            add(st, "voucher_valid_days",
+                f"Vouchers of stage '{st.code}' must be valid 1 to {MAX_VOUCHER_VALID_DAYS} days.")
         if st.requires_voucher and not st.requires_appointment:
             add(st, "requires_voucher", f"Stage '{st.code}' asks for a voucher but has no on-site appointment.")
         if st.payment_share is not None and st.payment_share <= 0:

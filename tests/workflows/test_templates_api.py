@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from tests.factories.workflows import make_order, make_template
-from workflows.models import ServiceOrder, TemplateVersion
+from workflows import services
+from workflows.models import ServiceOrder, StageDefinition, TemplateVersion
 from workflows.reference import CUSTOM_WARDROBE
 
 URL = "/api/v1/templates/"
@@ -75,6 +76,21 @@ def test_publish_refuses_an_invalid_template_with_a_message_per_problem(admin_ap
     assert body["code"] == "template_invalid"
     assert any(p["field"] == field and fragment in p["message"] for p in body["problems"]), body
     assert not TemplateVersion.objects.filter(status="published").exists()
+
+
+def test_a_voucher_valid_for_more_than_ten_years_is_refused(admin_api, merchant):
+    """3,000,000 days overflowed the voucher's valid_until: the order's creation answered 500. The API refuses it
+    with the draft, and publishing refuses it in a draft written another way (the admin, older data)."""
+    data = wardrobe_payload()
+    data["stages"][1]["voucher_valid_days"] = 3_000_000
+    response = admin_api.post(URL, data, format="json")
+    assert response.status_code == 400
+    assert "voucher_valid_days" in str(response.json()["errors"])
+
+    stages = [StageDefinition(code="visit", name="Visit", position=1, requires_appointment=True,
+                              requires_voucher=True, voucher_valid_days=days) for days in (3650, 3651)]
+    assert services.template_problems([stages[0]]) == []
+    assert [p["field"] for p in services.template_problems([stages[1]])] == ["voucher_valid_days"]
 
 
 def test_a_template_without_stages_cannot_be_published(admin_api):
