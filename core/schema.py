@@ -44,6 +44,12 @@ def empty_or(schema: dict) -> dict:
     return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
 
 
+# Some character that Python's str.strip() (what DRF's trim_whitespace does) keeps. Not `\S`: JSON Schema's regexes
+# are ECMA-262's, whose whitespace differs from Python's (U+0085 and U+001C-U+001F are space to Python only, U+FEFF
+# to ECMA-262 only), so `"\u0085"` matched `\S` and was refused as blank.
+NOT_BLANK = "[^" + "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace()) + "]"
+
+
 def _empty_means_absent(parameters: list[dict]) -> list[dict]:
     """Filters and pagination treat `?name=` as if `name` were not sent: say so in their schemas."""
     for parameter in parameters:
@@ -124,7 +130,7 @@ class AutoSchema(SpectacularAutoSchema):
                 and not field.allow_blank and "pattern" not in schema and schema.get("type") == "string"
                 and "format" not in schema and "enum" not in schema
                 and not any(isinstance(v, RegexValidator) for v in field.validators)):
-            schema["pattern"] = r"\S"  # surrounding whitespace is trimmed, and a blank value refused
+            schema["pattern"] = NOT_BLANK  # surrounding whitespace is trimmed, and a blank value refused
         if isinstance(field, serializers.ListField) and not field.allow_empty:
             schema["minItems"] = max(schema.get("minItems", 0), 1)
         return schema
