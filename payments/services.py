@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
@@ -213,6 +213,14 @@ def _lock_chain(payment_id: int) -> tuple[ServiceOrder, Installment, Payment]:
     return order, inst, payment
 
 
+def _close_open_attempts(inst: Installment, now) -> list[Payment]:
+    closed = list(payment_qs_select_for_update().filter(installment_id=inst.pk, status__in=Payment.OPEN_STATUSES))
+    for p in closed:
+        p.mark_cancelled(now)
+        p.save()
+    return closed
+
+
 def _capture_locked(order: ServiceOrder, inst: Installment, payment: Payment) -> str:
     now = timezone.now()
     payment.mark_captured(now)
@@ -226,6 +234,12 @@ def _capture_locked(order: ServiceOrder, inst: Installment, payment: Payment) ->
         inst.mark_paid(now)
         inst.save()
         record_event(order=order, kind="payment.captured", stage=stage, payload=payload)
+        # Another attempt left open (an earlier one expired, then paid late) must not stay payable:
+        # money that still arrives for it is unowed and goes back.
+        for closed in _close_open_attempts(inst, now):
+            record_event(order=order, kind="payment.cancelled", stage=stage,
+                         payload={"installment": inst.pk, "payment": closed.pk,
+                                  "reason": "another attempt paid the installment"})
         return "captured"
     # Money for an installment no longer owed (the order was cancelled, or another attempt already
     # paid it): keep the record and send it back.
@@ -283,6 +297,14 @@ def _refunded_total(payment_id: int, statuses) -> Decimal:
         s=Sum("amount"))["s"] or ZERO
 
 
+def _kept_for(inst: Installment) -> Decimal:
+    """What the ledger holds for one installment: its charges minus its refunds."""
+    sums = LedgerEntry.objects.filter(installment_id=inst.pk).aggregate(
+        charged=Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE)),
+        refunded=Sum("amount", filter=Q(kind=LedgerEntry.Kind.REFUND)))
+    return (sums["charged"] or ZERO) - (sums["refunded"] or ZERO)
+
+
 def _settle_refund_locked(order, inst, payment, refund: Refund, provider_refund_id: str) -> str:
     if payment.status not in Payment.CAPTURED_STATUSES:
         # The refund notification overtook the capture: a refund implies the capture happened.
@@ -301,14 +323,15 @@ def _settle_refund_locked(order, inst, payment, refund: Refund, provider_refund_
         payment.mark_partially_refunded()
     payment.save()
     if inst.state in (I.PAID, I.PARTIALLY_REFUNDED):
-        inst_refunded = Refund.objects.filter(payment__installment_id=inst.pk, status=Refund.Status.SUCCEEDED,
-                                              payment__status__in=Payment.CAPTURED_STATUSES) \
-            .aggregate(s=Sum("amount"))["s"] or ZERO
-        if inst_refunded >= inst.amount:
+        # The installment follows the money kept for it, not the refunds of all its payments: sending
+        # back a second capture leaves it paid by the first.
+        kept = _kept_for(inst)
+        if kept <= ZERO:
             inst.mark_refunded()
-        else:
+            inst.save()
+        elif kept < inst.amount:
             inst.mark_partially_refunded()
-        inst.save()
+            inst.save()
     record_event(order=order, kind="payment.refunded", actor=refund.requested_by,
                  stage=StageInstance(pk=inst.stage_id),
                  payload={"installment": inst.pk, "payment": payment.pk, "refund": refund.pk,
@@ -447,9 +470,7 @@ def installments_cancel(order: ServiceOrder, *, actor=None) -> list[Refund]:
     cancelled = []
     for inst in insts:
         if inst.state in Installment.OPEN_STATES:
-            for p in payment_qs_select_for_update().filter(installment_id=inst.pk, status__in=Payment.OPEN_STATUSES):
-                p.mark_cancelled(now)
-                p.save()
+            _close_open_attempts(inst, now)
             inst.mark_cancelled()
             inst.save()
             cancelled.append(inst.pk)
