@@ -12,7 +12,7 @@ from payments.models import Installment, LedgerEntry, Payment, Refund
 from payments.selectors import order_money_summary
 from payments.services import installment_pay, payment_refund, sandbox_checkout_complete
 from tests.factories.payments import pay_due_installments
-from tests.payments.helpers import do_onsite_stage, fire, inst_of
+from tests.payments.helpers import deliver_capture, do_onsite_stage, fire, inst_of, two_attempts
 from workflows import services as wf
 from workflows.models import OrderEvent, ServiceOrder
 
@@ -97,18 +97,35 @@ def test_cancel_closes_the_open_attempt_and_a_late_capture_is_sent_back(
     assert (s.paid, s.refunded, s.outstanding) == (Decimal("1200.00"), Decimal("1200.00"), Decimal("0.00"))
 
 
-def _expected_from_installments(order):
+def _expected(order):
+    """The figures the summary must show, from the payments and refunds themselves (not the ledger)."""
     insts = list(Installment.objects.filter(order=order))
-    charged = sum((i.amount for i in insts if i.state in Installment.CHARGED_STATES), Decimal(0))
+    captured = Payment.objects.filter(order=order, status__in=Payment.CAPTURED_STATUSES)
+    paid = sum((p.amount for p in captured), Decimal(0))
     open_ = sum((i.amount for i in insts if i.state in Installment.OPEN_STATES), Decimal(0))
-    refunded = Refund.objects.filter(payment__order=order, status="succeeded").aggregate(
-        s=__import__("django.db.models", fromlist=["Sum"]).Sum("amount"))["s"] or Decimal(0)
-    return charged, open_, refunded
+    refunded = sum((r.amount for r in Refund.objects.filter(payment__order=order, status="succeeded")), Decimal(0))
+    return insts, paid, open_, refunded
 
 
-@given(steps=st.lists(st.sampled_from(["pay", "fail", "refund_part", "refund_all", "cancel"]), max_size=6),
+def _kept(inst) -> Decimal:
+    charged = sum((p.amount for p in inst.payments.filter(status__in=Payment.CAPTURED_STATUSES)), Decimal(0))
+    back = sum((r.amount for r in Refund.objects.filter(payment__installment=inst, status="succeeded")), Decimal(0))
+    return charged - back
+
+
+def _pay_twice(inst, consumer, on_commit, *, sent_back: bool):
+    """A's money arrives after A expired and B was opened, then B's money too (a double payment).
+    Without sent_back, the task that sends B's money back never runs (the broker lost it)."""
+    a, b = two_attempts(inst, consumer)
+    deliver_capture(a)
+    with on_commit(execute=sent_back):
+        deliver_capture(b)
+
+
+@given(steps=st.lists(st.sampled_from(["pay", "fail", "pay_twice", "pay_twice_unrefunded", "refund_part",
+                                       "refund_all", "cancel"]), max_size=6),
        total=st.integers(min_value=1, max_value=10**8))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_ledger_summary_always_agrees_with_installments(store, consumer, store_manager, steps, total,
                                                         django_capture_on_commit_callbacks):
     from tests.factories.workflows import make_order
@@ -116,11 +133,14 @@ def test_ledger_summary_always_agrees_with_installments(store, consumer, store_m
     order = make_order(store=store, consumer=consumer, total=Decimal(total) / 100)
     for step in steps:
         order = ServiceOrder.objects.get(pk=order.pk)
+        inst = Installment.objects.filter(order=order, state__in=Installment.PAYABLE_STATES).first()
         if step in ("pay", "fail"):
-            inst = Installment.objects.filter(order=order, state__in=Installment.PAYABLE_STATES).first()
             if inst:
                 payment = installment_pay(installment=inst, actor=consumer).payment
                 sandbox_checkout_complete(payment=payment, outcome="paid" if step == "pay" else "failed")
+        elif step.startswith("pay_twice"):
+            if inst:
+                _pay_twice(inst, consumer, django_capture_on_commit_callbacks, sent_back=step == "pay_twice")
         elif step.startswith("refund"):
             payment = Payment.objects.filter(order=order, status__in=["captured", "partially_refunded"]).first()
             if payment:
@@ -132,8 +152,20 @@ def test_ledger_summary_always_agrees_with_installments(store, consumer, store_m
             _cancel(order, store_manager, django_capture_on_commit_callbacks)
 
         s = order_money_summary(order)
-        charged, open_, refunded = _expected_from_installments(order)
-        assert s.paid == charged
+        insts, paid, open_, refunded = _expected(order)
+        assert s.paid == paid
+        # a second capture of one installment is not money towards the others
         assert s.outstanding == open_
         assert s.refunded == refunded
         assert s.paid - s.refunded >= 0
+        for i in insts:
+            kept = _kept(i)
+            if i.state == "paid":
+                assert kept >= i.amount, (i.state, kept)
+            elif i.state == "partially_refunded":
+                assert 0 < kept < i.amount, (i.state, kept)
+            else:
+                assert kept == 0, (i.state, kept)
+        # nothing settled is left with a checkout that still takes money
+        assert not Payment.objects.filter(order=order, status__in=Payment.OPEN_STATUSES) \
+            .exclude(installment__state="processing").exists()
