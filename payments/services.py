@@ -461,12 +461,32 @@ def payment_refund_unowed(*, payment_id: int) -> Refund | None:
 # --- cancellation and expiry ---------------------------------------------------------------------
 
 
+def _stages_started(order: ServiceOrder) -> set[int]:
+    """The stages whose money a cancel keeps. A stage has started when its own work began: on site
+    (started_at), delivered for approval (submitted_at), or done while not passive (off-site work
+    completed straight from ready gets neither timestamp). A passive stage (nothing to do but pay,
+    e.g. the booking deposit) pays for the work after it: it has started once any later stage's
+    work began."""
+    stages = list(StageInstance.objects.filter(order_id=order.pk).select_related("definition")
+                  .order_by("-position"))
+    started: set[int] = set()
+    later_began = False
+    for stage in stages:  # last to first
+        began = (stage.started_at is not None or stage.submitted_at is not None
+                 or (stage.completed_at is not None and not stage.definition.is_passive))
+        if began or (later_began and stage.definition.is_passive):
+            started.add(stage.pk)
+        later_began = later_began or began
+    return started
+
+
 def installments_cancel(order: ServiceOrder, *, actor=None) -> list[Refund]:
     """Engine effect of "cancel" (order locked): cancel what is unpaid, close open attempts, and
-    refund what was paid for refundable stages not started. Refunds go to the provider after commit."""
+    refund what was paid for refundable stages not started (_stages_started). Refunds go to the
+    provider after commit."""
     now = timezone.now()
     insts = list(installment_qs_select_for_update().filter(order_id=order.pk))
-    stages = {s.pk: s for s in StageInstance.objects.filter(order_id=order.pk)}
+    started = _stages_started(order)
     cancelled = []
     for inst in insts:
         if inst.state in Installment.OPEN_STATES:
@@ -480,10 +500,7 @@ def installments_cancel(order: ServiceOrder, *, actor=None) -> list[Refund]:
     for inst in insts:
         if inst.state not in (I.PAID, I.PARTIALLY_REFUNDED) or not inst.refundable:
             continue
-        stage = stages[inst.stage_id]
-        # Started = work begun on site (started_at) or delivered for approval (submitted_at). A passive
-        # stage (nothing to do but pay, e.g. the booking deposit) never starts.
-        if stage.started_at is not None or stage.submitted_at is not None:
+        if inst.stage_id in started:
             continue
         for p in payment_qs_select_for_update().filter(installment_id=inst.pk, status__in=[
                 P.CAPTURED, P.PARTIALLY_REFUNDED]):

@@ -69,11 +69,75 @@ def test_cancel_keeps_money_of_started_or_non_refundable_stages(
     order = _cancel(order, store_manager, django_capture_on_commit_callbacks)
 
     states = dict(Installment.objects.filter(order=order).values_list("stage__definition__code", "state"))
-    # booking: refundable and its stage never started (passive) -> refunded; design started -> kept;
+    # booking: the deposit pays for the work after it, and measuring was done -> kept (it was refunded
+    # while "started" ignored the work that followed a passive stage); design started -> kept;
     # installation not refundable by the template -> kept; acceptance unpaid -> cancelled
-    assert states == {"booking": "refunded", "design": "paid", "installation": "paid", "acceptance": "cancelled"}
+    assert states == {"booking": "paid", "design": "paid", "installation": "paid", "acceptance": "cancelled"}
     s = order_money_summary(order)
-    assert (s.paid, s.refunded, s.outstanding) == (Decimal("10800.00"), Decimal("1200.00"), Decimal("0.00"))
+    assert (s.paid, s.refunded, s.outstanding) == (Decimal("10800.00"), Decimal("0.00"), Decimal("0.00"))
+
+
+def test_cancel_in_closing_keeps_the_money_of_the_delivered_work(
+        order, consumer, store_manager, django_capture_on_commit_callbacks):
+    for _ in ("measuring and design", "installation and acceptance"):
+        pay_due_installments(order)
+        order = do_onsite_stage(order, store_manager)
+        order = fire(order, "complete", store_manager)
+        order = fire(order, "approve", consumer)
+    assert order.state == "closing"  # everything delivered, the last 1200 due
+
+    order = _cancel(order, consumer, django_capture_on_commit_callbacks)  # instead of paying it
+
+    assert inst_of(order, "booking").state == "paid"
+    assert inst_of(order, "acceptance").state == "cancelled"
+    assert order_money_summary(order).refunded == Decimal("0.00")
+
+
+OFF_SITE = {
+    "name": "Made to order",
+    "stages": [
+        # production: a checklist, but no visit and no approval: staff complete it from ready
+        {"code": "production", "name": "Production", "checklist": ["Cut", "Assembled"],
+         "payment_share": Decimal("60"), "payment_timing": "before", "refundable_on_cancel": True},
+        {"code": "handover", "name": "Handover", "requires_approval": True,
+         "payment_share": Decimal("40"), "payment_timing": "before", "refundable_on_cancel": True},
+    ],
+}
+
+
+def test_cancel_keeps_the_money_of_off_site_work_completed_from_ready(
+        store, consumer, store_manager, django_capture_on_commit_callbacks):
+    from tests.factories.workflows import make_order, stage_of
+
+    order = make_order(store=store, consumer=consumer, definition=OFF_SITE, total=Decimal("10000.00"))
+    pay_due_installments(order)
+    wf.stage_submit(stage=stage_of(order, "production"), actor=store_manager, notes="made")  # POST .../submit/
+    production = stage_of(order, "production")
+    assert production.state == "done" and production.started_at is None and production.submitted_at is None
+
+    order = _cancel(order, consumer, django_capture_on_commit_callbacks)
+
+    assert inst_of(order, "production").state == "paid"
+    assert order_money_summary(order).refunded == Decimal("0.00")
+
+
+@pytest.mark.parametrize("visit_done, refunded", [(False, Decimal("8000.00")), (True, Decimal("0.00"))])
+def test_large_appliance_payment_is_refundable_until_the_delivery_begins(
+        store, consumer, store_manager, django_capture_on_commit_callbacks, visit_done, refunded):
+    from tests.factories.workflows import make_order
+    from workflows.reference import LARGE_APPLIANCE
+
+    order = make_order(store=store, consumer=consumer, definition=LARGE_APPLIANCE, total=Decimal("8000.00"))
+    pay_due_installments(order)  # the passive "payment" stage: 100% up front
+    order = fire(order, "book", store_manager)
+    if visit_done:
+        order = fire(order, "start", store_manager)
+        order = fire(order, "complete", store_manager)  # delivered and installed
+
+    order = _cancel(order, consumer, django_capture_on_commit_callbacks)
+
+    assert order_money_summary(order).refunded == refunded
+    assert inst_of(order, "payment").state == ("paid" if visit_done else "refunded")
 
 
 def test_cancel_closes_the_open_attempt_and_a_late_capture_is_sent_back(
