@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
@@ -244,9 +245,7 @@ def _capture_locked(order: ServiceOrder, inst: Installment, payment: Payment) ->
     # Money for an installment no longer owed (the order was cancelled, or another attempt already
     # paid it): keep the record and send it back.
     record_event(order=order, kind="payment.captured_unowed", stage=stage, payload={**payload, "state": inst.state})
-    from payments.tasks import refund_unowed_payment_task
-
-    transaction.on_commit(partial(refund_unowed_payment_task.delay, payment.pk))
+    transaction.on_commit(partial(_enqueue, "refund_unowed_payment_task", payment.pk))
     return "captured_unowed"
 
 
@@ -418,7 +417,30 @@ def payment_refund(*, payment: Payment, amount, actor, reason: str = "") -> Refu
         record_event(order=order, kind="refund.requested", actor=actor, stage=StageInstance(pk=inst.stage_id),
                      payload={"payment": p.pk, "refund": refund.pk, "amount": _money(value),
                               "currency": p.currency, "reason": reason[:300]})
-    return refund_submit(refund_id=refund.pk)
+    try:
+        return refund_submit(refund_id=refund.pk)
+    except ProviderUnavailable as exc:
+        # The refund is recorded (and counts against what is refundable): it stays pending and is sent
+        # again in the background, instead of a 500 that leaves it pending with nothing to resend it.
+        logger.warning("refund %s: the provider is unavailable (%s); queued to be sent again", refund.pk, exc)
+        _submit_after_commit([refund.pk])
+        return Refund.objects.select_related("payment").get(pk=refund.pk)
+
+
+def _enqueue(task_name: str, object_id: int) -> None:
+    """Queue a payments task. A broker that is down (or, in eager mode, a provider still down) must not
+    fail what already committed: refunds_resubmit_stale sends what this leaves undone."""
+    from payments import tasks
+
+    try:
+        getattr(tasks, task_name).delay(object_id)
+    except Exception:  # noqa: BLE001 - whatever the broker raises, the periodic resubmission recovers
+        logger.warning("%s(%s) not run now; refunds_resubmit_stale will", task_name, object_id, exc_info=True)
+
+
+def _submit_after_commit(refund_ids: list[int]) -> None:
+    for refund_id in refund_ids:
+        transaction.on_commit(partial(_enqueue, "refund_submit_task", refund_id))
 
 
 def refund_submit(*, refund_id: int) -> Refund:
@@ -438,7 +460,8 @@ def refund_submit(*, refund_id: int) -> Refund:
 
 
 def payment_refund_unowed(*, payment_id: int) -> Refund | None:
-    """Send back a capture for an installment no longer owed (system action)."""
+    """Send back a capture for an installment no longer owed (system action). Run again (a retry after
+    the provider was unavailable), it sends the refund it left pending."""
     with transaction.atomic():
         order, inst, p = _lock_chain(payment_id)
         if p.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
@@ -448,14 +471,49 @@ def payment_refund_unowed(*, payment_id: int) -> Refund | None:
         if inst.state not in (I.CANCELLED, I.WAIVED) and first_capture == p.pk:
             return None  # this capture is the installment's own payment
         remaining = p.amount - _refunded_total(p.pk, Refund.COUNTED_STATUSES)
-        if remaining <= 0:
-            return None
-        refund = Refund.objects.create(payment=p, amount=remaining, currency=p.currency,
-                                       reason="payment for an installment no longer owed")
-        record_event(order=order, kind="refund.requested", stage=StageInstance(pk=inst.stage_id),
-                     payload={"payment": p.pk, "refund": refund.pk, "amount": _money(remaining),
-                              "currency": p.currency, "reason": refund.reason})
-    return refund_submit(refund_id=refund.pk)
+        if remaining > 0:
+            refund = Refund.objects.create(payment=p, amount=remaining, currency=p.currency,
+                                           reason="payment for an installment no longer owed")
+            record_event(order=order, kind="refund.requested", stage=StageInstance(pk=inst.stage_id),
+                         payload={"payment": p.pk, "refund": refund.pk, "amount": _money(remaining),
+                                  "currency": p.currency, "reason": refund.reason})
+            to_send = [refund.pk]
+        else:
+            # Nothing left to ask for: what counts is the refund an earlier run could not send.
+            to_send = list(p.refunds.filter(status=Refund.Status.PENDING).order_by("pk").values_list("pk", flat=True))
+    refund = None
+    for refund_id in to_send:
+        refund = refund_submit(refund_id=refund_id)
+    return refund
+
+
+def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
+    """What an outage left behind, older than `older_than`: captures no longer owed that nobody began
+    to send back (the broker lost refund_unowed_payment_task), and refunds still pending (the provider
+    was down, the broker lost refund_submit_task, or a notification never came). Providers refund
+    once per refund.reference, so sending one again is safe. Returns how many were sent."""
+    cutoff = timezone.now() - older_than
+    earlier_capture = Payment.objects.filter(installment_id=OuterRef("installment_id"),
+                                             status__in=Payment.CAPTURED_STATUSES).filter(
+        Q(captured_at__lt=OuterRef("captured_at")) | Q(captured_at=OuterRef("captured_at"), pk__lt=OuterRef("pk")))
+    unowed = Payment.objects.filter(status=P.CAPTURED, captured_at__lt=cutoff, refunds__isnull=True).filter(
+        Q(installment__state__in=(I.CANCELLED, I.WAIVED)) | Q(Exists(earlier_capture)))
+    pending = Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=cutoff)
+    down: set[str] = set()  # one unavailable answer per provider and run is enough
+    sent = 0
+    jobs = [(partial(payment_refund_unowed, payment_id=pk), provider) for pk, provider in
+            unowed.order_by("pk").values_list("pk", "provider")[:limit]]
+    jobs += [(partial(refund_submit, refund_id=pk), provider) for pk, provider in
+             pending.order_by("pk").values_list("pk", "payment__provider")[:limit]]
+    for job, provider in jobs:
+        if provider in down:
+            continue
+        try:
+            sent += job() is not None
+        except ProviderUnavailable as exc:
+            logger.warning("refunds of %s: the provider is unavailable (%s); next run", provider, exc)
+            down.add(provider)
+    return sent
 
 
 # --- cancellation and expiry ---------------------------------------------------------------------
@@ -514,11 +572,7 @@ def installments_cancel(order: ServiceOrder, *, actor=None) -> list[Refund]:
                          payload={"payment": p.pk, "refund": refund.pk, "amount": _money(remaining),
                                   "currency": p.currency, "reason": "order cancelled"})
             refunds.append(refund)
-    if refunds:
-        from payments.tasks import refund_submit_task
-
-        for refund in refunds:
-            transaction.on_commit(partial(refund_submit_task.delay, refund.pk))
+    _submit_after_commit([r.pk for r in refunds])
     return refunds
 
 
