@@ -373,6 +373,14 @@ def _refund_from_event(payment: Payment, event: WebhookEvent, succeeded: bool) -
     # A refund made at the provider (its dashboard), or whose record we have not seen: record it.
     if event.amount is None or event.amount <= 0 or not event.provider_refund_id:
         return "ignored: refund without amount or id"
+    # Never recorded as sent (0.001 CNY, 100.5 JPY, another currency): the ledger could not hold it (on
+    # PostgreSQL numeric(14,2) refuses it, and the provider would retry forever). A person looks.
+    refused = ("currency mismatch" if event.currency and event.currency.upper() != payment.currency
+               else money.minor_units_error(event.amount, payment.currency))
+    if refused:
+        logger.warning("payment %s: refund notification %s of %s %s refused: %s", payment.pk,
+                       event.provider_refund_id, event.amount, event.currency, refused)
+        return f"ignored: {refused}"
     with transaction.atomic():
         order, inst, p = _lock_chain(payment.pk)
         if Refund.objects.filter(provider_refund_id=event.provider_refund_id).exists():
