@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+
+from core.money import display
 
 CONSUMER = "consumer"
 STORE = "store"
@@ -113,17 +114,10 @@ def _when(value, tz) -> str:
     return value.astimezone(tz).strftime("%a %d %b, %H:%M")
 
 
-def _money(amount, currency: str) -> str:
-    try:
-        return f"{Decimal(str(amount)):,.2f} {currency}"
-    except (InvalidOperation, ValueError, TypeError):
-        return ""
-
-
 def _amount(payload: dict, currency: str) -> str:
     for key in ("amount", "amount_due", "due_amount", "total"):
         if payload.get(key) not in (None, ""):
-            return _money(payload[key], payload.get("currency") or currency)
+            return display(payload[key], payload.get("currency") or currency)
     return ""
 
 

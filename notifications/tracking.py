@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError
+from core.money import display
 from notifications.services import tracking_order_for_token, tracking_url
 from workflows.models import Appointment, ServiceOrder, StageInstance
 
@@ -43,13 +44,6 @@ def _model(app_label: str, name: str):
         return apps.get_model(app_label, name)
     except LookupError:
         return None
-
-
-def money(amount, currency: str) -> str:
-    try:
-        return f"{Decimal(str(amount)):,.2f} {currency}"
-    except (ArithmeticError, ValueError, TypeError):
-        return ""
 
 
 @dataclass
@@ -95,6 +89,7 @@ class TrackingPage:
     next_action: str
     next_appointment: Appointment | None
     installments: list[InstallmentView] = field(default_factory=list)
+    total: str = ""
     paid_total: str = ""
     due_total: str = ""
     outstanding_total: str = ""
@@ -170,7 +165,7 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
     for inst in rows:
         state = str(inst.state)
         views.append(InstallmentView(
-            pk=inst.pk, stage_name=stage_names.get(inst.stage_id, ""), amount=money(inst.amount, inst.currency),
+            pk=inst.pk, stage_name=stage_names.get(inst.stage_id, ""), amount=display(inst.amount, inst.currency),
             state=state,
             label=INSTALLMENT_LABELS.get(state) or labels.get(state, state.replace("_", " ").capitalize()),
             payable=state in payable_states, timing=getattr(inst, "timing", ""), paid_at=getattr(inst, "paid_at", None),
@@ -182,7 +177,7 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
         if state in open_states:
             outstanding += inst.amount
     cur = order.currency
-    return views, money(paid, cur), money(due, cur), money(outstanding, cur)
+    return views, display(paid, cur), display(due, cur), display(outstanding, cur)
 
 
 def _voucher_code(voucher) -> str | None:
@@ -255,7 +250,8 @@ def tracking_page_build(order: ServiceOrder) -> TrackingPage:
     percent = 100 if order.status == ServiceOrder.Status.COMPLETED else round(100 * done / max(len(views), 1))
     return TrackingPage(
         order=order, stages=views, progress_percent=percent, done_count=done, headline=headline,
-        next_action=next_action, next_appointment=appointment, installments=installments, paid_total=paid,
+        next_action=next_action, next_appointment=appointment, installments=installments,
+        total=display(order.total_amount, order.currency), paid_total=paid,
         due_total=due, outstanding_total=outstanding, vouchers=_vouchers(order, stage_names, tz),
     )
 

@@ -14,7 +14,7 @@ from core.api import ScopedQuerysetMixin
 from core.permissions import RolePermission
 from core.schema import ErrorSerializer
 from payments import services
-from payments.models import Installment, Payment
+from payments.models import Installment, Payment, Refund
 from payments.serializers import (
     InstallmentSerializer,
     PaymentSerializer,
@@ -56,16 +56,26 @@ class PaymentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retrieve
     permission_classes = [RolePermission]
     roles_by_action = {"refund": (Role.STORE_MANAGER, Role.MERCHANT_ADMIN)}
 
-    @extend_schema(request=RefundInputSerializer, responses={201: RefundSerializer})
+    @extend_schema(request=RefundInputSerializer, responses={
+        201: OpenApiResponse(RefundSerializer, description="The provider answered: `succeeded` or `failed`."),
+        202: OpenApiResponse(RefundSerializer, description=(
+            "Recorded and still `pending`: the provider will notify the outcome, or could not be reached and "
+            "the refund is sent again in the background. It counts against what is refundable meanwhile.")),
+        409: OpenApiResponse(ErrorSerializer, description=(
+            "`refund_exceeds_captured` (with `refundable`), or `invalid_transition` (the payment is not captured).")),
+    })
     @action(detail=True, methods=["post"])
     def refund(self, request, pk=None):
-        """Refund part or all of a captured payment (store staff). Never more than what is left."""
+        """Refund part or all of a captured payment (store staff). Never more than what is left.
+        201 when the provider settled it; 202 while it is pending (the payment's status shows when it is done)."""
         payment = self.get_object()
         data = RefundInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         refund = services.payment_refund(payment=payment, amount=data.validated_data["amount"],
                                          actor=request.user, reason=data.validated_data["reason"])
-        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+        pending = refund.status == Refund.Status.PENDING
+        return Response(RefundSerializer(refund).data,
+                        status=status.HTTP_202_ACCEPTED if pending else status.HTTP_201_CREATED)
 
 
 class RawBodyParser(BaseParser):

@@ -1,20 +1,14 @@
 """Money is Decimal, rounded once per currency, and split so the parts add up exactly."""
 
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 
+# The currency's places are core's (notifications shows amounts too and may not import payments).
+from core.money import currency_decimals, minor_unit, quantize
 
-def currency_decimals(currency: str) -> int:
-    return settings.CURRENCY_DECIMALS.get(currency.upper(), 2)
-
-
-def minor_unit(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-currency_decimals(currency))
-
-
-def quantize(amount: Decimal, currency: str) -> Decimal:
-    return Decimal(amount).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+__all__ = ["allocate", "currencies", "currency_decimals", "minor_unit", "minor_units_error", "quantize",
+           "whole_minor_units"]
 
 
 def currencies() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.db.models import DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
@@ -20,8 +21,9 @@ _MONEY = DecimalField(max_digits=14, decimal_places=2)
 @dataclass(frozen=True)
 class MoneySummary:
     """paid: every charge received; refunded: every refund sent back (so paid - refunded is kept);
-    outstanding: what the consumer still owes: the total minus charges on owed installments minus
-    installments written off (waived, or cancelled with the order), never below zero."""
+    outstanding: what the consumer still owes: the total minus what was charged for each owed
+    installment, up to its amount, minus installments written off (waived, or cancelled with the
+    order), never below zero."""
 
     total: Decimal
     paid: Decimal
@@ -43,33 +45,38 @@ def _sum(expr: str, flt: Q):
     return Coalesce(Sum(expr, filter=flt), Value(ZERO), output_field=_MONEY)
 
 
+def _summary(order: ServiceOrder, installments, charged: dict[int, Decimal], refunded: Decimal) -> MoneySummary:
+    """installments: rows with id, state, amount; charged: the charges per installment id."""
+    written_off = set(Installment.WRITTEN_OFF_STATES)
+    # An installment covers at most its own amount: a second capture of it (sent back as unowed) is
+    # not money towards the rest of the order.
+    covered = sum((min(charged.get(i.id, ZERO), i.amount) for i in installments if i.state not in written_off), ZERO)
+    off = sum((i.amount for i in installments if i.state in written_off), ZERO)
+    return MoneySummary(total=order.total_amount, paid=sum(charged.values(), ZERO), refunded=refunded,
+                        outstanding=max(order.total_amount - covered - off, ZERO), currency=order.currency)
+
+
 def order_money_summary(order: ServiceOrder) -> MoneySummary:
-    """Two aggregate queries, whatever the number of installments and ledger rows."""
-    written_off = list(Installment.WRITTEN_OFF_STATES)
-    ledger = LedgerEntry.objects.filter(order_id=order.pk).aggregate(
-        paid=_sum("amount", Q(kind=LedgerEntry.Kind.CHARGE)),
-        refunded=_sum("amount", Q(kind=LedgerEntry.Kind.REFUND)),
-        owed_paid=_sum("amount", Q(kind=LedgerEntry.Kind.CHARGE) & ~Q(installment__state__in=written_off)),
-    )
-    off = Installment.objects.filter(order_id=order.pk, state__in=written_off).aggregate(
-        s=_sum("amount", Q()))["s"]
-    outstanding = max(order.total_amount - ledger["owed_paid"] - off, ZERO)
-    return MoneySummary(total=order.total_amount, paid=ledger["paid"], refunded=ledger["refunded"],
-                        outstanding=outstanding, currency=order.currency)
+    """One grouped query (a row per installment), whatever the number of ledger rows."""
+    rows = list(Installment.objects.filter(order_id=order.pk).values("id", "state", "amount").annotate(
+        charged=_sum("ledger_entries__amount", Q(ledger_entries__kind=LedgerEntry.Kind.CHARGE)),
+        refunded=_sum("ledger_entries__amount", Q(ledger_entries__kind=LedgerEntry.Kind.REFUND))))
+    installments = [SimpleNamespace(**r) for r in rows]
+    return _summary(order, installments, {r["id"]: r["charged"] for r in rows},
+                    sum((r["refunded"] for r in rows), ZERO))
 
 
 def money_summary_from_rows(order: ServiceOrder, installments, entries) -> MoneySummary:
     """The same figures as order_money_summary, from rows already in memory (model instances or
     named rows with id, state, amount; installment_id, kind, amount)."""
-    written_off = set(Installment.WRITTEN_OFF_STATES)
-    state_of = {i.id: i.state for i in installments}
-    paid = sum((e.amount for e in entries if e.kind == LedgerEntry.Kind.CHARGE), ZERO)
-    refunded = sum((e.amount for e in entries if e.kind == LedgerEntry.Kind.REFUND), ZERO)
-    owed_paid = sum((e.amount for e in entries
-                     if e.kind == LedgerEntry.Kind.CHARGE and state_of.get(e.installment_id) not in written_off), ZERO)
-    off = sum((i.amount for i in installments if i.state in written_off), ZERO)
-    return MoneySummary(total=order.total_amount, paid=paid, refunded=refunded,
-                        outstanding=max(order.total_amount - owed_paid - off, ZERO), currency=order.currency)
+    charged: dict[int, Decimal] = {}
+    refunded = ZERO
+    for e in entries:
+        if e.kind == LedgerEntry.Kind.CHARGE:
+            charged[e.installment_id] = charged.get(e.installment_id, ZERO) + e.amount
+        elif e.kind == LedgerEntry.Kind.REFUND:
+            refunded += e.amount
+    return _summary(order, installments, charged, refunded)
 
 
 def installment_list_visible_to(*, user, order_id: int | None = None) -> QuerySet[Installment]:

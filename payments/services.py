@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
@@ -213,6 +214,14 @@ def _lock_chain(payment_id: int) -> tuple[ServiceOrder, Installment, Payment]:
     return order, inst, payment
 
 
+def _close_open_attempts(inst: Installment, now) -> list[Payment]:
+    closed = list(payment_qs_select_for_update().filter(installment_id=inst.pk, status__in=Payment.OPEN_STATUSES))
+    for p in closed:
+        p.mark_cancelled(now)
+        p.save()
+    return closed
+
+
 def _capture_locked(order: ServiceOrder, inst: Installment, payment: Payment) -> str:
     now = timezone.now()
     payment.mark_captured(now)
@@ -226,13 +235,17 @@ def _capture_locked(order: ServiceOrder, inst: Installment, payment: Payment) ->
         inst.mark_paid(now)
         inst.save()
         record_event(order=order, kind="payment.captured", stage=stage, payload=payload)
+        # Another attempt left open (an earlier one expired, then paid late) must not stay payable:
+        # money that still arrives for it is unowed and goes back.
+        for closed in _close_open_attempts(inst, now):
+            record_event(order=order, kind="payment.cancelled", stage=stage,
+                         payload={"installment": inst.pk, "payment": closed.pk,
+                                  "reason": "another attempt paid the installment"})
         return "captured"
     # Money for an installment no longer owed (the order was cancelled, or another attempt already
     # paid it): keep the record and send it back.
     record_event(order=order, kind="payment.captured_unowed", stage=stage, payload={**payload, "state": inst.state})
-    from payments.tasks import refund_unowed_payment_task
-
-    transaction.on_commit(partial(refund_unowed_payment_task.delay, payment.pk))
+    transaction.on_commit(partial(_enqueue, "refund_unowed_payment_task", payment.pk))
     return "captured_unowed"
 
 
@@ -283,6 +296,14 @@ def _refunded_total(payment_id: int, statuses) -> Decimal:
         s=Sum("amount"))["s"] or ZERO
 
 
+def _kept_for(inst: Installment) -> Decimal:
+    """What the ledger holds for one installment: its charges minus its refunds."""
+    sums = LedgerEntry.objects.filter(installment_id=inst.pk).aggregate(
+        charged=Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE)),
+        refunded=Sum("amount", filter=Q(kind=LedgerEntry.Kind.REFUND)))
+    return (sums["charged"] or ZERO) - (sums["refunded"] or ZERO)
+
+
 def _settle_refund_locked(order, inst, payment, refund: Refund, provider_refund_id: str) -> str:
     if payment.status not in Payment.CAPTURED_STATUSES:
         # The refund notification overtook the capture: a refund implies the capture happened.
@@ -301,14 +322,15 @@ def _settle_refund_locked(order, inst, payment, refund: Refund, provider_refund_
         payment.mark_partially_refunded()
     payment.save()
     if inst.state in (I.PAID, I.PARTIALLY_REFUNDED):
-        inst_refunded = Refund.objects.filter(payment__installment_id=inst.pk, status=Refund.Status.SUCCEEDED,
-                                              payment__status__in=Payment.CAPTURED_STATUSES) \
-            .aggregate(s=Sum("amount"))["s"] or ZERO
-        if inst_refunded >= inst.amount:
+        # The installment follows the money kept for it, not the refunds of all its payments: sending
+        # back a second capture leaves it paid by the first.
+        kept = _kept_for(inst)
+        if kept <= ZERO:
             inst.mark_refunded()
-        else:
+            inst.save()
+        elif kept < inst.amount:
             inst.mark_partially_refunded()
-        inst.save()
+            inst.save()
     record_event(order=order, kind="payment.refunded", actor=refund.requested_by,
                  stage=StageInstance(pk=inst.stage_id),
                  payload={"installment": inst.pk, "payment": payment.pk, "refund": refund.pk,
@@ -351,6 +373,14 @@ def _refund_from_event(payment: Payment, event: WebhookEvent, succeeded: bool) -
     # A refund made at the provider (its dashboard), or whose record we have not seen: record it.
     if event.amount is None or event.amount <= 0 or not event.provider_refund_id:
         return "ignored: refund without amount or id"
+    # Never recorded as sent (0.001 CNY, 100.5 JPY, another currency): the ledger could not hold it (on
+    # PostgreSQL numeric(14,2) refuses it, and the provider would retry forever). A person looks.
+    refused = ("currency mismatch" if event.currency and event.currency.upper() != payment.currency
+               else money.minor_units_error(event.amount, payment.currency))
+    if refused:
+        logger.warning("payment %s: refund notification %s of %s %s refused: %s", payment.pk,
+                       event.provider_refund_id, event.amount, event.currency, refused)
+        return f"ignored: {refused}"
     with transaction.atomic():
         order, inst, p = _lock_chain(payment.pk)
         if Refund.objects.filter(provider_refund_id=event.provider_refund_id).exists():
@@ -395,7 +425,30 @@ def payment_refund(*, payment: Payment, amount, actor, reason: str = "") -> Refu
         record_event(order=order, kind="refund.requested", actor=actor, stage=StageInstance(pk=inst.stage_id),
                      payload={"payment": p.pk, "refund": refund.pk, "amount": _money(value),
                               "currency": p.currency, "reason": reason[:300]})
-    return refund_submit(refund_id=refund.pk)
+    try:
+        return refund_submit(refund_id=refund.pk)
+    except ProviderUnavailable as exc:
+        # The refund is recorded (and counts against what is refundable): it stays pending and is sent
+        # again in the background, instead of a 500 that leaves it pending with nothing to resend it.
+        logger.warning("refund %s: the provider is unavailable (%s); queued to be sent again", refund.pk, exc)
+        _submit_after_commit([refund.pk])
+        return Refund.objects.select_related("payment").get(pk=refund.pk)
+
+
+def _enqueue(task_name: str, object_id: int) -> None:
+    """Queue a payments task. A broker that is down (or, in eager mode, a provider still down) must not
+    fail what already committed: refunds_resubmit_stale sends what this leaves undone."""
+    from payments import tasks
+
+    try:
+        getattr(tasks, task_name).delay(object_id)
+    except Exception:  # noqa: BLE001 - whatever the broker raises, the periodic resubmission recovers
+        logger.warning("%s(%s) not run now; refunds_resubmit_stale will", task_name, object_id, exc_info=True)
+
+
+def _submit_after_commit(refund_ids: list[int]) -> None:
+    for refund_id in refund_ids:
+        transaction.on_commit(partial(_enqueue, "refund_submit_task", refund_id))
 
 
 def refund_submit(*, refund_id: int) -> Refund:
@@ -415,7 +468,8 @@ def refund_submit(*, refund_id: int) -> Refund:
 
 
 def payment_refund_unowed(*, payment_id: int) -> Refund | None:
-    """Send back a capture for an installment no longer owed (system action)."""
+    """Send back a capture for an installment no longer owed (system action). Run again (a retry after
+    the provider was unavailable), it sends the refund it left pending."""
     with transaction.atomic():
         order, inst, p = _lock_chain(payment_id)
         if p.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
@@ -425,31 +479,84 @@ def payment_refund_unowed(*, payment_id: int) -> Refund | None:
         if inst.state not in (I.CANCELLED, I.WAIVED) and first_capture == p.pk:
             return None  # this capture is the installment's own payment
         remaining = p.amount - _refunded_total(p.pk, Refund.COUNTED_STATUSES)
-        if remaining <= 0:
-            return None
-        refund = Refund.objects.create(payment=p, amount=remaining, currency=p.currency,
-                                       reason="payment for an installment no longer owed")
-        record_event(order=order, kind="refund.requested", stage=StageInstance(pk=inst.stage_id),
-                     payload={"payment": p.pk, "refund": refund.pk, "amount": _money(remaining),
-                              "currency": p.currency, "reason": refund.reason})
-    return refund_submit(refund_id=refund.pk)
+        if remaining > 0:
+            refund = Refund.objects.create(payment=p, amount=remaining, currency=p.currency,
+                                           reason="payment for an installment no longer owed")
+            record_event(order=order, kind="refund.requested", stage=StageInstance(pk=inst.stage_id),
+                         payload={"payment": p.pk, "refund": refund.pk, "amount": _money(remaining),
+                                  "currency": p.currency, "reason": refund.reason})
+            to_send = [refund.pk]
+        else:
+            # Nothing left to ask for: what counts is the refund an earlier run could not send.
+            to_send = list(p.refunds.filter(status=Refund.Status.PENDING).order_by("pk").values_list("pk", flat=True))
+    refund = None
+    for refund_id in to_send:
+        refund = refund_submit(refund_id=refund_id)
+    return refund
+
+
+def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
+    """What an outage left behind, older than `older_than`: captures no longer owed that nobody began
+    to send back (the broker lost refund_unowed_payment_task), and refunds still pending (the provider
+    was down, the broker lost refund_submit_task, or a notification never came). Providers refund
+    once per refund.reference, so sending one again is safe. Returns how many were sent."""
+    cutoff = timezone.now() - older_than
+    earlier_capture = Payment.objects.filter(installment_id=OuterRef("installment_id"),
+                                             status__in=Payment.CAPTURED_STATUSES).filter(
+        Q(captured_at__lt=OuterRef("captured_at")) | Q(captured_at=OuterRef("captured_at"), pk__lt=OuterRef("pk")))
+    unowed = Payment.objects.filter(status=P.CAPTURED, captured_at__lt=cutoff, refunds__isnull=True).filter(
+        Q(installment__state__in=(I.CANCELLED, I.WAIVED)) | Q(Exists(earlier_capture)))
+    pending = Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=cutoff)
+    down: set[str] = set()  # one unavailable answer per provider and run is enough
+    sent = 0
+    jobs = [(partial(payment_refund_unowed, payment_id=pk), provider) for pk, provider in
+            unowed.order_by("pk").values_list("pk", "provider")[:limit]]
+    jobs += [(partial(refund_submit, refund_id=pk), provider) for pk, provider in
+             pending.order_by("pk").values_list("pk", "payment__provider")[:limit]]
+    for job, provider in jobs:
+        if provider in down:
+            continue
+        try:
+            sent += job() is not None
+        except ProviderUnavailable as exc:
+            logger.warning("refunds of %s: the provider is unavailable (%s); next run", provider, exc)
+            down.add(provider)
+    return sent
 
 
 # --- cancellation and expiry ---------------------------------------------------------------------
 
 
+def _stages_started(order: ServiceOrder) -> set[int]:
+    """The stages whose money a cancel keeps. A stage has started when its own work began: on site
+    (started_at), delivered for approval (submitted_at), or done while not passive (off-site work
+    completed straight from ready gets neither timestamp). A passive stage (nothing to do but pay,
+    e.g. the booking deposit) pays for the work after it: it has started once any later stage's
+    work began."""
+    stages = list(StageInstance.objects.filter(order_id=order.pk).select_related("definition")
+                  .order_by("-position"))
+    started: set[int] = set()
+    later_began = False
+    for stage in stages:  # last to first
+        began = (stage.started_at is not None or stage.submitted_at is not None
+                 or (stage.completed_at is not None and not stage.definition.is_passive))
+        if began or (later_began and stage.definition.is_passive):
+            started.add(stage.pk)
+        later_began = later_began or began
+    return started
+
+
 def installments_cancel(order: ServiceOrder, *, actor=None) -> list[Refund]:
     """Engine effect of "cancel" (order locked): cancel what is unpaid, close open attempts, and
-    refund what was paid for refundable stages not started. Refunds go to the provider after commit."""
+    refund what was paid for refundable stages not started (_stages_started). Refunds go to the
+    provider after commit."""
     now = timezone.now()
     insts = list(installment_qs_select_for_update().filter(order_id=order.pk))
-    stages = {s.pk: s for s in StageInstance.objects.filter(order_id=order.pk)}
+    started = _stages_started(order)
     cancelled = []
     for inst in insts:
         if inst.state in Installment.OPEN_STATES:
-            for p in payment_qs_select_for_update().filter(installment_id=inst.pk, status__in=Payment.OPEN_STATUSES):
-                p.mark_cancelled(now)
-                p.save()
+            _close_open_attempts(inst, now)
             inst.mark_cancelled()
             inst.save()
             cancelled.append(inst.pk)
@@ -459,10 +566,7 @@ def installments_cancel(order: ServiceOrder, *, actor=None) -> list[Refund]:
     for inst in insts:
         if inst.state not in (I.PAID, I.PARTIALLY_REFUNDED) or not inst.refundable:
             continue
-        stage = stages[inst.stage_id]
-        # Started = work begun on site (started_at) or delivered for approval (submitted_at). A passive
-        # stage (nothing to do but pay, e.g. the booking deposit) never starts.
-        if stage.started_at is not None or stage.submitted_at is not None:
+        if inst.stage_id in started:
             continue
         for p in payment_qs_select_for_update().filter(installment_id=inst.pk, status__in=[
                 P.CAPTURED, P.PARTIALLY_REFUNDED]):
@@ -476,11 +580,7 @@ def installments_cancel(order: ServiceOrder, *, actor=None) -> list[Refund]:
                          payload={"payment": p.pk, "refund": refund.pk, "amount": _money(remaining),
                                   "currency": p.currency, "reason": "order cancelled"})
             refunds.append(refund)
-    if refunds:
-        from payments.tasks import refund_submit_task
-
-        for refund in refunds:
-            transaction.on_commit(partial(refund_submit_task.delay, refund.pk))
+    _submit_after_commit([r.pk for r in refunds])
     return refunds
 
 

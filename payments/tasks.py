@@ -1,7 +1,7 @@
 """Celery tasks of the payments app: ids in, the service re-reads under lock and does nothing when
 the work is already done, so retries and acks_late are safe.
 
-Periodic (add to CELERY_BEAT_SCHEDULE): payments_expire_stale_task, every 5 minutes.
+Periodic (in CELERY_BEAT_SCHEDULE): payments_expire_stale_task and refunds_resubmit_stale_task.
 """
 
 from datetime import timedelta
@@ -16,6 +16,10 @@ from payments.providers.base import ProviderUnavailable
 
 def attempt_ttl() -> timedelta:
     return timedelta(minutes=getattr(settings, "PAYMENT_ATTEMPT_TTL_MINUTES", 30))
+
+
+def refund_resubmit_after() -> timedelta:
+    return timedelta(minutes=getattr(settings, "REFUND_RESUBMIT_AFTER_MINUTES", 5))
 
 
 @shared_task(acks_late=True)
@@ -45,3 +49,12 @@ def refund_unowed_payment_task(self, payment_id: int) -> str:
 
     refund = payment_refund_unowed(payment_id=payment_id)
     return refund.status if refund else "nothing to refund"
+
+
+@shared_task(acks_late=True)
+def refunds_resubmit_stale_task() -> int:
+    """Send again what an outage of the provider or the broker left undone: refunds pending longer than
+    REFUND_RESUBMIT_AFTER_MINUTES (default 5), and unowed captures nobody began to send back. Periodic."""
+    from payments.services import refunds_resubmit_stale
+
+    return refunds_resubmit_stale(older_than=refund_resubmit_after())

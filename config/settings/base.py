@@ -193,6 +193,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "remind-expiring-vouchers": {"task": "vouchers.tasks.remind_expiring_vouchers", "schedule": 3600.0},
     "purge-redeem-failure-counters": {"task": "vouchers.tasks.purge_redeem_failure_counters", "schedule": 3600.0},
     "expire-stale-payments": {"task": "payments.tasks.payments_expire_stale_task", "schedule": 900.0},
+    "resubmit-stale-refunds": {"task": "payments.tasks.refunds_resubmit_stale_task", "schedule": 300.0},
     "retry-outbound-webhooks": {"task": "insights.tasks.retry_webhook_deliveries", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "core.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "purge-client-events": {"task": "fieldwork.tasks.client_events_purge_task", "schedule": 86400.0},

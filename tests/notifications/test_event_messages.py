@@ -1,6 +1,7 @@
 """Each order event makes the right message for the right person, in the event's own transaction."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -66,6 +67,25 @@ def test_consumer_event_makes_a_message_for_the_consumer_only(order, consumer, s
     for word in words:
         assert word in rows[(consumer.pk, Channel.SMS, message)].body
     assert all(n.state == State.PENDING and n.order_id == order.pk for n in rows.values())
+
+
+def test_a_yen_order_is_told_its_amounts_in_whole_yen(store, consumer):
+    order = make_order(store=store, consumer=consumer, total=Decimal("120000"), currency="JPY")
+
+    due = Notification.objects.get(order=order, kind="installment.due", channel=Channel.SMS)
+
+    assert "12,000 JPY is due" in due.body and ".00" not in due.body
+
+
+@pytest.mark.parametrize("amount, shown", [("5000.00", "5,000 KRW"), ("5000", "5,000 KRW")])
+def test_won_amounts_are_told_without_decimals_however_stored(order, amount, shown):
+    # PostgreSQL's numeric(14,2) gives "5000.00" for an amount of 5000 won
+    event = emit(order, "installment.due", stage=stage_of(order, "visit"),
+                 payload={"amount": amount, "currency": "KRW"})
+
+    sms = Notification.objects.get(event=event, channel=Channel.SMS)
+
+    assert f"{shown} is due" in sms.body
 
 
 def test_technician_check_in_names_the_technician(order, consumer, technician):

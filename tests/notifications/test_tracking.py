@@ -51,6 +51,18 @@ def test_the_page_shows_the_timeline_the_current_step_and_what_is_due(client, or
     assert 'aria-valuenow="0"' in html
 
 
+def test_a_yen_order_shows_whole_yen(client, store, consumer, store_manager):
+    order = make_order(store=store, consumer=consumer, actor=store_manager, total=Decimal("120000"), currency="JPY")
+
+    html = client.get(page_url(order)).content.decode()
+
+    assert "120,000 JPY" in html  # the order's total, in the header
+    assert "Pay 12,000 JPY below to continue." in html
+    assert 'data-testid="due-total">12,000 JPY<' in html
+    assert 'data-testid="paid-total">0 JPY<' in html
+    assert ".00 JPY" not in html  # yen have no minor unit
+
+
 def test_the_page_is_self_contained_and_private(client, order):
     response = client.get(page_url(order))
     html = response.content.decode()

@@ -245,3 +245,43 @@ def test_webhook_receive_raises_400_domain_error_for_bad_signature(order, paymen
     with pytest.raises(DomainError) as exc:
         webhook_receive(provider="sandbox", headers=headers, raw_body=body)
     assert exc.value.status_code == 400
+
+
+@pytest.mark.parametrize("currency, amount, result", [
+    ("CNY", "0.001", "ignored: CNY amounts are at most 2 decimal places."),
+    ("CNY", "0.004", "ignored: CNY amounts are at most 2 decimal places."),
+    ("JPY", "100.5", "ignored: JPY amounts are whole numbers."),
+    ("CNY", "USD", "ignored: currency mismatch"),
+])
+def test_refund_made_at_the_provider_that_the_currency_cannot_hold_is_refused(store, consumer, currency, amount,
+                                                                              result):
+    from tests.factories.payments import pay_due_installments
+    from tests.factories.workflows import make_order
+
+    order = make_order(store=store, consumer=consumer, currency=currency,
+                       total=Decimal("12000") if currency == "JPY" else Decimal("12000.00"))
+    payment = pay_due_installments(order)[0]
+    data = {**sandbox.payment_event_data(payment), "refund_id": "re_dashboard_1"}
+    data.update({"amount": "100.00", "currency": "USD"} if amount == "USD" else {"amount": amount})
+    headers, body = sandbox.build_webhook(REFUND_SUCCEEDED, data)
+    before = snapshot(order)
+
+    r = webhook_receive(provider="sandbox", headers=headers, raw_body=body)
+
+    # acknowledged (the provider stops), kept for a person, and nothing recorded as refunded
+    assert (r.status, r.result) == ("processed", result)
+    delivery = WebhookDelivery.objects.get(pk=r.delivery_id)
+    assert (delivery.status, delivery.result) == ("accepted", result)
+    assert snapshot(order) == before
+
+
+def test_refund_made_at_the_provider_in_whole_minor_units_is_recorded(order):
+    from tests.factories.payments import pay_due_installments
+
+    payment = pay_due_installments(order)[0]
+    data = {**sandbox.payment_event_data(payment), "amount": "100.5", "refund_id": "re_dashboard_2"}
+    headers, body = sandbox.build_webhook(REFUND_SUCCEEDED, data)
+
+    assert webhook_receive(provider="sandbox", headers=headers, raw_body=body).result == "refunded"
+    assert Refund.objects.get().amount == Decimal("100.50")
+    assert inst_of(order, "booking").state == "partially_refunded"

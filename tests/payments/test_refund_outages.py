@@ -1,0 +1,163 @@
+"""A provider or a broker that is down never loses a refund: the refund stays pending, the API says so,
+and a retry or the periodic resubmission sends it when the provider answers again."""
+
+from datetime import timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+
+from payments.models import Payment, Refund
+from payments.providers.base import ProviderUnavailable
+from payments.providers.sandbox import SandboxProvider
+from payments.services import payment_refund, payment_refund_unowed
+from payments.tasks import refund_submit_task, refund_unowed_payment_task, refunds_resubmit_stale_task
+from tests.factories.payments import pay_due_installments
+from tests.payments.helpers import deliver_capture, inst_of, two_attempts
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    """The sandbox's refund API, down until `provider.up = True`; `provider.calls` counts the attempts."""
+    state = SimpleNamespace(up=False, calls=0)
+    real = SandboxProvider.refund
+
+    def refund(self, payment, amount, refund):
+        state.calls += 1
+        if not state.up:
+            raise ProviderUnavailable("timeout")
+        return real(self, payment, amount, refund)
+
+    monkeypatch.setattr(SandboxProvider, "refund", refund)
+    return state
+
+
+class _Queue:
+    """Stands for the broker: records what was queued, runs nothing."""
+
+    def __init__(self, fail: bool = False):
+        self.ids: list[int] = []
+        self.fail = fail
+
+    def delay(self, *args):
+        if self.fail:
+            raise OSError("broker down")
+        self.ids.append(args[0])
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    queue = _Queue()
+    monkeypatch.setattr("payments.tasks.refund_submit_task", queue)
+    return queue.ids
+
+
+def age(refund_or_payment, minutes=10):
+    """Make a refund (by created_at) or a capture (by captured_at) older than the resubmission delay."""
+    then = timezone.now() - timedelta(minutes=minutes)
+    if isinstance(refund_or_payment, Refund):
+        Refund.objects.filter(pk=refund_or_payment.pk).update(created_at=then)
+    else:
+        Payment.objects.filter(pk=refund_or_payment.pk).update(captured_at=then)
+
+
+def test_refund_while_the_provider_is_down_answers_202_pending_and_is_queued(
+        client_for, order, store_manager, provider, queued, django_capture_on_commit_callbacks):
+    payment = pay_due_installments(order)[0]
+    url = f"/api/v1/payments/{payment.pk}/refund/"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client_for(store_manager).post(url, {"amount": "1200.00", "reason": "goodwill"}, format="json")
+
+    assert r.status_code == 202, r.content
+    assert (r.json()["status"], r.json()["amount"]) == ("pending", "1200.00")
+    refund = Refund.objects.get()
+    assert queued == [refund.pk]
+    # it counts against what is refundable meanwhile: a second request cannot refund it twice
+    again = client_for(store_manager).post(url, {"amount": "0.01"}, format="json")
+    assert again.status_code == 409 and again.json()["refundable"] == "0.00"
+
+    provider.up = True
+    assert refund_submit_task.apply(args=[refund.pk]).get() == "succeeded"
+    assert Payment.objects.get(pk=payment.pk).status == "refunded"
+    assert inst_of(order, "booking").state == "refunded"
+
+
+def test_a_retry_of_the_unowed_refund_sends_the_refund_it_left_pending(order, consumer, provider):
+    a, b = two_attempts(inst_of(order, "booking"), consumer)
+    deliver_capture(a)
+    deliver_capture(b)  # a double payment: B goes back (its task is run by hand below)
+    with pytest.raises(ProviderUnavailable):
+        payment_refund_unowed(payment_id=b.pk)  # the task's first try
+    assert Refund.objects.get().status == "pending"
+
+    provider.up = True
+    assert refund_unowed_payment_task.apply(args=[b.pk]).get() == "succeeded"  # the task's retry
+
+    assert Refund.objects.get().status == "succeeded"  # the same refund, not a second one
+    assert Payment.objects.get(pk=b.pk).status == "refunded"
+    assert inst_of(order, "booking").state == "paid"
+
+
+def test_periodic_resubmission_sends_refunds_left_pending(order, store_manager, provider, queued):
+    payment = pay_due_installments(order)[0]
+    first = payment_refund(payment=payment, amount="200.00", actor=store_manager)
+    second = payment_refund(payment=payment, amount="300.00", actor=store_manager)
+    assert (first.status, second.status) == ("pending", "pending")
+
+    age(first)
+    age(second)
+    calls = provider.calls
+    assert refunds_resubmit_stale_task() == 0  # still down: asked once this run, not once per refund
+    assert provider.calls == calls + 1
+
+    provider.up = True
+    third = payment_refund(payment=payment, amount="100.00", actor=store_manager)
+    assert third.status == "succeeded"
+    assert refunds_resubmit_stale_task() == 2
+    assert set(Refund.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert Payment.objects.get(pk=payment.pk).status == "partially_refunded"
+    assert refunds_resubmit_stale_task() == 0
+
+
+def test_a_refund_just_queued_is_left_to_its_task(order, store_manager, provider, queued):
+    payment = pay_due_installments(order)[0]
+    payment_refund(payment=payment, amount="200.00", actor=store_manager)
+    provider.up = True
+
+    assert refunds_resubmit_stale_task() == 0
+    assert Refund.objects.get().status == "pending"
+
+
+def test_periodic_resubmission_sends_back_a_double_payment_whose_task_was_lost(order, consumer):
+    a, b = two_attempts(inst_of(order, "booking"), consumer)
+    deliver_capture(a)
+    deliver_capture(b)  # its refund_unowed_payment_task was never queued (on_commit not run: broker lost)
+    age(a)
+    age(b)
+
+    assert refunds_resubmit_stale_task() == 1
+
+    assert Payment.objects.get(pk=a.pk).status == "captured"  # the installment's own payment is kept
+    assert Payment.objects.get(pk=b.pk).status == "refunded"
+    assert refunds_resubmit_stale_task() == 0
+
+
+def test_cancel_while_the_broker_is_down_succeeds_and_the_refund_is_sent_later(
+        client_for, order, store_manager, monkeypatch, django_capture_on_commit_callbacks):
+    pay_due_installments(order)
+    monkeypatch.setattr("payments.tasks.refund_submit_task", _Queue(fail=True))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client_for(store_manager).post(f"/api/v1/orders/{order.pk}/cancel/", {"reason": "moving"}, format="json")
+
+    assert r.status_code == 200, r.content
+    refund = Refund.objects.get()
+    assert refund.status == "pending"
+    monkeypatch.undo()  # the broker is back (and the sandbox provider answers)
+    age(refund)
+    assert refunds_resubmit_stale_task() == 1
+    assert Refund.objects.get().status == "succeeded"
+    assert inst_of(order, "booking").state == "refunded"
+    assert sum(Refund.objects.values_list("amount", flat=True)) == Decimal("1200.00")
