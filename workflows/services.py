@@ -590,35 +590,43 @@ def _validate_window(stage: StageInstance, window_start: datetime) -> datetime:
     tz = store.tzinfo
     length = timedelta(minutes=appointment_minutes_for(stage))
     now = timezone.now()
+    horizon_end = booking_horizon_end(store, now)
+    # Compared before any arithmetic: a time near year 1 or 9999 overflows as soon as a zone or a length is
+    # applied (comparing aware datetimes does not), and every window between now and the horizon is safe.
+    if window_start <= now:
+        raise _not_a_window()
+    if window_start >= horizon_end:
+        raise _beyond_horizon(horizon_end)
     local = window_start.astimezone(tz)
     opens = datetime.combine(local.date(), store.opens_at, tzinfo=tz)
     close = datetime.combine(local.date(), store.closes_at, tzinfo=tz)
     aligned = (local - opens) % length == timedelta(0)
-    if (
-        local.weekday() not in store.working_days
-        or local < opens
-        or local + length > close
-        or not aligned
-        or window_start <= now
-    ):
-        raise DomainError(
-            "That time is not one of the bookable windows; ask for the slots.",
-            code="invalid_window",
-            errors={"window_start": ["Not a bookable window."]},
-        )
+    if local.weekday() not in store.working_days or local < opens or local + length > close or not aligned:
+        raise _not_a_window()
     window_end = window_start + length
-    horizon_end = booking_horizon_end(store, now)
     if window_end > horizon_end:
-        days = settings.APPOINTMENT_BOOKING_HORIZON_DAYS
-        message = (
-            f"Visits can be booked up to {days} days ahead (until {horizon_end.strftime('%Y-%m-%d %H:%M')}, "
-            "store time); pick one of the slots."
-        )
-        raise DomainError(message, code="invalid_window", errors={"window_start": [message]})
+        raise _beyond_horizon(horizon_end)
     deadline = hooks.booking_deadline(stage)
     if deadline is not None and window_end > deadline.until:
         raise DomainError(deadline.reason, code="invalid_window", errors={"window_start": [deadline.reason]})
     return window_end
+
+
+def _not_a_window() -> DomainError:
+    return DomainError(
+        "That time is not one of the bookable windows; ask for the slots.",
+        code="invalid_window",
+        errors={"window_start": ["Not a bookable window."]},
+    )
+
+
+def _beyond_horizon(horizon_end: datetime) -> DomainError:
+    days = settings.APPOINTMENT_BOOKING_HORIZON_DAYS
+    message = (
+        f"Visits can be booked up to {days} days ahead (until {horizon_end.strftime('%Y-%m-%d %H:%M')}, "
+        "store time); pick one of the slots."
+    )
+    return DomainError(message, code="invalid_window", errors={"window_start": [message]})
 
 
 def _lock_technicians(ids: list[int]) -> None:

@@ -233,6 +233,23 @@ def test_rescheduling_beyond_the_horizon_is_refused(order, store, consumer):
     assert appt.state == "booked"
 
 
+def test_a_window_at_the_end_of_the_calendar_is_a_400_not_a_500(client_for, order, store, consumer):
+    """Adding the visit's length to the last hour of 9999 overflowed Python's datetime (a 500)."""
+    when = "9999-12-31T23:00:00+08:00"
+    api = client_for(consumer)
+    stage = stage_of(order, "visit")
+    booked = api.post(f"/api/v1/orders/{order.pk}/appointments/", {"stage": stage.pk, "window_start": when},
+                      format="json")
+    assert booked.status_code == 400, booked.content
+    assert booked.json()["code"] == "invalid_window" and "14 days ahead" in booked.json()["errors"]["window_start"][0]
+    appt = services.appointment_book(stage=stage, window_start=tomorrow_at(store, 9), actor=consumer)
+    moved = api.post(f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": when}, format="json")
+    assert moved.status_code == 400, moved.content
+    assert moved.json()["code"] == "invalid_window" and moved.json()["errors"]["window_start"]
+    appt.refresh_from_db()
+    assert appt.state == "booked" and Appointment.objects.count() == 1
+
+
 @pytest.fixture
 def voucher_order(store, consumer, technician):
     order = make_order(store=store, consumer=consumer, definition=VOUCHER_VISIT_FLOW)
