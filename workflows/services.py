@@ -716,7 +716,7 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
 
 @transaction.atomic
 def appointment_assign(*, appointment: Appointment, technician: User, actor) -> Appointment:
-    """Give the visit to a technician of its store who is free for the window."""
+    """Give the visit to an active technician of its store who is free for the window."""
     order = engine.lock_order(appointment.order_id)
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if not appointment.is_active:
@@ -726,6 +726,13 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
             "That technician does not work for this store.",
             code="invalid",
             errors={"technician": ["Not a technician of this store."]},
+        )
+    if not technician.is_active:
+        # A deactivated account cannot log in: the visit would never be checked in.
+        raise DomainError(
+            "That technician's account is deactivated.",
+            code="invalid",
+            errors={"technician": ["This technician's account is deactivated."]},
         )
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition("The technician has already checked in.", allowed=[])

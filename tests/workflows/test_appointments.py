@@ -121,6 +121,29 @@ def test_assign_api_is_for_staff_of_the_store(
     assert client_for(store_manager).post(url, {"technician": technician.pk}).status_code == 200
 
 
+def test_an_inactive_technician_is_never_booked_nor_assigned(client_for, order, store, consumer, store_manager,
+                                                            technician):
+    technician.is_active = False
+    technician.save()
+    active = TechnicianFactory(stores=[store])
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    assert appt.technician == active
+    response = client_for(store_manager).post(f"/api/v1/appointments/{appt.pk}/assign/",
+                                              {"technician": technician.pk}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]["technician"] == ["This technician's account is deactivated."]
+    appt.refresh_from_db()
+    assert appt.technician == active and not order.events.filter(kind="appointment.assigned").exists()
+    # with no active technician left, the store has no windows and a booking finds nobody
+    active.is_active = False
+    active.save()
+    other = make_order(store=store, consumer=consumer, template=order.template_version.template)
+    assert services.appointment_slots(stage=stage_of(other, "visit")) == []
+    with pytest.raises(Conflict):
+        services.appointment_book(stage=stage_of(other, "visit"), window_start=tomorrow_at(store, 12),
+                                  actor=consumer)
+
+
 def test_booking_through_the_api(client_for, order, store, consumer, consumer2):
     stage = stage_of(order, "visit")
     slots = client_for(consumer).get(f"/api/v1/orders/{order.pk}/slots/?stage={stage.pk}")
