@@ -634,6 +634,21 @@ def _lock_technicians(ids: list[int]) -> None:
     list(User.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
 
 
+def _free_technician(store: Store, start: datetime, end: datetime, *, moving: int | None = None,
+                     prefer: int | None = None) -> int:
+    """A technician for the window: `prefer` (the visit's own, when it is moved) if they still work at the store,
+    are active and are free then, else the first such technician; their rows stay locked until the caller
+    commits. `moving`: the visit being moved, which does not keep its technician busy. Conflict when nobody is
+    free."""
+    tech_ids = _store_technician_ids(store)
+    _lock_technicians(tech_ids)
+    busy = _busy(tech_ids, start, end, exclude_pk=moving)
+    free = [t for t in tech_ids if t not in busy]
+    if not free:
+        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+    return prefer if prefer in free else free[0]
+
+
 @transaction.atomic
 def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> Appointment:
     """Book an on-site visit for the current stage, with a free technician of the store."""
@@ -648,23 +663,19 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
                                     allowed=allowed)
         raise InvalidTransition("This stage cannot be booked now.", allowed=allowed)
     window_end = _validate_window(stage, window_start)
-    tech_ids = _store_technician_ids(order.store)
-    _lock_technicians(tech_ids)
-    free = [t for t in tech_ids if t not in _busy(tech_ids, window_start, window_end)]
-    if not free:
-        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+    technician_id = _free_technician(order.store, window_start, window_end)
     engine.fire_locked(
         order,
         trigger="book",
         actor=actor,
         stage_id=stage.pk,
-        payload={"window_start": window_start.isoformat(), "technician": free[0]},
+        payload={"window_start": window_start.isoformat(), "technician": technician_id},
     )
     return Appointment.objects.create(
         order=order,
         stage=stage,
         store=order.store,
-        technician_id=free[0],
+        technician_id=technician_id,
         window_start=window_start,
         window_end=window_end,
         booked_by=actor,
@@ -686,19 +697,15 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
         )
     stage = appointment.stage
     window_end = _validate_window(stage, window_start)
-    tech_ids = _store_technician_ids(order.store)
-    _lock_technicians(tech_ids)
-    busy = _busy(tech_ids, window_start, window_end, exclude_pk=appointment.pk)
-    keep = appointment.technician_id if appointment.technician_id not in busy else None
-    free = [t for t in tech_ids if t not in busy]
-    if keep is None and not free:
-        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+    technician_id = _free_technician(order.store, window_start, window_end, moving=appointment.pk,
+                                     prefer=appointment.technician_id)
     engine.fire_locked(
         order,
         trigger="reschedule",
         actor=actor,
         stage_id=stage.pk,
-        payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat()},
+        payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat(),
+                 "technician": technician_id},
     )
     appointment.mark_cancelled()
     appointment.save()
@@ -706,7 +713,7 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
         order=order,
         stage=stage,
         store=order.store,
-        technician_id=keep or free[0],
+        technician_id=technician_id,
         window_start=window_start,
         window_end=window_end,
         booked_by=actor,

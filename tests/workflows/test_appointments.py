@@ -100,6 +100,36 @@ def test_reschedule_moves_the_visit_and_counts_it(order, store, consumer):
     assert order.events.filter(kind="stage.reschedule").count() == 1
 
 
+def test_a_moved_visit_keeps_its_technician_when_they_are_free(order, store, consumer, store_manager, technician2):
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    # technician2 is not the one a fresh booking would pick (technician comes first)
+    appt = services.appointment_assign(appointment=appt, technician=technician2, actor=store_manager)
+    moved = services.appointment_reschedule(appointment=appt, window_start=tomorrow_at(store, 13, 30), actor=consumer)
+    assert moved.technician == technician2
+
+
+@pytest.mark.parametrize("change", ["left_the_store", "deactivated"])
+def test_a_moved_visit_never_keeps_a_technician_who_cannot_take_it(order, store, store2, consumer, store_manager,
+                                                                   technician, technician2, change):
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    assert appt.technician == technician
+    busy = None
+    if change == "left_the_store":
+        # now at store2 only, with a visit there at the very time the consumer moves to
+        technician.stores.set([store2])
+        elsewhere = make_order(store=store2, consumer=ConsumerFactory(), definition=VISIT_FLOW)
+        busy = Appointment.objects.create(order=elsewhere, stage=stage_of(elsewhere, "visit"), store=store2,
+                                          technician=technician, window_start=tomorrow_at(store, 13, 30),
+                                          window_end=tomorrow_at(store, 15))
+    else:
+        technician.is_active = False
+        technician.save()
+    moved = services.appointment_reschedule(appointment=appt, window_start=tomorrow_at(store, 13, 30),
+                                            actor=store_manager)
+    assert moved.technician == technician2, f"kept {technician} (busy with {busy})"
+    assert order.events.get(kind="stage.reschedule").payload["technician"] == technician2.pk
+
+
 def test_assign_refuses_a_busy_technician(order, store, consumer, store_manager, technician):
     tech2 = TechnicianFactory(stores=[store])
     other = make_order(store=store, consumer=ConsumerFactory(), template=order.template_version.template)
