@@ -98,8 +98,10 @@ def stage_photo_count(*, stage: StageInstance) -> int:
 
 
 def stage_active_appointment(*, stage: StageInstance) -> Appointment | None:
-    """The stage's latest visit that is not cancelled."""
-    return (Appointment.objects.filter(stage=stage).exclude(state=Appointment.State.CANCELLED)
+    """The stage's live visit: its latest that is neither cancelled (moved away) nor a no-show (missed, kept
+    as a record beside the visit rebooked for it)."""
+    return (Appointment.objects.filter(stage=stage)
+            .exclude(state__in=(Appointment.State.CANCELLED, Appointment.State.NO_SHOW))
             .order_by("-window_start", "-pk").first())
 
 

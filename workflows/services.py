@@ -684,12 +684,24 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
 
 @transaction.atomic
 def appointment_reschedule(*, appointment: Appointment, window_start: datetime, actor) -> Appointment:
+    """Move a booked visit to another window, or rebook a visit nobody came to (a no-show).
+
+    A moved visit is cancelled and the new one counts one more move (a consumer may make
+    APPOINTMENT_MAX_RESCHEDULES). A no-show stays as it is, the record of the missed visit: the new visit is
+    booked beside it like a fresh booking (the first free technician, no move counted, no limit), once: while
+    the stage has another visit (booked, on site or done), the no-show cannot be rebooked again."""
     order = engine.lock_order(appointment.order_id)
     appointment = Appointment.objects.select_related("stage__definition", "stage__order__store").get(pk=appointment.pk)
-    if appointment.state != Appointment.State.BOOKED:
-        raise InvalidTransition("Only a booked visit can be moved.", allowed=[])
+    missed = appointment.state == Appointment.State.NO_SHOW
+    if missed:
+        if Appointment.objects.filter(stage_id=appointment.stage_id).exclude(pk=appointment.pk).exclude(
+            state__in=(Appointment.State.CANCELLED, Appointment.State.NO_SHOW)
+        ).exists():
+            raise InvalidTransition("This missed visit has been rebooked already: move the new visit.", allowed=[])
+    elif appointment.state != Appointment.State.BOOKED:
+        raise InvalidTransition("Only a booked visit, or one nobody came to, can be moved.", allowed=[])
     limit = settings.APPOINTMENT_MAX_RESCHEDULES
-    if actor is not None and actor.role == Role.CONSUMER and appointment.reschedule_count >= limit:
+    if not missed and actor is not None and actor.role == Role.CONSUMER and appointment.reschedule_count >= limit:
         raise Conflict(
             f"This visit has already been moved {appointment.reschedule_count} times, the most a consumer may "
             f"move it ({limit}); contact the store to move it again.",
@@ -698,17 +710,18 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
     stage = appointment.stage
     window_end = _validate_window(stage, window_start)
     technician_id = _free_technician(order.store, window_start, window_end, moving=appointment.pk,
-                                     prefer=appointment.technician_id)
+                                     prefer=None if missed else appointment.technician_id)
     engine.fire_locked(
         order,
         trigger="reschedule",
         actor=actor,
         stage_id=stage.pk,
         payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat(),
-                 "technician": technician_id},
+                 "technician": technician_id, "appointment": appointment.pk, "missed": missed},
     )
-    appointment.mark_cancelled()
-    appointment.save()
+    if not missed:
+        appointment.mark_cancelled()
+        appointment.save()
     return Appointment.objects.create(
         order=order,
         stage=stage,
@@ -717,7 +730,7 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
         window_start=window_start,
         window_end=window_end,
         booked_by=actor,
-        reschedule_count=appointment.reschedule_count + 1,
+        reschedule_count=appointment.reschedule_count + (0 if missed else 1),
     )
 
 

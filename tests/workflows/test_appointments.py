@@ -333,6 +333,20 @@ def test_a_visit_after_the_stage_voucher_expires_is_refused_and_not_listed(clien
     assert "expires" in exc.value.extra["errors"]["window_start"][0]
 
 
+def test_a_missed_visit_is_rebooked_only_while_the_stage_voucher_is_valid(voucher_order, store, consumer):
+    from fieldwork.services import appointment_mark_no_show
+
+    stage = stage_of(voucher_order, "visit")
+    slots = services.appointment_slots(stage=stage)
+    missed = appointment_mark_no_show(appointment=services.appointment_book(stage=stage, window_start=slots[0].start,
+                                                                            actor=consumer))
+    with pytest.raises(DomainError) as exc:
+        services.appointment_reschedule(appointment=missed, window_start=working_day_at(store, 5), actor=consumer)
+    assert "expires" in exc.value.extra["errors"]["window_start"][0]
+    rebooked = services.appointment_reschedule(appointment=missed, window_start=slots[1].start, actor=consumer)
+    assert rebooked.state == "booked" and rebooked.technician_id is not None
+
+
 def test_an_expired_voucher_leaves_no_slots_and_refuses_booking(voucher_order, store, consumer):
     from vouchers.models import Voucher
 
