@@ -14,7 +14,6 @@ whoever may see the order's detail, not only the technician who took it.
 from datetime import date
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -68,7 +67,8 @@ def _answer(outcome: services.Outcome) -> Response:
 
 
 class JobListApi(generics.ListAPIView):
-    """My jobs on a day (`?date=YYYY-MM-DD`, in each store's time zone; today by default), by window."""
+    """My jobs on a day (`?date=YYYY-MM-DD`, in each store's time zone; by default today, each store's own
+    today in its time zone), by window."""
 
     permission_classes = PERMISSIONS
     serializer_class = JobSerializer
@@ -76,16 +76,18 @@ class JobListApi(generics.ListAPIView):
     def get_queryset(self):
         raw = self.request.query_params.get("date")
         try:
-            day = date.fromisoformat(raw) if raw else timezone.localdate()
+            day = date.fromisoformat(raw) if raw else None
         except ValueError:
             raise exceptions.ValidationError({"date": ["Use YYYY-MM-DD."]}) from None
-        if not dates.in_range(day):
+        if day is not None and not dates.in_range(day):
             raise exceptions.ValidationError({"date": [dates.OUT_OF_RANGE]})
         return selectors.job_list_for_date(technician=self.request.user, day=day)
 
     @extend_schema(parameters=[OpenApiParameter(
         "date", dates.QUERY_SCHEMA,
-        allow_blank=True, description="YYYY-MM-DD, 2000-01-01 to 2099-12-31 (default, or empty: today)",
+        allow_blank=True,
+        description="YYYY-MM-DD, 2000-01-01 to 2099-12-31, in each store's time zone (default, or empty: today "
+                    "in each store's time zone)",
     )])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
