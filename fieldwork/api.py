@@ -36,6 +36,7 @@ from fieldwork.serializers import (
     JobDetailSerializer,
     JobSerializer,
     OrderEvidenceSerializer,
+    SyncCompleteInput,
     SyncInput,
     SyncItemHead,
     SyncOutput,
@@ -213,7 +214,7 @@ SYNC_HANDLERS = {
     "check_in": (CheckInInput, _check_in),
     "check_out": (CheckOutInput, _check_out),
     "checklist": (ChecklistInput, _checklist),
-    "complete": (CompleteInput, _complete),
+    "complete": (SyncCompleteInput, _complete),
 }
 
 

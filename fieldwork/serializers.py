@@ -88,6 +88,13 @@ class CompleteInput(serializers.Serializer):
     recorded_at = DeviceDateTimeField(required=False)
 
 
+class SyncCompleteInput(CompleteInput):
+    """A completion in a sync batch: a resent batch must replay it, not run it again, so its id is required
+    like every other item's."""
+
+    client_event_id = serializers.UUIDField(help_text="Makes a resent completion a replay.")
+
+
 SYNC_TYPES = ("check_in", "check_out", "checklist", "complete")
 
 
@@ -99,7 +106,9 @@ class SyncItemHead(serializers.Serializer):
 class SyncInput(serializers.Serializer):
     events = serializers.ListField(
         child=serializers.DictField(), allow_empty=False, max_length=200,
-        help_text="In device order. Each: {type, job, client_event_id, ...the fields of that action}.",
+        help_text="In device order. Each: {type, job, client_event_id, ...the fields of that action}; "
+                  "client_event_id is required on every item (a completion too), so a resent batch replays "
+                  "each item's first answer. An item without one answers 400 (errors.client_event_id).",
     )
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from fieldwork.models import CheckIn, CheckOut, ClientEvent
 from tests.factories.fieldwork import book_visit, move_window
-from tests.fieldwork.helpers import check_in_body, check_out_body, job_url
+from tests.fieldwork.helpers import check_in_body, check_out_body, job_url, photo_upload
 from workflows import services
 from workflows.models import Appointment, OrderEvent
 
@@ -65,6 +65,32 @@ def test_the_same_batch_sent_twice_records_nothing_twice(tech, visit):
     assert [r["body"] for r in first] == [r["body"] for r in second]
     assert all(r["replayed"] for r in second)
     assert OrderEvent.objects.filter(order=visit.order, kind__startswith="job.").count() == 2
+
+
+def test_a_resent_batch_replays_its_completion(tech, visit):
+    tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
+    photo_upload(tech, visit)
+    photo_upload(tech, visit)
+    events = [item("check_out", visit, check_out_body(visit.order, checklist=CHECKLIST)), item("complete", visit)]
+    first = tech.post(SYNC, {"events": events}, format="json").json()["results"]
+    second = tech.post(SYNC, {"events": events}, format="json").json()["results"]
+    assert [r["status"] for r in first] == [201, 200]
+    assert [(r["status"], r["replayed"]) for r in second] == [(201, True), (200, True)]
+    assert second[1]["body"] == first[1]["body"]
+    assert OrderEvent.objects.filter(stage=visit.stage, kind="stage.complete").count() == 1
+
+
+def test_a_completion_without_client_event_id_is_refused_in_a_batch(tech, visit):
+    """Without an id, a resent batch ran the completion again (a 409 instead of its first answer)."""
+    tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
+    photo_upload(tech, visit)
+    photo_upload(tech, visit)
+    events = [item("check_out", visit, check_out_body(visit.order, checklist=CHECKLIST)),
+              {"type": "complete", "job": visit.pk}]
+    results = tech.post(SYNC, {"events": events}, format="json").json()["results"]
+    assert [r["status"] for r in results] == [201, 400]
+    assert results[1]["body"]["errors"]["client_event_id"]
+    assert not OrderEvent.objects.filter(stage=visit.stage, kind="stage.complete").exists()
 
 
 def test_action_on_a_reassigned_job_is_stale_and_kept_in_the_audit_trail(
