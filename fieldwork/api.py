@@ -2,7 +2,9 @@
 
 Offline use: a phone queues check-ins, check-outs, checklist answers and completions while
 offline and sends them in one `POST /api/v1/technician/sync/` in device order; each item is
-applied through the same service as its own endpoint and answered separately. Evidence files
+applied through the same service as its own endpoint and answered separately. Every item carries
+its `client_event_id` and its device time `recorded_at` (the batch's inputs require them where the
+single endpoints do not), so a resent batch replays and answers count in device order. Evidence files
 are not part of the batch: each is uploaded with its own multipart `POST .../evidence/`
 (with its `client_event_id`, so a retried upload is stored once), after the batch that
 checked the visit in.
@@ -36,6 +38,7 @@ from fieldwork.serializers import (
     JobDetailSerializer,
     JobSerializer,
     OrderEvidenceSerializer,
+    SyncChecklistInput,
     SyncCompleteInput,
     SyncInput,
     SyncItemHead,
@@ -213,7 +216,7 @@ class EvidenceApi(_ActionApi):
 SYNC_HANDLERS = {
     "check_in": (CheckInInput, _check_in),
     "check_out": (CheckOutInput, _check_out),
-    "checklist": (ChecklistInput, _checklist),
+    "checklist": (SyncChecklistInput, _checklist),
     "complete": (SyncCompleteInput, _complete),
 }
 
