@@ -2,7 +2,9 @@
 
 Offline use: a phone queues check-ins, check-outs, checklist answers and completions while
 offline and sends them in one `POST /api/v1/technician/sync/` in device order; each item is
-applied through the same service as its own endpoint and answered separately. Evidence files
+applied through the same service as its own endpoint and answered separately. Every item carries
+its `client_event_id` and its device time `recorded_at` (the batch's inputs require them where the
+single endpoints do not), so a resent batch replays and answers count in device order. Evidence files
 are not part of the batch: each is uploaded with its own multipart `POST .../evidence/`
 (with its `client_event_id`, so a retried upload is stored once), after the batch that
 checked the visit in.
@@ -14,7 +16,6 @@ whoever may see the order's detail, not only the technician who took it.
 from datetime import date
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -37,6 +38,8 @@ from fieldwork.serializers import (
     JobDetailSerializer,
     JobSerializer,
     OrderEvidenceSerializer,
+    SyncChecklistInput,
+    SyncCompleteInput,
     SyncInput,
     SyncItemHead,
     SyncOutput,
@@ -68,7 +71,8 @@ def _answer(outcome: services.Outcome) -> Response:
 
 
 class JobListApi(generics.ListAPIView):
-    """My jobs on a day (`?date=YYYY-MM-DD`, in each store's time zone; today by default), by window."""
+    """My jobs on a day (`?date=YYYY-MM-DD`, in each store's time zone; by default today, each store's own
+    today in its time zone), by window."""
 
     permission_classes = PERMISSIONS
     serializer_class = JobSerializer
@@ -76,16 +80,18 @@ class JobListApi(generics.ListAPIView):
     def get_queryset(self):
         raw = self.request.query_params.get("date")
         try:
-            day = date.fromisoformat(raw) if raw else timezone.localdate()
+            day = date.fromisoformat(raw) if raw else None
         except ValueError:
             raise exceptions.ValidationError({"date": ["Use YYYY-MM-DD."]}) from None
-        if not dates.in_range(day):
+        if day is not None and not dates.in_range(day):
             raise exceptions.ValidationError({"date": [dates.OUT_OF_RANGE]})
         return selectors.job_list_for_date(technician=self.request.user, day=day)
 
     @extend_schema(parameters=[OpenApiParameter(
         "date", dates.QUERY_SCHEMA,
-        allow_blank=True, description="YYYY-MM-DD, 2000-01-01 to 2099-12-31 (default, or empty: today)",
+        allow_blank=True,
+        description="YYYY-MM-DD, 2000-01-01 to 2099-12-31, in each store's time zone (default, or empty: today "
+                    "in each store's time zone)",
     )])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -210,8 +216,8 @@ class EvidenceApi(_ActionApi):
 SYNC_HANDLERS = {
     "check_in": (CheckInInput, _check_in),
     "check_out": (CheckOutInput, _check_out),
-    "checklist": (ChecklistInput, _checklist),
-    "complete": (CompleteInput, _complete),
+    "checklist": (SyncChecklistInput, _checklist),
+    "complete": (SyncCompleteInput, _complete),
 }
 
 

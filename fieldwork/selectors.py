@@ -9,6 +9,7 @@ from django.apps import apps
 from django.core.exceptions import FieldError
 from django.core.files import File
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from core import files
 from core.errors import NotFound
@@ -25,8 +26,9 @@ def job_qs_for(*, technician: User) -> QuerySet[Appointment]:
     return visible_to(Appointment.objects.all(), technician).select_related(*JOB_RELATED)
 
 
-def job_list_for_date(*, technician: User, day: date) -> QuerySet[Appointment]:
-    """The technician's jobs whose window starts on `day` in their store's time zone, by window.
+def job_list_for_date(*, technician: User, day: date | None = None) -> QuerySet[Appointment]:
+    """The technician's jobs whose window starts on `day` in their store's time zone (None: on today there,
+    each store's own today), by window.
 
     One small query finds the time zones of the technician's stores; the list itself is one query
     with one day-range per time zone, so the cost does not depend on the number of jobs.
@@ -36,11 +38,14 @@ def job_list_for_date(*, technician: User, day: date) -> QuerySet[Appointment]:
                 .values_list("store__timezone", flat=True).distinct())
     if not zones:
         return base.none()
+    now = timezone.now()
     day_filter = Q()
     for zone in sorted(zones):
         tz = ZoneInfo(zone)
-        start = datetime.combine(day, time.min, tzinfo=tz)
-        end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+        # Not the server's today: at 20:00 in New York it is already tomorrow in Shanghai.
+        zone_day = day or now.astimezone(tz).date()
+        start = datetime.combine(zone_day, time.min, tzinfo=tz)
+        end = datetime.combine(zone_day + timedelta(days=1), time.min, tzinfo=tz)
         day_filter |= Q(store__timezone=zone, window_start__gte=start, window_start__lt=end)
     return base.filter(day_filter).annotate(evidence_count=Count("evidence")).order_by("window_start", "pk")
 
@@ -98,8 +103,10 @@ def stage_photo_count(*, stage: StageInstance) -> int:
 
 
 def stage_active_appointment(*, stage: StageInstance) -> Appointment | None:
-    """The stage's latest visit that is not cancelled."""
-    return (Appointment.objects.filter(stage=stage).exclude(state=Appointment.State.CANCELLED)
+    """The stage's live visit: its latest that is neither cancelled (moved away) nor a no-show (missed, kept
+    as a record beside the visit rebooked for it)."""
+    return (Appointment.objects.filter(stage=stage)
+            .exclude(state__in=(Appointment.State.CANCELLED, Appointment.State.NO_SHOW))
             .order_by("-window_start", "-pk").first())
 
 

@@ -88,6 +88,24 @@ class CompleteInput(serializers.Serializer):
     recorded_at = DeviceDateTimeField(required=False)
 
 
+BATCH_RECORDED_AT = "Device time with its UTC offset: required in a sync batch."
+
+
+class SyncChecklistInput(ChecklistInput):
+    """Checklist answers in a sync batch: the latest answer by device time wins, so each needs its device time
+    (the server's clock would put an answer ticked offline after the phone's later ones)."""
+
+    recorded_at = DeviceDateTimeField(help_text=BATCH_RECORDED_AT)
+
+
+class SyncCompleteInput(CompleteInput):
+    """A completion in a sync batch: a resent batch must replay it, not run it again, so its id is required
+    like every other item's, and so is its device time (when the work was done, not when it was uploaded)."""
+
+    client_event_id = serializers.UUIDField(help_text="Makes a resent completion a replay.")
+    recorded_at = DeviceDateTimeField(help_text=BATCH_RECORDED_AT)
+
+
 SYNC_TYPES = ("check_in", "check_out", "checklist", "complete")
 
 
@@ -99,7 +117,11 @@ class SyncItemHead(serializers.Serializer):
 class SyncInput(serializers.Serializer):
     events = serializers.ListField(
         child=serializers.DictField(), allow_empty=False, max_length=200,
-        help_text="In device order. Each: {type, job, client_event_id, ...the fields of that action}.",
+        help_text="In device order. Each: {type, job, client_event_id, recorded_at, ...the fields of that "
+                  "action}. client_event_id and recorded_at (the device time) are required on every item, a "
+                  "checklist answer and a completion too: a resent batch then replays each item's first answer, "
+                  "and checklist answers count in device time. An item without them answers 400 (errors."
+                  "client_event_id, errors.recorded_at).",
     )
 
 

@@ -145,11 +145,11 @@ def render(kind: str, ctx: Context) -> Rendered:
     if kind == "visit.missed":
         return Rendered(f"{stage}: we missed your visit",
                         f"We are sorry: the technician did not arrive for your {stage} visit (order {n}). "
-                        f"{ctx.store_name} will contact you to arrange a new time.{track}")
+                        f"Pick a new time in the app, or {ctx.store_name} will contact you to arrange one.{track}")
     if kind == "visit.no_show":
         return Rendered(f"No-show on order {n}",
                         f"The technician did not check in for the {stage} visit of order {n}. "
-                        "Contact the consumer and rebook.")
+                        "Contact the consumer and rebook it (reschedule the missed visit).")
     if kind == "installment.due":
         amount = _amount(p, ctx.currency)
         what = f"{amount} is" if amount else "A payment is"

@@ -24,6 +24,7 @@ from core.errors import DomainError
 from core.money import display
 from notifications.services import tracking_order_for_token, tracking_url
 from workflows.models import Appointment, ServiceOrder, StageInstance
+from workflows.selectors import stage_visit_missed
 
 logger = logging.getLogger("notifications.tracking")
 S = StageInstance.State
@@ -117,7 +118,7 @@ def _when(dt, tz) -> str:
 
 
 def _headline(order: ServiceOrder, current: StageInstance | None, appointment: Appointment | None,
-              due_amount: str, tz) -> tuple[str, str]:
+              due_amount: str, tz, missed: bool = False) -> tuple[str, str]:
     """(where the order stands, what the consumer must do next), in plain words."""
     if order.status == ServiceOrder.Status.COMPLETED:
         return "Your order is complete. Thank you!", "Nothing: all done."
@@ -137,6 +138,9 @@ def _headline(order: ServiceOrder, current: StageInstance | None, appointment: A
             return (f"{name} is ready: book a visit.",
                     "Book a visit time in the app, or call the store.")
         return f"{name}: the store is working on it.", "Nothing yet: we will message you when it is ready."
+    if sub == S.SCHEDULED and missed:
+        return (f"{name}: we are sorry, the technician did not come.",
+                "Pick a new time in the app, or the store will call you to arrange one.")
     if sub == S.SCHEDULED:
         when = _when(appointment.window_start, tz) if appointment else ""
         return (f"{name}: visit booked{' for ' + when if when else ''}.",
@@ -239,7 +243,10 @@ def tracking_page_build(order: ServiceOrder) -> TrackingPage:
     )
     installments, paid, due, outstanding = _installments(order, stage_names)
     current = next((s for s in stages if s.pk == order.current_stage_id), None)
-    headline, next_action = _headline(order, current, appointment, due, tz)
+    # No upcoming visit while the stage is scheduled: its visit may have been missed (asked only then).
+    missed = (appointment is None and current is not None and current.state == S.SCHEDULED
+              and stage_visit_missed(stage_id=current.pk))
+    headline, next_action = _headline(order, current, appointment, due, tz, missed)
     views = []
     for s in stages:
         status = _stage_status(s, order)

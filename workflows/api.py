@@ -349,9 +349,10 @@ class AppointmentViewSet(
     @extend_schema(request=RescheduleSerializer, responses={201: AppointmentSerializer, 409: ProblemResponse})
     @action(detail=True, methods=["post"])
     def reschedule(self, request, pk=None):
-        """Move a booked visit to another window (the same rules as booking: 400 `invalid_window`). A consumer
-        may move one visit APPOINTMENT_MAX_RESCHEDULES (3) times, then 409 `reschedule_limit`; store staff
-        may still move it."""
+        """Move a booked visit to another window (the same rules as booking: 400 `invalid_window`), or rebook a
+        visit nobody came to (`no_show`): it stays as the record of the missed visit and a new one is booked
+        beside it, once. A consumer may move one visit APPOINTMENT_MAX_RESCHEDULES (3) times, then 409
+        `reschedule_limit`; store staff may still move it. Rebooking a missed visit counts no move."""
         appt = self.get_object()
         data = RescheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -161,9 +161,9 @@ NEXT_STEP_TEXT = {
 }
 
 
-def order_next_step(order: ServiceOrder, current: dict | None) -> dict:
+def order_next_step(order: ServiceOrder, current: dict | None, appointments: list[dict] = ()) -> dict:
     """What happens next and who must act, in plain words (consumer app and tracking page).
-    `current` is the order's current stage as order_detail_load reads it (or None)."""
+    `current` is the order's current stage and `appointments` its visits as order_detail_load reads them."""
     if order.state == "completed":
         return {"actor": None, "action": None, "text": "The service is complete. Thank you!"}
     if order.state == "cancelled":
@@ -177,5 +177,23 @@ def order_next_step(order: ServiceOrder, current: dict | None) -> dict:
         if current["definition__requires_appointment"]:
             return {"actor": "consumer", "action": "book", "text": f"Book a time for '{name}'."}
         return {"actor": "store", "action": "work", "text": f"The store is preparing '{name}'."}
+    if current["state"] == S.SCHEDULED and _visit_missed(current["id"], appointments):
+        return {"actor": "consumer", "action": "reschedule",
+                "text": "Nobody came to the booked visit: pick a new time for it, or the store will call you."}
     actor, action, text = NEXT_STEP_TEXT.get(current["state"], (None, None, ""))
     return {"actor": actor, "action": action, "text": text}
+
+
+def _visit_missed(stage_id: int, appointments) -> bool:
+    """Whether the stage's latest visit that was not moved away is a no-show (not rebooked yet), from the
+    detail's rows."""
+    kept = [a for a in appointments if a["stage_id"] == stage_id and a["state"] != Appointment.State.CANCELLED]
+    latest = max(kept, key=lambda a: (a["window_start"], a["id"]), default=None)
+    return latest is not None and latest["state"] == Appointment.State.NO_SHOW
+
+
+def stage_visit_missed(*, stage_id: int) -> bool:
+    """_visit_missed in one query, for a page that has not read the visits."""
+    latest = (Appointment.objects.filter(stage_id=stage_id).exclude(state=Appointment.State.CANCELLED)
+              .order_by("-window_start", "-pk").values_list("state", flat=True).first())
+    return latest == Appointment.State.NO_SHOW

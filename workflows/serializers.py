@@ -496,7 +496,7 @@ def order_detail_data(order: ServiceOrder, request) -> dict:
         "progress": {
             "done": done, "total": len(stages), "percent": round(100 * done / len(stages)) if stages else 0,
         },
-        "next_step": order_next_step(order, current),
+        "next_step": order_next_step(order, current, order.detail_appointments),
         # What this viewer may do: the detail is cached per viewer, so the list can be theirs.
         "allowed_triggers": allowed_triggers(order, actor=getattr(request, "user", None)),
         "stages": [_stage(s, order.detail_files) for s in stages],

@@ -594,40 +594,63 @@ def _validate_window(stage: StageInstance, window_start: datetime) -> datetime:
     tz = store.tzinfo
     length = timedelta(minutes=appointment_minutes_for(stage))
     now = timezone.now()
+    horizon_end = booking_horizon_end(store, now)
+    # Compared before any arithmetic: a time near year 1 or 9999 overflows as soon as a zone or a length is
+    # applied (comparing aware datetimes does not), and every window between now and the horizon is safe.
+    if window_start <= now:
+        raise _not_a_window()
+    if window_start >= horizon_end:
+        raise _beyond_horizon(horizon_end)
     local = window_start.astimezone(tz)
     opens = datetime.combine(local.date(), store.opens_at, tzinfo=tz)
     close = datetime.combine(local.date(), store.closes_at, tzinfo=tz)
     aligned = (local - opens) % length == timedelta(0)
-    if (
-        local.weekday() not in store.working_days
-        or local < opens
-        or local + length > close
-        or not aligned
-        or window_start <= now
-    ):
-        raise DomainError(
-            "That time is not one of the bookable windows; ask for the slots.",
-            code="invalid_window",
-            errors={"window_start": ["Not a bookable window."]},
-        )
+    if local.weekday() not in store.working_days or local < opens or local + length > close or not aligned:
+        raise _not_a_window()
     window_end = window_start + length
-    horizon_end = booking_horizon_end(store, now)
     if window_end > horizon_end:
-        days = settings.APPOINTMENT_BOOKING_HORIZON_DAYS
-        message = (
-            f"Visits can be booked up to {days} days ahead (until {horizon_end.strftime('%Y-%m-%d %H:%M')}, "
-            "store time); pick one of the slots."
-        )
-        raise DomainError(message, code="invalid_window", errors={"window_start": [message]})
+        raise _beyond_horizon(horizon_end)
     deadline = hooks.booking_deadline(stage)
     if deadline is not None and window_end > deadline.until:
         raise DomainError(deadline.reason, code="invalid_window", errors={"window_start": [deadline.reason]})
     return window_end
 
 
+def _not_a_window() -> DomainError:
+    return DomainError(
+        "That time is not one of the bookable windows; ask for the slots.",
+        code="invalid_window",
+        errors={"window_start": ["Not a bookable window."]},
+    )
+
+
+def _beyond_horizon(horizon_end: datetime) -> DomainError:
+    days = settings.APPOINTMENT_BOOKING_HORIZON_DAYS
+    message = (
+        f"Visits can be booked up to {days} days ahead (until {horizon_end.strftime('%Y-%m-%d %H:%M')}, "
+        "store time); pick one of the slots."
+    )
+    return DomainError(message, code="invalid_window", errors={"window_start": [message]})
+
+
 def _lock_technicians(ids: list[int]) -> None:
     """Lock technician rows in pk order, so two bookings never deadlock and never double-book."""
     list(User.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+
+
+def _free_technician(store: Store, start: datetime, end: datetime, *, moving: int | None = None,
+                     prefer: int | None = None) -> int:
+    """A technician for the window: `prefer` (the visit's own, when it is moved) if they still work at the store,
+    are active and are free then, else the first such technician; their rows stay locked until the caller
+    commits. `moving`: the visit being moved, which does not keep its technician busy. Conflict when nobody is
+    free."""
+    tech_ids = _store_technician_ids(store)
+    _lock_technicians(tech_ids)
+    busy = _busy(tech_ids, start, end, exclude_pk=moving)
+    free = [t for t in tech_ids if t not in busy]
+    if not free:
+        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+    return prefer if prefer in free else free[0]
 
 
 @transaction.atomic
@@ -644,23 +667,19 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
                                     allowed=allowed)
         raise InvalidTransition("This stage cannot be booked now.", allowed=allowed)
     window_end = _validate_window(stage, window_start)
-    tech_ids = _store_technician_ids(order.store)
-    _lock_technicians(tech_ids)
-    free = [t for t in tech_ids if t not in _busy(tech_ids, window_start, window_end)]
-    if not free:
-        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+    technician_id = _free_technician(order.store, window_start, window_end)
     engine.fire_locked(
         order,
         trigger="book",
         actor=actor,
         stage_id=stage.pk,
-        payload={"window_start": window_start.isoformat(), "technician": free[0]},
+        payload={"window_start": window_start.isoformat(), "technician": technician_id},
     )
     return Appointment.objects.create(
         order=order,
         stage=stage,
         store=order.store,
-        technician_id=free[0],
+        technician_id=technician_id,
         window_start=window_start,
         window_end=window_end,
         booked_by=actor,
@@ -669,12 +688,24 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
 
 @transaction.atomic
 def appointment_reschedule(*, appointment: Appointment, window_start: datetime, actor) -> Appointment:
+    """Move a booked visit to another window, or rebook a visit nobody came to (a no-show).
+
+    A moved visit is cancelled and the new one counts one more move (a consumer may make
+    APPOINTMENT_MAX_RESCHEDULES). A no-show stays as it is, the record of the missed visit: the new visit is
+    booked beside it like a fresh booking (the first free technician, no move counted, no limit), once: while
+    the stage has another visit (booked, on site or done), the no-show cannot be rebooked again."""
     order = engine.lock_order(appointment.order_id)
     appointment = Appointment.objects.select_related("stage__definition", "stage__order__store").get(pk=appointment.pk)
-    if appointment.state != Appointment.State.BOOKED:
-        raise InvalidTransition("Only a booked visit can be moved.", allowed=[])
+    missed = appointment.state == Appointment.State.NO_SHOW
+    if missed:
+        if Appointment.objects.filter(stage_id=appointment.stage_id).exclude(pk=appointment.pk).exclude(
+            state__in=(Appointment.State.CANCELLED, Appointment.State.NO_SHOW)
+        ).exists():
+            raise InvalidTransition("This missed visit has been rebooked already: move the new visit.", allowed=[])
+    elif appointment.state != Appointment.State.BOOKED:
+        raise InvalidTransition("Only a booked visit, or one nobody came to, can be moved.", allowed=[])
     limit = settings.APPOINTMENT_MAX_RESCHEDULES
-    if actor is not None and actor.role == Role.CONSUMER and appointment.reschedule_count >= limit:
+    if not missed and actor is not None and actor.role == Role.CONSUMER and appointment.reschedule_count >= limit:
         raise Conflict(
             f"This visit has already been moved {appointment.reschedule_count} times, the most a consumer may "
             f"move it ({limit}); contact the store to move it again.",
@@ -682,37 +713,34 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
         )
     stage = appointment.stage
     window_end = _validate_window(stage, window_start)
-    tech_ids = _store_technician_ids(order.store)
-    _lock_technicians(tech_ids)
-    busy = _busy(tech_ids, window_start, window_end, exclude_pk=appointment.pk)
-    keep = appointment.technician_id if appointment.technician_id not in busy else None
-    free = [t for t in tech_ids if t not in busy]
-    if keep is None and not free:
-        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+    technician_id = _free_technician(order.store, window_start, window_end, moving=appointment.pk,
+                                     prefer=None if missed else appointment.technician_id)
     engine.fire_locked(
         order,
         trigger="reschedule",
         actor=actor,
         stage_id=stage.pk,
-        payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat()},
+        payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat(),
+                 "technician": technician_id, "appointment": appointment.pk, "missed": missed},
     )
-    appointment.mark_cancelled()
-    appointment.save()
+    if not missed:
+        appointment.mark_cancelled()
+        appointment.save()
     return Appointment.objects.create(
         order=order,
         stage=stage,
         store=order.store,
-        technician_id=keep or free[0],
+        technician_id=technician_id,
         window_start=window_start,
         window_end=window_end,
         booked_by=actor,
-        reschedule_count=appointment.reschedule_count + 1,
+        reschedule_count=appointment.reschedule_count + (0 if missed else 1),
     )
 
 
 @transaction.atomic
 def appointment_assign(*, appointment: Appointment, technician: User, actor) -> Appointment:
-    """Give the visit to a technician of its store who is free for the window."""
+    """Give the visit to an active technician of its store who is free for the window."""
     order = engine.lock_order(appointment.order_id)
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if not appointment.is_active:
@@ -722,6 +750,13 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
             "That technician does not work for this store.",
             code="invalid",
             errors={"technician": ["Not a technician of this store."]},
+        )
+    if not technician.is_active:
+        # A deactivated account cannot log in: the visit would never be checked in.
+        raise DomainError(
+            "That technician's account is deactivated.",
+            code="invalid",
+            errors={"technician": ["This technician's account is deactivated."]},
         )
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition("The technician has already checked in.", allowed=[])

@@ -32,6 +32,12 @@ def check_out_body(order, *, recorded_at=None, checklist=None, **extra) -> dict:
             **at_site(order), "notes": "All measured.", "checklist": checklist, **extra}
 
 
+def complete_body(*, recorded_at=None) -> dict:
+    """A completion as a sync batch sends it: with its id and device time (both required there)."""
+    return {"client_event_id": str(uuid.uuid4()),
+            "recorded_at": (recorded_at or timezone.now() + timedelta(seconds=2)).isoformat()}
+
+
 def photo_upload(tech_client, job, *, fmt="PNG", name="p.png", kind="photo", data=None, cid=None):
     data = image_bytes(fmt) if data is None else data
     upload = SimpleUploadedFile(name, data, content_type="image/png")

@@ -4,9 +4,11 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from tests.factories.fieldwork import make_field_order, make_job
 from tests.fieldwork.helpers import check_in_body, job_url, photo_upload
+from workflows import services
 from workflows.models import Appointment
 
 pytestmark = pytest.mark.django_db
@@ -60,6 +62,30 @@ def test_jobs_follow_each_stores_timezone(tech, technician, store, orders):
         == [job.pk]
     next_day = (DAY + timedelta(days=1)).isoformat()
     assert tech.get("/api/v1/technician/jobs/", {"date": next_day}).json()["results"] == []
+
+
+def test_without_a_date_the_jobs_are_todays_in_each_stores_timezone(monkeypatch, tech, technician, store, store2,
+                                                                     orders, consumer, field_template):
+    store.timezone = "America/New_York"
+    store.save()
+    technician.stores.add(store2)  # store2 keeps Shanghai's time
+    services.template_distribute(template=field_template, stores=[store2])
+    ny = ZoneInfo("America/New_York")
+    # 20:00 in New York, today: in Shanghai (the server's TIME_ZONE too) it is already tomorrow.
+    now = datetime.combine(timezone.now().astimezone(ny).date(), time(20), tzinfo=ny)
+    shanghai_today = now.astimezone(SHANGHAI).date()
+    ny_order, ny_order2 = orders(2)
+    tonight_ny = make_job(order=ny_order, code="measuring", technician=technician,
+                          window_start=now + timedelta(hours=1))
+    make_job(order=ny_order2, code="measuring", technician=technician, window_start=at(shanghai_today, 10, tz=ny))
+    sh_order = make_field_order(store=store2, consumer=consumer, template=field_template)
+    today_shanghai = make_job(order=sh_order, code="measuring", technician=technician,
+                              window_start=at(shanghai_today, 11))
+    monkeypatch.setattr(timezone, "now", lambda: now)
+
+    rows = tech.get("/api/v1/technician/jobs/").json()["results"]
+
+    assert [r["id"] for r in rows] == [tonight_ny.pk, today_shanghai.pk]
 
 
 def test_bad_date_is_a_400(tech):

@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from fieldwork.models import CheckIn, CheckOut, ClientEvent
+from fieldwork.selectors import stage_checklist_state
 from tests.factories.fieldwork import book_visit, move_window
-from tests.fieldwork.helpers import check_in_body, check_out_body, job_url
+from tests.fieldwork.helpers import check_in_body, check_out_body, complete_body, job_url, photo_upload
 from workflows import services
 from workflows.models import Appointment, OrderEvent
 
@@ -35,7 +36,7 @@ def test_mixed_batch_is_applied_in_order_with_one_result_per_item(tech, visit):
                                                 recorded_at=start + timedelta(hours=1))),
         item("check_out", visit, check_out_body(visit.order, checklist={"Floor level checked": True},
                                                 recorded_at=start + timedelta(hours=1))),
-        item("complete", visit),
+        item("complete", visit, complete_body(recorded_at=start + timedelta(hours=1, minutes=1))),
         item("check_in", 999_999, check_in_body(visit.order)),
         {"type": "teleport", "job": visit.pk, "client_event_id": str(uuid.uuid4())},
     ]
@@ -65,6 +66,54 @@ def test_the_same_batch_sent_twice_records_nothing_twice(tech, visit):
     assert [r["body"] for r in first] == [r["body"] for r in second]
     assert all(r["replayed"] for r in second)
     assert OrderEvent.objects.filter(order=visit.order, kind__startswith="job.").count() == 2
+
+
+def test_a_resent_batch_replays_its_completion(tech, visit):
+    tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
+    photo_upload(tech, visit)
+    photo_upload(tech, visit)
+    events = [item("check_out", visit, check_out_body(visit.order, checklist=CHECKLIST)),
+              item("complete", visit, complete_body())]
+    first = tech.post(SYNC, {"events": events}, format="json").json()["results"]
+    second = tech.post(SYNC, {"events": events}, format="json").json()["results"]
+    assert [r["status"] for r in first] == [201, 200]
+    assert [(r["status"], r["replayed"]) for r in second] == [(201, True), (200, True)]
+    assert second[1]["body"] == first[1]["body"]
+    assert OrderEvent.objects.filter(stage=visit.stage, kind="stage.complete").count() == 1
+
+
+def test_a_completion_without_client_event_id_is_refused_in_a_batch(tech, visit):
+    """Without an id, a resent batch ran the completion again (a 409 instead of its first answer)."""
+    tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
+    photo_upload(tech, visit)
+    photo_upload(tech, visit)
+    events = [item("check_out", visit, check_out_body(visit.order, checklist=CHECKLIST)),
+              {"type": "complete", "job": visit.pk, "recorded_at": timezone.now().isoformat()}]
+    results = tech.post(SYNC, {"events": events}, format="json").json()["results"]
+    assert [r["status"] for r in results] == [201, 400]
+    assert results[1]["body"]["errors"]["client_event_id"]
+    assert not OrderEvent.objects.filter(stage=visit.stage, kind="stage.complete").exists()
+
+
+def test_checklist_answers_and_completions_in_a_batch_need_their_device_time(tech, visit):
+    """Stamped with the server's clock, a tick made offline came after the phone's later untick and won."""
+    start = timezone.now() - timedelta(hours=3)
+    move_window(visit, start - timedelta(minutes=5))
+    events = [
+        item("check_in", visit, check_in_body(visit.order, recorded_at=start)),
+        item("checklist", visit, {"client_event_id": str(uuid.uuid4()), "checklist": {"Walls measured": True}}),
+        item("check_out", visit, check_out_body(visit.order, checklist={"Walls measured": False},
+                                                recorded_at=start + timedelta(hours=1))),
+        item("complete", visit, {"client_event_id": str(uuid.uuid4())}),
+    ]
+    results = tech.post(SYNC, {"events": events}, format="json").json()["results"]
+    assert [r["status"] for r in results] == [201, 400, 201, 400]
+    assert results[1]["body"]["errors"]["recorded_at"] and results[3]["body"]["errors"]["recorded_at"]
+    assert stage_checklist_state(stage=visit.stage)["Walls measured"] is False
+    # With its device time, the tick counts where the phone made it: before the untick.
+    events[1]["recorded_at"] = (start + timedelta(minutes=30)).isoformat()
+    assert tech.post(SYNC, {"events": events[1:2]}, format="json").json()["results"][0]["status"] == 201
+    assert stage_checklist_state(stage=visit.stage)["Walls measured"] is False
 
 
 def test_action_on_a_reassigned_job_is_stale_and_kept_in_the_audit_trail(

@@ -100,6 +100,36 @@ def test_reschedule_moves_the_visit_and_counts_it(order, store, consumer):
     assert order.events.filter(kind="stage.reschedule").count() == 1
 
 
+def test_a_moved_visit_keeps_its_technician_when_they_are_free(order, store, consumer, store_manager, technician2):
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    # technician2 is not the one a fresh booking would pick (technician comes first)
+    appt = services.appointment_assign(appointment=appt, technician=technician2, actor=store_manager)
+    moved = services.appointment_reschedule(appointment=appt, window_start=tomorrow_at(store, 13, 30), actor=consumer)
+    assert moved.technician == technician2
+
+
+@pytest.mark.parametrize("change", ["left_the_store", "deactivated"])
+def test_a_moved_visit_never_keeps_a_technician_who_cannot_take_it(order, store, store2, consumer, store_manager,
+                                                                   technician, technician2, change):
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    assert appt.technician == technician
+    busy = None
+    if change == "left_the_store":
+        # now at store2 only, with a visit there at the very time the consumer moves to
+        technician.stores.set([store2])
+        elsewhere = make_order(store=store2, consumer=ConsumerFactory(), definition=VISIT_FLOW)
+        busy = Appointment.objects.create(order=elsewhere, stage=stage_of(elsewhere, "visit"), store=store2,
+                                          technician=technician, window_start=tomorrow_at(store, 13, 30),
+                                          window_end=tomorrow_at(store, 15))
+    else:
+        technician.is_active = False
+        technician.save()
+    moved = services.appointment_reschedule(appointment=appt, window_start=tomorrow_at(store, 13, 30),
+                                            actor=store_manager)
+    assert moved.technician == technician2, f"kept {technician} (busy with {busy})"
+    assert order.events.get(kind="stage.reschedule").payload["technician"] == technician2.pk
+
+
 def test_assign_refuses_a_busy_technician(order, store, consumer, store_manager, technician):
     tech2 = TechnicianFactory(stores=[store])
     other = make_order(store=store, consumer=ConsumerFactory(), template=order.template_version.template)
@@ -119,6 +149,29 @@ def test_assign_api_is_for_staff_of_the_store(
     assert client_for(consumer).post(url, {"technician": technician.pk}).status_code == 403
     assert client_for(other_store_manager).post(url, {"technician": technician.pk}).status_code == 404
     assert client_for(store_manager).post(url, {"technician": technician.pk}).status_code == 200
+
+
+def test_an_inactive_technician_is_never_booked_nor_assigned(client_for, order, store, consumer, store_manager,
+                                                            technician):
+    technician.is_active = False
+    technician.save()
+    active = TechnicianFactory(stores=[store])
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    assert appt.technician == active
+    response = client_for(store_manager).post(f"/api/v1/appointments/{appt.pk}/assign/",
+                                              {"technician": technician.pk}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]["technician"] == ["This technician's account is deactivated."]
+    appt.refresh_from_db()
+    assert appt.technician == active and not order.events.filter(kind="appointment.assigned").exists()
+    # with no active technician left, the store has no windows and a booking finds nobody
+    active.is_active = False
+    active.save()
+    other = make_order(store=store, consumer=consumer, template=order.template_version.template)
+    assert services.appointment_slots(stage=stage_of(other, "visit")) == []
+    with pytest.raises(Conflict):
+        services.appointment_book(stage=stage_of(other, "visit"), window_start=tomorrow_at(store, 12),
+                                  actor=consumer)
 
 
 def test_booking_through_the_api(client_for, order, store, consumer, consumer2):
@@ -233,6 +286,23 @@ def test_rescheduling_beyond_the_horizon_is_refused(order, store, consumer):
     assert appt.state == "booked"
 
 
+def test_a_window_at_the_end_of_the_calendar_is_a_400_not_a_500(client_for, order, store, consumer):
+    """Adding the visit's length to the last hour of 9999 overflowed Python's datetime (a 500)."""
+    when = "9999-12-31T23:00:00+08:00"
+    api = client_for(consumer)
+    stage = stage_of(order, "visit")
+    booked = api.post(f"/api/v1/orders/{order.pk}/appointments/", {"stage": stage.pk, "window_start": when},
+                      format="json")
+    assert booked.status_code == 400, booked.content
+    assert booked.json()["code"] == "invalid_window" and "14 days ahead" in booked.json()["errors"]["window_start"][0]
+    appt = services.appointment_book(stage=stage, window_start=tomorrow_at(store, 9), actor=consumer)
+    moved = api.post(f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": when}, format="json")
+    assert moved.status_code == 400, moved.content
+    assert moved.json()["code"] == "invalid_window" and moved.json()["errors"]["window_start"]
+    appt.refresh_from_db()
+    assert appt.state == "booked" and Appointment.objects.count() == 1
+
+
 @pytest.fixture
 def voucher_order(store, consumer, technician):
     order = make_order(store=store, consumer=consumer, definition=VOUCHER_VISIT_FLOW)
@@ -261,6 +331,20 @@ def test_a_visit_after_the_stage_voucher_expires_is_refused_and_not_listed(clien
     with pytest.raises(DomainError) as exc:
         services.appointment_reschedule(appointment=appt, window_start=later, actor=consumer)
     assert "expires" in exc.value.extra["errors"]["window_start"][0]
+
+
+def test_a_missed_visit_is_rebooked_only_while_the_stage_voucher_is_valid(voucher_order, store, consumer):
+    from fieldwork.services import appointment_mark_no_show
+
+    stage = stage_of(voucher_order, "visit")
+    slots = services.appointment_slots(stage=stage)
+    missed = appointment_mark_no_show(appointment=services.appointment_book(stage=stage, window_start=slots[0].start,
+                                                                            actor=consumer))
+    with pytest.raises(DomainError) as exc:
+        services.appointment_reschedule(appointment=missed, window_start=working_day_at(store, 5), actor=consumer)
+    assert "expires" in exc.value.extra["errors"]["window_start"][0]
+    rebooked = services.appointment_reschedule(appointment=missed, window_start=slots[1].start, actor=consumer)
+    assert rebooked.state == "booked" and rebooked.technician_id is not None
 
 
 def test_an_expired_voucher_leaves_no_slots_and_refuses_booking(voucher_order, store, consumer):
