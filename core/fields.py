@@ -6,6 +6,7 @@ client) is told `string` or `boolean`, these fields accept exactly that type.
 
 import re
 
+from django.utils import timezone
 from rest_framework import serializers
 
 
@@ -45,3 +46,16 @@ class StrictDecimalField(serializers.DecimalField):
 
 class StrictSlugField(StrictCharField, serializers.SlugField):
     pass
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A date-time with its UTC offset, as the schema's `date-time` (RFC 3339) and the API contract say. A naive
+    one is refused: DRF would read it in the server's TIME_ZONE, which is not the store's nor the phone's."""
+
+    default_error_messages = {"naive": "Give the time with its UTC offset (ISO 8601), e.g. 2026-03-02T09:00:00+08:00."}
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+

@@ -7,6 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import AwareDateTimeField
 from fieldwork.models import Evidence
 from workflows.models import Appointment
 
@@ -19,10 +20,8 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
-class DeviceDateTimeField(serializers.DateTimeField):
+class DeviceDateTimeField(AwareDateTimeField):
     """A device time with its UTC offset, kept as sent (not converted to the server's zone)."""
-
-    default_error_messages = {"naive": "Give the time with its UTC offset (ISO 8601)."}
 
     def enforce_timezone(self, value):
         if timezone.is_naive(value):

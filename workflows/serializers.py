@@ -5,7 +5,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
+from core.fields import AwareDateTimeField, StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
 from core.filters import MAX_ID
 from payments.money import currencies, minor_units_error, quantize
 from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
@@ -183,11 +183,11 @@ class SubmitSerializer(serializers.Serializer):
 
 class BookSerializer(serializers.Serializer):
     stage = serializers.IntegerField(min_value=1)
-    window_start = serializers.DateTimeField()
+    window_start = AwareDateTimeField(help_text="One of the slots' `start`, with its UTC offset.")
 
 
 class RescheduleSerializer(serializers.Serializer):
-    window_start = serializers.DateTimeField()
+    window_start = AwareDateTimeField(help_text="One of the slots' `start`, with its UTC offset.")
 
 
 class AssignSerializer(serializers.Serializer):

@@ -195,6 +195,24 @@ def test_booking_through_the_api(client_for, order, store, consumer, consumer2):
     assert again.status_code == 409
 
 
+def test_a_booking_time_without_its_offset_is_refused_not_read_in_the_servers_zone(client_for, order, store,
+                                                                                    consumer):
+    """A naive 09:00 was read in the server's TIME_ZONE (Asia/Shanghai): for a store elsewhere another instant, or
+    a 400 that did not say why. The contract's times carry their offset."""
+    store.timezone = "Europe/Berlin"
+    store.save()
+    stage = stage_of(order, "visit")
+    start = client_for(consumer).get(f"/api/v1/orders/{order.pk}/slots/?stage={stage.pk}").json()[0]["start"]
+    naive = datetime.fromisoformat(start).astimezone(store.tzinfo).replace(tzinfo=None).isoformat()
+    url = f"/api/v1/orders/{order.pk}/appointments/"
+    refused = client_for(consumer).post(url, {"stage": stage.pk, "window_start": naive}, format="json")
+    assert refused.status_code == 400
+    assert "UTC offset" in refused.json()["errors"]["window_start"][0]
+    assert not Appointment.objects.filter(stage=stage).exists()
+    booked = client_for(consumer).post(url, {"stage": stage.pk, "window_start": start}, format="json")
+    assert booked.status_code == 201, booked.json()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_bookings_of_a_one_technician_window_book_once(client_for, store, technician):
