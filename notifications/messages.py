@@ -68,6 +68,8 @@ def plan(event) -> list[Planned]:
         out.append(Planned(CONSUMER, "voucher.expiring"))
     elif kind.startswith("sla."):
         out.append(Planned(STORE, "sla.breached"))
+    elif kind in ("refund.failed", "payment.amount_mismatch"):
+        out.append(Planned(STORE, kind))  # money a person must settle at the provider
     elif kind.startswith("stage."):
         if to_state == "completed":
             out.append(Planned(CONSUMER, "order.completed"))
@@ -193,6 +195,18 @@ def render(kind: str, ctx: Context) -> Rendered:
         return Rendered(f"Escalation on order {n}",
                         f"The consumer rejected {stage} of order {n} again and the rework limit is reached. "
                         f"Reason: {p.get('reason') or 'not given'}. Please step in.")
+    if kind == "refund.failed":
+        amount = _amount(p, ctx.currency)
+        return Rendered(f"Refund failed on order {n}",
+                        f"The payment provider refused the refund{' of ' + amount if amount else ''} for order {n}. "
+                        "Refund it again from the payment, or settle it with the consumer.")
+    if kind == "payment.amount_mismatch":
+        reported = p.get("reported_amount")
+        asked = _amount(p, ctx.currency)
+        return Rendered(f"Payment to check on order {n}",
+                        f"The payment provider reported {reported or 'an amount'} {p.get('reported_currency') or ''} "
+                        f"for a payment of {asked or 'another amount'} on order {n}. It was not booked: check the "
+                        "payment at the provider and settle it with the consumer.")
     if kind == "sla.breached":
         rule = SLA_WORDS.get(p.get("_event_kind", ""), p.get("rule") or p.get("_event_kind") or "SLA")
         return Rendered(f"SLA breach on order {n}",

@@ -258,6 +258,13 @@ def payment_capture(*, payment: Payment, amount: Decimal | None = None, currency
         if (amount is not None and amount != p.amount) or (currency and currency.upper() != p.currency):
             logger.warning("payment %s: captured amount %s %s differs from %s %s", p.pk, amount, currency,
                            p.amount, p.currency)
+            # Not booked (the ledger holds what was asked for), but the provider may have taken the money:
+            # on the order's record, and the store is told, so a person settles it at the provider.
+            record_event(order=order, kind="payment.amount_mismatch", stage=StageInstance(pk=inst.stage_id),
+                         payload={"installment": inst.pk, "payment": p.pk, "amount": _money(p.amount),
+                                  "currency": p.currency,
+                                  "reported_amount": str(amount) if amount is not None else None,
+                                  "reported_currency": (currency or p.currency).upper()})
             return "ignored: amount mismatch"
         result = _capture_locked(order, inst, p)
         engine.try_advance(order)
@@ -352,7 +359,8 @@ def refund_settle(*, refund: Refund, succeeded: bool, provider_refund_id: str = 
             r.status, r.settled_at = Refund.Status.FAILED, timezone.now()
             r.save()
             record_event(order=order, kind="refund.failed", stage=StageInstance(pk=inst.stage_id),
-                         payload={"payment": p.pk, "refund": r.pk, "amount": _money(r.amount)})
+                         payload={"payment": p.pk, "refund": r.pk, "amount": _money(r.amount),
+                                  "currency": r.currency})
             return "refund failed"
         if r.status == Refund.Status.FAILED and (
                 _refunded_total(p.pk, Refund.COUNTED_STATUSES) + r.amount > p.amount):

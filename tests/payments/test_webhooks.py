@@ -156,13 +156,36 @@ def test_unknown_event_type_is_acknowledged_and_ignored(anon_client, order, paym
     assert snapshot(order) == before
 
 
-def test_amount_mismatch_does_not_capture(order, payment):
+def test_amount_mismatch_does_not_capture_and_the_store_is_told(order, payment, store_manager):
+    """The provider may have taken money we did not ask for: nothing is booked, and it is on the order's record
+    with a message to the store's managers, so a person settles it at the provider."""
+    from notifications.models import Notification
+
     before = snapshot(order)
     data = {**sandbox.payment_event_data(payment), "amount": "1.00"}
     headers, body = sandbox.build_webhook(PAYMENT_SUCCEEDED, data)
 
     assert webhook_receive(provider="sandbox", headers=headers, raw_body=body).result == "ignored: amount mismatch"
-    assert snapshot(order) == before
+    after = snapshot(order)
+    assert after[:4] + after[5:] == before[:4] + before[5:]  # no state, payment, ledger or refund changed
+    event = OrderEvent.objects.filter(order=order).latest("seq")
+    assert event.kind == "payment.amount_mismatch"
+    assert (event.payload["amount"], event.payload["reported_amount"]) == ("1200.00", "1.00")
+    message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
+    assert "reported 1.00 CNY for a payment of 1,200.00 CNY" in message.body
+
+
+def test_a_refund_the_provider_refused_is_told_to_the_store(order, payment, store_manager):
+    from notifications.models import Notification
+    from payments.providers.base import REFUND_FAILED
+    from payments.services import payment_capture, refund_settle
+
+    payment_capture(payment=payment)
+    refund = Refund.objects.create(payment=payment, amount=Decimal("200.00"), currency="CNY", reason="goodwill")
+    assert refund_settle(refund=refund, succeeded=False) == "refund failed"
+    event = OrderEvent.objects.filter(order=order, kind=REFUND_FAILED).get()
+    message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
+    assert "refused the refund of 200.00 CNY" in message.body
 
 
 def test_failed_payment_makes_the_installment_payable_again(order, payment):
