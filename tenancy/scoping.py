@@ -25,6 +25,9 @@ class TenantScope:
     store: str | None = None  # path to the Store pk
     consumer: str | None = None  # path to the consumer User pk
     technician: str | None = None  # path to the technician User pk
+    # More (lookup, value) pairs a technician's row must match on the same relation, e.g. only visits that were
+    # not cancelled (they are one filter() with `technician`, so both hold for the same related row).
+    technician_where: tuple = ()
     # "store": managers see rows of their stores; "merchant": rows of their whole merchant
     # (templates and the merchant itself, which they use but do not own).
     store_manager_sees: str = "store"
@@ -60,7 +63,7 @@ def scope_q(model: type[Model], user: User) -> Q | None:
         if scope.store:
             return Q(**{f"{scope.store}__in": _store_ids(user)})
     if role == User.Role.TECHNICIAN and scope.technician:
-        return Q(**{scope.technician: user.pk})
+        return Q(**{scope.technician: user.pk, **dict(scope.technician_where)})
     if role == User.Role.CONSUMER and scope.consumer:
         return Q(**{scope.consumer: user.pk})
     return None
@@ -84,8 +87,7 @@ def visible_to(queryset: QuerySet, user: User) -> QuerySet:
     q = scope_q(model, user)
     if q is None:
         return queryset.none()
-    path = next(iter(q.children))[0]
-    if _path_is_multi(model, path.removesuffix("__in")):
+    if any(_path_is_multi(model, path.removesuffix("__in")) for path, _ in q.children):
         return queryset.filter(pk__in=model._base_manager.filter(q).values("pk"))
     return queryset.filter(q)
 

@@ -15,7 +15,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from tenancy.models import Store
 from tenancy.scoping import TenantScope
-from workflows.models import Appointment, ServiceOrder, StageInstance
+from workflows.models import Appointment, ServiceOrder, StageInstance, seen_through_visits
 
 
 class Voucher(ConcurrentTransitionMixin, models.Model):
@@ -52,7 +52,7 @@ class Voucher(ConcurrentTransitionMixin, models.Model):
     expiry_reminded_at = models.DateTimeField(null=True, blank=True)
 
     tenant_scope = TenantScope(
-        merchant="order__merchant", store="store", consumer="consumer", technician="stage__appointments__technician"
+        merchant="order__merchant", store="store", consumer="consumer", **seen_through_visits("stage__appointments")
     )
 
     class Meta:

@@ -22,6 +22,14 @@ from tenancy.scoping import TenantScope
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
+def seen_through_visits(path: str) -> dict:
+    """TenantScope arguments for rows a technician sees through the visits at `path` (Appointment rows): theirs,
+    but not a cancelled one. A visit moved to a colleague, or cancelled with its order, no longer shows the
+    consumer's order, stages, files or vouchers to the technician who was to go (a visit done, or missed, does)."""
+    return {"technician": f"{path}__technician",
+            "technician_where": ((f"{path}__state__in", ("booked", "checked_in", "checked_out", "no_show")),)}
+
+
 class WorkflowTemplate(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="templates")
     name = models.CharField(max_length=200)
@@ -183,9 +191,8 @@ class ServiceOrder(models.Model):
     # Bumping it revokes every tracking link handed out before.
     tracking_token_version = models.PositiveIntegerField(default=1)
 
-    tenant_scope = TenantScope(
-        merchant="merchant", store="store", consumer="consumer", technician="appointments__technician"
-    )
+    tenant_scope = TenantScope(merchant="merchant", store="store", consumer="consumer",
+                               **seen_through_visits("appointments"))
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -227,7 +234,7 @@ class StageInstance(models.Model):
         merchant="order__merchant",
         store="order__store",
         consumer="order__consumer",
-        technician="appointments__technician",
+        **seen_through_visits("appointments"),
     )
 
     class Meta:
@@ -264,7 +271,7 @@ class StageSubmissionFile(models.Model):
 
     tenant_scope = TenantScope(
         merchant="stage__order__merchant", store="stage__order__store", consumer="stage__order__consumer",
-        technician="stage__order__appointments__technician",
+        **seen_through_visits("stage__order__appointments"),
     )
 
     class Meta:
