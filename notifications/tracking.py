@@ -15,6 +15,7 @@ from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
 from django.apps import apps
+from django.db.models import Q, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
@@ -162,10 +163,9 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
         return [], "", "", ""
     rows = list(Installment.objects.filter(order=order).order_by("position", "pk"))
     payable_states = set(getattr(Installment, "PAYABLE_STATES", ("due", "failed")))
-    paid_states = {"paid", "partially_refunded"}
     open_states = set(getattr(Installment, "OPEN_STATES", ("scheduled", "due", "processing", "failed")))
     labels = dict(Installment.State.choices) if hasattr(Installment, "State") else {}
-    views, paid, due, outstanding = [], Decimal(0), Decimal(0), Decimal(0)
+    views, due, outstanding = [], Decimal(0), Decimal(0)
     for inst in rows:
         state = str(inst.state)
         views.append(InstallmentView(
@@ -174,14 +174,24 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
             label=INSTALLMENT_LABELS.get(state) or labels.get(state, state.replace("_", " ").capitalize()),
             payable=state in payable_states, timing=getattr(inst, "timing", ""), paid_at=getattr(inst, "paid_at", None),
         ))
-        if state in paid_states:
-            paid += inst.amount
         if state in payable_states:
             due += inst.amount
         if state in open_states:
             outstanding += inst.amount
+    paid = _net_paid(order) if rows else Decimal(0)
     cur = order.currency
     return views, display(paid, cur), display(due, cur), display(outstanding, cur)
+
+
+def _net_paid(order: ServiceOrder) -> Decimal:
+    """What the consumer has paid and not had back, from the ledger, as the order detail's `money.net_paid`: a
+    partial refund shows, and a double payment that was sent back counts once."""
+    LedgerEntry = _model("payments", "LedgerEntry")  # noqa: N806 - a model class
+    if LedgerEntry is None:
+        return Decimal(0)
+    sums = LedgerEntry.objects.filter(order_id=order.pk).aggregate(
+        charged=Sum("amount", filter=Q(kind="charge")), refunded=Sum("amount", filter=Q(kind="refund")))
+    return (sums["charged"] or Decimal(0)) - (sums["refunded"] or Decimal(0))
 
 
 def _voucher_code(voucher) -> str | None:

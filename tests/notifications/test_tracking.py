@@ -162,6 +162,22 @@ def test_pay_goes_to_the_checkout_and_back_and_the_booking_is_done(client, order
     assert 'aria-valuenow="20"' in html
 
 
+def test_the_page_shows_what_was_paid_net_of_refunds_as_the_api_does(client, client_for, order, consumer,
+                                                                     store_manager):
+    """It summed the installments in a paid state: a goodwill refund of part of the deposit did not show."""
+    from payments.models import Installment, Payment
+    from payments.services import installment_pay, payment_refund, sandbox_checkout_complete
+
+    deposit = installment_pay(installment=Installment.objects.get(order=order, stage__definition__code="booking"),
+                              actor=consumer).payment
+    sandbox_checkout_complete(payment=deposit, outcome="paid")
+    payment_refund(payment=Payment.objects.get(pk=deposit.pk), amount=Decimal("200.00"), actor=store_manager,
+                   reason="goodwill")
+    html = client.get(page_url(order)).content.decode()
+    assert 'data-testid="paid-total">1,000.00 CNY<' in html
+    assert client_for(consumer).get(f"/api/v1/orders/{order.pk}/").json()["money"]["net_paid"] == "1000.00"
+
+
 def test_paying_twice_reuses_the_open_payment(client, order):
     action = _pay_form_action(client.get(page_url(order)).content.decode())
     first = client.post(action)["Location"]
