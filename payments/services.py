@@ -346,13 +346,26 @@ def _settle_refund_locked(order, inst, payment, refund: Refund, provider_refund_
     return "refunded"
 
 
-def refund_settle(*, refund: Refund, succeeded: bool, provider_refund_id: str = "") -> str:
-    """The provider's answer about one refund (synchronous result or notification). Idempotent."""
+def refund_settle(*, refund: Refund, succeeded: bool, provider_refund_id: str = "",
+                  amount: Decimal | None = None, currency: str = "") -> str:
+    """The provider's answer about one refund (synchronous result or notification). Idempotent.
+    `amount`/`currency`, when the provider reported them, must be the refund's own."""
     with transaction.atomic():
         order, inst, p = _lock_chain(refund.payment_id)
         r = refund_qs_select_for_update().get(pk=refund.pk)
         if r.status == Refund.Status.SUCCEEDED:
             return "ignored: already refunded"
+        if succeeded and ((amount is not None and amount != r.amount)
+                          or (currency and currency.upper() != r.currency)):
+            logger.warning("refund %s: provider reported %s %s, asked %s %s", r.pk, amount, currency,
+                           r.amount, r.currency)
+            # Not booked: the ledger would hold what was asked, not what went back. A person settles it.
+            record_event(order=order, kind="refund.amount_mismatch", stage=StageInstance(pk=inst.stage_id),
+                         payload={"payment": p.pk, "refund": r.pk, "amount": _money(r.amount),
+                                  "currency": r.currency,
+                                  "reported_amount": str(amount) if amount is not None else None,
+                                  "reported_currency": (currency or r.currency).upper()})
+            return "ignored: amount mismatch"
         if not succeeded:
             if r.status != Refund.Status.PENDING:
                 return f"ignored: refund is {r.status}"
@@ -375,7 +388,8 @@ def _refund_from_event(payment: Payment, event: WebhookEvent, succeeded: bool) -
     if refund is None and event.provider_refund_id:
         refund = Refund.objects.filter(payment=payment, provider_refund_id=event.provider_refund_id).first()
     if refund is not None:
-        return refund_settle(refund=refund, succeeded=succeeded, provider_refund_id=event.provider_refund_id)
+        return refund_settle(refund=refund, succeeded=succeeded, provider_refund_id=event.provider_refund_id,
+                             amount=event.amount, currency=event.currency)
     if not succeeded:
         return "ignored: unknown refund"
     # A refund made at the provider (its dashboard), or whose record we have not seen: record it.

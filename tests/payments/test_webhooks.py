@@ -188,6 +188,38 @@ def test_a_refund_the_provider_refused_is_told_to_the_store(order, payment, stor
     assert "refused the refund of 200.00 CNY" in message.body
 
 
+@pytest.mark.parametrize("reported", [{"amount": "150.00"}, {"currency": "USD"}])
+def test_a_known_refund_reported_for_another_amount_is_not_booked_and_the_store_is_told(
+        order, payment, store_manager, reported):
+    """We asked for 200.00 back; the provider says it sent something else. The ledger must not say
+    200.00 went back: nothing is booked, the refund stays pending, and the store is told."""
+    from notifications.models import Notification
+    from payments.services import payment_capture
+
+    payment_capture(payment=payment)
+    refund = Refund.objects.create(payment=payment, amount=Decimal("200.00"), currency="CNY", reason="goodwill")
+    data = {**sandbox.payment_event_data(payment), "amount": "200.00", "refund_reference": refund.reference,
+            "refund_id": "re_other", **reported}
+    headers, body = sandbox.build_webhook(REFUND_SUCCEEDED, data)
+
+    assert webhook_receive(provider="sandbox", headers=headers, raw_body=body).result == "ignored: amount mismatch"
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.PENDING
+    assert not LedgerEntry.objects.filter(order=order, kind=LedgerEntry.Kind.REFUND).exists()
+    assert Payment.objects.get(pk=payment.pk).status == "captured"
+    event = OrderEvent.objects.filter(order=order).latest("seq")
+    assert event.kind == "refund.amount_mismatch"
+    assert event.payload["refund"] == refund.pk
+    message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
+    told = f"reported a refund of {data['amount']} {data['currency'].upper()} where 200.00 CNY was asked"
+    assert told in message.body
+
+    # The provider's own correction, with the amount asked, settles it.
+    headers, body = sandbox.build_webhook(REFUND_SUCCEEDED, {**data, "amount": "200.00", "currency": "CNY"})
+    assert webhook_receive(provider="sandbox", headers=headers, raw_body=body).result == "refunded"
+    assert LedgerEntry.objects.get(order=order, kind=LedgerEntry.Kind.REFUND).amount == Decimal("200.00")
+
+
 def test_failed_payment_makes_the_installment_payable_again(order, payment):
     headers, body = sandbox.build_webhook(PAYMENT_FAILED, sandbox.payment_event_data(payment))
 
