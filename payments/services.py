@@ -249,23 +249,32 @@ def _capture_locked(order: ServiceOrder, inst: Installment, payment: Payment) ->
     return "captured_unowed"
 
 
+def _differs(asked: Payment | Refund, amount: Decimal | None, currency: str) -> bool:
+    """The provider reported another amount or currency than the payment or refund asked for."""
+    return (amount is not None and amount != asked.amount) or bool(currency and currency.upper() != asked.currency)
+
+
+def _record_mismatch(order, inst, kind: str, asked: Payment | Refund, amount, currency: str, ids: dict) -> str:
+    """On the order's record, and the store is told (notifications), so a person settles it at the provider."""
+    logger.warning("%s: %s %s reported for %s %s asked (%s)", kind, amount, currency, asked.amount, asked.currency,
+                   ids)
+    record_event(order=order, kind=kind, stage=StageInstance(pk=inst.stage_id),
+                 payload={**ids, "amount": _money(asked.amount), "currency": asked.currency,
+                          "reported_amount": str(amount) if amount is not None else None,
+                          "reported_currency": (currency or asked.currency).upper()})
+    return "ignored: amount mismatch"
+
+
 def payment_capture(*, payment: Payment, amount: Decimal | None = None, currency: str = "") -> str:
     """The provider says the money arrived. Idempotent: a second capture changes nothing."""
     with transaction.atomic():
         order, inst, p = _lock_chain(payment.pk)
         if p.status in Payment.CAPTURED_STATUSES:
             return "ignored: already captured"
-        if (amount is not None and amount != p.amount) or (currency and currency.upper() != p.currency):
-            logger.warning("payment %s: captured amount %s %s differs from %s %s", p.pk, amount, currency,
-                           p.amount, p.currency)
-            # Not booked (the ledger holds what was asked for), but the provider may have taken the money:
-            # on the order's record, and the store is told, so a person settles it at the provider.
-            record_event(order=order, kind="payment.amount_mismatch", stage=StageInstance(pk=inst.stage_id),
-                         payload={"installment": inst.pk, "payment": p.pk, "amount": _money(p.amount),
-                                  "currency": p.currency,
-                                  "reported_amount": str(amount) if amount is not None else None,
-                                  "reported_currency": (currency or p.currency).upper()})
-            return "ignored: amount mismatch"
+        if _differs(p, amount, currency):
+            # Not booked (the ledger holds what was asked for), but the provider may have taken the money.
+            return _record_mismatch(order, inst, "payment.amount_mismatch", p, amount, currency,
+                                    {"installment": inst.pk, "payment": p.pk})
         result = _capture_locked(order, inst, p)
         engine.try_advance(order)
         return result
@@ -355,17 +364,10 @@ def refund_settle(*, refund: Refund, succeeded: bool, provider_refund_id: str = 
         r = refund_qs_select_for_update().get(pk=refund.pk)
         if r.status == Refund.Status.SUCCEEDED:
             return "ignored: already refunded"
-        if succeeded and ((amount is not None and amount != r.amount)
-                          or (currency and currency.upper() != r.currency)):
-            logger.warning("refund %s: provider reported %s %s, asked %s %s", r.pk, amount, currency,
-                           r.amount, r.currency)
-            # Not booked: the ledger would hold what was asked, not what went back. A person settles it.
-            record_event(order=order, kind="refund.amount_mismatch", stage=StageInstance(pk=inst.stage_id),
-                         payload={"payment": p.pk, "refund": r.pk, "amount": _money(r.amount),
-                                  "currency": r.currency,
-                                  "reported_amount": str(amount) if amount is not None else None,
-                                  "reported_currency": (currency or r.currency).upper()})
-            return "ignored: amount mismatch"
+        if succeeded and _differs(r, amount, currency):
+            # Not booked: the ledger would hold what was asked, not what went back.
+            return _record_mismatch(order, inst, "refund.amount_mismatch", r, amount, currency,
+                                    {"payment": p.pk, "refund": r.pk})
         if not succeeded:
             if r.status != Refund.Status.PENDING:
                 return f"ignored: refund is {r.status}"
