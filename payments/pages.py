@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from core.errors import DomainError
+from core.money import display
 from payments import services
 from payments.models import Payment
 from payments.providers.sandbox import SandboxProvider
@@ -40,7 +41,9 @@ def sandbox_checkout(request, token: str):
         raise Http404("No such payment.")
     return_url = _safe_return(request, request.GET.get("return", ""))
     if request.method == "GET":
-        return render(request, "payments/sandbox_checkout.html", {"payment": payment, "return_url": return_url})
+        return render(request, "payments/sandbox_checkout.html",
+                      {"payment": payment, "amount": display(payment.amount, payment.currency),
+                       "return_url": return_url})
     if request.content_type == "application/json":
         try:
             body = json.loads(request.body or b"{}")
@@ -63,5 +66,6 @@ def sandbox_checkout(request, token: str):
     if error is None and payment.status == Payment.Status.CAPTURED and return_url:
         return HttpResponseRedirect(return_url)
     return render(request, "payments/sandbox_checkout.html",
-                  {"payment": payment, "return_url": return_url, "error": error},
+                  {"payment": payment, "amount": display(payment.amount, payment.currency), "return_url": return_url,
+                   "error": error},
                   status=error.status_code if error else 200)

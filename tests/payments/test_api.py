@@ -110,7 +110,7 @@ def test_sandbox_checkout_page_pay_button_redirects_back(client, order, consumer
     page = client.get(body["checkout_url"] + "?return=/track/abc/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "1200.00 CNY" in html and 'value="paid"' in html and 'value="failed"' in html
+    assert "1,200.00 CNY" in html and 'value="paid"' in html and 'value="failed"' in html
     assert "http://" not in html and "https://" not in html  # no external CDN
 
     done = client.post(body["checkout_url"] + "?return=/track/abc/", {"outcome": "paid"})
@@ -140,3 +140,5 @@ def test_jpy_order_pays_whole_yen(client_for, store, consumer):
     body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()
     assert body["amount"] == "10000" and body["currency"] == "JPY"
     assert Installment.objects.filter(order=order).first().amount == Decimal("10000")
+    page = client_for(consumer).get(body["checkout_url"]).content.decode()
+    assert "Pay 10,000 JPY" in page and "10000.00" not in page
