@@ -1,8 +1,9 @@
-"""A currency's places, for every app: payments computes with them, notifications and the pages show
-amounts with them ("12,000.00 CNY", "12,000 JPY"). Lives in core because the apps that show money
-(notifications) may not import payments (dependencies point one way, README)."""
+"""Money for every app: a currency's places, amounts that need no rounding, splitting a total so the parts add
+up exactly, and amounts for people ("12,000.00 CNY", "12,000 JPY"). Money is Decimal, rounded once per currency.
+Lives in core because workflows (template shares, order totals) uses it too and may not import payments
+(dependencies point one way, README)."""
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 
@@ -26,3 +27,41 @@ def display(amount, currency: str) -> str:
         return f"{quantize(Decimal(str(amount)), currency):,.{currency_decimals(currency)}f} {currency}"
     except (ArithmeticError, ValueError, TypeError):
         return ""
+
+def currencies() -> list[str]:
+    """The currencies orders and payments may use: those settings.CURRENCY_DECIMALS knows the minor unit of."""
+    return sorted(settings.CURRENCY_DECIMALS)
+
+
+def whole_minor_units(amount: Decimal, currency: str) -> bool:
+    """True when `amount` needs no rounding in `currency` ("100.00" JPY is fine, "100.50" JPY is not)."""
+    return Decimal(amount) == quantize(amount, currency)
+
+
+def minor_units_error(amount: Decimal, currency: str) -> str | None:
+    """Why `amount` cannot be taken in `currency` as given ("JPY amounts are whole numbers."), or None: an amount
+    is never rounded silently (100.50 JPY became 101)."""
+    if whole_minor_units(amount, currency):
+        return None
+    places = currency_decimals(currency)
+    return f"{currency} amounts are {'whole numbers' if places == 0 else f'at most {places} decimal places'}."
+
+
+def allocate(total: Decimal, shares: list[Decimal], currency: str) -> list[Decimal]:
+    """Split `total` by percentage `shares` (adding up to 100) with the largest-remainder method.
+
+    Every part is a whole number of minor units, and the parts add up to the total exactly.
+    """
+    if not shares:
+        return []
+    unit = minor_unit(currency)
+    units_total = int((quantize(total, currency) / unit).to_integral_value())
+    share_sum = sum(shares, Decimal(0))
+    exact = [Decimal(units_total) * s / share_sum for s in shares]
+    floors = [int(e.to_integral_value(rounding=ROUND_DOWN)) for e in exact]
+    leftover = units_total - sum(floors)
+    # Hand the leftover units to the largest remainders; ties go to the earlier stage.
+    order = sorted(range(len(shares)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in order[:leftover]:
+        floors[i] += 1
+    return [(Decimal(u) * unit).quantize(unit) for u in floors]

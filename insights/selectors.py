@@ -44,9 +44,9 @@ from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from core.errors import NotFound, PermissionDeniedError
+from core.money import quantize
 from insights.conf import setting
 from insights.models import SlaBreach
-from payments.money import quantize
 from tenancy.models import Merchant, Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require

@@ -6,8 +6,8 @@ from collections import namedtuple
 
 from rest_framework import serializers
 
+from core.money import quantize
 from payments.models import Installment
-from payments.money import quantize
 from payments.selectors import money_summary_from_rows
 
 INSTALLMENTS_ATTR = "payments_installments"

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 from django.db.models import DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
+from core.money import quantize
 from payments.models import Installment, LedgerEntry
-from payments.money import quantize
 from tenancy.scoping import visible_to
 from workflows.models import ServiceOrder
 

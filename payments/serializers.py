@@ -5,8 +5,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import StrictCharField, StrictDecimalField
+from core.money import quantize
 from payments.models import Installment, Payment, Refund
-from payments.money import quantize
 
 
 @extend_schema_field(OpenApiTypes.STR)

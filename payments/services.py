@@ -20,8 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
+from core import money
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound, PermissionDeniedError
-from payments import money
 from payments.lock_objects import (
     installment_qs_select_for_update,
     payment_qs_select_for_update,

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core.errors import DomainError
-from payments.money import allocate
+from core.money import allocate
 from tenancy.admin import PhoneSearchMixin, TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to

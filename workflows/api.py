@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from core.api import AttachmentApi, ScopedQuerysetMixin
 from core.errors import DomainError, NotFound
 from core.filters import IdFilterSet, StoreDayFilter
+from core.money import allocate, currencies
 from core.permissions import RolePermission
 from core.schema import attachment_schema, empty_or
-from payments.money import allocate, currencies
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require

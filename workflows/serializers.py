@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from core.fields import AwareDateTimeField, StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
 from core.filters import MAX_ID
-from payments.money import currencies, minor_units_error, quantize
+from core.money import currencies, minor_units_error, quantize
 from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
 from workflows import hooks
 from workflows.engine import allowed_triggers

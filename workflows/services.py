@@ -358,7 +358,7 @@ def order_create(
     dist = TemplateDistribution.objects.select_related("version").filter(template=template, store=store).first()
     if dist is None:
         raise DomainError("This workflow is not distributed to that store.", code="not_distributed")
-    from payments.money import minor_units_error, quantize
+    from core.money import minor_units_error, quantize
 
     if error := minor_units_error(total_amount, currency):
         raise DomainError(error, code="invalid", errors={"total_amount": [error]})

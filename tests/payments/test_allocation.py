@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.money import allocate, minor_unit, quantize
 from payments.models import Installment
-from payments.money import allocate, minor_unit, quantize
 from tests.factories.workflows import make_order
 
 CURRENCIES = ["CNY", "USD", "JPY", "KRW"]
