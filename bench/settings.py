@@ -22,3 +22,6 @@ EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 # A shared cache, as a deployment with several workers runs it (the order detail is cached per version
 # and viewer); the product's default is in-process memory.
 CACHES = {"default": env.cache("BENCH_CACHE_URL", default="redis://127.0.0.1:6379/14")}
+# The check-in runs check in to visits booked from tomorrow on (hundreds of them, a window per technician): the
+# too-early rule (one comparison) would refuse them all.
+CHECKIN_EARLIEST_MINUTES = 60 * 24 * 365

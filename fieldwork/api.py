@@ -153,11 +153,16 @@ def _complete(user, job_id, data, job_first=False):
     return services.job_complete(technician=user, job_id=job_id, job_first=job_first, **data)
 
 
-@extend_schema(request=CheckInInput, responses={201: OpenApiResponse(description="The check-in."),
-                                                **ACTION_RESPONSES})
+@extend_schema(request=CheckInInput, responses={
+    201: OpenApiResponse(description="The check-in."), **ACTION_RESPONSES,
+    409: OpenApiResponse(description="invalid_transition (already checked in), stale_job, or too_early (recorded "
+                                     "more than CHECKIN_EARLIEST_MINUTES before the window: `window_start`, "
+                                     "`earliest_check_in`)."),
+})
 class CheckInApi(_ActionApi):
     """Arrive on site: time (device and server), place (distance to the address), on-time flag.
-    A replayed client_event_id answers the first result."""
+    A replayed client_event_id answers the first result. Long before the visit's window it is refused (409
+    too_early) and records nothing."""
 
     input_serializer = CheckInInput
 

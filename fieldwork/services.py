@@ -252,6 +252,21 @@ ALREADY_CHECKED_IN = {
 }
 
 
+def _refuse_too_early(order: ServiceOrder, appointment: Appointment, recorded_at: datetime) -> None:
+    """A check-in long before the window (another day's visit tapped by mistake) would start the stage: 409."""
+    earliest = appointment.window_start - timedelta(minutes=settings.CHECKIN_EARLIEST_MINUTES)
+    if recorded_at >= earliest:
+        return
+    tz = order.store.tzinfo
+
+    def local(t: datetime) -> str:
+        return timezone.localtime(t, tz).strftime("%Y-%m-%d %H:%M")
+
+    raise Conflict(f"This visit starts at {local(appointment.window_start)} ({order.store.timezone}): check in "
+                   f"from {local(earliest)} on, when you are there.", code="too_early",
+                   window_start=appointment.window_start.isoformat(), earliest_check_in=earliest.isoformat())
+
+
 def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at: datetime,
                  latitude, longitude, accuracy_m: float | None = None, job_first: bool = False) -> Outcome:
     """The technician arrives: record time and place, mark the visit checked in, start the stage."""
@@ -262,6 +277,7 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
         if appointment.state != A.BOOKED:
             raise InvalidTransition(ALREADY_CHECKED_IN.get(appointment.state, "This visit cannot be checked in."),
                                     allowed=[])
+        _refuse_too_early(order, appointment, recorded_at)
         definition = appointment.stage.definition
         distance = _distance_to_order(order, latitude, longitude)
         outside = distance > settings.CHECKIN_RADIUS_METERS

@@ -11,8 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
+from tests.factories.fieldwork import starting_soon
 from workflows.events import verify_chain
-from workflows.models import OrderEvent
+from workflows.models import Appointment, OrderEvent
 from workflows.reference import CUSTOM_WARDROBE
 
 
@@ -68,6 +69,7 @@ class Flow:
         job_ids = [j["id"] for j in (jobs["results"] if isinstance(jobs, dict) else jobs)]
         assert appt["id"] in job_ids, (day, jobs)
         job = f"/api/v1/technician/jobs/{appt['id']}"
+        starting_soon(Appointment.objects.get(pk=appt["id"]))  # the visit's day comes
         check_in = {
             "client_event_id": str(uuid.uuid4()),
             "recorded_at": timezone.now().isoformat(),

@@ -239,6 +239,9 @@ VOUCHER_REDEEM_FAILURES_PER_HOUR = env.int("VOUCHER_REDEEM_FAILURES_PER_HOUR", d
 
 # --- field work (fieldwork app) ---------------------------------------------------
 CHECKIN_RADIUS_METERS = env.int("CHECKIN_RADIUS_METERS", default=300)
+# A check-in recorded earlier than this before the visit's window is refused (409 too_early): it would start the
+# stage, e.g. tomorrow's visit tapped by mistake. Arriving within it is early, and on time.
+CHECKIN_EARLIEST_MINUTES = env.int("CHECKIN_EARLIEST_MINUTES", default=120)
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=10 * 1024 * 1024)
 DEVICE_CLOCK_SKEW_SECONDS = env.int("DEVICE_CLOCK_SKEW_SECONDS", default=300)
 DEVICE_MAX_OFFLINE_DAYS = env.int("DEVICE_MAX_OFFLINE_DAYS", default=7)

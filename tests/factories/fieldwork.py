@@ -54,6 +54,14 @@ def move_window(appointment: Appointment, start: datetime) -> Appointment:
     return appointment
 
 
+def starting_soon(appointment: Appointment, minutes: int = 30) -> Appointment:
+    """Put a booked visit's window `minutes` from now: the technician is there and may check in (a check-in
+    long before the window is refused, and booking only offers slots from tomorrow on)."""
+    from django.utils import timezone
+
+    return move_window(appointment, timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=minutes))
+
+
 def make_job(*, order: ServiceOrder, code: str, technician, window_start: datetime,
              minutes: int = 90) -> Appointment:
     """A visit row made directly (no booking rules), for list and query-count tests."""

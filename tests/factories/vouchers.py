@@ -56,13 +56,16 @@ def code_of(voucher) -> str:
 
 
 def check_in(appointment: Appointment):
-    """The technician checks in at the service address through the field-work service."""
+    """The technician checks in at the service address through the field-work service, on the visit's day (its
+    window moved to start soon: a check-in long before it is refused)."""
     import uuid
 
     from django.utils import timezone
 
     from fieldwork.services import job_check_in
+    from tests.factories.fieldwork import starting_soon
 
+    starting_soon(appointment)
     order = appointment.order
     return job_check_in(technician=appointment.technician, job_id=appointment.pk, client_event_id=uuid.uuid4(),
                         recorded_at=timezone.now(), latitude=order.latitude, longitude=order.longitude,

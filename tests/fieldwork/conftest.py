@@ -1,6 +1,6 @@
 import pytest
 
-from tests.factories.fieldwork import book_visit, make_field_order, make_field_template
+from tests.factories.fieldwork import book_visit, make_field_order, make_field_template, starting_soon
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +20,10 @@ def field_order(store, consumer, field_template):
 
 @pytest.fixture
 def visit(field_order, consumer, technician, store_manager):
-    """The measuring visit, booked by the consumer and assigned to `technician` by the manager."""
-    return book_visit(order=field_order, code="measuring", consumer=consumer, technician=technician,
-                      manager=store_manager)
+    """The measuring visit, booked by the consumer and assigned to `technician` by the manager, starting in half
+    an hour (the technician may check in)."""
+    return starting_soon(book_visit(order=field_order, code="measuring", consumer=consumer, technician=technician,
+                                    manager=store_manager))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from fieldwork.models import CheckIn, ClientEvent
-from tests.factories.fieldwork import move_window
+from tests.factories.fieldwork import make_job, move_window
 from tests.fieldwork.helpers import check_in_body, job_url
 from workflows.models import Appointment, OrderEvent, StageInstance
 
@@ -190,10 +190,7 @@ def test_idempotency_of_client_event_id_is_per_technician(client_for, technician
     assert client_for(technician).post(job_url(visit, "check-in"), body).status_code == 201
     other_order = make_field_order(store=visit.store, consumer=consumer,
                                    template=visit.order.template_version.template)
-    from tests.factories.fieldwork import book_visit
-
-    other_visit = book_visit(order=other_order, code="measuring", consumer=consumer, technician=technician2,
-                             manager=store_manager)
+    other_visit = make_job(order=other_order, code="measuring", technician=technician2, window_start=visit.window_start)
     response = client_for(technician2).post(job_url(other_visit, "check-in"),
                                             {**check_in_body(other_order), "client_event_id": shared})
     assert response.status_code == 201
@@ -215,14 +212,14 @@ def tech_is_booked(visit) -> bool:
 def test_a_seen_client_event_id_sent_to_another_technicians_job_is_404(tech, client_for, visit, technician,
                                                                        technician2, consumer, store_manager):
     """The endpoint answers 404 for a job that is not the caller's before looking at replays."""
-    from tests.factories.fieldwork import book_visit, make_field_order
+    from tests.factories.fieldwork import make_field_order
 
     body = check_in_body(visit.order)
     assert tech.post(job_url(visit, "check-in"), body).status_code == 201
     other_order = make_field_order(store=visit.store, consumer=consumer,
                                    template=visit.order.template_version.template)
-    other_visit = book_visit(order=other_order, code="measuring", consumer=consumer, technician=technician2,
-                             manager=store_manager)
+    # never assigned to `technician` (a visit that was theirs answers that it was reassigned)
+    other_visit = make_job(order=other_order, code="measuring", technician=technician2, window_start=visit.window_start)
     assert tech.post(job_url(other_visit, "check-in"), body).status_code == 404
 
 
@@ -274,3 +271,45 @@ def test_the_visits_stage_is_read_when_it_is_not_the_locked_orders_current_stage
     with django_assert_num_queries(1):
         stage = services._stage_of(order, other.pk)
     assert stage.pk == other.pk and stage.definition.code == other.definition.code
+
+
+@pytest.mark.parametrize("minutes_before_window, allowed", [(121, False), (120, True), (30, True)])
+def test_a_check_in_long_before_the_window_is_refused_and_records_nothing(tech, visit, minutes_before_window,
+                                                                          allowed):
+    """Another day's visit tapped by mistake must not start its stage; arriving a little early is on time."""
+    now = timezone.now().replace(microsecond=0)
+    move_window(visit, now + timedelta(minutes=minutes_before_window))
+    body = check_in_body(visit.order, recorded_at=now)
+
+    response = tech.post(job_url(visit, "check-in"), body)
+
+    if allowed:
+        assert response.status_code == 201, response.content
+        assert (response.json()["on_time"], response.json()["minutes_late"]) == (True, 0)
+        return
+    assert response.status_code == 409, response.content
+    data = response.json()
+    assert data["code"] == "too_early"
+    assert data["window_start"] == visit.window_start.isoformat()
+    assert data["earliest_check_in"] == (visit.window_start - timedelta(minutes=120)).isoformat()
+    local = timezone.localtime(visit.window_start, visit.store.tzinfo)
+    assert f"starts at {local:%Y-%m-%d %H:%M} ({visit.store.timezone})" in data["detail"]
+    visit.refresh_from_db()
+    assert visit.state == Appointment.State.BOOKED and visit.stage.state != StageInstance.State.IN_PROGRESS
+    assert CheckIn.objects.count() == 0 and ClientEvent.objects.count() == 0
+    assert "job.checked_in" not in kinds(visit.order) and "stage.start" not in kinds(visit.order)
+    # Nothing was stored for its id: sent again once the visit is due, it checks in.
+    move_window(visit, now + timedelta(minutes=10))
+    assert tech.post(job_url(visit, "check-in"), body).status_code == 201
+
+
+def test_too_early_is_judged_by_the_device_time_and_the_setting(tech, visit, settings):
+    """An offline check-in is judged by when it was made, not when it arrived; the margin is a setting."""
+    settings.CHECKIN_EARLIEST_MINUTES = 10
+    now = timezone.now().replace(microsecond=0)
+    move_window(visit, now - timedelta(minutes=30))  # the window began half an hour ago...
+    made_offline = now - timedelta(minutes=45)  # ...but the phone checked in 15 minutes before it, offline
+    response = tech.post(job_url(visit, "check-in"), check_in_body(visit.order, recorded_at=made_offline))
+    assert response.status_code == 409 and response.json()["code"] == "too_early"
+    on_arrival = now - timedelta(minutes=38)  # 8 minutes before the window: within the margin
+    assert tech.post(job_url(visit, "check-in"), check_in_body(visit.order, recorded_at=on_arrival)).status_code == 201

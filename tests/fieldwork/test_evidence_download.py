@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from fieldwork.models import Evidence
-from tests.factories.fieldwork import book_visit, image_bytes, make_field_order
+from tests.factories.fieldwork import book_visit, image_bytes, make_field_order, starting_soon
 from tests.fieldwork.helpers import check_in_body, job_url, photo_upload
 
 pytestmark = pytest.mark.django_db
@@ -148,8 +148,8 @@ def test_evidence_of_another_order_is_404_under_this_orders_id(
         tech, consumer, consumer_client, technician, store_manager, store, field_template, photo, on_site):
     # The same consumer's second order, with its own photo: both orders are visible to the consumer.
     second = make_field_order(store=store, consumer=consumer, template=field_template)
-    visit2 = book_visit(order=second, code="measuring", consumer=consumer, technician=technician,
-                        manager=store_manager)
+    visit2 = starting_soon(book_visit(order=second, code="measuring", consumer=consumer, technician=technician,
+                                      manager=store_manager))
     assert tech.post(job_url(visit2, "check-in"), check_in_body(second)).status_code == 201
     other_id = upload(tech, visit2)
 

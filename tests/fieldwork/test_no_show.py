@@ -4,6 +4,7 @@ import pytest
 
 from fieldwork.services import appointment_mark_no_show
 from notifications.models import Notification
+from tests.factories.fieldwork import starting_soon
 from tests.fieldwork.helpers import check_in_body, check_out_body, job_url, photo_upload
 from workflows import services
 from workflows.models import Appointment, OrderEvent
@@ -42,6 +43,7 @@ def test_the_store_rebooks_a_missed_visit_and_the_stage_goes_on(client_for, visi
 
     # The new visit is the stage's live one: checking in to it starts the stage, and it completes.
     tech = client_for(new.technician)
+    new = starting_soon(new)  # its day comes
     assert tech.post(job_url(new, "check-in"), check_in_body(new.order)).status_code == 201
     photo_upload(tech, new)
     photo_upload(tech, new)

@@ -4,7 +4,7 @@
 import pytest
 
 from fieldwork.models import CheckIn, Evidence
-from tests.factories.fieldwork import book_visit
+from tests.factories.fieldwork import book_visit, starting_soon
 from tests.factories.workflows import stage_of
 from tests.fieldwork.helpers import check_in_body, check_out_body, job_url, photo_upload
 from workflows import services
@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def do_visit(tech, visit, *, photos: int, checklist: list[str], replays: int = 0) -> None:
+    visit = starting_soon(visit)  # the day of the visit
     body = check_in_body(visit.order, north_m=40)
     first = tech.post(job_url(visit, "check-in"), body)
     assert first.status_code == 201, first.content
@@ -78,8 +79,8 @@ def test_visits_section_costs_the_same_with_more_records(tech, technician, field
                                                         client_for, django_assert_num_queries,
                                                         django_assert_max_num_queries):
     manager = client_for(store_manager)
-    measuring = book_visit(order=field_order, code="measuring", consumer=consumer, technician=technician,
-                           manager=store_manager)
+    measuring = starting_soon(book_visit(order=field_order, code="measuring", consumer=consumer,
+                                         technician=technician, manager=store_manager))
     tech.post(job_url(measuring, "check-in"), check_in_body(field_order))
     with django_assert_max_num_queries(60) as one:
         assert manager.get(f"/api/v1/orders/{field_order.pk}/").status_code == 200

@@ -20,7 +20,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from fieldwork import services as fieldwork
-from tests.factories.fieldwork import image_bytes
+from tests.factories.fieldwork import image_bytes, starting_soon
 from tests.factories.payments import pay_due_installments
 from tests.factories.workflows import StageSubmissionFileFactory, make_order, make_template, stage_of
 from workflows import services
@@ -145,6 +145,7 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
     slot = services.appointment_slots(stage=measuring)[0]
     appointment = services.appointment_book(stage=measuring, window_start=slot.start, actor=consumer)
     appointment = services.appointment_assign(appointment=appointment, technician=technician, actor=store_manager)
+    appointment = starting_soon(appointment)  # the visit's day
     # The technician checks in and takes a photo, so the order's evidence (and its file) can be reached.
     fieldwork.job_check_in(technician=technician, job_id=appointment.pk, client_event_id=uuid.uuid4(),
                            recorded_at=timezone.now(), latitude=order.latitude, longitude=order.longitude)

@@ -20,7 +20,7 @@ from fieldwork.services import appointment_mark_no_show
 from notifications.services import tracking_link_revoke
 from payments.models import Installment, Payment
 from payments.services import installment_pay, payment_fail, payment_refund, sandbox_checkout_complete
-from tests.factories.fieldwork import image_bytes
+from tests.factories.fieldwork import image_bytes, starting_soon
 from tests.factories.vouchers import book_visit as book_voucher_visit
 from tests.factories.vouchers import make_voucher_order, voucher_of
 from tests.factories.workflows import linear_stages, make_order, stage_of
@@ -127,12 +127,15 @@ def test_every_kind_of_change_shows_in_the_very_next_detail(
 
     # field work: check-in, voucher redeemed, evidence, check-out, job complete
     job = f"/api/v1/technician/jobs/{moved.pk}"
+    starting_soon(moved)  # the visit's day comes
     here = {"latitude": str(order.latitude), "longitude": str(order.longitude), "accuracy_m": 8}
     now = timezone.now()
     assert tech.post(f"{job}/check-in/", {"client_event_id": str(uuid.uuid4()), "recorded_at": now.isoformat(),
                                           **here}, format="json").status_code == 201
     d = changed()
-    assert d["visits"][-1]["checked_in_at"] and d["appointments"][-1]["state"] == "checked_in"
+    # (the moved visit, today now, lists before the cancelled one of tomorrow)
+    visit = next(v for v in d["visits"] if v["appointment"] == moved.pk)
+    assert visit["checked_in_at"] and next(a for a in d["appointments"] if a["id"] == moved.pk)["state"] == "checked_in"
     code = d["vouchers"][0]["code"]
     assert tech.post("/api/v1/vouchers/redeem/", {"code": code, "job": moved.pk}).status_code == 200
     assert changed()["vouchers"][0]["state"] == "redeemed"
@@ -144,7 +147,7 @@ def test_every_kind_of_change_shows_in_the_very_next_detail(
     out = {"client_event_id": str(uuid.uuid4()), "recorded_at": (now + timedelta(seconds=5)).isoformat(), **here,
            "notes": "Done", "checklist": checklist}
     assert tech.post(f"{job}/check-out/", out, format="json").status_code == 201
-    assert changed()["visits"][-1]["checked_out_at"]
+    assert next(v for v in changed()["visits"] if v["appointment"] == moved.pk)["checked_out_at"]
     assert tech.post(f"{job}/complete/", {"client_event_id": str(uuid.uuid4())}, format="json").status_code == 200
     assert changed()["state"] == "design:ready"
 
