@@ -204,3 +204,22 @@ def test_booking_assigned_to_me_then_moved_to_a_colleague(client_for, field_orde
     services.appointment_assign(appointment=visit, technician=other, actor=store_manager)
     response = client_for(first).post(job_url(visit, "check-in"), check_in_body(field_order))
     assert response.status_code == 409 and response.json()["reason"] == "reassigned"
+
+
+def test_a_too_early_check_in_in_a_batch_is_refused_for_that_item_alone(tech, visit):
+    """A batch may hold a check-in to another day's visit made by mistake: that item answers 409 too_early and
+    records nothing; the batch's other items still apply."""
+    now = timezone.now().replace(microsecond=0)
+    move_window(visit, now + timedelta(days=1))  # tomorrow's visit
+    early = check_in_body(visit.order, recorded_at=now - timedelta(minutes=1))
+    on_the_day = check_in_body(visit.order, recorded_at=now)
+    response = tech.post(SYNC, {"events": [item("check_in", visit, early)]})
+    assert response.status_code == 200, response.content
+    [result] = response.json()["results"]
+    assert (result["status"], result["body"]["code"]) == (409, "too_early")
+    assert CheckIn.objects.count() == 0 and ClientEvent.objects.count() == 0
+    move_window(visit, now - timedelta(minutes=5))  # the visit was in fact today's: the phone sends both again
+    results = tech.post(SYNC, {"events": [item("check_in", visit, early), item("check_in", visit, on_the_day)]}
+                        ).json()["results"]
+    assert [r["status"] for r in results] == [201, 409]  # the first one now checks in; the second is a second one
+    assert CheckIn.objects.get().client_event_id == uuid.UUID(early["client_event_id"])
