@@ -68,7 +68,7 @@ def plan(event) -> list[Planned]:
         out.append(Planned(CONSUMER, "voucher.expiring"))
     elif kind.startswith("sla."):
         out.append(Planned(STORE, "sla.breached"))
-    elif kind in ("refund.failed", "payment.amount_mismatch", "refund.amount_mismatch"):
+    elif kind in ("refund.failed", "refund.stuck", "payment.amount_mismatch", "refund.amount_mismatch"):
         out.append(Planned(STORE, kind))  # money a person must settle at the provider
     elif kind.startswith("stage."):
         if to_state == "completed":
@@ -207,6 +207,12 @@ def render(kind: str, ctx: Context) -> Rendered:
                         f"The payment provider reported {reported or 'an amount'} {p.get('reported_currency') or ''} "
                         f"for a payment of {asked or 'another amount'} on order {n}. It was not booked: check the "
                         "payment at the provider and settle it with the consumer.")
+    if kind == "refund.stuck":
+        amount = _amount(p, ctx.currency)
+        return Rendered(f"Refund not confirmed on order {n}",
+                        f"The payment provider has not confirmed the refund{' of ' + amount if amount else ''} for "
+                        f"order {n} after {p.get('hours') or 'many'} hours; it is still being asked. Check it at the "
+                        "provider: the consumer is waiting for the money.")
     if kind == "refund.amount_mismatch":
         asked = _amount(p, ctx.currency)
         return Rendered(f"Refund to check on order {n}",

@@ -205,6 +205,11 @@ class Refund(models.Model):
                                      related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    # When it was last asked of the provider: the periodic resubmission asks the longest-waiting first, so refunds a
+    # provider never confirms cannot crowd out newer ones.
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    # When the store was told it is still pending after REFUND_STUCK_AFTER_HOURS (once per refund).
+    stuck_reported_at = models.DateTimeField(null=True, blank=True)
 
     tenant_scope = TenantScope(merchant="payment__order__merchant", store="payment__order__store",
                                consumer="payment__order__consumer")

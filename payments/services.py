@@ -16,8 +16,10 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core import money
@@ -481,6 +483,7 @@ def refund_submit(*, refund_id: int) -> Refund:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != Refund.Status.PENDING:
         return refund
+    Refund.objects.filter(pk=refund.pk).update(last_sent_at=timezone.now())  # asked now, whatever it answers
     result = get_provider(refund.payment.provider).refund(refund.payment, refund.amount, refund)
     if result.status in ("succeeded", "failed"):
         refund_settle(refund=refund, succeeded=result.status == "succeeded",
@@ -524,19 +527,23 @@ def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
     to send back (the broker lost refund_unowed_payment_task), and refunds still pending (the provider
     was down, the broker lost refund_submit_task, or a notification never came). Providers refund
     once per refund.reference, so sending one again is safe. Returns how many were sent."""
-    cutoff = timezone.now() - older_than
+    now = timezone.now()
+    cutoff = now - older_than
     earlier_capture = Payment.objects.filter(installment_id=OuterRef("installment_id"),
                                              status__in=Payment.CAPTURED_STATUSES).filter(
         Q(captured_at__lt=OuterRef("captured_at")) | Q(captured_at=OuterRef("captured_at"), pk__lt=OuterRef("pk")))
     unowed = Payment.objects.filter(status=P.CAPTURED, captured_at__lt=cutoff, refunds__isnull=True).filter(
         Q(installment__state__in=(I.CANCELLED, I.WAIVED)) | Q(Exists(earlier_capture)))
-    pending = Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=cutoff)
+    _report_stuck_refunds(now - timedelta(hours=settings.REFUND_STUCK_AFTER_HOURS))
+    # The longest-waiting first (last asked, or made, longest ago): those a provider never confirms go to the back.
+    pending = (Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=cutoff)
+               .annotate(waiting_since=Coalesce("last_sent_at", "created_at")).filter(waiting_since__lt=cutoff))
     down: set[str] = set()  # one unavailable answer per provider and run is enough
     sent = 0
     jobs = [(partial(payment_refund_unowed, payment_id=pk), provider) for pk, provider in
             unowed.order_by("pk").values_list("pk", "provider")[:limit]]
     jobs += [(partial(refund_submit, refund_id=pk), provider) for pk, provider in
-             pending.order_by("pk").values_list("pk", "payment__provider")[:limit]]
+             pending.order_by("waiting_since", "pk").values_list("pk", "payment__provider")[:limit]]
     for job, provider in jobs:
         if provider in down:
             continue
@@ -546,6 +553,25 @@ def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
             logger.warning("refunds of %s: the provider is unavailable (%s); next run", provider, exc)
             down.add(provider)
     return sent
+
+
+def _report_stuck_refunds(made_before) -> None:
+    """Refunds the provider has not confirmed long after they were made: the consumer is still waiting for the
+    money, so the store is told (refund.stuck on the order's record, a message to its managers), once each."""
+    for refund_id in (Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=made_before,
+                                            stuck_reported_at__isnull=True)
+                      .order_by("pk").values_list("pk", flat=True)[:100]):
+        with transaction.atomic():
+            refund = Refund.objects.get(pk=refund_id)
+            order, inst, p = _lock_chain(refund.payment_id)
+            r = refund_qs_select_for_update().get(pk=refund_id)
+            if r.status != Refund.Status.PENDING or r.stuck_reported_at is not None:
+                continue
+            r.stuck_reported_at = timezone.now()
+            r.save(update_fields=["stuck_reported_at"])
+            record_event(order=order, kind="refund.stuck", stage=StageInstance(pk=inst.stage_id),
+                         payload={"payment": p.pk, "refund": r.pk, "amount": _money(r.amount), "currency": r.currency,
+                                  "created_at": r.created_at.isoformat(), "hours": settings.REFUND_STUCK_AFTER_HOURS})
 
 
 # --- cancellation and expiry ---------------------------------------------------------------------

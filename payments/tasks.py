@@ -19,7 +19,7 @@ def attempt_ttl() -> timedelta:
 
 
 def refund_resubmit_after() -> timedelta:
-    return timedelta(minutes=getattr(settings, "REFUND_RESUBMIT_AFTER_MINUTES", 5))
+    return timedelta(minutes=settings.REFUND_RESUBMIT_AFTER_MINUTES)
 
 
 @shared_task(acks_late=True)

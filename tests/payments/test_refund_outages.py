@@ -56,8 +56,8 @@ def queued(monkeypatch):
 def age(refund_or_payment, minutes=10):
     """Make a refund (by created_at) or a capture (by captured_at) older than the resubmission delay."""
     then = timezone.now() - timedelta(minutes=minutes)
-    if isinstance(refund_or_payment, Refund):
-        Refund.objects.filter(pk=refund_or_payment.pk).update(created_at=then)
+    if isinstance(refund_or_payment, Refund):  # made, and last asked of the provider, then
+        Refund.objects.filter(pk=refund_or_payment.pk).update(created_at=then, last_sent_at=then)
     else:
         Payment.objects.filter(pk=refund_or_payment.pk).update(captured_at=then)
 
@@ -115,6 +115,8 @@ def test_periodic_resubmission_sends_refunds_left_pending(order, store_manager, 
     provider.up = True
     third = payment_refund(payment=payment, amount="100.00", actor=store_manager)
     assert third.status == "succeeded"
+    age(first)  # the next run, minutes later
+    age(second)
     assert refunds_resubmit_stale_task() == 2
     assert set(Refund.objects.values_list("status", flat=True)) == {"succeeded"}
     assert Payment.objects.get(pk=payment.pk).status == "partially_refunded"
@@ -161,3 +163,56 @@ def test_cancel_while_the_broker_is_down_succeeds_and_the_refund_is_sent_later(
     assert Refund.objects.get().status == "succeeded"
     assert inst_of(order, "booking").state == "refunded"
     assert sum(Refund.objects.values_list("amount", flat=True)) == Decimal("1200.00")
+
+
+def test_resubmission_asks_the_longest_waiting_first(order, store_manager, provider, queued, monkeypatch):
+    """A refund the provider keeps answering "pending" for is asked again, but behind the ones that have waited
+    longer: with a batch of one, the next run takes the other refund, then comes back to the first."""
+    from payments import services
+
+    payment = pay_due_installments(order)[0]
+    first = payment_refund(payment=payment, amount="200.00", actor=store_manager)
+    second = payment_refund(payment=payment, amount="300.00", actor=store_manager)
+    age(first, minutes=30)
+    age(second, minutes=20)
+    asked = []
+    monkeypatch.setattr(SandboxProvider, "refund",
+                        lambda self, payment, amount, refund: asked.append(refund.pk) or
+                        SimpleNamespace(status="pending", provider_refund_id=""))
+    real = services.refunds_resubmit_stale
+
+    def run():
+        return real(older_than=timedelta(minutes=5), limit=1)
+
+    run()
+    Refund.objects.filter(pk=first.pk).update(last_sent_at=timezone.now() - timedelta(minutes=6))
+    run()
+    Refund.objects.filter(pk=second.pk).update(last_sent_at=timezone.now() - timedelta(minutes=6))
+    run()
+    assert asked == [first.pk, second.pk, first.pk]
+    run()  # the second, asked 6 minutes ago
+    assert asked == [first.pk, second.pk, first.pk, second.pk]
+    assert run() == 0  # both were just asked: neither again before REFUND_RESUBMIT_AFTER_MINUTES
+
+
+def test_a_refund_still_pending_after_a_day_is_told_to_the_store_once(order, store_manager, provider, queued,
+                                                                       settings):
+    from notifications.models import Notification
+    from workflows.models import OrderEvent
+
+    settings.REFUND_STUCK_AFTER_HOURS = 24
+    payment = pay_due_installments(order)[0]
+    refund = payment_refund(payment=payment, amount="200.00", actor=store_manager)
+    age(refund, minutes=23 * 60)
+    refunds_resubmit_stale_task()
+    assert not OrderEvent.objects.filter(order=order, kind="refund.stuck").exists()
+
+    age(refund, minutes=25 * 60)
+    refunds_resubmit_stale_task()
+    refunds_resubmit_stale_task()
+
+    event = OrderEvent.objects.get(order=order, kind="refund.stuck")
+    assert (event.payload["refund"], event.payload["amount"]) == (refund.pk, "200.00")
+    message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
+    assert "has not confirmed the refund of 200.00 CNY" in message.body and "after 24 hours" in message.body
+    assert Refund.objects.get(pk=refund.pk).status == "pending"  # still asked, still counted
