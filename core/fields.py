@@ -53,9 +53,10 @@ class AwareDateTimeField(serializers.DateTimeField):
     one is refused: DRF would read it in the server's TIME_ZONE, which is not the store's nor the phone's."""
 
     default_error_messages = {"naive": "Give the time with its UTC offset (ISO 8601), e.g. 2026-03-02T09:00:00+08:00."}
+    keep_offset = False  # True: kept with the offset it was sent with, not converted to the server's zone
 
     def enforce_timezone(self, value):
         if timezone.is_naive(value):
             self.fail("naive")
-        return super().enforce_timezone(value)
+        return value if self.keep_offset else super().enforce_timezone(value)
 

@@ -28,6 +28,7 @@ def display(amount, currency: str) -> str:
     except (ArithmeticError, ValueError, TypeError):
         return ""
 
+
 def currencies() -> list[str]:
     """The currencies orders and payments may use: those settings.CURRENCY_DECIMALS knows the minor unit of."""
     return sorted(settings.CURRENCY_DECIMALS)

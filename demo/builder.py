@@ -174,11 +174,12 @@ class Driver:
         for _ in range(40):
             if self.refresh() == target:
                 if target.endswith(":scheduled"):
-                    # Parked before its visit: the visit is today, so a technician trying the API can check in.
+                    # Parked before its visit: the visit is today, so a technician trying the API can check in; each
+                    # of a technician's parked visits two hours after the one before.
                     appt = self.order.appointments.get(state="booked")
-                    later_today = Appointment.objects.filter(technician=appt.technician, state="booked",
-                                                             window_start__gt=timezone.now()).exclude(pk=appt.pk)
-                    _move_to_today(appt, minutes_from_now=30 + 120 * later_today.count())
+                    parked_before = Appointment.objects.filter(technician=appt.technician, state="booked",
+                                                               window_start__gt=timezone.now()).exclude(pk=appt.pk)
+                    _move_to_today(appt, minutes_from_now=30 + 120 * parked_before.count())
                 return
             if target == "cancelled" and self.order.state == "design:ready":
                 wf.order_cancel(order=self.order, actor=self.manager, reason="The consumer is moving abroad.")

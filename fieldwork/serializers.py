@@ -3,7 +3,6 @@
 import math
 
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -23,10 +22,7 @@ class FiniteFloatField(serializers.FloatField):
 class DeviceDateTimeField(AwareDateTimeField):
     """A device time with its UTC offset, kept as sent (not converted to the server's zone)."""
 
-    def enforce_timezone(self, value):
-        if timezone.is_naive(value):
-            self.fail("naive")
-        return value
+    keep_offset = True
 
 
 def _lat():

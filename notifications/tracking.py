@@ -15,7 +15,6 @@ from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
 from django.apps import apps
-from django.db.models import Q, Sum
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
@@ -184,14 +183,11 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
 
 
 def _net_paid(order: ServiceOrder) -> Decimal:
-    """What the consumer has paid and not had back, from the ledger, as the order detail's `money.net_paid`: a
-    partial refund shows, and a double payment that was sent back counts once."""
-    LedgerEntry = _model("payments", "LedgerEntry")  # noqa: N806 - a model class
-    if LedgerEntry is None:
-        return Decimal(0)
-    sums = LedgerEntry.objects.filter(order_id=order.pk).aggregate(
-        charged=Sum("amount", filter=Q(kind="charge")), refunded=Sum("amount", filter=Q(kind="refund")))
-    return (sums["charged"] or Decimal(0)) - (sums["refunded"] or Decimal(0))
+    """The order detail's `money.net_paid` (from the ledger): a partial refund shows, and a double payment that
+    was sent back counts once. Only called when the payments app is installed (it has installments)."""
+    from payments.selectors import order_money_summary
+
+    return order_money_summary(order).net_paid
 
 
 def _voucher_code(voucher) -> str | None:

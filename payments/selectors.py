@@ -35,9 +35,14 @@ class MoneySummary:
         for name in ("total", "paid", "refunded", "outstanding"):
             object.__setattr__(self, name, quantize(getattr(self, name), self.currency))
 
+    @property
+    def net_paid(self) -> Decimal:
+        """What the consumer paid and did not get back."""
+        return self.paid - self.refunded
+
     def as_dict(self) -> dict:
         return {"total": str(self.total), "paid": str(self.paid), "refunded": str(self.refunded),
-                "net_paid": str(self.paid - self.refunded), "outstanding": str(self.outstanding),
+                "net_paid": str(self.net_paid), "outstanding": str(self.outstanding),
                 "currency": self.currency}
 
 

@@ -558,12 +558,11 @@ def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
 def _report_stuck_refunds(made_before) -> None:
     """Refunds the provider has not confirmed long after they were made: the consumer is still waiting for the
     money, so the store is told (refund.stuck on the order's record, a message to its managers), once each."""
-    for refund_id in (Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=made_before,
-                                            stuck_reported_at__isnull=True)
-                      .order_by("pk").values_list("pk", flat=True)[:100]):
+    for refund_id, payment_id in (Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=made_before,
+                                                        stuck_reported_at__isnull=True)
+                                  .order_by("pk").values_list("pk", "payment_id")[:100]):
         with transaction.atomic():
-            refund = Refund.objects.get(pk=refund_id)
-            order, inst, p = _lock_chain(refund.payment_id)
+            order, inst, p = _lock_chain(payment_id)
             r = refund_qs_select_for_update().get(pk=refund_id)
             if r.status != Refund.Status.PENDING or r.stuck_reported_at is not None:
                 continue

@@ -68,10 +68,15 @@ def test_the_same_batch_sent_twice_records_nothing_twice(tech, visit):
     assert OrderEvent.objects.filter(order=visit.order, kind__startswith="job.").count() == 2
 
 
-def test_a_resent_batch_replays_its_completion(tech, visit):
+def _on_site_with_photos(tech, visit) -> None:
+    """Checked in, with the two photos the measuring stage needs: a check-out and completion can follow."""
     tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
     photo_upload(tech, visit)
     photo_upload(tech, visit)
+
+
+def test_a_resent_batch_replays_its_completion(tech, visit):
+    _on_site_with_photos(tech, visit)
     events = [item("check_out", visit, check_out_body(visit.order, checklist=CHECKLIST)),
               item("complete", visit, complete_body())]
     first = tech.post(SYNC, {"events": events}, format="json").json()["results"]
@@ -84,9 +89,7 @@ def test_a_resent_batch_replays_its_completion(tech, visit):
 
 def test_a_completion_without_client_event_id_is_refused_in_a_batch(tech, visit):
     """Without an id, a resent batch ran the completion again (a 409 instead of its first answer)."""
-    tech.post(job_url(visit, "check-in"), check_in_body(visit.order))
-    photo_upload(tech, visit)
-    photo_upload(tech, visit)
+    _on_site_with_photos(tech, visit)
     events = [item("check_out", visit, check_out_body(visit.order, checklist=CHECKLIST)),
               {"type": "complete", "job": visit.pk, "recorded_at": timezone.now().isoformat()}]
     results = tech.post(SYNC, {"events": events}, format="json").json()["results"]
