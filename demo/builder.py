@@ -97,7 +97,10 @@ class Driver:
 
     def book(self, code: str):
         stage = self.order.stages.get(definition__code=code)
-        slot = wf.appointment_slots(stage=stage)[0]
+        slots = wf.appointment_slots(stage=stage)
+        # The first window the preferred technician is free in: the first slot only needs one technician free, and
+        # early in the store's day that is the other one while the preferred one has a visit parked today.
+        slot = next((s for s in slots if _technician_free(self.technician.pk, s.start, s.end)), slots[0])
         appt = wf.appointment_book(stage=stage, window_start=slot.start, actor=self.order.consumer)
         if appt.technician_id == self.technician.pk:
             return appt
@@ -174,12 +177,8 @@ class Driver:
         for _ in range(40):
             if self.refresh() == target:
                 if target.endswith(":scheduled"):
-                    # Parked before its visit: the visit is today, so a technician trying the API can check in; each
-                    # of a technician's parked visits two hours after the one before.
-                    appt = self.order.appointments.get(state="booked")
-                    parked_before = Appointment.objects.filter(technician=appt.technician, state="booked",
-                                                               window_start__gt=timezone.now()).exclude(pk=appt.pk)
-                    _move_to_today(appt, minutes_from_now=30 + 120 * parked_before.count())
+                    # Parked before its visit: the visit is today, so a technician trying the API can check in.
+                    _park_today(self.order.appointments.get(state="booked"))
                 return
             if target == "cancelled" and self.order.state == "design:ready":
                 wf.order_cancel(order=self.order, actor=self.manager, reason="The consumer is moving abroad.")
@@ -188,12 +187,35 @@ class Driver:
         raise RuntimeError(f"demo order {self.order.number} did not reach {target} (at {self.order.state})")
 
 
+def _technician_free(technician_id, start, end, *, exclude_pk=None) -> bool:
+    return not (
+        Appointment.objects.filter(technician_id=technician_id, state__in=Appointment.ACTIVE_STATES,
+                                   window_start__lt=end, window_end__gt=start)
+        .exclude(pk=exclude_pk)
+        .exists()
+    )
+
+
 def _move_to_today(appt, *, minutes_from_now: int) -> None:
-    """The demo walks weeks of work in seconds, and booking offers slots from tomorrow on: a visit it checks in
-    (or parks before) is moved to today, since a check-in long before its window is refused."""
-    start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=minutes_from_now)
+    """The demo walks weeks of work in seconds, and the first free window may be days ahead: a visit it checks in
+    (or parks before) is moved to now (or later today), since a check-in long before its window is refused."""
+    start = _minute(minutes_from_now)
     Appointment.objects.filter(pk=appt.pk).update(window_start=start,
                                                   window_end=start + (appt.window_end - appt.window_start))
+
+
+def _park_today(appt) -> None:
+    """A parked visit starts 30 minutes from now, or two hours later for each time its technician is busy then."""
+    length = appt.window_end - appt.window_start
+    minutes = 30
+    while not _technician_free(appt.technician_id, _minute(minutes), _minute(minutes) + length, exclude_pk=appt.pk):
+        minutes += 120
+    _move_to_today(appt, minutes_from_now=minutes)
+
+
+def _minute(minutes_from_now: int):
+    """A time on the minute, `minutes_from_now` away."""
+    return timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=minutes_from_now)
 
 
 def _orders(specs, templates, store, users, manager, technician, created):

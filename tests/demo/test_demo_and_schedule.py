@@ -1,8 +1,10 @@
 """The demo command builds orders in every stage, idempotently; the beat schedule names real tasks."""
 
 import importlib
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -39,6 +41,26 @@ def test_load_demo_puts_orders_in_every_stage_and_is_idempotent(settings):
     call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert (ServiceOrder.objects.count(), sum(o.events.count() for o in ServiceOrder.objects.all())) == counts
     assert all(verify_chain(o.pk) is None for o in ServiceOrder.objects.all())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 12, 2, 0, 45, tzinfo=UTC),  # 08:45 in Shanghai: the first slot is today, at opening
+        datetime(2026, 12, 2, 3, 45, tzinfo=UTC),  # 11:45: visits parked today fill the afternoon
+        datetime(2026, 12, 5, 9, 50, tzinfo=UTC),  # Saturday 17:50: the next working day is Monday
+    ],
+    ids=["before-opening", "midday", "saturday-evening"],
+)
+def test_load_demo_gives_each_technician_their_own_visits_at_any_hour(settings, now):
+    """The demo's preferred technician gets the visits whenever it is loaded: early in the store's day the first
+    free slot overlapped a visit parked for them today, the other technician got every visit, and the fuzzer's
+    technician had no evidence of their own to probe."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with time_machine.travel(now, tick=True):
+        call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+        assert_each_fuzzing_role_owns_evidence()
 
 
 def assert_each_fuzzing_role_owns_evidence():
