@@ -18,7 +18,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -483,7 +483,9 @@ def refund_submit(*, refund_id: int) -> Refund:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != Refund.Status.PENDING:
         return refund
-    Refund.objects.filter(pk=refund.pk).update(last_sent_at=timezone.now())  # asked now, whatever it answers
+    now = timezone.now()  # asked now, whatever it answers
+    Refund.objects.filter(pk=refund.pk).update(last_sent_at=now, send_count=F("send_count") + 1,
+                                               next_send_at=now + refund_resend_delay(refund.send_count + 1))
     result = get_provider(refund.payment.provider).refund(refund.payment, refund.amount, refund)
     if result.status in ("succeeded", "failed"):
         refund_settle(refund=refund, succeeded=result.status == "succeeded",
@@ -492,6 +494,14 @@ def refund_submit(*, refund_id: int) -> Refund:
         Refund.objects.filter(pk=refund.pk, provider_refund_id__isnull=True).update(
             provider_refund_id=result.provider_refund_id)
     return Refund.objects.select_related("payment").get(pk=refund_id)
+
+
+def refund_resend_delay(sends: int) -> timedelta:
+    """How long a refund asked `sends` times waits before it is asked again: REFUND_RESUBMIT_AFTER_MINUTES, doubled
+    with each ask, at most REFUND_RESUBMIT_MAX_MINUTES (5, 10, 20 ... 320 minutes, then every 6 hours)."""
+    doublings = min(max(sends - 1, 0), 30)  # 2**30 times any base is past every cap
+    return timedelta(minutes=min(settings.REFUND_RESUBMIT_AFTER_MINUTES * 2**doublings,
+                                 settings.REFUND_RESUBMIT_MAX_MINUTES))
 
 
 def payment_refund_unowed(*, payment_id: int) -> Refund | None:
@@ -525,8 +535,9 @@ def payment_refund_unowed(*, payment_id: int) -> Refund | None:
 def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
     """What an outage left behind, older than `older_than`: captures no longer owed that nobody began
     to send back (the broker lost refund_unowed_payment_task), and refunds still pending (the provider
-    was down, the broker lost refund_submit_task, or a notification never came). Providers refund
-    once per refund.reference, so sending one again is safe. Returns how many were sent."""
+    was down, the broker lost refund_submit_task, or a notification never came) that are due again
+    (`next_send_at`, see refund_resend_delay) or were never sent. Providers refund once per
+    refund.reference, so sending one again is safe. Returns how many were sent."""
     now = timezone.now()
     cutoff = now - older_than
     earlier_capture = Payment.objects.filter(installment_id=OuterRef("installment_id"),
@@ -535,9 +546,10 @@ def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
     unowed = Payment.objects.filter(status=P.CAPTURED, captured_at__lt=cutoff, refunds__isnull=True).filter(
         Q(installment__state__in=(I.CANCELLED, I.WAIVED)) | Q(Exists(earlier_capture)))
     _report_stuck_refunds(now - timedelta(hours=settings.REFUND_STUCK_AFTER_HOURS))
-    # The longest-waiting first (last asked, or made, longest ago): those a provider never confirms go to the back.
-    pending = (Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=cutoff)
-               .annotate(waiting_since=Coalesce("last_sent_at", "created_at")).filter(waiting_since__lt=cutoff))
+    # The longest-due first (never sent: since it was made): those a provider never confirms go to the back.
+    pending = (Refund.objects.filter(status=Refund.Status.PENDING)
+               .filter(Q(next_send_at__lte=now) | Q(next_send_at__isnull=True, created_at__lt=cutoff))
+               .annotate(waiting_since=Coalesce("next_send_at", "created_at")))
     down: set[str] = set()  # one unavailable answer per provider and run is enough
     sent = 0
     jobs = [(partial(payment_refund_unowed, payment_id=pk), provider) for pk, provider in

@@ -53,8 +53,9 @@ def refund_unowed_payment_task(self, payment_id: int) -> str:
 
 @shared_task(acks_late=True)
 def refunds_resubmit_stale_task() -> int:
-    """Send again what an outage of the provider or the broker left undone: refunds pending longer than
-    REFUND_RESUBMIT_AFTER_MINUTES (default 5), and unowed captures nobody began to send back. Periodic."""
+    """Send again what an outage of the provider or the broker left undone: pending refunds due again (after
+    REFUND_RESUBMIT_AFTER_MINUTES, doubling with each ask up to REFUND_RESUBMIT_MAX_MINUTES), and unowed captures
+    nobody began to send back. Periodic."""
     from payments.services import refunds_resubmit_stale
 
     return refunds_resubmit_stale(older_than=refund_resubmit_after())

@@ -226,8 +226,10 @@ APPOINTMENT_MAX_RESCHEDULES = env.int("APPOINTMENT_MAX_RESCHEDULES", default=3)
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="sandbox")
 SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET", default="sandbox-webhook-secret-local-only")
 WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
-# A pending refund is asked of the provider again after this long without an answer (refunds_resubmit_stale_task)...
+# A pending refund is asked of the provider again after this long without an answer (refunds_resubmit_stale_task),
+# twice as long after each time it is asked, up to REFUND_RESUBMIT_MAX_MINUTES between two asks...
 REFUND_RESUBMIT_AFTER_MINUTES = env.int("REFUND_RESUBMIT_AFTER_MINUTES", default=5)
+REFUND_RESUBMIT_MAX_MINUTES = env.int("REFUND_RESUBMIT_MAX_MINUTES", default=360)
 # ...and the store is told (refund.stuck, once) when it is still pending this long after it was made.
 REFUND_STUCK_AFTER_HOURS = env.int("REFUND_STUCK_AFTER_HOURS", default=24)
 # Absolute base URL used in links handed to people (checkout, tracking); empty = relative links.

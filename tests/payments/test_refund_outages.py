@@ -1,11 +1,13 @@
 """A provider or a broker that is down never loses a refund: the refund stays pending, the API says so,
 and a retry or the periodic resubmission sends it when the provider answers again."""
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from payments.models import Payment, Refund
@@ -56,8 +58,8 @@ def queued(monkeypatch):
 def age(refund_or_payment, minutes=10):
     """Make a refund (by created_at) or a capture (by captured_at) older than the resubmission delay."""
     then = timezone.now() - timedelta(minutes=minutes)
-    if isinstance(refund_or_payment, Refund):  # made, and last asked of the provider, then
-        Refund.objects.filter(pk=refund_or_payment.pk).update(created_at=then, last_sent_at=then)
+    if isinstance(refund_or_payment, Refund):  # made, last asked of the provider, and due again, then
+        Refund.objects.filter(pk=refund_or_payment.pk).update(created_at=then, last_sent_at=then, next_send_at=then)
     else:
         Payment.objects.filter(pk=refund_or_payment.pk).update(captured_at=then)
 
@@ -165,7 +167,7 @@ def test_cancel_while_the_broker_is_down_succeeds_and_the_refund_is_sent_later(
     assert sum(Refund.objects.values_list("amount", flat=True)) == Decimal("1200.00")
 
 
-def test_resubmission_asks_the_longest_waiting_first(order, store_manager, provider, queued, monkeypatch):
+def test_resubmission_asks_the_longest_due_first(order, store_manager, provider, queued, monkeypatch):
     """A refund the provider keeps answering "pending" for is asked again, but behind the ones that have waited
     longer: with a batch of one, the next run takes the other refund, then comes back to the first."""
     from payments import services
@@ -184,15 +186,42 @@ def test_resubmission_asks_the_longest_waiting_first(order, store_manager, provi
     def run():
         return real(older_than=timedelta(minutes=5), limit=1)
 
+    def due_again(refund):
+        Refund.objects.filter(pk=refund.pk).update(next_send_at=timezone.now() - timedelta(minutes=1))
+
     run()
-    Refund.objects.filter(pk=first.pk).update(last_sent_at=timezone.now() - timedelta(minutes=6))
+    due_again(first)
     run()
-    Refund.objects.filter(pk=second.pk).update(last_sent_at=timezone.now() - timedelta(minutes=6))
+    due_again(second)
     run()
     assert asked == [first.pk, second.pk, first.pk]
-    run()  # the second, asked 6 minutes ago
+    run()  # the second, due a moment after the first
     assert asked == [first.pk, second.pk, first.pk, second.pk]
-    assert run() == 0  # both were just asked: neither again before REFUND_RESUBMIT_AFTER_MINUTES
+    assert run() == 0  # both were just asked: neither is due again yet
+
+
+def test_a_refund_the_provider_never_confirms_is_asked_ever_more_rarely(order, store_manager, queued, monkeypatch,
+                                                                         settings):
+    """Asked every run, a refund the provider never confirms would be sent 288 times a day: the delay doubles
+    from REFUND_RESUBMIT_AFTER_MINUTES with each ask, up to REFUND_RESUBMIT_MAX_MINUTES."""
+    settings.REFUND_RESUBMIT_AFTER_MINUTES = 5
+    settings.REFUND_RESUBMIT_MAX_MINUTES = 360
+    payment = pay_due_installments(order)[0]
+    asked = []
+    monkeypatch.setattr(SandboxProvider, "refund",
+                        lambda self, payment, amount, refund: asked.append(timezone.now()) or
+                        SimpleNamespace(status="pending", provider_refund_id=""))
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        refund = payment_refund(payment=payment, amount="200.00", actor=store_manager)  # asked at once
+        for _ in range(24 * 12):  # a day of the beat's runs, 5 minutes apart
+            clock.shift(timedelta(minutes=5))
+            refunds_resubmit_stale_task()
+
+    refund.refresh_from_db()
+    gaps = [round((b - a).total_seconds() / 60) for a, b in itertools.pairwise(asked)]
+    assert gaps == [5, 10, 20, 40, 80, 160, 320, 360, 360]
+    assert (refund.status, refund.send_count, refund.last_sent_at) == ("pending", len(asked), asked[-1])
+    assert refund.next_send_at - refund.last_sent_at == timedelta(minutes=360)
 
 
 def test_a_refund_still_pending_after_a_day_is_told_to_the_store_once(order, store_manager, provider, queued,
