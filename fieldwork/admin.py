@@ -15,7 +15,7 @@ class _RecordAdmin(TenantScopedAdmin):
 @admin.register(CheckIn)
 class CheckInAdmin(_RecordAdmin):
     list_display = ("appointment", "technician", "recorded_at", "received_at", "distance_m", "outside_radius",
-                    "on_time", "minutes_late", "late_sync")
+                    "on_time", "minutes_late", "minutes_early", "late_sync")
     list_filter = ("on_time", "outside_radius", "late_sync")
     search_fields = ("client_event_id", "appointment__order__number", "technician__username")
 

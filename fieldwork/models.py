@@ -46,6 +46,7 @@ class CheckIn(_SiteRecord):
     appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="checkins")
     on_time = models.BooleanField()
     minutes_late = models.PositiveIntegerField(default=0, help_text="Minutes after the window start.")
+    minutes_early = models.PositiveIntegerField(default=0, help_text="Minutes before the window start.")
 
     tenant_scope = _scope()
 

@@ -191,6 +191,7 @@ class CheckInOut(serializers.Serializer):
 class CheckInRecord(CheckInOut):
     on_time = serializers.BooleanField()
     minutes_late = serializers.IntegerField()
+    minutes_early = serializers.IntegerField()
 
 
 class CheckOutRecord(CheckInOut):

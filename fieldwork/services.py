@@ -281,22 +281,26 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
         definition = appointment.stage.definition
         distance = _distance_to_order(order, latitude, longitude)
         outside = distance > settings.CHECKIN_RADIUS_METERS
-        deadline = appointment.window_start + timedelta(minutes=definition.arrival_tolerance_minutes)
-        on_time = recorded_at <= deadline
+        tolerance = timedelta(minutes=definition.arrival_tolerance_minutes)
+        on_time = recorded_at <= appointment.window_start + tolerance
+        # Early by more than the tolerance: on time, but the consumer may not be ready; the metrics count it.
+        early = recorded_at < appointment.window_start - tolerance
         late_by = (recorded_at - appointment.window_start).total_seconds()
         minutes_late = max(0, ceil(late_by / 60))
+        minutes_early = max(0, ceil(-late_by / 60))
         late_sync = is_late_sync(recorded_at, received_at)
         checkin = CheckIn.objects.create(
             appointment=appointment, technician=technician, client_event_id=client_event_id,
             recorded_at=recorded_at, received_at=received_at, latitude=_coord(latitude),
             longitude=_coord(longitude), accuracy_m=accuracy_m, distance_m=distance, outside_radius=outside,
-            on_time=on_time, minutes_late=minutes_late, late_sync=late_sync,
+            on_time=on_time, minutes_late=minutes_late, minutes_early=minutes_early, late_sync=late_sync,
         )
         appointment.mark_checked_in(at=recorded_at)
         appointment.save(update_fields=["state", "checked_in_at"])
         payload = {"appointment": appointment.pk, "checkin": checkin.pk, "distance_m": distance,
                    "outside_radius": outside, "on_time": on_time, "minutes_late": minutes_late,
-                   "accuracy_m": accuracy_m, **_event_times(recorded_at, received_at, late_sync)}
+                   "early": early, "minutes_early": minutes_early, "accuracy_m": accuracy_m,
+                   **_event_times(recorded_at, received_at, late_sync)}
         record_event(order=order, kind="job.checked_in", actor=technician, stage=appointment.stage,
                      payload=payload)
         if not on_time:
@@ -313,7 +317,8 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
         return Outcome(201, {
             "id": checkin.pk, "job": appointment.pk, "client_event_id": str(client_event_id),
             "recorded_at": recorded_at, "received_at": received_at, "distance_m": distance,
-            "outside_radius": outside, "on_time": on_time, "minutes_late": minutes_late, "late_sync": late_sync,
+            "outside_radius": outside, "on_time": on_time, "minutes_late": minutes_late,
+            "minutes_early": minutes_early, "late_sync": late_sync,
             "job_state": appointment.state, "order_state": order.state,
         })
 

@@ -150,12 +150,14 @@ def arrival_metrics(scope: MetricsScope) -> dict:
     agg = _checkins(scope).aggregate(
         total=Count("pk"),
         on_time=Count("pk", filter=Q(payload__on_time=True)),
+        early=Count("pk", filter=Q(payload__early=True)),
         outside_radius=Count("pk", filter=Q(payload__outside_radius=True)),
         avg_distance_m=Avg(Cast("payload__distance_m", FloatField())),
     )
     return {
         "checkins": agg["total"], "on_time": agg["on_time"], "late": agg["total"] - agg["on_time"],
         "on_time_rate": _rate(agg["on_time"], agg["total"]),
+        "early": agg["early"], "early_rate": _rate(agg["early"], agg["total"]),
         "outside_radius": agg["outside_radius"], "outside_radius_rate": _rate(agg["outside_radius"], agg["total"]),
         "avg_distance_m": round(agg["avg_distance_m"], 1) if agg["avg_distance_m"] is not None else None,
     }

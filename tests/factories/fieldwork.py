@@ -56,7 +56,7 @@ def move_window(appointment: Appointment, start: datetime) -> Appointment:
 
 def starting_soon(appointment: Appointment, minutes: int = 30) -> Appointment:
     """Put a booked visit's window `minutes` from now: the technician is there and may check in (a check-in
-    long before the window is refused, and booking only offers slots from tomorrow on)."""
+    long before the window is refused, and the slots booking offers may be days ahead)."""
     from django.utils import timezone
 
     return move_window(appointment, timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=minutes))

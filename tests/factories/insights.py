@@ -23,13 +23,13 @@ def event_time(at: datetime):
         yield
 
 
-def record_checkin(*, order: ServiceOrder, technician, at: datetime, on_time: bool = True,
+def record_checkin(*, order: ServiceOrder, technician, at: datetime, on_time: bool = True, early: bool = False,
                    outside_radius: bool = False, distance_m: float = 40.0) -> OrderEvent:
     """A "job.checked_in" event as fieldwork writes it (the metrics read these events)."""
     with transaction.atomic(), event_time(at):
         locked = engine.lock_order(order.pk)
         return record_event(order=locked, kind="job.checked_in", actor=technician, payload={
-            "on_time": on_time, "outside_radius": outside_radius, "distance_m": distance_m,
+            "on_time": on_time, "early": early, "outside_radius": outside_radius, "distance_m": distance_m,
         })
 
 

@@ -93,16 +93,19 @@ def test_radius_is_a_setting(tech, visit, settings):
 
 
 @pytest.mark.parametrize(
-    "arrive_after_start, on_time, minutes_late",
-    [(-20, True, 0), (10, True, 10), (15, True, 15), (16, False, 16), (45, False, 45)],
+    "arrive_after_start, on_time, minutes_late, early, minutes_early",
+    [(-20, True, 0, True, 20), (-15, True, 0, False, 15), (10, True, 10, False, 0), (15, True, 15, False, 0),
+     (16, False, 16, False, 0), (45, False, 45, False, 0)],
 )
-def test_on_time_against_window_and_tolerance(tech, visit, arrive_after_start, on_time, minutes_late):
-    # The measuring stage allows 15 minutes of lateness.
+def test_on_time_and_early_against_window_and_tolerance(tech, visit, arrive_after_start, on_time, minutes_late,
+                                                        early, minutes_early):
+    # The measuring stage allows 15 minutes either way: later is late, earlier is early (and still on time).
     now = timezone.now().replace(microsecond=0)
     move_window(visit, now - timedelta(minutes=arrive_after_start))
     data = tech.post(job_url(visit, "check-in"), check_in_body(visit.order, recorded_at=now)).json()
-    assert data["on_time"] is on_time
-    assert data["minutes_late"] == minutes_late
+    assert (data["on_time"], data["minutes_late"], data["minutes_early"]) == (on_time, minutes_late, minutes_early)
+    payload = OrderEvent.objects.get(order=visit.order, kind="job.checked_in").payload
+    assert (payload["on_time"], payload["early"], payload["minutes_early"]) == (on_time, early, minutes_early)
     late_events = OrderEvent.objects.filter(order=visit.order, kind="job.late_arrival")
     assert late_events.exists() is (not on_time)
     if not on_time:

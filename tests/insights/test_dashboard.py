@@ -37,7 +37,14 @@ def test_operator_sees_charts_and_at_risk_orders(client, operator, at_risk_order
     html = r.content.decode()
     assert html.count("<svg") >= 1 and "On-time arrival rate per day" in html
     assert at_risk_order.number in html and foreign_order.number in html
-    assert "100%" in html  # the one check-in was on time
+    assert "100%" in html and "early)" not in html  # the one check-in was on time, not early
+
+
+def test_early_arrivals_are_named_beside_the_on_time_rate(client, operator, at_risk_order, technician):
+    record_checkin(order=at_risk_order, technician=technician, at=timezone.now() - timedelta(minutes=30),
+                   on_time=True, early=True)
+    client.force_login(operator)
+    assert "on-time arrivals (2/2, 1 early)" in client.get(URL).content.decode()
 
 
 def test_merchant_admin_sees_only_its_merchant(client, merchant_admin, at_risk_order, foreign_order):

@@ -3,7 +3,7 @@
 Tenant A (growth tier): orders o1..o4 at `store`, o5 at `store2`. Tenant B: ob at `other_store`.
 Check-ins ("job.checked_in" events):
   o1 tech   03-02 10:00 on time,  40 m  | o2 tech   03-02 11:00 late,      60 m
-  o3 tech2  03-03 09:00 on time, 500 m (outside) | o5 tech2 03-03 10:00 on time, 20 m
+  o3 tech2  03-03 09:00 on time, 500 m (outside) | o5 tech2 03-03 10:00 on time and early, 20 m
   ob b_tech 03-02 12:00 late, 900 m (outside)
 Measuring took 1, 2, 3, 4, 10 h (o1..o5) and 100 h (ob), all finished on 03-02.
 Design: o1 5 h (no rework), o2 7 h (2 rework rounds).
@@ -54,7 +54,7 @@ def data(merchant, store, store2, technician, technician2, consumer, other_merch
     record_checkin(order=o[1], technician=technician, at=at(2, 11), on_time=False, distance_m=60)
     record_checkin(order=o[2], technician=technician2, at=at(3, 9), on_time=True, outside_radius=True,
                    distance_m=500)
-    record_checkin(order=o[4], technician=technician2, at=at(3, 10), on_time=True, distance_m=20)
+    record_checkin(order=o[4], technician=technician2, at=at(3, 10), on_time=True, early=True, distance_m=20)
     record_checkin(order=ob, technician=other_technician, at=at(2, 12), on_time=False, outside_radius=True,
                    distance_m=900)
 
@@ -79,8 +79,9 @@ def test_merchant_admin_figures(data, merchant_admin, store, store2):
     m = platform_metrics(user=merchant_admin)
 
     assert m["orders"] == {"created": 5, "active": 5, "completed": 0, "cancelled": 0}
-    assert m["arrivals"] == {"checkins": 4, "on_time": 3, "late": 1, "on_time_rate": 0.75, "outside_radius": 1,
-                             "outside_radius_rate": 0.25, "avg_distance_m": 155.0}
+    assert m["arrivals"] == {"checkins": 4, "on_time": 3, "late": 1, "on_time_rate": 0.75, "early": 1,
+                             "early_rate": 0.25, "outside_radius": 1, "outside_radius_rate": 0.25,
+                             "avg_distance_m": 155.0}
     assert m["arrivals_by_day"] == [
         {"date": "2026-03-02", "checkins": 2, "on_time": 1, "on_time_rate": 0.5},
         {"date": "2026-03-03", "checkins": 2, "on_time": 2, "on_time_rate": 1.0},
