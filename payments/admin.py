@@ -34,7 +34,7 @@ class PaymentAdmin(RecordAdmin):
 @admin.register(Refund)
 class RefundAdmin(RecordAdmin):
     list_display = ("id", "payment", "amount", "currency", "status", "reason", "created_at", "last_sent_at",
-                    "send_count", "next_send_at", "settled_at")
+                    "pending_answers", "next_send_at", "settled_at")
     list_filter = ("status",)
     search_fields = ("provider_refund_id", "payment__order__number")
 

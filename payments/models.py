@@ -205,11 +205,11 @@ class Refund(models.Model):
                                      related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)
-    # When it was last asked of the provider, how many times, and when the periodic resubmission asks again (the
-    # delay doubles with each ask, so a refund a provider never confirms is asked ever more rarely and cannot crowd
-    # out newer ones).
+    # When it was last asked of the provider, how many times the provider took it and answered "pending", and when
+    # the periodic resubmission asks again: the delay doubles with each such answer, so a refund a provider never
+    # confirms is asked ever more rarely and cannot crowd out newer ones (an unavailable provider does not count).
     last_sent_at = models.DateTimeField(null=True, blank=True)
-    send_count = models.PositiveIntegerField(default=0)
+    pending_answers = models.PositiveIntegerField(default=0)
     next_send_at = models.DateTimeField(null=True, blank=True)
     # When the store was told it is still pending after REFUND_STUCK_AFTER_HOURS (once per refund).
     stuck_reported_at = models.DateTimeField(null=True, blank=True)

@@ -483,23 +483,28 @@ def refund_submit(*, refund_id: int) -> Refund:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     if refund.status != Refund.Status.PENDING:
         return refund
-    now = timezone.now()  # asked now, whatever it answers
-    Refund.objects.filter(pk=refund.pk).update(last_sent_at=now, send_count=F("send_count") + 1,
-                                               next_send_at=now + refund_resend_delay(refund.send_count + 1))
+    now = timezone.now()
+    # Asked now; with no answer (ProviderUnavailable) it is due again after the first delay, not a longer one, so
+    # refunds go as soon as the provider is back.
+    Refund.objects.filter(pk=refund.pk).update(last_sent_at=now, next_send_at=now + refund_resend_delay(1))
     result = get_provider(refund.payment.provider).refund(refund.payment, refund.amount, refund)
     if result.status in ("succeeded", "failed"):
         refund_settle(refund=refund, succeeded=result.status == "succeeded",
                       provider_refund_id=result.provider_refund_id)
-    elif result.provider_refund_id:
-        Refund.objects.filter(pk=refund.pk, provider_refund_id__isnull=True).update(
-            provider_refund_id=result.provider_refund_id)
+    else:  # taken, "pending": the provider's notification should settle it; ask less and less often meanwhile
+        Refund.objects.filter(pk=refund.pk).update(pending_answers=F("pending_answers") + 1,
+                                                   next_send_at=now + refund_resend_delay(refund.pending_answers + 1))
+        if result.provider_refund_id:
+            Refund.objects.filter(pk=refund.pk, provider_refund_id__isnull=True).update(
+                provider_refund_id=result.provider_refund_id)
     return Refund.objects.select_related("payment").get(pk=refund_id)
 
 
-def refund_resend_delay(sends: int) -> timedelta:
-    """How long a refund asked `sends` times waits before it is asked again: REFUND_RESUBMIT_AFTER_MINUTES, doubled
-    with each ask, at most REFUND_RESUBMIT_MAX_MINUTES (5, 10, 20 ... 320 minutes, then every 6 hours)."""
-    doublings = min(max(sends - 1, 0), 30)  # 2**30 times any base is past every cap
+def refund_resend_delay(pending_answers: int) -> timedelta:
+    """How long a refund waits before it is asked again after the provider answered "pending" `pending_answers`
+    times: REFUND_RESUBMIT_AFTER_MINUTES, doubled with each answer, at most REFUND_RESUBMIT_MAX_MINUTES
+    (5, 10, 20 ... 320 minutes, then every 6 hours)."""
+    doublings = min(max(pending_answers - 1, 0), 30)  # 2**30 times any base is past every cap
     return timedelta(minutes=min(settings.REFUND_RESUBMIT_AFTER_MINUTES * 2**doublings,
                                  settings.REFUND_RESUBMIT_MAX_MINUTES))
 

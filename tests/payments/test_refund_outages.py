@@ -220,8 +220,30 @@ def test_a_refund_the_provider_never_confirms_is_asked_ever_more_rarely(order, s
     refund.refresh_from_db()
     gaps = [round((b - a).total_seconds() / 60) for a, b in itertools.pairwise(asked)]
     assert gaps == [5, 10, 20, 40, 80, 160, 320, 360, 360]
-    assert (refund.status, refund.send_count, refund.last_sent_at) == ("pending", len(asked), asked[-1])
+    assert (refund.status, refund.pending_answers, refund.last_sent_at) == ("pending", len(asked), asked[-1])
     assert refund.next_send_at - refund.last_sent_at == timedelta(minutes=360)
+
+
+def test_refunds_asked_while_the_provider_is_down_go_as_soon_as_it_is_back(order, store_manager, provider, queued,
+                                                                           settings):
+    """No answer is not a "pending" answer: two hours of outage do not push the refunds back, and the first run
+    after the provider returns sends them all."""
+    settings.REFUND_RESUBMIT_AFTER_MINUTES = 5
+    payment = pay_due_installments(order)[0]
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        refunds = [payment_refund(payment=payment, amount=amount, actor=store_manager)
+                   for amount in ("200.00", "300.00")]
+        for _ in range(24):  # two hours of beat runs, the provider down throughout
+            clock.shift(timedelta(minutes=5))
+            refunds_resubmit_stale_task()
+        asked_while_down = provider.calls
+        provider.up = True
+        clock.shift(timedelta(minutes=5))
+        assert refunds_resubmit_stale_task() == 2
+
+    assert asked_while_down == 2 + 24  # each refund once when made, then one ask per run for the provider
+    assert [Refund.objects.get(pk=r.pk).status for r in refunds] == ["succeeded", "succeeded"]
+    assert set(Refund.objects.values_list("pending_answers", flat=True)) == {0}
 
 
 def test_a_refund_still_pending_after_a_day_is_told_to_the_store_once(order, store_manager, provider, queued,
