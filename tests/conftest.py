@@ -7,8 +7,10 @@ merchant.
 """
 
 import os
+from datetime import datetime
 
 import pytest
+import time_machine
 from django.conf import settings as django_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -22,6 +24,17 @@ from tests.factories import (
     StoreManagerFactory,
     TechnicianFactory,
 )
+
+
+# --- the clock ---------------------------------------------------------------------------------
+def pytest_configure(config):
+    """TEST_CLOCK=<ISO date-time with offset>: the whole run starts at that instant and ticks on (time-machine), so
+    CI proves the suite holds at the hours that matter (before the stores open, at their midnight) whatever hour
+    it runs: the demo once failed only when loaded before its store opened."""
+    if when := os.environ.get("TEST_CLOCK"):
+        traveller = time_machine.travel(datetime.fromisoformat(when), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
 
 
 # --- markers -----------------------------------------------------------------------------------

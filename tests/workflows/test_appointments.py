@@ -27,15 +27,19 @@ def order(store, consumer, technician):
     return make_order(store=store, consumer=consumer, definition=VISIT_FLOW)
 
 
-def tomorrow_at(store, hour, minute=0):
+def next_day_at(store, hour, minute=0):
+    """That time on the store's next working day after today (the factory's stores close on Sundays: "tomorrow"
+    failed every Saturday)."""
     day = timezone.now().astimezone(store.tzinfo).date() + timedelta(days=1)
+    while day.weekday() not in store.working_days:
+        day += timedelta(days=1)
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=store.tzinfo)
 
 
 def test_slots_follow_working_hours_and_appointment_length(order, store):
     slots = services.appointment_slots(stage=stage_of(order, "visit"))
-    tomorrow = [s for s in slots if s.start.astimezone(store.tzinfo).date() == tomorrow_at(store, 9).date()]
-    assert [s.start.astimezone(store.tzinfo).strftime("%H:%M") for s in tomorrow] == [
+    next_day = [s for s in slots if s.start.astimezone(store.tzinfo).date() == next_day_at(store, 9).date()]
+    assert [s.start.astimezone(store.tzinfo).strftime("%H:%M") for s in next_day] == [
         "09:00",
         "10:30",
         "12:00",
@@ -62,7 +66,7 @@ def test_closed_days_have_no_slots(order, store):
 
 
 def test_booking_takes_the_window_from_the_slots_and_assigns_the_free_technician(order, store, consumer, technician):
-    start = tomorrow_at(store, 10, 30)
+    start = next_day_at(store, 10, 30)
     appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=start, actor=consumer)
     assert appt.technician == technician and appt.window_end == start + timedelta(minutes=90)
     order.refresh_from_db()
@@ -74,7 +78,7 @@ def test_booking_takes_the_window_from_the_slots_and_assigns_the_free_technician
 
 
 def test_a_window_outside_the_grid_or_in_the_past_is_refused(order, store, consumer):
-    for bad in (tomorrow_at(store, 10, 15), tomorrow_at(store, 17), timezone.now() - timedelta(hours=1)):
+    for bad in (next_day_at(store, 10, 15), next_day_at(store, 17), timezone.now() - timedelta(hours=1)):
         with pytest.raises(DomainError) as exc:
             services.appointment_book(stage=stage_of(order, "visit"), window_start=bad, actor=consumer)
         assert exc.value.code == "invalid_window"
@@ -83,7 +87,7 @@ def test_a_window_outside_the_grid_or_in_the_past_is_refused(order, store, consu
 
 def test_a_full_window_is_a_conflict_and_nothing_is_booked(order, store, consumer, technician):
     other = make_order(store=store, consumer=ConsumerFactory(), template=order.template_version.template)
-    start = tomorrow_at(store, 9)
+    start = next_day_at(store, 9)
     services.appointment_book(stage=stage_of(other, "visit"), window_start=start, actor=other.consumer)
     with pytest.raises(Conflict) as exc:
         services.appointment_book(stage=stage_of(order, "visit"), window_start=start, actor=consumer)
@@ -93,25 +97,25 @@ def test_a_full_window_is_a_conflict_and_nothing_is_booked(order, store, consume
 
 
 def test_reschedule_moves_the_visit_and_counts_it(order, store, consumer):
-    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
-    moved = services.appointment_reschedule(appointment=appt, window_start=tomorrow_at(store, 13, 30), actor=consumer)
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=next_day_at(store, 9), actor=consumer)
+    moved = services.appointment_reschedule(appointment=appt, window_start=next_day_at(store, 13, 30), actor=consumer)
     appt.refresh_from_db()
     assert appt.state == "cancelled" and moved.state == "booked" and moved.reschedule_count == 1
     assert order.events.filter(kind="stage.reschedule").count() == 1
 
 
 def test_a_moved_visit_keeps_its_technician_when_they_are_free(order, store, consumer, store_manager, technician2):
-    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=next_day_at(store, 9), actor=consumer)
     # technician2 is not the one a fresh booking would pick (technician comes first)
     appt = services.appointment_assign(appointment=appt, technician=technician2, actor=store_manager)
-    moved = services.appointment_reschedule(appointment=appt, window_start=tomorrow_at(store, 13, 30), actor=consumer)
+    moved = services.appointment_reschedule(appointment=appt, window_start=next_day_at(store, 13, 30), actor=consumer)
     assert moved.technician == technician2
 
 
 @pytest.mark.parametrize("change", ["left_the_store", "deactivated"])
 def test_a_moved_visit_never_keeps_a_technician_who_cannot_take_it(order, store, store2, consumer, store_manager,
                                                                    technician, technician2, change):
-    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=next_day_at(store, 9), actor=consumer)
     assert appt.technician == technician
     busy = None
     if change == "left_the_store":
@@ -119,12 +123,12 @@ def test_a_moved_visit_never_keeps_a_technician_who_cannot_take_it(order, store,
         technician.stores.set([store2])
         elsewhere = make_order(store=store2, consumer=ConsumerFactory(), definition=VISIT_FLOW)
         busy = Appointment.objects.create(order=elsewhere, stage=stage_of(elsewhere, "visit"), store=store2,
-                                          technician=technician, window_start=tomorrow_at(store, 13, 30),
-                                          window_end=tomorrow_at(store, 15))
+                                          technician=technician, window_start=next_day_at(store, 13, 30),
+                                          window_end=next_day_at(store, 15))
     else:
         technician.is_active = False
         technician.save()
-    moved = services.appointment_reschedule(appointment=appt, window_start=tomorrow_at(store, 13, 30),
+    moved = services.appointment_reschedule(appointment=appt, window_start=next_day_at(store, 13, 30),
                                             actor=store_manager)
     assert moved.technician == technician2, f"kept {technician} (busy with {busy})"
     assert order.events.get(kind="stage.reschedule").payload["technician"] == technician2.pk
@@ -133,7 +137,7 @@ def test_a_moved_visit_never_keeps_a_technician_who_cannot_take_it(order, store,
 def test_assign_refuses_a_busy_technician(order, store, consumer, store_manager, technician):
     tech2 = TechnicianFactory(stores=[store])
     other = make_order(store=store, consumer=ConsumerFactory(), template=order.template_version.template)
-    start = tomorrow_at(store, 9)
+    start = next_day_at(store, 9)
     first = services.appointment_book(stage=stage_of(order, "visit"), window_start=start, actor=consumer)
     second = services.appointment_book(stage=stage_of(other, "visit"), window_start=start, actor=other.consumer)
     assert {first.technician_id, second.technician_id} == {technician.pk, tech2.pk}
@@ -144,7 +148,7 @@ def test_assign_refuses_a_busy_technician(order, store, consumer, store_manager,
 def test_assign_api_is_for_staff_of_the_store(
     client_for, order, store, consumer, store_manager, other_store_manager, technician
 ):
-    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=next_day_at(store, 9), actor=consumer)
     url = f"/api/v1/appointments/{appt.pk}/assign/"
     assert client_for(consumer).post(url, {"technician": technician.pk}).status_code == 403
     assert client_for(other_store_manager).post(url, {"technician": technician.pk}).status_code == 404
@@ -156,7 +160,7 @@ def test_an_inactive_technician_is_never_booked_nor_assigned(client_for, order, 
     technician.is_active = False
     technician.save()
     active = TechnicianFactory(stores=[store])
-    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=next_day_at(store, 9), actor=consumer)
     assert appt.technician == active
     response = client_for(store_manager).post(f"/api/v1/appointments/{appt.pk}/assign/",
                                               {"technician": technician.pk}, format="json")
@@ -170,7 +174,7 @@ def test_an_inactive_technician_is_never_booked_nor_assigned(client_for, order, 
     other = make_order(store=store, consumer=consumer, template=order.template_version.template)
     assert services.appointment_slots(stage=stage_of(other, "visit")) == []
     with pytest.raises(Conflict):
-        services.appointment_book(stage=stage_of(other, "visit"), window_start=tomorrow_at(store, 12),
+        services.appointment_book(stage=stage_of(other, "visit"), window_start=next_day_at(store, 12),
                                   actor=consumer)
 
 
@@ -219,7 +223,7 @@ def test_concurrent_bookings_of_a_one_technician_window_book_once(client_for, st
     template = make_template(merchant=store.merchant, stores=[store], definition=VISIT_FLOW)
     orders = [make_order(store=store, consumer=ConsumerFactory(), template=template) for _ in range(32)]
     clients = [client_for(o.consumer) for o in orders]
-    start = tomorrow_at(store, 12).isoformat()
+    start = next_day_at(store, 12).isoformat()
     barrier = threading.Barrier(len(orders))
     statuses = []
 
@@ -296,7 +300,7 @@ def test_booking_beyond_the_horizon_is_a_400_on_window_start(client_for, order, 
 
 
 def test_rescheduling_beyond_the_horizon_is_refused(order, store, consumer):
-    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=next_day_at(store, 9), actor=consumer)
     with pytest.raises(DomainError) as exc:
         services.appointment_reschedule(appointment=appt, window_start=working_day_at(store, 20), actor=consumer)
     assert exc.value.code == "invalid_window"
@@ -313,7 +317,7 @@ def test_a_window_at_the_end_of_the_calendar_is_a_400_not_a_500(client_for, orde
                       format="json")
     assert booked.status_code == 400, booked.content
     assert booked.json()["code"] == "invalid_window" and "14 days ahead" in booked.json()["errors"]["window_start"][0]
-    appt = services.appointment_book(stage=stage, window_start=tomorrow_at(store, 9), actor=consumer)
+    appt = services.appointment_book(stage=stage, window_start=next_day_at(store, 9), actor=consumer)
     moved = api.post(f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": when}, format="json")
     assert moved.status_code == 400, moved.content
     assert moved.json()["code"] == "invalid_window" and moved.json()["errors"]["window_start"]
@@ -372,7 +376,7 @@ def test_an_expired_voucher_leaves_no_slots_and_refuses_booking(voucher_order, s
     Voucher.objects.filter(stage=stage).update(valid_until=timezone.now() - timedelta(minutes=1))
     assert services.appointment_slots(stage=stage) == []
     with pytest.raises(DomainError) as exc:
-        services.appointment_book(stage=stage, window_start=tomorrow_at(store, 9), actor=consumer)
+        services.appointment_book(stage=stage, window_start=next_day_at(store, 9), actor=consumer)
     assert "expired" in exc.value.extra["errors"]["window_start"][0]
 
 
@@ -389,18 +393,18 @@ def test_a_redeemed_voucher_no_longer_limits_visits(voucher_order, store):
 
 def test_a_consumer_may_move_a_visit_only_so_many_times(client_for, order, store, consumer, store_manager, settings):
     settings.APPOINTMENT_MAX_RESCHEDULES = 3
-    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=tomorrow_at(store, 9), actor=consumer)
+    appt = services.appointment_book(stage=stage_of(order, "visit"), window_start=next_day_at(store, 9), actor=consumer)
     hours = [(10, 30), (12, 0), (13, 30)]
     for hour, minute in hours:
         response = client_for(consumer).post(
             f"/api/v1/appointments/{appt.pk}/reschedule/",
-            {"window_start": tomorrow_at(store, hour, minute).isoformat()}, format="json",
+            {"window_start": next_day_at(store, hour, minute).isoformat()}, format="json",
         )
         assert response.status_code == 201, response.json()
         appt = Appointment.objects.get(pk=response.json()["id"])
     assert appt.reschedule_count == 3
     refused = client_for(consumer).post(
-        f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": tomorrow_at(store, 15).isoformat()},
+        f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": next_day_at(store, 15).isoformat()},
         format="json",
     )
     assert refused.status_code == 409, refused.json()
@@ -409,7 +413,7 @@ def test_a_consumer_may_move_a_visit_only_so_many_times(client_for, order, store
     assert appt.state == "booked" and order.events.filter(kind="stage.reschedule").count() == 3
     # the store may still move it
     moved = client_for(store_manager).post(
-        f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": tomorrow_at(store, 15).isoformat()},
+        f"/api/v1/appointments/{appt.pk}/reschedule/", {"window_start": next_day_at(store, 15).isoformat()},
         format="json",
     )
     assert moved.status_code == 201, moved.json()
