@@ -66,10 +66,12 @@ def _load_visits(orders) -> None:
     records: dict[int, tuple[list, list]] = {}
     if appointments:
         checkins = _site_records(CheckIn, appointments, on_time_=F("on_time"), minutes_late_=F("minutes_late"),
-                                 outside_radius_=F("outside_radius"), distance_m_=F("distance_m"))
+                                 minutes_early_=F("minutes_early"), outside_radius_=F("outside_radius"),
+                                 distance_m_=F("distance_m"))
         checkouts = _site_records(
             CheckOut, appointments, on_time_=Value(None, BooleanField()), minutes_late_=Value(None, IntegerField()),
-            outside_radius_=Value(None, BooleanField()), distance_m_=Value(None, FloatField()),
+            minutes_early_=Value(None, IntegerField()), outside_radius_=Value(None, BooleanField()),
+            distance_m_=Value(None, FloatField()),
         )
         for row in checkins.union(checkouts, all=True):
             records.setdefault(row.appointment_id, ([], []))[0 if row.is_checkin else 1].append(row)
@@ -98,6 +100,7 @@ def _visits_section(order, request) -> list[dict]:
             "checked_in_received_at": first_in.received_at.isoformat() if first_in else None,
             "on_time": first_in.on_time_ if first_in else None,
             "minutes_late": first_in.minutes_late_ if first_in else None,
+            "minutes_early": first_in.minutes_early_ if first_in else None,
             "outside_radius": first_in.outside_radius_ if first_in else None,
             "distance_m": first_in.distance_m_ if first_in else None,
             "checked_out_at": last_out.recorded_at.isoformat() if last_out else None,
@@ -120,6 +123,7 @@ class VisitSection(serializers.Serializer):
     checked_in_received_at = serializers.DateTimeField(allow_null=True, help_text="Server time it arrived.")
     on_time = serializers.BooleanField(allow_null=True)
     minutes_late = serializers.IntegerField(allow_null=True)
+    minutes_early = serializers.IntegerField(allow_null=True)
     outside_radius = serializers.BooleanField(allow_null=True)
     distance_m = serializers.FloatField(allow_null=True, help_text="Check-in's distance to the service address.")
     checked_out_at = serializers.DateTimeField(allow_null=True, help_text="Device time of the last check-out.")

@@ -71,6 +71,8 @@ def test_measuring_and_installation_visits(tech, technician, field_order, consum
     visits = detail.json()["visits"]
     assert [v["appointment"] for v in visits] == [measuring.pk, installation.pk]
     assert all(v["on_time"] is True and v["outside_radius"] is False for v in visits)
+    # checked in as soon as the visit was put 30 minutes ahead (on the minute): on time, and early by about 30
+    assert all(v["minutes_late"] == 0 and v["minutes_early"] in (29, 30) for v in visits)
     assert all(v["distance_m"] == pytest.approx(40, abs=0.2) for v in visits)
     assert all(v["checked_in_at"] and v["checked_out_at"] for v in visits)
 
