@@ -188,12 +188,7 @@ class Driver:
 
 
 def _technician_free(technician_id, start, end, *, exclude_pk=None) -> bool:
-    return not (
-        Appointment.objects.filter(technician_id=technician_id, state__in=Appointment.ACTIVE_STATES,
-                                   window_start__lt=end, window_end__gt=start)
-        .exclude(pk=exclude_pk)
-        .exists()
-    )
+    return not wf.technicians_busy([technician_id], start, end, exclude_pk=exclude_pk)
 
 
 def _move_to_today(appt, *, minutes_from_now: int) -> None:

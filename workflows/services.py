@@ -520,7 +520,9 @@ def _store_technician_ids(store: Store) -> list[int]:
     )
 
 
-def _busy(technician_ids: list[int], start: datetime, end: datetime, exclude_pk: int | None = None) -> set[int]:
+def technicians_busy(technician_ids: list[int], start: datetime, end: datetime,
+                     exclude_pk: int | None = None) -> set[int]:
+    """Those of `technician_ids` with an active visit (other than `exclude_pk`) overlapping [start, end)."""
     qs = Appointment.objects.filter(
         technician_id__in=technician_ids,
         state__in=Appointment.ACTIVE_STATES,
@@ -646,7 +648,7 @@ def _free_technician(store: Store, start: datetime, end: datetime, *, moving: in
     free."""
     tech_ids = _store_technician_ids(store)
     _lock_technicians(tech_ids)
-    busy = _busy(tech_ids, start, end, exclude_pk=moving)
+    busy = technicians_busy(tech_ids, start, end, exclude_pk=moving)
     free = [t for t in tech_ids if t not in busy]
     if not free:
         raise Conflict("That window has just been taken; pick another.", code="slot_taken")
@@ -761,7 +763,7 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition("The technician has already checked in.", allowed=[])
     _lock_technicians(sorted({technician.pk, appointment.technician_id or technician.pk}))
-    if _busy([technician.pk], appointment.window_start, appointment.window_end, exclude_pk=appointment.pk):
+    if technicians_busy([technician.pk], appointment.window_start, appointment.window_end, exclude_pk=appointment.pk):
         raise Conflict("That technician has another visit in this window.", code="technician_busy")
     previous = appointment.technician_id
     appointment.technician = technician
