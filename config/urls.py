@@ -19,7 +19,7 @@ api_v1 = [
 urlpatterns = [
     path("", include("workflows.page_urls")),
     path("", include("payments.page_urls")),
-    path("", include("notifications.page_urls")),
+    path("", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

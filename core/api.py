@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import DomainError
-from tenancy.scoping import visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -91,13 +90,6 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     return page_not_found(request, exception)
-
-
-class ScopedQuerysetMixin:
-    """ViewSet mixin: the queryset is what tenancy.scoping lets the caller see (others are 404)."""
-
-    def get_queryset(self):
-        return visible_to(super().get_queryset(), self.request.user)
 
 
 # --- downloads -----------------------------------------------------------------------------------

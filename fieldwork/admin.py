@@ -45,9 +45,9 @@ class EvidenceAdmin(_RecordAdmin):
 @admin.register(ClientEvent)
 class ClientEventAdmin(TenantScopedAdmin):
     read_only_records = True
-    list_display = ("client_event_id", "kind", "technician", "appointment", "response_status", "recorded_at",
+    list_display = ("client_event_id", "kind", "technician", "appointment", "outcome", "recorded_at",
                     "created_at")
-    list_filter = ("kind", "response_status")
+    list_filter = ("kind", "outcome")
     list_select_related = ("technician", "appointment")
     search_fields = ("client_event_id",)
     date_hierarchy = "created_at"

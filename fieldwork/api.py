@@ -44,14 +44,14 @@ from fieldwork.serializers import (
     SyncItemHead,
     SyncOutput,
 )
-from tenancy.models import User
+from tenancy import policy
 
 
 class IsTechnician(BasePermission):
     message = "Only technicians use the job API."
 
     def has_permission(self, request, view):
-        return getattr(request.user, "role", None) == User.Role.TECHNICIAN
+        return policy.may(request.user, "job.work")
 
 
 PERMISSIONS = [IsAuthenticated, IsTechnician]
@@ -63,9 +63,28 @@ ACTION_RESPONSES = {
 }
 
 
-def _answer(outcome: services.Outcome) -> Response:
-    response = Response(outcome.body, status=outcome.status)
-    if outcome.replayed:
+# A technician action's outcome, as HTTP: a new record 201, a completed stage 200, a stale job 409.
+STATUS_BY_OUTCOME = {"recorded": 201, "completed": 200, "stale": 409}
+STALE_DETAIL = {
+    "reassigned": "This job was given to another technician.",
+    "cancelled": "This job was cancelled.",
+    "no_show": "This job was marked as a no-show.",
+}
+
+
+def result_body(result: services.ActionResult) -> tuple[int, dict]:
+    """(status, body) of an action's result: its data, or for a stale job the error body with its reason."""
+    data = result.data
+    if result.outcome == "stale":
+        data = {"code": "stale_job", "detail": STALE_DETAIL.get(data.get("reason"), "This job is no longer yours."),
+                **data}
+    return STATUS_BY_OUTCOME[result.outcome], data
+
+
+def _answer(result: services.ActionResult) -> Response:
+    status, body = result_body(result)
+    response = Response(body, status=status)
+    if result.replayed:
         response["Client-Event-Replayed"] = "true"
     return response
 
@@ -117,7 +136,7 @@ class _ActionApi(APIView):
     # the middleware then parses it first to fingerprint it, see core/idempotency.py).
     check_job_before_parsing = False
 
-    def run(self, request, job_id: int, data: dict) -> services.Outcome:
+    def run(self, request, job_id: int, data: dict) -> services.ActionResult:
         raise NotImplementedError
 
     def post(self, request, job_id: int):
@@ -262,8 +281,9 @@ class SyncApi(APIView):
                 input_cls, handler = SYNC_HANDLERS[head.validated_data["type"]]
                 fields = input_cls(data={k: v for k, v in item.items() if k not in ("type", "job")})
                 fields.is_valid(raise_exception=True)
-                outcome = handler(request.user, head.validated_data["job"], fields.validated_data)
-                row.update(status=outcome.status, body=outcome.body, replayed=outcome.replayed)
+                result = handler(request.user, head.validated_data["job"], fields.validated_data)
+                status, body = result_body(result)
+                row.update(status=status, body=body, replayed=result.replayed)
             except (DomainError, exceptions.ValidationError) as exc:
                 status, body = _error_body(exc)
                 row.update(status=status, body=body)

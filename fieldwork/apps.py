@@ -6,6 +6,6 @@ class FieldworkConfig(AppConfig):
     verbose_name = "Technician field work"
 
     def ready(self) -> None:
-        from fieldwork import guards
+        from fieldwork import plugin
 
-        guards.register()
+        plugin.register()

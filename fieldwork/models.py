@@ -146,11 +146,16 @@ class Evidence(models.Model):
 
 
 class ClientEvent(models.Model):
-    """The first answer given to each client_event_id of a technician (kept for replays and audit).
+    """The first result of each client_event_id of a technician (kept for replays and audit).
 
-    Successful actions and `stale_job` refusals are stored; an input error or a guard refusal is
+    Successful actions and `stale` refusals are stored; an input error or a guard refusal is
     not (nothing happened, so the phone may fix the cause and send the same id again).
     """
+
+    class Outcome(models.TextChoices):
+        RECORDED = "recorded", "recorded"  # a new record (check-in, check-out, checklist, evidence)
+        COMPLETED = "completed", "completed"  # the stage's work submitted
+        STALE = "stale", "stale"  # refused: the job is no longer the technician's
 
     technician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     client_event_id = models.UUIDField()
@@ -158,8 +163,8 @@ class ClientEvent(models.Model):
     appointment = models.ForeignKey(Appointment, null=True, on_delete=models.SET_NULL, related_name="+")
     order = models.ForeignKey(ServiceOrder, null=True, on_delete=models.SET_NULL, related_name="+")
     request = models.JSONField(default=dict, blank=True)
-    response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField(default=dict)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    result = models.JSONField(default=dict)  # the action's data, as the API answered it
     recorded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -172,4 +177,4 @@ class ClientEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.client_event_id} -> {self.response_status}"
+        return f"{self.kind} {self.client_event_id} -> {self.outcome}"

@@ -33,7 +33,7 @@ class SlaBreachAdmin(TenantScopedAdmin):
     list_filter = ("kind", "store")
     search_fields = ("order__number",)
     date_hierarchy = "detected_at"
-    readonly_fields = ("kind", "order", "merchant", "store", "stage", "appointment", "installment", "due_at",
+    readonly_fields = ("kind", "order", "merchant", "store", "stage", "appointment", "installment_id", "due_at",
                        "detected_at", "event", "details")
     fields = readonly_fields
     read_only_records = True

@@ -6,7 +6,6 @@ DEFAULTS = {
     # SLA monitor
     "INSIGHTS_SLA_SCAN_BATCH_SIZE": 500,
     "INSIGHTS_APPROVAL_WAIT_HOURS": 72,  # a stage awaiting the consumer's approval longer than this
-    "INSIGHTS_INSTALLMENT_OVERDUE_HOURS": 72,  # an installment due and unpaid longer than this
     "INSIGHTS_AT_RISK_HOURS": 24,  # dashboard: stages whose SLA ends within this many hours
     # outbound webhooks
     "OUTBOUND_WEBHOOK_TIMEOUT_SECONDS": 10,

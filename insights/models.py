@@ -31,9 +31,8 @@ class SlaBreach(models.Model):
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
     stage = models.ForeignKey(StageInstance, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    installment = models.ForeignKey(
-        "payments.Installment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    # The payments app's installment, by id (insights does not depend on payments; the breach goes with its order).
+    installment_id = models.PositiveBigIntegerField(null=True, blank=True)
     due_at = models.DateTimeField(help_text="When it should have happened at the latest.")
     detected_at = models.DateTimeField(db_index=True)
     event = models.ForeignKey(OrderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -46,15 +45,15 @@ class SlaBreach(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "stage"], name="one_stage_breach_per_kind",
-                condition=Q(appointment__isnull=True, installment__isnull=True),
+                condition=Q(appointment__isnull=True, installment_id__isnull=True),
             ),
             models.UniqueConstraint(
                 fields=["kind", "appointment"], name="one_appointment_breach_per_kind",
                 condition=Q(appointment__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["kind", "installment"], name="one_installment_breach_per_kind",
-                condition=Q(installment__isnull=False),
+                fields=["kind", "installment_id"], name="one_installment_breach_per_kind",
+                condition=Q(installment_id__isnull=False),
             ),
         ]
         indexes = [models.Index(fields=["store", "kind"]), models.Index(fields=["merchant", "detected_at"])]

@@ -7,8 +7,8 @@ Python loop walks the rows. Each figure is dated by its own fact:
 - stage durations and rework rounds: the stage's completion time (duration = completed_at - entered_at,
   i.e. the whole time the order spent in the stage, including waiting for payment or approval);
 - SLA breaches: detection time;
-- amounts paid / refunded: the ledger entry's time; outstanding: a snapshot now (open installments
-  of active orders), not limited by the period.
+- figures other apps register (workflows.hooks.register_order_figure; payments: money paid and refunded by
+  the ledger entry's time, outstanding as a snapshot now), over the same orders and period.
 
 Percentiles (p50/p90, continuous, i.e. linear interpolation like `percentile_cont`):
 on PostgreSQL one query with the ordered-set aggregate `percentile_cont(p) WITHIN GROUP (ORDER BY
@@ -22,9 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
-from django.apps import apps
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -44,12 +42,12 @@ from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from core.errors import NotFound, PermissionDeniedError
-from core.money import quantize
 from insights.conf import setting
 from insights.models import SlaBreach
 from tenancy.models import Merchant, Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require
+from workflows import hooks
 from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
 
 Role = User.Role
@@ -256,36 +254,6 @@ def breach_metrics(scope: MetricsScope) -> dict:
     }
 
 
-# --- money -----------------------------------------------------------------------------------------
-def _money(value, currency: str) -> str:
-    return str(quantize(Decimal(value or 0), currency))
-
-
-def payment_metrics(scope: MetricsScope) -> list[dict]:
-    """Per currency (amounts in different currencies are never added up)."""
-    ledger = apps.get_model("payments", "LedgerEntry")
-    installment = apps.get_model("payments", "Installment")
-    orders = _order_ids(scope)
-    flows = (ledger.objects.filter(order__in=orders).filter(scope.period("created_at"))
-             .values("currency").order_by("currency")
-             .annotate(paid=Sum("amount", filter=Q(kind="charge")), refunded=Sum("amount", filter=Q(kind="refund"))))
-    owed = (installment.objects
-            .filter(order__in=orders, order__status=ServiceOrder.Status.ACTIVE, state__in=installment.OPEN_STATES)
-            .values("currency").order_by("currency")
-            .annotate(outstanding=Sum("amount"), due=Sum("amount", filter=~Q(state="scheduled"))))
-    by_currency: dict[str, dict] = {}
-    for r in flows:
-        by_currency.setdefault(r["currency"], {}).update(paid=r["paid"], refunded=r["refunded"])
-    for r in owed:
-        by_currency.setdefault(r["currency"], {}).update(outstanding=r["outstanding"], due_now=r["due"])
-    return [
-        {"currency": cur, "paid": _money(v.get("paid"), cur), "refunded": _money(v.get("refunded"), cur),
-         "net_paid": _money((v.get("paid") or 0) - (v.get("refunded") or 0), cur),
-         "outstanding": _money(v.get("outstanding"), cur), "due_now": _money(v.get("due_now"), cur)}
-        for cur, v in sorted(by_currency.items())
-    ]
-
-
 # --- all of it ------------------------------------------------------------------------------------
 def platform_metrics(*, user: User, merchant: int | None = None, store: int | None = None,
                      technician: int | None = None, date_from: datetime | None = None,
@@ -310,7 +278,8 @@ def metrics_for_scope(scope: MetricsScope) -> dict:
         "stage_durations": stage_duration_metrics(scope),
         "sla_breaches": breach_metrics(scope),
         "rework": rework_metrics(scope),
-        "payments": payment_metrics(scope),
+        # Figures other apps own (payments: money per currency), each over the same orders and period.
+        **{name: figure(_order_ids(scope), scope.start, scope.end) for name, figure in hooks.order_figures().items()},
     }
 
 

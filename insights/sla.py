@@ -3,13 +3,12 @@
 Four kinds (SlaBreach.Kind):
 - stage_overdue: a started stage past `sla_due_at` and not done (partial index on open stages'
   `sla_due_at`, created by this app's migration 0002);
-- no_show: a booked appointment with no check-in by `window_end` + the stage's arrival tolerance
-  (index `(state, window_end)` of workflows.Appointment); fieldwork's `appointment_mark_no_show`
-  is called when that service exists;
+- no_show: a visit still booked (nobody checked in) by `window_end` + the stage's arrival tolerance
+  (index `(state, window_end)` of workflows.Appointment); the visit is marked a no-show;
 - approval_overdue: a stage awaiting the consumer's approval for longer than
   INSIGHTS_APPROVAL_WAIT_HOURS since `submitted_at` (partial index on awaiting stages);
-- installment_overdue: a payments.Installment due and unpaid for longer than
-  INSIGHTS_INSTALLMENT_OVERDUE_HOURS since its `due_at`.
+- installment_overdue: found by the payments app itself (workflows.hooks.register_sla_scan: an
+  installment due and unpaid for longer than INSIGHTS_INSTALLMENT_OVERDUE_HOURS), recorded here.
 
 Each breach is recorded under the order's row lock, together with an "sla.<kind>" order event
 (which the notifications app turns into a message to the store manager). The candidate queries
@@ -23,28 +22,21 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from insights import events
 from insights.conf import setting
 from insights.models import SlaBreach
-from workflows import engine
-from workflows.events import record_event
+from workflows import engine, hooks
 from workflows.models import Appointment, ServiceOrder, StageInstance
+from workflows.services import appointment_mark_no_show
 
 logger = logging.getLogger(__name__)
 Kind = SlaBreach.Kind
 S = StageInstance.State
 OPEN_STAGE_STATES = (S.READY, S.SCHEDULED, S.IN_PROGRESS, S.AWAITING_APPROVAL, S.ESCALATED, S.WAITING_PAYMENT)
-
-
-def _model(app_label: str, name: str):
-    try:
-        return apps.get_model(app_label, name)
-    except LookupError:
-        return None
 
 
 def _keyset(qs: QuerySet, batch_size: int) -> Iterator[list]:
@@ -69,7 +61,7 @@ def _record(*, kind: str, order_id: int, due_at: datetime, now: datetime, stage_
             return None
         lookup = {"kind": kind, **{k: v for k, v in subject.items() if v is not None}}
         if appointment_id is None and installment_id is None:
-            lookup.update(appointment__isnull=True, installment__isnull=True)
+            lookup.update(appointment__isnull=True, installment_id__isnull=True)
         if SlaBreach.objects.filter(**lookup).exists():
             return None
         if before_record is not None:
@@ -82,12 +74,7 @@ def _record(*, kind: str, order_id: int, due_at: datetime, now: datetime, stage_
                 )
         except IntegrityError:  # another scan got there first
             return None
-        stage = StageInstance.objects.filter(pk=stage_id).first() if stage_id else None
-        breach.event = record_event(
-            order=order, kind=f"sla.{kind}", stage=stage,
-            payload={"breach_id": breach.pk, "kind": kind, "due_at": due_at.isoformat(), "store_id": order.store_id,
-                     "appointment_id": appointment_id, "installment_id": installment_id, **(details or {})},
-        )
+        breach.event = events.breach_recorded(order=order, breach=breach, details=details or {})
         breach.save(update_fields=["event"])
         return breach
 
@@ -120,9 +107,6 @@ def no_show_candidates(now: datetime) -> QuerySet[Appointment]:
     qs = (Appointment.objects
           .filter(state=Appointment.State.BOOKED, window_end__lt=now, order__status=ServiceOrder.Status.ACTIVE)
           .filter(_not_breached(Kind.NO_SHOW, "appointment")))
-    checkin = _model("fieldwork", "CheckIn")
-    if checkin is not None:
-        qs = qs.filter(~Exists(checkin.objects.filter(appointment=OuterRef("pk"))))
     return qs.select_related("stage__definition").only(
         "pk", "order_id", "stage_id", "window_end", "technician_id", "state",
         "stage__definition__arrival_tolerance_minutes", "stage__definition__code",
@@ -131,15 +115,7 @@ def no_show_candidates(now: datetime) -> QuerySet[Appointment]:
 
 def _mark_no_show(appointment_id: int) -> Callable[[ServiceOrder], None]:
     def run(order: ServiceOrder) -> None:
-        try:
-            from fieldwork import services as fieldwork_services
-        except ImportError:
-            return
-        mark = getattr(fieldwork_services, "appointment_mark_no_show", None)
-        if mark is None:
-            return
-        appointment = Appointment.objects.get(pk=appointment_id)
-        mark(appointment=appointment, actor=None)
+        appointment_mark_no_show(appointment=Appointment.objects.get(pk=appointment_id), actor=None)
     return run
 
 
@@ -183,45 +159,21 @@ def scan_approval_overdue(now: datetime, batch_size: int) -> int:
     return found
 
 
-# --- 4. installments unpaid too long -------------------------------------------------------------
-INSTALLMENT_DUE_STATE = "due"
-
-
-def overdue_installments(now: datetime) -> QuerySet | None:
-    installment = _model("payments", "Installment")
-    if installment is None:
-        return None
-    limit = now - timedelta(hours=setting("INSIGHTS_INSTALLMENT_OVERDUE_HOURS"))
-    return (installment.objects
-            .filter(state=INSTALLMENT_DUE_STATE, due_at__lt=limit, order__status=ServiceOrder.Status.ACTIVE)
-            .filter(_not_breached(Kind.INSTALLMENT_OVERDUE, "installment"))
-            .only("pk", "order_id", "stage_id", "due_at", "amount"))
-
-
-def scan_installment_overdue(now: datetime, batch_size: int) -> int:
-    qs = overdue_installments(now)
-    if qs is None:
-        return 0
-    hours = setting("INSIGHTS_INSTALLMENT_OVERDUE_HOURS")
-    found = 0
-    for batch in _keyset(qs, batch_size):
-        for inst in batch:
-            def still(order, inst=inst):
-                return type(inst).objects.filter(pk=inst.pk, state=INSTALLMENT_DUE_STATE).exists()
-            found += bool(_record(
-                kind=Kind.INSTALLMENT_OVERDUE, order_id=inst.order_id, stage_id=inst.stage_id,
-                installment_id=inst.pk, due_at=inst.due_at + timedelta(hours=hours), now=now, still_breached=still,
-                details={"amount": str(inst.amount)},
-            ))
-    return found
-
-
 SCANS = {
     Kind.STAGE_OVERDUE: scan_stage_overdue,
     Kind.NO_SHOW: scan_no_show,
     Kind.APPROVAL_OVERDUE: scan_approval_overdue,
-    Kind.INSTALLMENT_OVERDUE: scan_installment_overdue,
 }
+
+
+def record_breach(**kwargs) -> bool:
+    """The recorder other apps' scans get (workflows.hooks.register_sla_scan): True when the subject's breach is
+    recorded (now, or by an earlier scan), so the scan need not offer it again; False when it is not a breach
+    (any more)."""
+    if _record(**kwargs) is not None:
+        return True
+    subject = {k: kwargs[k] for k in ("stage_id", "appointment_id", "installment_id") if kwargs.get(k) is not None}
+    return SlaBreach.objects.filter(kind=kwargs["kind"], **subject).exists()
 
 
 def sla_scan(*, now: datetime | None = None, batch_size: int | None = None) -> dict[str, int]:
@@ -229,6 +181,8 @@ def sla_scan(*, now: datetime | None = None, batch_size: int | None = None) -> d
     now = now or timezone.now()
     batch_size = batch_size or setting("INSIGHTS_SLA_SCAN_BATCH_SIZE")
     counts = {str(kind): scan(now, batch_size) for kind, scan in SCANS.items()}
+    for kind, scan in hooks.sla_scans().items():
+        counts[kind] = scan(now, batch_size, record_breach)
     if any(counts.values()):
         logger.info("sla scan recorded %s", counts)
     return counts

@@ -105,14 +105,13 @@ def tracking_order_for_token(token: str, queryset=None) -> ServiceOrder | None:
 @transaction.atomic
 def tracking_link_revoke(*, order: ServiceOrder, actor=None) -> ServiceOrder:
     """Invalidate every tracking link handed out so far (a new one can be made at once)."""
+    from notifications import events
     from workflows import engine
-    from workflows.events import record_event
 
     locked = engine.lock_order(order.pk)
     ServiceOrder.objects.filter(pk=locked.pk).update(tracking_token_version=F("tracking_token_version") + 1)
     locked.refresh_from_db(fields=["tracking_token_version"])
-    record_event(order=locked, kind="tracking.link_revoked", actor=actor,
-                 payload={"version": locked.tracking_token_version})
+    events.tracking_link_revoked(order=locked, actor=actor, version=locked.tracking_token_version)
     order.tracking_token_version = locked.tracking_token_version
     return locked
 

@@ -10,8 +10,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import ScopedQuerysetMixin
-from core.permissions import RolePermission
 from core.schema import ErrorSerializer
 from payments import services
 from payments.models import Installment, Payment, Refund
@@ -23,6 +21,8 @@ from payments.serializers import (
     WebhookAckSerializer,
 )
 from tenancy.models import User
+from tenancy.policy import RolePermission
+from tenancy.scoping import ScopedQuerysetMixin
 
 Role = User.Role
 
@@ -36,7 +36,7 @@ class InstallmentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retr
     filterset_fields = ["order", "state"]
     permission_classes = [RolePermission]
     # Consumers pay; store staff may open the attempt for them. Nobody else ever pays (403).
-    roles_by_action = {"pay": (Role.CONSUMER, Role.STORE_MANAGER, Role.MERCHANT_ADMIN)}
+    policy_actions = {"pay": "pay"}
 
     @extend_schema(request=None, responses={200: PaymentSerializer, 201: PaymentSerializer})
     @action(detail=True, methods=["post"])
@@ -54,7 +54,7 @@ class PaymentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retrieve
     serializer_class = PaymentSerializer
     filterset_fields = ["order", "installment", "status"]
     permission_classes = [RolePermission]
-    roles_by_action = {"refund": (Role.STORE_MANAGER, Role.MERCHANT_ADMIN)}
+    policy_actions = {"refund": "refund"}
 
     @extend_schema(request=RefundInputSerializer, responses={
         201: OpenApiResponse(RefundSerializer, description="The provider answered: `succeeded` or `failed`."),

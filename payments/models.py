@@ -54,6 +54,8 @@ class Installment(ConcurrentTransitionMixin, models.Model):
     state = FSMField(default=State.SCHEDULED, choices=State.choices, protected=True)
     created_at = models.DateTimeField(auto_now_add=True)
     due_at = models.DateTimeField(null=True, blank=True)
+    # When the platform's SLA scan reported it overdue (payments/plugin.py): each installment is reported once.
+    overdue_reported_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
 
     tenant_scope = TenantScope(merchant="order__merchant", store="order__store", consumer="order__consumer")
@@ -64,7 +66,12 @@ class Installment(ConcurrentTransitionMixin, models.Model):
             models.UniqueConstraint(fields=["stage", "timing"], name="one_installment_per_stage_timing"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="installment_amount_not_negative"),
         ]
-        indexes = [models.Index(fields=["order", "state"])]
+        indexes = [
+            models.Index(fields=["order", "state"]),
+            # The SLA scan's candidates: due installments not reported overdue yet.
+            models.Index(fields=["due_at"], name="installment_due_unreported",
+                         condition=Q(state="due", overdue_reported_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id}#{self.position} {self.amount} {self.currency} ({self.state})"

@@ -89,3 +89,37 @@ def installment_list_visible_to(*, user, order_id: int | None = None) -> QuerySe
     if order_id is not None:
         qs = qs.filter(order_id=order_id)
     return qs.order_by("order_id", "position", "pk")
+
+
+def money_figures(orders: QuerySet, start=None, end=None) -> list[dict]:
+    """The platform report's money, per currency (amounts in different currencies are never added up): paid and
+    refunded are ledger entries made in [start, end); outstanding and due now are a snapshot of the open
+    installments of the active orders, whatever the period."""
+    period = Q()
+    if start is not None:
+        period &= Q(created_at__gte=start)
+    if end is not None:
+        period &= Q(created_at__lt=end)
+    flows = (LedgerEntry.objects.filter(order__in=orders).filter(period)
+             .values("currency").order_by("currency")
+             .annotate(paid=Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE)),
+                       refunded=Sum("amount", filter=Q(kind=LedgerEntry.Kind.REFUND))))
+    owed = (Installment.objects
+            .filter(order__in=orders, order__status=ServiceOrder.Status.ACTIVE, state__in=Installment.OPEN_STATES)
+            .values("currency").order_by("currency")
+            .annotate(outstanding=Sum("amount"), due=Sum("amount", filter=~Q(state=Installment.State.SCHEDULED))))
+    by_currency: dict[str, dict] = {}
+    for r in flows:
+        by_currency.setdefault(r["currency"], {}).update(paid=r["paid"], refunded=r["refunded"])
+    for r in owed:
+        by_currency.setdefault(r["currency"], {}).update(outstanding=r["outstanding"], due_now=r["due"])
+
+    def money(value, currency: str) -> str:
+        return str(quantize(Decimal(value or 0), currency))
+
+    return [
+        {"currency": cur, "paid": money(v.get("paid"), cur), "refunded": money(v.get("refunded"), cur),
+         "net_paid": money((v.get("paid") or 0) - (v.get("refunded") or 0), cur),
+         "outstanding": money(v.get("outstanding"), cur), "due_now": money(v.get("due_now"), cur)}
+        for cur, v in sorted(by_currency.items())
+    ]

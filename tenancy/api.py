@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from core.api import ScopedQuerysetMixin
 from core.authentication import issue_token, revoke_tokens
 from tenancy.models import Store, User
+from tenancy.scoping import ScopedQuerysetMixin
 from tenancy.serializers import StoreSerializer, TechnicianSerializer
 
 

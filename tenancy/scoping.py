@@ -3,7 +3,7 @@
 Every model that belongs to a tenant declares a `tenant_scope = TenantScope(...)` naming the
 lookup paths from that model to its merchant, its store, its consumer and its technician.
 `visible_to(queryset, user)` turns those paths into a filter for the user's role. The admin
-(`tenancy.admin.TenantScopedAdmin`), the API (`core.api.ScopedQuerysetMixin`) and the selectors
+(`tenancy.admin.TenantScopedAdmin`), the API (`ScopedQuerysetMixin` below) and the selectors
 all call it, so no view re-implements visibility. Rows outside the scope are simply absent,
 which is what makes a foreign object answer 404.
 """
@@ -94,3 +94,10 @@ def visible_to(queryset: QuerySet, user: User) -> QuerySet:
 
 def user_can_see(user: User, obj: Model) -> bool:
     return visible_to(type(obj)._base_manager.filter(pk=obj.pk), user).exists()
+
+
+class ScopedQuerysetMixin:
+    """ViewSet mixin: the queryset is what `visible_to` lets the caller see (others are 404)."""
+
+    def get_queryset(self):
+        return visible_to(super().get_queryset(), self.request.user)

@@ -17,9 +17,8 @@ from rest_framework.views import APIView
 
 from core.api import Pagination
 from core.filters import parse_id, valid_id
-from core.permissions import RolePermission
 from core.schema import ErrorSerializer
-from tenancy.models import User
+from tenancy.policy import RolePermission
 from vouchers import crypto, selectors, services, throttle
 from vouchers.models import Voucher
 
@@ -125,7 +124,7 @@ class RedeemApi(APIView):
     Retry-After after too many failed attempts. Consumers and operators never redeem (403)."""
 
     permission_classes = [RolePermission]
-    allowed_roles = (User.Role.TECHNICIAN, User.Role.STORE_MANAGER, User.Role.MERCHANT_ADMIN)
+    policy_action = "redeem"
 
     @extend_schema(request=RedeemInputSerializer, responses={200: VoucherSerializer, 429: ErrorSerializer})
     def post(self, request):

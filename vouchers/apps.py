@@ -6,6 +6,6 @@ class VouchersConfig(AppConfig):
     verbose_name = "E-vouchers"
 
     def ready(self) -> None:
-        from vouchers import integration
+        from vouchers import plugin
 
-        integration.register()
+        plugin.register()

@@ -14,18 +14,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import Conflict, DomainError, NotFound, PermissionDeniedError
+from core.errors import Conflict, DomainError, NotFound
+from tenancy import policy
 from tenancy.models import User
-from vouchers import codes, crypto, throttle
+from vouchers import codes, crypto, events, throttle
 from vouchers.models import Voucher, VoucherLockout
-from workflows import engine
-from workflows.events import record_event
+from workflows import engine, hooks
 from workflows.models import Appointment, ServiceOrder, StageInstance
 
 logger = logging.getLogger(__name__)
 Role = User.Role
 S = StageInstance.State
-REDEEM_ROLES = (Role.TECHNICIAN, Role.STORE_MANAGER, Role.MERCHANT_ADMIN)
 REDEEMABLE_STAGE_STATES = (S.SCHEDULED, S.IN_PROGRESS)
 
 
@@ -61,8 +60,8 @@ def voucher_issue(*, order: ServiceOrder, stage: StageInstance, now: datetime | 
         lookup_hash=crypto.lookup_hash(code), code_encrypted=crypto.encrypt(code), last4=code[-4:],
         issued_at=now, valid_from=now, valid_until=now + timedelta(days=stage.definition.voucher_valid_days),
     )
-    record_event(order=order, kind="voucher.issued", stage=stage,
-                 payload={"voucher": voucher.pk, "valid_until": voucher.valid_until.isoformat()})
+    events.voucher_event(events.VOUCHER_ISSUED, order=order, voucher=voucher,
+                         valid_until=voucher.valid_until.isoformat())
     return voucher
 
 
@@ -103,24 +102,13 @@ def _may_redeem(actor: User, job: Appointment | None, *, store_id: int, merchant
     return False
 
 
-def _checkin_location(job: Appointment | None) -> tuple:
-    """Where the technician checked in for the job, when the field-work app recorded it."""
-    if job is None or not hasattr(job, "checkins"):
-        return None, None
-    checkin = job.checkins.order_by("-pk").first()
-    if checkin is None:
-        return None, None
-    return getattr(checkin, "latitude", None), getattr(checkin, "longitude", None)
-
-
 def voucher_redeem(*, code: str, actor: User, job_id: int | None = None) -> Voucher:
     """Redeem a voucher on site (technician, with the job) or at the store (store staff).
 
     Refusals: 403 for roles that never redeem, 429 past the failed-attempt limit (checked before
     the code), 400 invalid_code, 404 voucher_not_found (identical for unknown and foreign codes),
     409 voucher_expired / voucher_revoked / voucher_already_redeemed / stage_not_ready."""
-    if actor.role not in REDEEM_ROLES:
-        raise PermissionDeniedError("Your role may not redeem vouchers.")
+    policy.require(actor, "redeem")
     job = _resolve_job(actor, job_id)
     try:
         reservation = throttle.reserve(user_id=actor.pk, job_id=job.pk if job else None)
@@ -174,13 +162,12 @@ def _redeem(*, code: str, actor: User, job: Appointment | None) -> Voucher:
             raise Conflict("The stage is not ready for its voucher: book the visit first.", code="stage_not_ready")
         if job is not None and not job.is_active:
             raise Conflict("This job is no longer active.", code="job_not_active")
-        latitude, longitude = _checkin_location(job)
+        latitude, longitude = hooks.visit_location(job) if job is not None else (None, None)
         voucher.redeem(by=actor, at=now, job=job, latitude=latitude, longitude=longitude)
         voucher.save()
-        record_event(order=order, kind="voucher.redeemed", actor=actor, stage=stage, payload={
-            "voucher": voucher.pk, "job": job.pk if job else None, "redeemed_at": now.isoformat(),
-            "redeemed_by": actor.pk, "latitude": latitude, "longitude": longitude,
-        })
+        events.voucher_event(events.VOUCHER_REDEEMED, order=order, voucher=voucher, actor=actor,
+                             job=job.pk if job else None, redeemed_at=now.isoformat(), redeemed_by=actor.pk,
+                             latitude=latitude, longitude=longitude)
     return voucher
 
 
@@ -196,10 +183,9 @@ def lockout_record(*, bucket: throttle.Bucket, actor: User, job: Appointment | N
         if created:
             logger.warning("voucher redeem lockout: %s until %s", bucket.name, bucket.window_end.isoformat())
             if order is not None:
-                record_event(order=order, kind="voucher.lockout", actor=actor, stage=job.stage, payload={
-                    "bucket": bucket.name, "job": job.pk, "user": actor.pk,
-                    "locked_until": bucket.window_end.isoformat(), "limit": bucket.limit,
-                })
+                events.voucher_lockout(order=order, stage_id=job.stage_id, actor=actor, bucket=bucket.name,
+                                       job=job.pk, user=actor.pk, locked_until=bucket.window_end.isoformat(),
+                                       limit=bucket.limit)
     return lockout
 
 
@@ -213,8 +199,7 @@ def vouchers_revoke_for_order(*, order: ServiceOrder, actor=None, reason: str = 
     for voucher in Voucher.objects.select_for_update().filter(order=order, state=Voucher.State.ISSUED).order_by("pk"):
         voucher.revoke(at=now)
         voucher.save()
-        record_event(order=order, kind="voucher.revoked", actor=actor, stage=voucher.stage,
-                     payload={"voucher": voucher.pk, "reason": reason})
+        events.voucher_event(events.VOUCHER_REVOKED, order=order, voucher=voucher, actor=actor, reason=reason)
         count += 1
     return count
 
@@ -232,8 +217,8 @@ def voucher_expire(*, voucher_id: int, now: datetime | None = None) -> bool:
             return False
         voucher.expire(at=now)
         voucher.save()
-        record_event(order=order, kind="voucher.expired", stage=voucher.stage,
-                     payload={"voucher": voucher.pk, "valid_until": voucher.valid_until.isoformat()})
+        events.voucher_event(events.VOUCHER_EXPIRED, order=order, voucher=voucher,
+                             valid_until=voucher.valid_until.isoformat())
     return True
 
 
@@ -263,10 +248,8 @@ def voucher_remind_expiring(*, voucher_id: int, now: datetime | None = None) -> 
                 or voucher.valid_until <= now):
             return False
         Voucher.objects.filter(pk=voucher.pk).update(expiry_reminded_at=now)
-        record_event(order=order, kind="voucher.expiring", stage=voucher.stage, payload={
-            "voucher": voucher.pk, "valid_until": voucher.valid_until.isoformat(),
-            "consumer": voucher.consumer_id,
-        })
+        events.voucher_event(events.VOUCHER_EXPIRING, order=order, voucher=voucher,
+                             valid_until=voucher.valid_until.isoformat(), consumer=voucher.consumer_id)
     return True
 
 

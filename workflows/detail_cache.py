@@ -90,9 +90,10 @@ def order_detail(*, user, order_id, request, queryset=None) -> OrderDetail | Non
         cached, digest = entry
         data = dict(cached)
         stub = ServiceOrder(id=pk, tracking_token_version=tracking_version, consumer_id=consumer_id)
+        rows = hooks.OrderDetailRows(order=stub, stages=[], files={}, appointments=[], events=[])
         for section in hooks.order_sections():
             if section.name in UNCACHED_SECTIONS:
-                data[section.name] = section.serialize(stub, request)
+                data[section.name] = section.serialize(rows, request)
             elif section.unseal is not None and section.name in data:
                 data[section.name] = section.unseal(data[section.name])
     per_request = "|".join(str(data[name]) for name in UNCACHED_SECTIONS if name in data)

@@ -22,30 +22,15 @@ from django.utils import timezone
 from transitions import Machine, MachineError
 
 from core.errors import GuardFailed, InvalidTransition, NotFound, PermissionDeniedError
-from tenancy.models import User
+from tenancy import policy
 from workflows import hooks
-from workflows.events import record_event
+from workflows.events import ORDER_CREATED, STAGE_KINDS, record_event
 from workflows.models import OrderEvent, ServiceOrder, StageDefinition, StageInstance
 
 CLOSING, COMPLETED, CANCELLED = "closing", "completed", "cancelled"
 FINAL_STATES = (COMPLETED, CANCELLED)
 S = StageInstance.State
-Role = User.Role
-STAFF = {Role.STORE_MANAGER, Role.MERCHANT_ADMIN}
 
-# Who may fire what. None stands for the system (payments settling, passive stages completing).
-TRIGGER_ROLES: dict[str, set] = {
-    "unblock": {None},
-    "settle": {None},
-    "book": {Role.CONSUMER, *STAFF},
-    "reschedule": {Role.CONSUMER, *STAFF},
-    "start": {Role.TECHNICIAN, *STAFF, None},
-    "complete": {Role.TECHNICIAN, *STAFF, None},
-    "approve": {Role.CONSUMER},
-    "reject": {Role.CONSUMER},
-    "resume": STAFF,
-    "cancel": {*STAFF, Role.CONSUMER, None},
-}
 SYSTEM_TRIGGERS = ("unblock", "settle")
 
 
@@ -222,8 +207,7 @@ def allowed_triggers(order: ServiceOrder, *, actor=None) -> list[str]:
         return []
     triggers = {t["trigger"] for t in spec.transitions if _source_matches(t["source"], order.state)}
     if actor is not None:
-        role = getattr(actor, "role", None) or "unknown"
-        triggers = {t for t in triggers if role in TRIGGER_ROLES.get(t, ())}
+        triggers = {t for t in triggers if policy.may(actor, t)}
     return sorted(triggers)
 
 
@@ -232,11 +216,7 @@ def _source_matches(source, state: str) -> bool:
 
 
 def _check_role(trigger: str, actor) -> None:
-    allowed = TRIGGER_ROLES.get(trigger, set())
-    role = getattr(actor, "role", None) if actor is not None else None
-    if role is None and actor is not None:
-        role = "unknown"
-    if role not in allowed:
+    if not policy.may(actor, trigger):
         raise PermissionDeniedError(f"Your role may not '{trigger}' a stage.")
 
 
@@ -274,15 +254,12 @@ def fire(
     actor=None,
     stage_id: int | None = None,
     payload: dict | None = None,
-    event_kind: str | None = None,
 ) -> FireResult:
     """Apply one trigger to an order. Raises InvalidTransition (409), GuardFailed (409),
     PermissionDeniedError (403) or NotFound (404); on success the change and its event are committed."""
     with transaction.atomic():
         order = _lock_order(order_id)
-        result = _fire_locked(
-            order, trigger, actor=actor, stage_id=stage_id, payload=payload or {}, event_kind=event_kind
-        )
+        result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {})
         _auto_advance(order)
         return result
 
@@ -294,11 +271,10 @@ def fire_locked(
     actor=None,
     stage_id: int | None = None,
     payload: dict | None = None,
-    event_kind: str | None = None,
 ) -> FireResult:
     """fire() for a caller that already holds the order's row lock inside its own transaction
     (booking locks the order, then the technicians, then fires)."""
-    result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {}, event_kind=event_kind)
+    result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {})
     _auto_advance(order)
     return result
 
@@ -350,7 +326,7 @@ def _stage(order: ServiceOrder, code: str) -> StageInstance | None:
     return _stages_by_code(order).get(code)
 
 
-def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload, event_kind) -> FireResult:
+def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload) -> FireResult:
     _check_role(trigger, actor)
     if order.state in FINAL_STATES:
         raise InvalidTransition(f"The order is {order.state} and accepts nothing more.", allowed=[])
@@ -381,7 +357,7 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload,
     entered = _apply_state(order, from_state, to_state, trigger)
     event = record_event(
         order=order,
-        kind=event_kind or f"stage.{trigger}",
+        kind=STAGE_KINDS[trigger],
         actor=actor,
         stage=stage,
         trigger=trigger,
@@ -477,7 +453,7 @@ def _auto_advance(order: ServiceOrder) -> None:
         else:
             return
         try:
-            _fire_locked(order, trigger, actor=None, stage_id=None, payload={}, event_kind=None)
+            _fire_locked(order, trigger, actor=None, stage_id=None, payload={})
         except GuardFailed:
             return
 
@@ -495,7 +471,7 @@ def order_initialize(order: ServiceOrder) -> None:
     order.save(update_fields=["state", "current_stage"])
     event = record_event(
         order=order,
-        kind="order.created",
+        kind=ORDER_CREATED,
         actor=order.created_by,
         stage=first,
         to_state=spec.initial,

@@ -1,4 +1,10 @@
-"""The order event log: one small constructor, hash-chained per order.
+"""The order event log: declared kinds, one recorder, hash-chained per order.
+
+Every kind of event is declared once (`declare`: its name, a one-line meaning and the keys its payload
+may carry), by the app that records it, in that app's `events.py`, next to the small named constructors
+its services call. Recording an undeclared kind, or a payload key the kind does not declare, raises
+when settings.EVENT_KINDS_STRICT is on (the tests) and is logged otherwise (a running service never
+loses a state change over a missing declaration).
 
 Each event's hash covers its content and the previous event's hash, so editing or removing a
 row breaks the chain from there on (`manage.py verify_event_chain` finds the first break).
@@ -8,8 +14,12 @@ makes `seq` and the chain gap-free.
 
 import hashlib
 import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
@@ -17,6 +27,84 @@ from core.errors import DomainError
 from tenancy.models import User
 from workflows import hooks
 from workflows.models import OrderEvent, ServiceOrder, StageInstance
+
+logger = logging.getLogger(__name__)
+
+
+# --- declared kinds -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventKind:
+    name: str
+    meaning: str
+    payload: tuple[str, ...] = ()  # the keys its payload may carry
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UndeclaredEventKind(Exception):
+    """A programming error: an event kind (or payload key) nobody declared (raised when EVENT_KINDS_STRICT)."""
+
+
+_declared: dict[str, EventKind] = {}
+
+
+def declare(name: str, meaning: str, payload: Iterable[str] = ()) -> EventKind:
+    """Declare an event kind (once; declaring it again with other words is an error)."""
+    kind = EventKind(name=name, meaning=meaning, payload=tuple(payload))
+    existing = _declared.setdefault(name, kind)
+    if existing != kind:
+        raise ValueError(f"event kind {name!r} is declared twice, differently")
+    return kind
+
+
+def declared_kinds() -> dict[str, EventKind]:
+    return dict(_declared)
+
+
+def _check_declared(kind: str, payload: dict | None) -> None:
+    declared = _declared.get(kind)
+    if declared is None:
+        problem = f"event kind {kind!r} is not declared"
+    else:
+        extra = sorted(set(payload or ()) - set(declared.payload))
+        problem = f"event kind {kind!r} does not declare payload keys {extra}" if extra else ""
+    if not problem:
+        return
+    if getattr(settings, "EVENT_KINDS_STRICT", False):
+        raise UndeclaredEventKind(problem)
+    logger.warning("%s", problem)
+
+
+# The engine's own kinds: one per trigger (`stage.<trigger>`), and the order's creation.
+ORDER_CREATED = declare("order.created", "The order was created and put in its first state.",
+                        ("total_amount", "currency"))
+STAGE_KINDS = {
+    "unblock": declare("stage.unblock", "The stage's installment was paid: the stage is open."),
+    "settle": declare("stage.settle", "The final installment was paid: the order is complete."),
+    "book": declare("stage.book", "An on-site visit was booked.", ("window_start", "technician")),
+    "reschedule": declare("stage.reschedule", "An on-site visit was moved, or a missed one rebooked.",
+                          ("from", "to", "technician", "appointment", "missed")),
+    "start": declare("stage.start", "Work on the stage began (a technician's check-in, or staff).",
+                     ("appointment", "checkin")),
+    "complete": declare("stage.complete", "The stage's work was delivered (done, or waiting for approval).",
+                        ("notes", "files", "appointment", "client_event_id", "recorded_at", "received_at",
+                         "late_sync")),
+    "approve": declare("stage.approve", "The consumer accepted the stage's work.", ("signature_sha256",)),
+    "reject": declare("stage.reject", "The consumer rejected the stage's work, with a reason.", ("reason",)),
+    "resume": declare("stage.resume", "Staff resumed an escalated stage.", ("note",)),
+    "cancel": declare("stage.cancel", "The order was cancelled.", ("reason",)),
+}
+APPOINTMENT_ASSIGNED = declare("appointment.assigned", "Staff gave a visit to a technician.",
+                               ("appointment", "technician", "previous"))
+# Named for the technician's job (its name predates this declaration; webhook subscribers filter on it).
+APPOINTMENT_NO_SHOW = declare("job.no_show", "Nobody checked in to a booked visit: marked a no-show.",
+                              ("appointment", "technician", "window_start", "window_end"))
+
+
+# --- recording ----------------------------------------------------------------------------------
 
 
 def _event_hash(
@@ -86,15 +174,19 @@ def _has_nul(value) -> bool:
 def record_event(
     *,
     order: ServiceOrder,
-    kind: str,
+    kind: EventKind | str,
     actor=None,
     stage: StageInstance | None = None,
+    stage_id: int | None = None,
     trigger: str = "",
     from_state: str = "",
     to_state: str = "",
     payload: dict[str, Any] | None = None,
 ) -> OrderEvent:
-    """Append one event to the order's log. The caller must hold the order's row lock."""
+    """Append one event to the order's log. The caller must hold the order's row lock.
+    `stage` or `stage_id` names the stage it is about (an id is enough: no stage row is read)."""
+    kind = str(kind)
+    _check_declared(kind, payload)
     last = OrderEvent.objects.filter(order_id=order.pk).order_by("-seq").values("seq", "hash").first()
     seq = last["seq"] + 1 if last else 1
     prev_hash = last["hash"] if last else ""
@@ -110,7 +202,6 @@ def record_event(
     event = OrderEvent(
         order=order,  # the caller's locked instance: listeners read it (and what it has loaded) from here
         seq=seq,
-        stage=stage,
         kind=kind,
         trigger=trigger,
         from_state=from_state,
@@ -121,6 +212,10 @@ def record_event(
         payload=clean_payload,
         prev_hash=prev_hash,
     )
+    if stage is not None:
+        event.stage = stage
+    else:
+        event.stage_id = stage_id
     if actor_id is not None and isinstance(actor, User):
         OrderEvent._meta.get_field("actor").set_cached_value(event, actor)  # listeners read event.actor freely
     event.hash = event_hash(event)

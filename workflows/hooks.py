@@ -1,13 +1,14 @@
-"""Extension points of the stage engine.
+"""Extension points of the stage engine: the whole wiring between the engine and the apps above it.
 
-Other apps (payments, vouchers, fieldwork) register guards and effects in their
-AppConfig.ready(); the engine asks the guards and runs the effects, and never imports those
-apps. There are no signals between apps: this registry is the whole wiring, in one place.
+Each app that plugs in does it in one module, `<app>/plugin.py`, whose `register()` its
+`AppConfig.ready()` calls (copy `vouchers/plugin.py` to start a new one). The engine asks the guards,
+runs the effects and reads the sections, and never imports those apps. There are no signals between
+apps.
 
 A guard is `fn(order, stage) -> str | None`: None lets the trigger pass, a string is the
 reason it cannot happen yet (shown to the caller in the 409 body).
-An effect is `fn(ctx: TransitionContext) -> None`, run inside the transition's transaction,
-after the state change and its event are written.
+An effect is `fn(ctx: TransitionContext) -> None`, registered for the triggers it follows, run inside
+the transition's transaction, after the state change and its event are written.
 A booking deadline is `fn(stage) -> BookingDeadline | None`: visits of the stage must end by then
 (booking and rescheduling refuse a later window; the slots listing stops there).
 """
@@ -27,9 +28,12 @@ GuardFn = Callable[["ServiceOrder", "StageInstance"], "str | None"]
 
 # Triggers whose guards other apps can extend.
 GUARDED_TRIGGERS = ("unblock", "book", "start", "complete", "approve", "settle")
+# Triggers effects can follow: the engine's, and "create" (the order's first state).
+TRIGGERS = ("create", "unblock", "settle", "book", "reschedule", "start", "complete", "approve", "reject",
+            "resume", "cancel")
 
 _guards: dict[str, list[GuardFn]] = defaultdict(list)
-_effects: list[Callable[[TransitionContext], None]] = []
+_effects: dict[str, list[Callable[[TransitionContext], None]]] = defaultdict(list)
 
 
 @dataclass
@@ -56,9 +60,20 @@ def register_guard(trigger: str, fn: GuardFn) -> None:
         _guards[trigger].append(fn)
 
 
-def register_effect(fn: Callable[[TransitionContext], None]) -> None:
-    if fn not in _effects:
-        _effects.append(fn)
+def register_effect(triggers: str | tuple[str, ...], fn: Callable[[TransitionContext], None]) -> None:
+    """Run `fn` after each of these triggers (in the order effects were registered for the trigger)."""
+    for trigger in (triggers,) if isinstance(triggers, str) else triggers:
+        if trigger not in TRIGGERS:
+            raise ValueError(f"unknown trigger {trigger!r}")
+        if fn not in _effects[trigger]:
+            _effects[trigger].append(fn)
+
+
+def unregister_effect(fn: Callable[[TransitionContext], None]) -> None:
+    """Forget `fn` for every trigger (tests that register a temporary effect)."""
+    for fns in _effects.values():
+        if fn in fns:
+            fns.remove(fn)
 
 
 def guard_failures(trigger: str, order: ServiceOrder, stage: StageInstance) -> list[str]:
@@ -66,7 +81,7 @@ def guard_failures(trigger: str, order: ServiceOrder, stage: StageInstance) -> l
 
 
 def run_effects(ctx: TransitionContext) -> None:
-    for fn in _effects:
+    for fn in _effects.get(ctx.trigger, ()):
         fn(ctx)
 
 
@@ -99,13 +114,61 @@ def booking_deadline(stage: StageInstance) -> BookingDeadline | None:
     return min(found, key=lambda d: d.until, default=None)
 
 
+# --- where a visit took place ---------------------------------------------------------------------
+# Where the technician was for a visit (the field-work app's check-in), for other apps that record it
+# beside what they do on site (a voucher redeemed on the job). `fn(appointment) -> (lat, lon) | None`.
+
+_visit_locations: list[Callable[[Any], tuple | None]] = []
+
+
+def register_visit_location(fn: Callable[[Any], tuple | None]) -> None:
+    if fn not in _visit_locations:
+        _visit_locations.append(fn)
+
+
+def visit_location(appointment) -> tuple:
+    """(latitude, longitude) where the visit was checked in, or (None, None) when nobody knows."""
+    for fn in _visit_locations:
+        if (found := fn(appointment)) is not None:
+            return found
+    return None, None
+
+
+# --- SLA scans and platform figures (read by insights) ------------------------------------------------
+# An app that owns something with a deadline (payments: installments) finds what is overdue itself and hands
+# each breach to `record` (insights' recorder: it locks the order, re-checks with `still_breached(order)`, and
+# writes the breach and its "sla.<kind>" event once). `fn(now, batch_size, record) -> breaches recorded`.
+# An app that owns figures of the platform report (payments: money) computes them for a queryset of orders
+# and a period: `fn(orders, start, end) -> value` (JSON-ready), shown under its name in the metrics.
+
+_sla_scans: dict[str, Callable[..., int]] = {}
+_order_figures: dict[str, Callable[..., Any]] = {}
+
+
+def register_sla_scan(kind: str, fn: Callable[..., int]) -> None:
+    _sla_scans[kind] = fn
+
+
+def sla_scans() -> dict[str, Callable[..., int]]:
+    return dict(_sla_scans)
+
+
+def register_order_figure(name: str, fn: Callable[..., Any]) -> None:
+    _order_figures[name] = fn
+
+
+def order_figures() -> dict[str, Callable[..., Any]]:
+    return dict(_order_figures)
+
+
 # --- order detail sections ---------------------------------------------------
 # Apps add what they own to the order detail (installments, vouchers, check-ins) without the
-# workflows API importing them. `load(orders)` reads, in a fixed number of queries for all the
-# orders together (plain values, no model instances), what the section shows and keeps it on each
-# order; `serialize(order, request)` then reads only what load kept, so the detail costs the same
-# number of queries whatever the number of stages and events. workflows loads its own rows first:
-# `order.detail_stages` and `order.detail_appointments` (lists of dicts) are there for sections.
+# workflows API importing them. workflows reads its own rows first, into one `OrderDetailRows` per
+# order. Then each section's `load(details)` reads, in a fixed number of queries for all the orders
+# together (plain values, no model instances), what it shows, and returns it keyed by order id
+# ({order id: data}); it never sets attributes on models. `serialize(detail, request)` then reads only
+# `detail.sections[<its name>]` (and the workflow's rows, or another section's data by name), so the
+# detail costs the same number of queries whatever the number of stages and events.
 # What a section shows must come from the order's own rows, changed only together with an order
 # event: the detail is cached per order version (workflows.detail_cache). A section whose value
 # holds a secret (the consumer's voucher codes) gives `seal(value)` and `unseal(value)`: the cache
@@ -113,11 +176,24 @@ def booking_deadline(stage: StageInstance) -> BookingDeadline | None:
 # section's value: OrderDetailSerializer adds it, so the published OpenAPI schema lists every section.
 
 
+@dataclass
+class OrderDetailRows:
+    """One order's detail as read for sections: the workflow's own rows (plain dicts) and what each
+    section's load returned for the order, by section name."""
+
+    order: ServiceOrder
+    stages: list[dict]
+    files: dict[int, list[dict]]  # submission files by stage id
+    appointments: list[dict]
+    events: list[dict]
+    sections: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class OrderSection:
     name: str
-    load: Callable[[list], None] | None
-    serialize: Callable[[Any, Any], Any]
+    load: Callable[[list[OrderDetailRows]], dict[int, Any]] | None
+    serialize: Callable[[OrderDetailRows, Any], Any]
     schema: Callable[[], Any]
     seal: Callable[[Any], Any] | None = None
     unseal: Callable[[Any], Any] | None = None
@@ -129,8 +205,8 @@ _order_sections: dict[str, OrderSection] = {}
 def register_order_section(
     name: str,
     *,
-    load: Callable[[list], None] | None = None,
-    serialize: Callable[[Any, Any], Any],
+    load: Callable[[list[OrderDetailRows]], dict[int, Any]] | None = None,
+    serialize: Callable[[OrderDetailRows, Any], Any],
     schema: Callable[[], Any],
     seal: Callable[[Any], Any] | None = None,
     unseal: Callable[[Any], Any] | None = None,
@@ -141,6 +217,16 @@ def register_order_section(
 
 def order_sections() -> list[OrderSection]:
     return list(_order_sections.values())
+
+
+def load_order_sections(details: list[OrderDetailRows]) -> None:
+    """Run every section's load once for these orders and keep each result on its order's rows."""
+    for section in _order_sections.values():
+        if section.load is None:
+            continue
+        loaded = section.load(details)
+        for detail in details:
+            detail.sections[section.name] = loaded.get(detail.order.pk)
 
 
 # --- event listeners -----------------------------------------------------------

@@ -74,13 +74,13 @@ def _by_order(rows, orders) -> dict[int, list[dict]]:
     return grouped
 
 
-def order_detail_load(orders) -> list[ServiceOrder]:
+def order_detail_load(orders) -> list[hooks.OrderDetailRows]:
     """Read everything the detail of these orders shows: three queries for the workflow's own rows
     (stages with their definitions and submission files, appointments, events), then each
     section's load. Plain values, no model instances: this is the hot path of the consumer app."""
     orders = list(orders)
     if not orders:
-        return orders
+        return []
     ids = [o.pk for o in orders]
     # One row per stage and file (a LEFT JOIN: a stage without files comes once, with None).
     rows = (
@@ -107,15 +107,13 @@ def order_detail_load(orders) -> list[ServiceOrder]:
     events = _by_order(
         OrderEvent.objects.filter(order_id__in=ids).order_by("order_id", "seq").values(*DETAIL_EVENT_FIELDS), orders
     )
-    for order in orders:
-        order.detail_stages = stages[order.pk]
-        order.detail_files = files
-        order.detail_appointments = appointments[order.pk]
-        order.detail_events = events[order.pk]
-    for section in hooks.order_sections():
-        if section.load is not None:
-            section.load(orders)
-    return orders
+    details = [
+        hooks.OrderDetailRows(order=order, stages=stages[order.pk], files=files,
+                              appointments=appointments[order.pk], events=events[order.pk])
+        for order in orders
+    ]
+    hooks.load_order_sections(details)
+    return details
 
 
 def order_detail_version(*, user: User, order_id, queryset: QuerySet[ServiceOrder] | None = None):

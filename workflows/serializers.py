@@ -383,9 +383,7 @@ class OrderDetailSerializer(OrderListSerializer):
         return fields
 
     def to_representation(self, obj):
-        if not hasattr(obj, "detail_stages"):
-            order_detail_load([obj])
-        return order_detail_data(obj, self.context.get("request"))
+        return order_detail_data(order_detail_load([obj])[0], self.context.get("request"))
 
 
 # The representation of the order detail, field for field what the DRF fields above would give
@@ -468,9 +466,10 @@ def _event(row: dict) -> dict:
     }
 
 
-def order_detail_data(order: ServiceOrder, request) -> dict:
-    """The order detail body from an order that went through order_detail_load (no query)."""
-    stages = order.detail_stages
+def order_detail_data(detail: hooks.OrderDetailRows, request) -> dict:
+    """The order detail body from what order_detail_load read (no query)."""
+    order = detail.order
+    stages = detail.stages
     current = next((s for s in stages if s["id"] == order.current_stage_id), None)
     done = sum(1 for s in stages if s["state"] == StageInstance.State.DONE)
     consumer = order.consumer
@@ -496,18 +495,18 @@ def order_detail_data(order: ServiceOrder, request) -> dict:
         "progress": {
             "done": done, "total": len(stages), "percent": round(100 * done / len(stages)) if stages else 0,
         },
-        "next_step": order_next_step(order, current, order.detail_appointments),
+        "next_step": order_next_step(order, current, detail.appointments),
         # What this viewer may do: the detail is cached per viewer, so the list can be theirs.
         "allowed_triggers": allowed_triggers(order, actor=getattr(request, "user", None)),
-        "stages": [_stage(s, order.detail_files) for s in stages],
-        "appointments": [_appointment(a) for a in order.detail_appointments],
-        "timeline": [_event(e) for e in order.detail_events],
+        "stages": [_stage(s, detail.files) for s in stages],
+        "appointments": [_appointment(a) for a in detail.appointments],
+        "timeline": [_event(e) for e in detail.events],
         "completed_at": _dt(order.completed_at),
         "cancelled_at": _dt(order.cancelled_at),
         "cancel_reason": order.cancel_reason,
     }
     # Sections owned by other apps (installments, money, vouchers, visits, tracking_url) sit beside
-    # the workflow's own fields; each reads only what its load kept on the order.
+    # the workflow's own fields; each reads only what its load returned.
     for section in hooks.order_sections():
-        data[section.name] = section.serialize(order, request)
+        data[section.name] = section.serialize(detail, request)
     return data

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "fieldwork",
     "notifications",
     "insights",
+    "portal",
     "demo",
 ]
 

@@ -6,3 +6,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default="/tmp/stagedservice-test-media")  # noqa: S108
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+EVENT_KINDS_STRICT = True  # an undeclared event kind or payload key fails the test (workflows/events.py)

@@ -247,10 +247,11 @@ def test_the_arrival_message_names_the_technician(tech, technician, visit):
 def test_check_in_frame_query_count(tech, visit, django_assert_max_num_queries, monkeypatch):
     """The frame's own statements, the engine and the event log left out: token, job with the replay
     lookup, order lock, visit lock with the replay re-check, check-in, visit update, stored answer."""
-    from fieldwork import services
+    from fieldwork import events
+    from fieldwork.services import visits
 
-    monkeypatch.setattr(services, "record_event", lambda **kwargs: None)
-    monkeypatch.setattr(services.engine, "fire_locked", lambda *args, **kwargs: None)
+    monkeypatch.setattr(events, "record_event", lambda **kwargs: None)
+    monkeypatch.setattr(visits.engine, "fire_locked", lambda *args, **kwargs: None)
     body = check_in_body(visit.order)
     with django_assert_max_num_queries(7 + 2):  # + the savepoint pair of the test's transaction
         assert tech.post(job_url(visit, "check-in"), body).status_code == 201
@@ -265,14 +266,14 @@ def test_replayed_check_in_query_count(tech, visit, django_assert_max_num_querie
 
 
 def test_the_visits_stage_is_read_when_it_is_not_the_locked_orders_current_stage(visit, django_assert_num_queries):
-    from fieldwork import services
+    from fieldwork.services import actions
     from workflows import engine
 
     order = engine.lock_order(visit.order_id)
-    assert services._stage_of(order, visit.stage_id).pk == visit.stage_id
+    assert actions._stage_of(order, visit.stage_id).pk == visit.stage_id
     other = StageInstance.objects.filter(order=visit.order).exclude(pk=visit.stage_id).first()
     with django_assert_num_queries(1):
-        stage = services._stage_of(order, other.pk)
+        stage = actions._stage_of(order, other.pk)
     assert stage.pk == other.pk and stage.definition.code == other.definition.code
 
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from fieldwork.services import appointment_mark_no_show
 from tests.fieldwork.helpers import check_in_body, check_out_body, job_url, photo_upload
 from workflows import services
 from workflows.models import Appointment, OrderEvent, StageInstance
+from workflows.services import appointment_mark_no_show
 
 pytestmark = pytest.mark.django_db
 CHECKLIST = ["Walls measured", "Floor level checked", "Power sockets marked"]

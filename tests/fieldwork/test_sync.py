@@ -132,7 +132,7 @@ def test_action_on_a_reassigned_job_is_stale_and_kept_in_the_audit_trail(
     assert event.actor == technician and event.payload["action"] == "check_in"
     assert event.payload["client_event_id"] == body["client_event_id"]
     stored = ClientEvent.objects.get(client_event_id=body["client_event_id"])
-    assert stored.response_status == 409
+    assert stored.outcome == ClientEvent.Outcome.STALE
     assert CheckIn.objects.count() == 0
     # A retry answers the same and adds nothing to the trail.
     again = tech.post(job_url(visit, "check-in"), body)

@@ -83,7 +83,7 @@ def test_no_show_after_window_end_plus_tolerance(order, technician):
     assert breach.due_at == late.window_end + timedelta(minutes=15)  # the stage's arrival tolerance
     late.refresh_from_db()
     within.refresh_from_db()
-    assert late.state == Appointment.State.NO_SHOW  # fieldwork's appointment_mark_no_show was called
+    assert late.state == Appointment.State.NO_SHOW  # the visit was marked a no-show
     assert within.state == Appointment.State.BOOKED
     assert len(_events(order, "job.no_show")) == 1 and len(_events(order, "sla.no_show")) == 1
 

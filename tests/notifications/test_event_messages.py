@@ -107,7 +107,7 @@ def test_sla_breach_and_escalation_go_to_the_store_managers_of_the_order_store_o
     from tests.factories import StoreManagerFactory
 
     manager_of_store2 = StoreManagerFactory(stores=[store2])
-    sla = emit(order, "sla.stage_overdue", stage=stage_of(order, "visit"), payload={"rule": "stage overdue"})
+    sla = emit(order, "sla.stage_overdue", stage=stage_of(order, "visit"), payload={"kind": "stage_overdue"})
     escalation = emit(order, "stage.reject", trigger="reject", stage=stage_of(order, "design"),
                       from_state="design:awaiting_approval", to_state="design:escalated",
                       payload={"reason": "too dark"})
@@ -133,7 +133,7 @@ def test_cancellation_by_the_store_tells_only_the_consumer(order, consumer, stor
     assert {(n.recipient_id, n.kind) for n in rows} == {(consumer.pk, "order.cancelled")}
 
 
-@pytest.mark.parametrize("kind", ["appointment.assigned", "tracking.link_revoked", "evidence.uploaded"])
+@pytest.mark.parametrize("kind", ["appointment.assigned", "tracking.link_revoked", "job.evidence_added"])
 def test_events_nobody_needs_to_hear_about_make_no_message(order, kind, django_assert_num_queries):
     event = emit(order, kind)
     assert not Notification.objects.filter(event=event).exists()

@@ -8,8 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core import signing
 
-from notifications import sections, services
+from notifications import plugin, services
 from tests.factories.workflows import linear_stages, make_order
+from workflows.hooks import OrderDetailRows
 from workflows.models import OrderEvent, ServiceOrder
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +123,8 @@ def test_the_order_detail_section_gives_the_link_without_a_query(order, consumer
     request = rf.get("/api/v1/orders/1/")
     request.user = consumer
     with django_assert_num_queries(0):
-        data = sections.tracking_section(order, request)
+        data = plugin.tracking_section(OrderDetailRows(order=order, stages=[], files={}, appointments=[], events=[]),
+                                       request)
     assert data == f"http://testserver/track/{services.tracking_token(order)}/"
 
 

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from payments.models import Installment, LedgerEntry
-from payments.sections import serialize_installments, serialize_money
+from payments.plugin import serialize_installments, serialize_money
 from payments.selectors import order_money_summary
 from tests.factories.payments import pay_due_installments
 from tests.payments.helpers import do_onsite_stage, fire
@@ -90,7 +90,7 @@ def test_order_sections_read_loaded_rows_only(store, consumer, store_manager, dj
     with django_assert_num_queries(6):
         rows = detail(3)
     for o in order_detail_load(ServiceOrder.objects.filter(pk__in=[o.pk for o in orders])):
-        assert serialize_money(o) == order_money_summary(o).as_dict()
+        assert serialize_money(o) == order_money_summary(o.order).as_dict()
         assert [i["stage_code"] for i in serialize_installments(o)] == [
             "booking", "design", "installation", "acceptance"]
     assert sorted(r[1]["paid"] for r in rows) == ["0.00", "1200.00", "1200.00"]

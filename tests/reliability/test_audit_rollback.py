@@ -30,15 +30,14 @@ def failing_effect():
 
     def register(trigger: str, exc: Exception):
         def effect(ctx: hooks.TransitionContext) -> None:
-            if ctx.trigger == trigger:
-                raise exc
+            raise exc
 
-        hooks.register_effect(effect)
+        hooks.register_effect(trigger, effect)
         registered.append(effect)
 
     yield register
     for effect in registered:
-        hooks._effects.remove(effect)
+        hooks.unregister_effect(effect)
 
 
 def _snapshot(order: ServiceOrder) -> tuple:

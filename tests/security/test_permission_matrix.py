@@ -158,7 +158,7 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
         "templates": template.pk, "orders": order.pk, "appointments": appointment.pk, "stages": measuring.pk,
         "installments": installment.pk, "payments": installment.payments.first().pk,
         "vouchers": Voucher.objects.get(order=order).pk, "jobs": appointment.pk, "stores": store.pk,
-        "technicians": technician.pk, "provider": "sandbox", "evidence": photo.body["id"],
+        "technicians": technician.pk, "provider": "sandbox", "evidence": photo.data["id"],
         "stage_files": submission_file.pk,
     }
     users = {"admin": merchant_admin, "manager": store_manager, "tech": technician, "tech2": technician2,

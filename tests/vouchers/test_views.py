@@ -5,7 +5,7 @@ from django.test import RequestFactory
 
 from tests.factories.vouchers import code_of, make_voucher_order, voucher_of
 from vouchers import codes
-from vouchers.integration import serialize_section
+from vouchers.plugin import serialize_section
 from workflows.selectors import order_detail_load, order_detail_queryset
 
 
@@ -88,8 +88,8 @@ def test_qr_needs_login(anon_client, voucher):
 def _section(user, order_ids):
     request = RequestFactory().get("/")
     request.user = user
-    orders = order_detail_load(order_detail_queryset(user=user).filter(pk__in=order_ids))
-    return {o.pk: serialize_section(o, request) for o in orders}
+    details = order_detail_load(order_detail_queryset(user=user).filter(pk__in=order_ids))
+    return {d.order.pk: serialize_section(d, request) for d in details}
 
 
 def test_order_section_gives_the_consumer_code_and_qr(consumer, store_manager, order, voucher, code):

@@ -356,7 +356,7 @@ def test_a_visit_after_the_stage_voucher_expires_is_refused_and_not_listed(clien
 
 
 def test_a_missed_visit_is_rebooked_only_while_the_stage_voucher_is_valid(voucher_order, store, consumer):
-    from fieldwork.services import appointment_mark_no_show
+    from workflows.services import appointment_mark_no_show
 
     stage = stage_of(voucher_order, "visit")
     slots = services.appointment_slots(stage=stage)
@@ -381,8 +381,8 @@ def test_an_expired_voucher_leaves_no_slots_and_refuses_booking(voucher_order, s
 
 
 def test_a_redeemed_voucher_no_longer_limits_visits(voucher_order, store):
-    from vouchers.integration import voucher_booking_deadline
     from vouchers.models import Voucher
+    from vouchers.plugin import voucher_booking_deadline
 
     stage = stage_of(voucher_order, "visit")
     assert voucher_booking_deadline(stage) is not None

@@ -144,11 +144,11 @@ def test_effects_run_in_the_transition_transaction(order, store_manager):
     def effect(ctx):
         seen.append((ctx.trigger, ctx.from_state, ctx.to_state, ctx.event.kind))
 
-    hooks.register_effect(effect)
+    hooks.register_effect("start", effect)
     try:
         services.stage_start(stage=stage_of(order, "design"), actor=store_manager)
     finally:
-        hooks._effects.remove(effect)
+        hooks.unregister_effect(effect)
     assert seen == [("start", "design:ready", "design:in_progress", "stage.start")]
 
 

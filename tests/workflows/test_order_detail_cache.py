@@ -16,7 +16,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from fieldwork.services import appointment_mark_no_show
 from notifications.services import tracking_link_revoke
 from payments.models import Installment, Payment
 from payments.services import installment_pay, payment_fail, payment_refund, sandbox_checkout_complete
@@ -26,6 +25,7 @@ from tests.factories.vouchers import make_voucher_order, voucher_of
 from tests.factories.workflows import linear_stages, make_order, stage_of
 from vouchers.services import voucher_expire
 from workflows import services
+from workflows.services import appointment_mark_no_show
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,8 @@
 """The consumer's tracking page: `/track/<token>/`, opened from a signed link without logging in.
 
 The page reads the order, its stages, visits, installments and vouchers in a fixed number of
-queries. Payments and vouchers are other apps: their models are read through django.apps when they
-are installed, so the page works (with less on it) without them. The Pay button posts to
-`/track/<token>/pay/<installment>/`, which starts a payment through the payments app's service and
-redirects to the provider's checkout with a return link to this page.
+queries. The Pay button posts to `/track/<token>/pay/<installment>/`, which starts a payment through
+the payments app's service and redirects to the provider's checkout with a return link to this page.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
-from django.apps import apps
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
@@ -23,10 +20,16 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import DomainError
 from core.money import display
 from notifications.services import tracking_order_for_token, tracking_url
+from payments import services as payment_services
+from payments.models import Installment
+from payments.selectors import order_money_summary
+from vouchers import codes as voucher_codes
+from vouchers import crypto
+from vouchers.models import Voucher
 from workflows.models import Appointment, ServiceOrder, StageInstance
 from workflows.selectors import stage_visit_missed
 
-logger = logging.getLogger("notifications.tracking")
+logger = logging.getLogger("portal")
 S = StageInstance.State
 
 SECURITY_HEADERS = {
@@ -36,15 +39,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store, private",
     "X-Robots-Tag": "noindex, nofollow",
 }
-
-
-def _model(app_label: str, name: str):
-    if not apps.is_installed(app_label):
-        return None
-    try:
-        return apps.get_model(app_label, name)
-    except LookupError:
-        return None
 
 
 @dataclass
@@ -157,13 +151,10 @@ def _headline(order: ServiceOrder, current: StageInstance | None, appointment: A
 
 
 def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[list[InstallmentView], str, str, str]:
-    Installment = _model("payments", "Installment")
-    if Installment is None:
-        return [], "", "", ""
     rows = list(Installment.objects.filter(order=order).order_by("position", "pk"))
-    payable_states = set(getattr(Installment, "PAYABLE_STATES", ("due", "failed")))
-    open_states = set(getattr(Installment, "OPEN_STATES", ("scheduled", "due", "processing", "failed")))
-    labels = dict(Installment.State.choices) if hasattr(Installment, "State") else {}
+    payable_states = set(Installment.PAYABLE_STATES)
+    open_states = set(Installment.OPEN_STATES)
+    labels = dict(Installment.State.choices)
     views, due, outstanding = [], Decimal(0), Decimal(0)
     for inst in rows:
         state = str(inst.state)
@@ -171,7 +162,7 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
             pk=inst.pk, stage_name=stage_names.get(inst.stage_id, ""), amount=display(inst.amount, inst.currency),
             state=state,
             label=INSTALLMENT_LABELS.get(state) or labels.get(state, state.replace("_", " ").capitalize()),
-            payable=state in payable_states, timing=getattr(inst, "timing", ""), paid_at=getattr(inst, "paid_at", None),
+            payable=state in payable_states, timing=inst.timing, paid_at=inst.paid_at,
         ))
         if state in payable_states:
             due += inst.amount
@@ -184,27 +175,8 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
 
 def _net_paid(order: ServiceOrder) -> Decimal:
     """The order detail's `money.net_paid` (from the ledger): a partial refund shows, and a double payment that
-    was sent back counts once. Only called when the payments app is installed (it has installments)."""
-    from payments.selectors import order_money_summary
-
+    was sent back counts once."""
     return order_money_summary(order).net_paid
-
-
-def _voucher_code(voucher) -> str | None:
-    """The voucher's code in clear (normalized), through the vouchers app's own decryption."""
-    try:
-        from vouchers import crypto
-    except ImportError:
-        return None
-    return crypto.decrypt(voucher.code_encrypted)
-
-
-def _display(code: str) -> str:
-    try:
-        from vouchers.codes import display
-    except ImportError:
-        return code
-    return display(code)
 
 
 def _qr_svg(text: str) -> str:
@@ -215,24 +187,21 @@ def _qr_svg(text: str) -> str:
 
 
 def _vouchers(order: ServiceOrder, stage_names: dict[int, str], tz) -> list[VoucherView]:
-    Voucher = _model("vouchers", "Voucher")
-    if Voucher is None:
-        return []
     live = Voucher.objects.filter(order=order).order_by("issued_at", "pk")
     views = []
-    labels = dict(Voucher.State.choices) if hasattr(Voucher, "State") else {}
+    labels = dict(Voucher.State.choices)
     for v in live:
         state = str(v.state)
         if state not in ("issued", "redeemed"):
             continue
         code_display, svg = "", ""
         if state == "issued":
-            code = _voucher_code(v)
+            code = crypto.decrypt(v.code_encrypted)
             if code:
-                code_display, svg = _display(code), _qr_svg(code)
+                code_display, svg = voucher_codes.display(code), _qr_svg(code)
         views.append(VoucherView(
             stage_name=stage_names.get(v.stage_id, ""), state=state, label=labels.get(state, state),
-            code_display=code_display, valid_until=getattr(v, "valid_until", None), qr_svg=svg,
+            code_display=code_display, valid_until=v.valid_until, qr_svg=svg,
         ))
     return views
 
@@ -281,7 +250,7 @@ def _order_or_404(token: str) -> ServiceOrder:
 
 
 def _invalid(request):
-    return _respond(request, "notifications/tracking_invalid.html", {}, status=404)
+    return _respond(request, "portal/tracking_invalid.html", {}, status=404)
 
 
 def _respond(request, template: str, context: dict, status: int = 200):
@@ -299,7 +268,7 @@ def tracking_page(request, token: str):
         return _invalid(request)
     page = tracking_page_build(order)
     message = {"paid": "Thank you for your payment."}.get(request.GET.get("payment", ""))
-    return _respond(request, "notifications/tracking.html", {
+    return _respond(request, "portal/tracking.html", {
         "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": message,
     })
 
@@ -307,8 +276,6 @@ def tracking_page(request, token: str):
 def _start_payment(installment, order: ServiceOrder, return_url: str) -> str:
     """Start paying the installment through the payments app (as the order's consumer, whom the
     signed link stands for); returns the provider's checkout URL with the way back to this page."""
-    from payments import services as payment_services
-
     result = payment_services.installment_pay(installment=installment, actor=order.consumer)
     url = getattr(result.payment, "checkout_url", "") or ""
     if not url:
@@ -324,8 +291,7 @@ def tracking_pay(request, token: str, installment_id: int):
         order = _order_or_404(token)
     except InvalidLink:
         return _invalid(request)
-    Installment = _model("payments", "Installment")
-    installment = Installment.objects.filter(pk=installment_id, order=order).first() if Installment else None
+    installment = Installment.objects.filter(pk=installment_id, order=order).first()
     if installment is None:
         raise Http404("No such installment.")
     return_url = request.build_absolute_uri(f"{tracking_url(order)}?payment=paid")
@@ -334,7 +300,7 @@ def tracking_pay(request, token: str, installment_id: int):
     except DomainError as exc:
         logger.info("tracking pay for order %s refused: %s", order.pk, exc.detail)
         page = tracking_page_build(order)
-        return _respond(request, "notifications/tracking.html", {
+        return _respond(request, "portal/tracking.html", {
             "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": exc.detail,
         }, status=exc.status_code if exc.status_code < 500 else 400)
     response = HttpResponseRedirect(checkout_url)

@@ -1,6 +1,6 @@
-"""What the fieldwork app tells the engine: guards on "complete" and the order detail's
-"visits" and "evidence_url" sections. Registered in FieldworkConfig.ready(); the engine never imports
-this app."""
+"""How the fieldwork app plugs into the stage engine (`register()`, called by FieldworkConfig.ready()):
+guards on "complete" (the visit checked in, enough photos, the checklist ticked), where a visit was
+checked in (for apps that record it), and the order detail's "visits" and "evidence_url" sections."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from django.db.models import BooleanField, F, FloatField, IntegerField, Value
 from django.urls import reverse
 from rest_framework import serializers
 
-from fieldwork import selectors
+from fieldwork import (
+    events,  # noqa: F401 - declares the field work's event kinds
+    selectors,
+)
 from fieldwork.models import CheckIn, CheckOut
+from workflows import hooks
+from workflows.hooks import OrderDetailRows
 from workflows.models import Appointment, ServiceOrder, StageInstance
 
 A = Appointment.State
@@ -46,7 +51,10 @@ def guard_checklist(order: ServiceOrder, stage: StageInstance) -> str | None:
     return "Checklist items not ticked yet: " + ", ".join(open_items) + "."
 
 
-VISITS_ATTR = "fieldwork_visit_records"
+def checkin_location(appointment: Appointment) -> tuple | None:
+    """(latitude, longitude) of the visit's latest check-in, None when it has none."""
+    return (CheckIn.objects.filter(appointment_id=appointment.pk).order_by("-pk")
+            .values_list("latitude", "longitude").first())
 
 
 def _site_records(model, appointment_ids: list[int], **first_in_facts):
@@ -58,11 +66,11 @@ def _site_records(model, appointment_ids: list[int], **first_in_facts):
                          *first_in_facts, named=True))
 
 
-def _load_visits(orders) -> None:
-    """Keep each order's check-ins and check-outs on it: {appointment id: (check-ins, check-outs)}.
+def _load_visits(details: list[OrderDetailRows]) -> dict[int, dict]:
+    """Each order's check-ins and check-outs: {order id: {appointment id: (check-ins, check-outs)}}.
     One query for all the orders (plain rows). A check-in is only ever recorded together with its
     visit's checked_in_at, so there is nothing to read when no visit has one."""
-    appointments = [a["id"] for o in orders for a in o.detail_appointments if a["checked_in_at"] is not None]
+    appointments = [a["id"] for d in details for a in d.appointments if a["checked_in_at"] is not None]
     records: dict[int, tuple[list, list]] = {}
     if appointments:
         checkins = _site_records(CheckIn, appointments, on_time_=F("on_time"), minutes_late_=F("minutes_late"),
@@ -75,15 +83,14 @@ def _load_visits(orders) -> None:
         )
         for row in checkins.union(checkouts, all=True):
             records.setdefault(row.appointment_id, ([], []))[0 if row.is_checkin else 1].append(row)
-    for order in orders:
-        setattr(order, VISITS_ATTR, records)
+    return {d.order.pk: records for d in details}
 
 
-def _visits_section(order, request) -> list[dict]:
+def _visits_section(detail: OrderDetailRows, request) -> list[dict]:
     """Each visit of the order with its check-in/out facts (reads loaded rows only)."""
     rows = []
-    records = getattr(order, VISITS_ATTR)
-    for appointment in sorted(order.detail_appointments, key=lambda a: (a["window_start"], a["id"])):
+    records = detail.sections["visits"]
+    for appointment in sorted(detail.appointments, key=lambda a: (a["window_start"], a["id"])):
         checkins, checkouts = records.get(appointment["id"], ((), ()))
         checkins = sorted(checkins, key=lambda c: (c.recorded_at, c.pk))
         checkouts = sorted(checkouts, key=lambda c: (c.recorded_at, c.pk))
@@ -135,9 +142,9 @@ def _visits_schema():
     return VisitSection(many=True, read_only=True)
 
 
-def _evidence_url_section(order, request) -> str:
+def _evidence_url_section(detail: OrderDetailRows, request) -> str:
     """Where the order's evidence (photos, measurements) is listed, with each file's download link."""
-    return reverse("order-evidence", kwargs={"id": order.pk})
+    return reverse("order-evidence", kwargs={"id": detail.order.pk})
 
 
 def _evidence_url_schema():
@@ -145,8 +152,7 @@ def _evidence_url_schema():
 
 
 def register() -> None:
-    from workflows import hooks
-
+    hooks.register_visit_location(checkin_location)
     hooks.register_guard("complete", guard_visit_checked_in)
     hooks.register_guard("complete", guard_photos)
     hooks.register_guard("complete", guard_checklist)

@@ -1,4 +1,7 @@
-"""How vouchers plug into the stage engine (registered in VouchersConfig.ready()).
+"""How vouchers plug into the stage engine (`register()`, called by VouchersConfig.ready()).
+
+This is the module to copy when a new app plugs into the engine: what it adds (effects keyed by
+trigger, guards, a booking deadline, an order-detail section) and one `register()` that wires it.
 
 - effect: a stage that requires a voucher gets one when the order enters "<code>:ready" (the
   consumer became entitled: its prior installment is paid, or at once when it carries none);
@@ -15,8 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
+from vouchers import events  # noqa: F401 - declares the vouchers' event kinds
 from vouchers.models import Voucher
-from workflows.hooks import BookingDeadline, TransitionContext
+from workflows import hooks
+from workflows.hooks import BookingDeadline, OrderDetailRows, TransitionContext
 
 
 def issue_on_entitlement(ctx: TransitionContext) -> None:
@@ -34,8 +39,7 @@ def issue_on_entitlement(ctx: TransitionContext) -> None:
 def revoke_on_cancel(ctx: TransitionContext) -> None:
     from vouchers.services import vouchers_revoke_for_order
 
-    if ctx.trigger == "cancel":
-        vouchers_revoke_for_order(order=ctx.order, actor=ctx.actor)
+    vouchers_revoke_for_order(order=ctx.order, actor=ctx.actor)
 
 
 def voucher_redeemed_guard(order, stage) -> str | None:
@@ -67,31 +71,29 @@ def voucher_booking_deadline(stage) -> BookingDeadline | None:
     return BookingDeadline(until=valid_until, reason=reason)
 
 
-VOUCHERS_ATTR = "vouchers_rows"
 _FIELDS = ("id", "order_id", "stage_id", "state", "valid_from", "valid_until", "redeemed_at", "last4", "code_encrypted")
 
 
-def load_section(orders) -> None:
-    """Keep each order's vouchers on it (one query for all the orders, plain rows). Vouchers are only
-    issued for stages that require one (issue_on_entitlement): no such stage, no query."""
-    rows = {o.pk: [] for o in orders}
-    ids = [o.pk for o in orders if any(s["definition__requires_voucher"] for s in o.detail_stages)]
+def load_section(details: list[OrderDetailRows]) -> dict[int, list]:
+    """Each order's vouchers (one query for all the orders, plain rows). Vouchers are only issued for
+    stages that require one (issue_on_entitlement): no such stage, no query."""
+    rows = {d.order.pk: [] for d in details}
+    ids = [d.order.pk for d in details if any(s["definition__requires_voucher"] for s in d.stages)]
     if ids:
         for row in Voucher.objects.filter(order_id__in=ids).order_by("pk").values_list(*_FIELDS, named=True):
             rows[row.order_id].append(row)
-    for order in orders:
-        setattr(order, VOUCHERS_ATTR, rows[order.pk])
+    return rows
 
 
-def serialize_section(order, request) -> list[dict]:
+def serialize_section(detail: OrderDetailRows, request) -> list[dict]:
     """Reads only the loaded vouchers (and the stages workflows loaded): no query per voucher."""
     from vouchers.services import voucher_code
 
     user = getattr(request, "user", None)
-    is_owner = user is not None and getattr(user, "pk", None) == order.consumer_id
-    codes = {s["id"]: s["definition__code"] for s in order.detail_stages}
+    is_owner = user is not None and getattr(user, "pk", None) == detail.order.consumer_id
+    codes = {s["id"]: s["definition__code"] for s in detail.stages}
     result = []
-    for v in getattr(order, VOUCHERS_ATTR):
+    for v in detail.sections["vouchers"]:
         item = {
             "id": v.id, "stage": v.stage_id, "stage_code": codes[v.stage_id], "state": v.state,
             "valid_from": v.valid_from, "valid_until": v.valid_until, "redeemed_at": v.redeemed_at,
@@ -137,10 +139,9 @@ def unseal_section(items: list[dict]) -> list[dict]:
 
 
 def register() -> None:
-    from workflows import hooks
-
-    hooks.register_effect(issue_on_entitlement)
-    hooks.register_effect(revoke_on_cancel)
+    # The stage becomes ready (the consumer is entitled) after these triggers.
+    hooks.register_effect(("create", "unblock", "complete", "approve"), issue_on_entitlement)
+    hooks.register_effect("cancel", revoke_on_cancel)
     hooks.register_guard("complete", voucher_redeemed_guard)
     hooks.register_booking_deadline(voucher_booking_deadline)
     hooks.register_order_section("vouchers", load=load_section, serialize=serialize_section,

@@ -1,0 +1,93 @@
+"""The order events the payments app records: each kind declared once, with a small constructor.
+
+Amounts go into payloads as strings with the currency's places, beside their currency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from payments.models import Installment, Payment, Refund
+from workflows.events import declare, record_event
+from workflows.models import OrderEvent, ServiceOrder
+
+_MONEY = ("amount", "currency")
+INSTALLMENT_DUE = declare("installment.due", "An installment became due: the consumer can pay it.",
+                          ("installment", *_MONEY, "timing"))
+INSTALLMENT_WAIVED = declare("installment.waived", "A zero installment was waived at once.",
+                             ("installment", *_MONEY, "timing"))
+INSTALLMENTS_CANCELLED = declare("installments.cancelled",
+                                 "The cancelled order's unpaid installments were cancelled.", ("installments",))
+PAYMENT_STARTED = declare("payment.started", "A payment attempt was opened at the provider.",
+                          ("installment", "payment", *_MONEY, "provider"))
+PAYMENT_CAPTURED = declare("payment.captured", "The provider confirmed the money: the installment is paid.",
+                           ("installment", "payment", *_MONEY))
+PAYMENT_CAPTURED_UNOWED = declare(
+    "payment.captured_unowed", "Money arrived for an installment no longer owed; it is sent back.",
+    ("installment", "payment", *_MONEY, "state"))
+PAYMENT_CANCELLED = declare("payment.cancelled", "An open payment attempt was closed.",
+                            ("installment", "payment", "reason"))
+PAYMENT_FAILED = declare("payment.failed", "A payment attempt failed; the installment can be paid again.",
+                         ("installment", "payment", *_MONEY))
+PAYMENT_EXPIRED = declare("payment.expired", "A payment attempt nobody finished was closed.",
+                          ("installment", "payment"))
+PAYMENT_REFUNDED = declare("payment.refunded", "Money went back to the consumer.",
+                           ("installment", "payment", "refund", *_MONEY, "reason"))
+REFUND_REQUESTED = declare("refund.requested", "A refund was asked of the provider.",
+                           ("installment", "payment", "refund", *_MONEY, "reason"))
+REFUND_FAILED = declare("refund.failed", "The provider refused a refund.",
+                        ("installment", "payment", "refund", *_MONEY))
+REFUND_STUCK = declare("refund.stuck", "A refund is still unconfirmed long after it was asked: the store is told.",
+                       ("installment", "payment", "refund", *_MONEY, "created_at", "hours"))
+_MISMATCH = (*_MONEY, "reported_amount", "reported_currency")
+PAYMENT_AMOUNT_MISMATCH = declare(
+    "payment.amount_mismatch", "The provider reported another amount or currency than the payment asked: not booked.",
+    ("installment", "payment", *_MISMATCH))
+REFUND_AMOUNT_MISMATCH = declare(
+    "refund.amount_mismatch", "The provider reported another amount or currency than the refund asked: not booked.",
+    ("installment", "payment", "refund", *_MISMATCH))
+
+
+def _money(amount: Decimal, currency: str) -> dict:
+    return {"amount": str(amount), "currency": currency}
+
+
+def installment_due(*, order: ServiceOrder, installment: Installment) -> OrderEvent:
+    kind = INSTALLMENT_WAIVED if installment.state == Installment.State.WAIVED else INSTALLMENT_DUE
+    return record_event(order=order, kind=kind, stage_id=installment.stage_id,
+                        payload={"installment": installment.pk, **_money(installment.amount, installment.currency),
+                                 "timing": installment.timing})
+
+
+def installments_cancelled(*, order: ServiceOrder, installment_ids: list[int], actor=None) -> OrderEvent:
+    return record_event(order=order, kind=INSTALLMENTS_CANCELLED, actor=actor,
+                        payload={"installments": installment_ids})
+
+
+def payment_event(kind, /, *, order: ServiceOrder, installment: Installment, payment: Payment, actor=None,
+                  money: bool = True, **extra) -> OrderEvent:
+    """One of the payment.* kinds about `payment` (on its installment's stage), with its amount unless
+    money=False."""
+    payload = {"installment": installment.pk, "payment": payment.pk}
+    if money:
+        payload.update(_money(payment.amount, payment.currency))
+    return record_event(order=order, kind=kind, actor=actor, stage_id=installment.stage_id,
+                        payload={**payload, **extra})
+
+
+def refund_event(kind, /, *, order: ServiceOrder, installment: Installment, refund: Refund, actor=None,
+                 **extra) -> OrderEvent:
+    """One of the refund.* kinds (and payment.refunded) about `refund` (on its installment's stage), with its
+    amount."""
+    return record_event(order=order, kind=kind, actor=actor, stage_id=installment.stage_id,
+                        payload={"installment": installment.pk, "payment": refund.payment_id, "refund": refund.pk,
+                                 **_money(refund.amount, refund.currency), **extra})
+
+
+def amount_mismatch(*, order: ServiceOrder, installment: Installment, asked: Payment | Refund, amount,
+                    currency: str) -> OrderEvent:
+    """The provider reported `amount`/`currency` for a payment or refund that asked for another."""
+    reported = {"reported_amount": str(amount) if amount is not None else None,
+                "reported_currency": (currency or asked.currency).upper()}
+    if isinstance(asked, Refund):
+        return refund_event(REFUND_AMOUNT_MISMATCH, order=order, installment=installment, refund=asked, **reported)
+    return payment_event(PAYMENT_AMOUNT_MISMATCH, order=order, installment=installment, payment=asked, **reported)

@@ -1,0 +1,186 @@
+"""How payments plug into the stage engine (`register()`, called by PaymentsConfig.ready()).
+
+- effects: installments are made when the order is created and fall due when the engine reaches their
+  stage; cancelling the order cancels what is unpaid and refunds what the template's rule says;
+- guards: a gated stage opens ("unblock") only when its installments are paid, and the order completes
+  ("settle") only when every installment is;
+- order detail sections "installments" and "money" (one query for all the orders: installments LEFT
+  JOIN their ledger rows, plain values), so the detail costs the same for 1 or 30 orders, 4 or 40 stages.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from rest_framework import serializers
+
+from core.money import quantize
+from payments import events  # noqa: F401 - declares the payments' event kinds
+from payments.models import Installment
+from payments.selectors import money_figures, money_summary_from_rows
+from payments.services import installments_allocate, installments_cancel, installments_make_due
+from workflows import hooks
+from workflows.hooks import OrderDetailRows, TransitionContext
+from workflows.models import ServiceOrder, StageInstance
+
+ZERO = Decimal("0")
+
+
+# --- guards --------------------------------------------------------------------------------------
+
+
+def guard_unblock(order: ServiceOrder, stage: StageInstance | None) -> str | None:
+    """A gated stage opens only when every installment gating it is paid (or waived)."""
+    if stage is None:
+        return None
+    prev = StageInstance.objects.filter(order_id=order.pk, position__lt=stage.position).order_by("-position") \
+        .values_list("pk", flat=True).first()
+    gating = Installment.objects.filter(order_id=order.pk, stage_id=stage.pk, timing=Installment.Timing.BEFORE)
+    if prev is not None:
+        gating = gating | Installment.objects.filter(order_id=order.pk, stage_id=prev,
+                                                     timing=Installment.Timing.AFTER)
+    unpaid = [i for i in gating if i.state not in Installment.SETTLED_STATES]
+    if unpaid:
+        owed = sum((i.amount for i in unpaid), ZERO)
+        return f"Waiting for payment of {owed} {unpaid[0].currency}."
+    return None
+
+
+def guard_settle(order: ServiceOrder, stage: StageInstance | None) -> str | None:
+    unpaid = list(Installment.objects.filter(order_id=order.pk).exclude(state__in=Installment.SETTLED_STATES))
+    if unpaid:
+        return f"Waiting for the final payment of {sum((i.amount for i in unpaid), ZERO)} {unpaid[0].currency}."
+    return None
+
+
+# --- effects -------------------------------------------------------------------------------------
+
+
+def allocate_on_create(ctx: TransitionContext) -> None:
+    installments_allocate(ctx.order)
+
+
+def make_due(ctx: TransitionContext) -> None:
+    """Entering "<code>:waiting_payment" or "closing" makes installments due (installments_make_due)."""
+    installments_make_due(ctx.order, to_state=ctx.to_state, actor=ctx.actor)
+
+
+def cancel_and_refund(ctx: TransitionContext) -> None:
+    installments_cancel(ctx.order, actor=ctx.actor)
+
+
+# --- overdue installments (the platform's SLA scan) ------------------------------------------------------------
+
+
+def scan_installments_overdue(now, batch_size: int, record) -> int:
+    """Installments due and unpaid longer than INSIGHTS_INSTALLMENT_OVERDUE_HOURS (72) since `due_at`: each is handed
+    to the platform's breach recorder once (`overdue_reported_at` keeps the scan to new ones: a partial index)."""
+    hours = getattr(settings, "INSIGHTS_INSTALLMENT_OVERDUE_HOURS", 72)
+    candidates = (Installment.objects
+                  .filter(state=Installment.State.DUE, due_at__lt=now - timedelta(hours=hours),
+                          overdue_reported_at__isnull=True, order__status=ServiceOrder.Status.ACTIVE)
+                  .only("pk", "order_id", "stage_id", "due_at", "amount"))
+    found, last_pk = 0, 0
+    while batch := list(candidates.filter(pk__gt=last_pk).order_by("pk")[:batch_size]):
+        for inst in batch:
+            def still(order, inst=inst):
+                return Installment.objects.filter(pk=inst.pk, state=Installment.State.DUE).exists()
+            recorded = record(kind="installment_overdue", order_id=inst.order_id, stage_id=inst.stage_id,
+                              installment_id=inst.pk, due_at=inst.due_at + timedelta(hours=hours), now=now,
+                              still_breached=still, details={"amount": str(inst.amount)})
+            if recorded:
+                found += Installment.objects.filter(pk=inst.pk, overdue_reported_at__isnull=True).update(
+                    overdue_reported_at=now)
+        last_pk = batch[-1].pk
+    return found
+
+
+# --- order detail sections -----------------------------------------------------------------------
+
+_INSTALLMENT_FIELDS = ("id", "order_id", "stage_id", "amount", "currency", "timing", "state", "due_at", "paid_at")
+_Installment = namedtuple("_Installment", _INSTALLMENT_FIELDS)
+_LedgerRow = namedtuple("_LedgerRow", ("installment_id", "kind", "amount"))
+PaymentRows = namedtuple("PaymentRows", ("installments", "ledger"))
+
+
+def load(details: list[OrderDetailRows]) -> dict[int, PaymentRows]:
+    """Each order's installments (in position order) and ledger rows, from one query (installments LEFT
+    JOIN their ledger rows). Installments are only made for stages carrying a payment share
+    (installments_allocate) and every ledger row belongs to one: an order without such a stage costs no
+    query."""
+    loaded = {d.order.pk: PaymentRows([], []) for d in details}
+    ids = [d.order.pk for d in details if any((s["definition__payment_share"] or 0) > 0 for s in d.stages)]
+    if ids:
+        rows = (Installment.objects.filter(order_id__in=ids).order_by("position", "pk", "ledger_entries__id")
+                .values_list(*_INSTALLMENT_FIELDS, "ledger_entries__kind", "ledger_entries__amount"))
+        last = None
+        for *fields, kind, amount in rows:
+            if last is None or last.id != fields[0]:
+                last = _Installment(*fields)
+                loaded[last.order_id].installments.append(last)
+            if kind is not None:
+                loaded[last.order_id].ledger.append(_LedgerRow(last.id, kind, amount))
+    return loaded
+
+
+def serialize_installments(detail: OrderDetailRows, request=None) -> list[dict]:
+    codes = {s["id"]: s["definition__code"] for s in detail.stages}
+    return [{
+        "id": i.id, "stage": i.stage_id, "stage_code": codes[i.stage_id], "amount": str(quantize(i.amount, i.currency)),
+        "currency": i.currency, "timing": i.timing, "state": i.state,
+        "due_at": i.due_at.isoformat() if i.due_at else None,
+        "paid_at": i.paid_at.isoformat() if i.paid_at else None,
+    } for i in detail.sections["installments"].installments]
+
+
+def serialize_money(detail: OrderDetailRows, request=None) -> dict:
+    """Reads the rows the installments section loaded."""
+    rows = detail.sections["installments"]
+    return money_summary_from_rows(detail.order, rows.installments, rows.ledger).as_dict()
+
+
+# What the two sections look like, for the published OpenAPI schema (the bodies above are built by hand).
+_AMOUNT = {"max_digits": 14, "decimal_places": 2}
+
+
+class InstallmentSection(serializers.Serializer):
+    """One installment in the order detail: what is due for which stage, and where it stands."""
+
+    id = serializers.IntegerField()
+    stage = serializers.IntegerField()
+    stage_code = serializers.CharField()
+    amount = serializers.DecimalField(**_AMOUNT)
+    currency = serializers.CharField()
+    timing = serializers.ChoiceField(choices=Installment.Timing.choices)
+    state = serializers.ChoiceField(choices=Installment.State.choices)
+    due_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+
+class MoneySection(serializers.Serializer):
+    """The order's money at a glance: paid and refunded come from the ledger; outstanding is what is still owed."""
+
+    total = serializers.DecimalField(**_AMOUNT)
+    paid = serializers.DecimalField(**_AMOUNT)
+    refunded = serializers.DecimalField(**_AMOUNT)
+    net_paid = serializers.DecimalField(**_AMOUNT)
+    outstanding = serializers.DecimalField(**_AMOUNT)
+    currency = serializers.CharField()
+
+
+def register() -> None:
+    hooks.register_effect("create", allocate_on_create)
+    # Entering a stage that waits for money, or "closing", follows these triggers.
+    hooks.register_effect(("create", "complete", "approve"), make_due)
+    hooks.register_effect("cancel", cancel_and_refund)
+    hooks.register_sla_scan("installment_overdue", scan_installments_overdue)
+    hooks.register_order_figure("payments", money_figures)
+    hooks.register_guard("unblock", guard_unblock)
+    hooks.register_guard("settle", guard_settle)
+    hooks.register_order_section("installments", load=load, serialize=serialize_installments,
+                                 schema=lambda: InstallmentSection(many=True, read_only=True))
+    # Reads the rows the installments section loads.
+    hooks.register_order_section("money", serialize=serialize_money, schema=lambda: MoneySection(read_only=True))

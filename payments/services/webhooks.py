@@ -1,0 +1,123 @@
+"""Notifications from payment providers (webhooks): verified, stored, applied once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from core.errors import DomainError, InvalidTransition, NotFound
+from payments.models import Payment, WebhookDelivery
+from payments.providers import get_provider
+from payments.providers.base import (
+    EVENT_TYPES,
+    PAYMENT_FAILED,
+    PAYMENT_PENDING,
+    PAYMENT_SUCCEEDED,
+    REFUND_SUCCEEDED,
+    MalformedWebhook,
+    WebhookEvent,
+    WebhookRejected,
+)
+from payments.services.refunds import _refund_from_event
+from payments.services.settlement import payment_capture, payment_fail, payment_mark_pending
+
+SENSITIVE_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+
+
+@dataclass
+class WebhookResult:
+    status: str  # processed | duplicate
+    result: str
+    delivery_id: int
+
+
+def _find_payment(event: WebhookEvent, provider: str) -> Payment | None:
+    qs = Payment.objects.filter(provider=provider)
+    payment = qs.filter(reference=event.payment_reference).first() if event.payment_reference else None
+    if payment is None and event.provider_payment_id:
+        payment = qs.filter(provider_payment_id=event.provider_payment_id).first()
+    return payment
+
+
+def _process_event(event: WebhookEvent, provider: str) -> tuple[str, Payment | None]:
+    if event.type not in EVENT_TYPES:
+        return "ignored: unknown event type", None
+    payment = _find_payment(event, provider)
+    if payment is None:
+        return "ignored: unknown payment", None
+    if event.type == PAYMENT_PENDING:
+        return payment_mark_pending(payment=payment), payment
+    if event.type == PAYMENT_SUCCEEDED:
+        return payment_capture(payment=payment, amount=event.amount, currency=event.currency), payment
+    if event.type == PAYMENT_FAILED:
+        return payment_fail(payment=payment), payment
+    return _refund_from_event(payment, event, succeeded=event.type == REFUND_SUCCEEDED), payment
+
+
+def webhook_receive(*, provider: str, headers, raw_body: bytes) -> WebhookResult:
+    """Verify, store, deduplicate and apply one provider notification.
+
+    Every delivery is stored. A bad or stale signature or an unreadable body raises a 400
+    DomainError and changes nothing else. A verified event is applied at most once: the accepted
+    delivery row and the changes it causes commit together, and the unique constraint on
+    (provider, provider_event_id) turns every repeat into a `duplicate` that changes nothing.
+    Unknown event types and unknown payments are acknowledged (200) and recorded, so the provider
+    stops retrying something that retrying cannot fix.
+    """
+    header_map = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+    # Stored as sent, except NUL bytes, which PostgreSQL text cannot hold.
+    stored_headers = {k: v[:500].replace("\x00", "\ufffd") for k, v in header_map.items() if k not in SENSITIVE_HEADERS}
+    row = {"provider": provider[:30].replace("\x00", "\ufffd"),
+           "raw_body": raw_body.decode("utf-8", "replace").replace("\x00", "\ufffd"), "headers": stored_headers}
+    try:
+        prov = get_provider(provider)
+    except NotFound:
+        WebhookDelivery.objects.create(**row, status=WebhookDelivery.Status.REJECTED, result="unknown provider")
+        raise
+    try:
+        event = prov.verify_and_parse_webhook(header_map, raw_body)
+    except WebhookRejected as exc:
+        WebhookDelivery.objects.create(
+            **row, status=WebhookDelivery.Status.REJECTED, provider_event_id=exc.claimed_event_id,
+            signature_valid=isinstance(exc, MalformedWebhook), result=f"{exc.code}: {exc.detail}"[:300])
+        raise DomainError(exc.detail, code=exc.code, status_code=400) from None
+    accepted = {"provider_event_id": event.id, "event_type": event.type, "signature_valid": True}
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    delivery = WebhookDelivery.objects.create(**row, **accepted,
+                                                              status=WebhookDelivery.Status.ACCEPTED)
+            except IntegrityError:
+                delivery = None
+            if delivery is None:
+                dup = WebhookDelivery.objects.create(**row, **accepted, status=WebhookDelivery.Status.DUPLICATE,
+                                                     result="duplicate: already applied")
+                return WebhookResult(status="duplicate", result=dup.result, delivery_id=dup.pk)
+            result, payment = _process_event(event, prov.name)
+            delivery.processed, delivery.result, delivery.payment = True, result[:300], payment
+            delivery.save(update_fields=["processed", "result", "payment"])
+            return WebhookResult(status="processed", result=result, delivery_id=delivery.pk)
+    except Exception as exc:
+        # Keep the failed delivery for audit; the provider retries (the accepted row rolled back).
+        WebhookDelivery.objects.create(**row, **accepted, status=WebhookDelivery.Status.FAILED,
+                                       result=f"error: {exc.__class__.__name__}"[:300])
+        raise
+
+
+def sandbox_checkout_complete(*, payment: Payment, outcome: str) -> WebhookResult:
+    """What the sandbox checkout page does: send the signed notification a provider would."""
+    from payments.providers import sandbox
+
+    if outcome not in ("paid", "failed"):
+        raise DomainError("outcome must be 'paid' or 'failed'.", code="invalid",
+                          errors={"outcome": ["Must be paid or failed."]})
+    if payment.provider != sandbox.SandboxProvider.name:
+        raise NotFound("No such sandbox payment.")
+    if not payment.is_open:
+        raise InvalidTransition(f"This payment is {payment.status}.", allowed=[])
+    event_type = PAYMENT_SUCCEEDED if outcome == "paid" else PAYMENT_FAILED
+    headers, body = sandbox.build_webhook(event_type, sandbox.payment_event_data(payment))
+    return webhook_receive(provider=payment.provider, headers=headers, raw_body=body)
+

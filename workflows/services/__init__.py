@@ -1,0 +1,61 @@
+"""Write operations of the workflows app, by concern. Every entry point (API, admin, tasks, demo) calls these.
+
+- templates: drafts, validation, publishing, distribution, the stores' own appointment lengths
+- consumers: the consumer account that contact details identify
+- orders: create, stage steps through the engine, off-site work submitted by store staff, cancel
+- appointments: bookable windows, booking, moving, assigning, no-shows
+"""
+
+from workflows.services.appointments import (
+    Slot,
+    appointment_assign,
+    appointment_book,
+    appointment_mark_no_show,
+    appointment_minutes_for,
+    appointment_reschedule,
+    appointment_slots,
+    booking_horizon_end,
+    technicians_busy,
+)
+from workflows.services.consumers import consumer_find_or_create
+from workflows.services.orders import (
+    SUBMISSION_CONTENT_TYPES,
+    SUBMISSION_STORED_TYPES,
+    order_cancel,
+    order_create,
+    order_create_for_contact,
+    stage_approve,
+    stage_complete,
+    stage_fire,
+    stage_reject,
+    stage_resume,
+    stage_start,
+    stage_submit,
+    submission_file_check,
+)
+from workflows.services.templates import (
+    MAX_SLA_HOURS,
+    MAX_VOUCHER_VALID_DAYS,
+    STAGE_FIELDS,
+    TemplateInvalid,
+    distribution_override_problems,
+    distribution_set_overrides,
+    template_create,
+    template_distribute,
+    template_draft,
+    template_latest_published,
+    template_problems,
+    template_publish,
+    template_update,
+)
+
+__all__ = [
+    "MAX_SLA_HOURS", "MAX_VOUCHER_VALID_DAYS", "STAGE_FIELDS", "SUBMISSION_CONTENT_TYPES", "SUBMISSION_STORED_TYPES",
+    "Slot", "TemplateInvalid", "appointment_assign", "appointment_book", "appointment_mark_no_show",
+    "appointment_minutes_for", "appointment_reschedule", "appointment_slots", "booking_horizon_end",
+    "consumer_find_or_create", "distribution_override_problems", "distribution_set_overrides", "order_cancel",
+    "order_create", "order_create_for_contact", "stage_approve", "stage_complete", "stage_fire", "stage_reject",
+    "stage_resume", "stage_start", "stage_submit", "submission_file_check", "template_create",
+    "template_distribute", "template_draft", "template_latest_published", "template_problems", "template_publish",
+    "template_update", "technicians_busy",
+]

@@ -1,0 +1,184 @@
+"""Orders and their stages: create (a consumer by contact details), stage steps through the engine, off-site work
+delivered by store staff (files checked by their bytes), cancel."""
+
+from __future__ import annotations
+
+import posixpath
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+
+from core.errors import DomainError, InvalidTransition, NotFound
+from core.files import IMAGE_FORMATS, OPAQUE, PDF, detect_document, upload_read
+from core.money import minor_units_error, quantize
+from tenancy.models import Store, User
+from workflows import engine
+from workflows.models import (
+    Appointment,
+    ServiceOrder,
+    StageInstance,
+    StageSubmissionFile,
+    TemplateDistribution,
+    WorkflowTemplate,
+)
+from workflows.services.consumers import consumer_find_or_create
+
+Role = User.Role
+
+
+@transaction.atomic
+def order_create_for_contact(*, contact: dict, **order_fields) -> ServiceOrder:
+    """Find or create the consumer by their contact details (consumer_find_or_create) and create their
+    order, in one transaction: an order refused (say, a template not distributed to the store, or contact
+    details of two different people) leaves no new account behind. Field errors come under `consumer`."""
+    try:
+        consumer = consumer_find_or_create(**contact)
+    except DomainError as exc:
+        if "errors" in exc.extra:
+            exc.extra["errors"] = {"consumer": exc.extra["errors"]}
+        raise
+    return order_create(consumer=consumer, **order_fields)
+
+
+@transaction.atomic
+def order_create(
+    *,
+    template: WorkflowTemplate,
+    store: Store,
+    consumer: User,
+    total_amount: Decimal,
+    currency: str,
+    service_address: str,
+    latitude: Decimal,
+    longitude: Decimal,
+    actor=None,
+) -> ServiceOrder:
+    dist = TemplateDistribution.objects.select_related("version").filter(template=template, store=store).first()
+    if dist is None:
+        raise DomainError("This workflow is not distributed to that store.", code="not_distributed")
+    if error := minor_units_error(total_amount, currency):
+        raise DomainError(error, code="invalid", errors={"total_amount": [error]})
+
+    order = ServiceOrder.objects.create(
+        merchant_id=store.merchant_id,
+        store=store,
+        consumer=consumer,
+        template_version=dist.version,
+        total_amount=quantize(total_amount, currency),
+        currency=currency,
+        service_address=service_address,
+        latitude=latitude,
+        longitude=longitude,
+        state="",
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    StageInstance.objects.bulk_create(
+        [
+            StageInstance(order=order, definition=d, position=d.position)
+            for d in dist.version.stages.order_by("position")
+        ]
+    )
+    engine.order_initialize(order)
+    return order
+
+
+def stage_fire(*, stage: StageInstance, trigger: str, actor, payload: dict | None = None) -> engine.FireResult:
+    return engine.fire(order_id=stage.order_id, trigger=trigger, actor=actor, stage_id=stage.pk, payload=payload)
+
+
+def stage_approve(*, stage: StageInstance, actor) -> engine.FireResult:
+    return stage_fire(stage=stage, trigger="approve", actor=actor)
+
+
+def stage_reject(*, stage: StageInstance, actor, reason: str) -> engine.FireResult:
+    if not reason.strip():
+        raise DomainError("Say why the work is rejected.", code="invalid", errors={"reason": ["Required."]})
+    return stage_fire(stage=stage, trigger="reject", actor=actor, payload={"reason": reason})
+
+
+def stage_resume(*, stage: StageInstance, actor, note: str = "") -> engine.FireResult:
+    return stage_fire(stage=stage, trigger="resume", actor=actor, payload={"note": note})
+
+
+def stage_start(*, stage: StageInstance, actor) -> engine.FireResult:
+    return stage_fire(stage=stage, trigger="start", actor=actor)
+
+
+
+# What store staff may attach to a stage, by its bytes: a document or an image.
+SUBMISSION_CONTENT_TYPES = (*IMAGE_FORMATS.values(), PDF)
+# The types a stored submission file may have: those, and opaque bytes for a file stored before the check.
+SUBMISSION_STORED_TYPES = (*SUBMISSION_CONTENT_TYPES, OPAQUE)
+
+
+def submission_file_check(*, file) -> tuple[str, int]:
+    """(content type, size) of one file staff attach to a stage: a PDF or a real JPEG/PNG/WebP image by its
+    bytes, at most SUBMISSION_MAX_BYTES (400 with a field error naming the file otherwise; the name and
+    Content-Type the client sent are not trusted). The file is read once, then rewound for the storage."""
+    data = upload_read(file, max_bytes=settings.SUBMISSION_MAX_BYTES)
+    content_type = detect_document(data)
+    if content_type not in SUBMISSION_CONTENT_TYPES:
+        raise DomainError("Attach PDF documents or JPEG, PNG or WebP images.", code="invalid", errors={
+            "file": [f"{_upload_name(file) or 'A file'}: not a PDF document or a JPEG, PNG or WebP image."],
+        })
+    file.seek(0)
+    return content_type, len(data)
+
+
+def _upload_name(file) -> str:
+    """The name the client gave the file (data only, never part of a storage path)."""
+    return posixpath.basename(getattr(file, "name", None) or "")[:200]
+
+
+@transaction.atomic
+def stage_submit(*, stage: StageInstance, actor, notes: str = "", files=()) -> engine.FireResult:
+    """Store staff deliver off-site work (a design draft): the stage then waits for approval. Each file is
+    checked (submission_file_check) before anything changes, and stored under a name the server chooses in
+    the merchant's folder."""
+    if stage.definition.requires_appointment:
+        raise InvalidTransition(
+            "On-site stages are completed by the technician on the job.",
+            allowed=engine.allowed_triggers(stage.order, actor=actor),
+        )
+    checked = [(f, *submission_file_check(file=f)) for f in files]
+    result = stage_fire(
+        stage=stage,
+        trigger="complete",
+        actor=actor,
+        payload={"notes": notes, "files": [_upload_name(f) for f in files]},
+    )
+    StageInstance.objects.filter(pk=stage.pk).update(submission_notes=notes)
+    saved: list[StageSubmissionFile] = []
+    try:
+        for f, content_type, size in checked:
+            row = StageSubmissionFile(stage=stage, original_name=_upload_name(f), content_type=content_type,
+                                      size=size, uploaded_by=actor)
+            row.file.save("upload", f, save=False)
+            saved.append(row)
+            row.save()
+    except BaseException:
+        for row in saved:  # the rows are rolled back: do not keep their files
+            row.file.storage.delete(row.file.name)
+        raise
+    return result
+
+
+def stage_complete(*, stage: StageInstance, actor, payload: dict | None = None) -> engine.FireResult:
+    return stage_fire(stage=stage, trigger="complete", actor=actor, payload=payload)
+
+
+@transaction.atomic
+def order_cancel(*, order: ServiceOrder, actor, reason: str) -> ServiceOrder:
+    """Cancel the order. Effects registered by payments and vouchers refund and revoke."""
+    locked = engine.lock_order(order.pk)
+    if actor is not None and actor.role == Role.CONSUMER and locked.consumer_id != actor.pk:
+        raise NotFound("No such order.")
+    engine.fire_locked(locked, trigger="cancel", actor=actor, payload={"reason": reason})
+    locked.cancel_reason = reason
+    locked.save(update_fields=["cancel_reason"])
+    for appt in Appointment.objects.filter(order=locked, state__in=Appointment.ACTIVE_STATES):
+        appt.mark_cancelled()
+        appt.save()
+    return locked
+

@@ -1,0 +1,212 @@
+"""Workflow templates: drafts, validation, publishing (a published version never changes), distribution to
+stores, and the stores' own appointment lengths."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Conflict, DomainError, NotFound
+from tenancy.models import Merchant, Store
+from tenancy.tiers import tier_check_template, tier_require
+from workflows.models import StageDefinition, TemplateDistribution, TemplateVersion, WorkflowTemplate
+
+STAGE_FIELDS = (
+    "code",
+    "name",
+    "description",
+    "requires_appointment",
+    "appointment_minutes",
+    "requires_approval",
+    "max_rework_rounds",
+    "min_photos",
+    "checklist",
+    "requires_voucher",
+    "voucher_valid_days",
+    "payment_share",
+    "payment_timing",
+    "sla_hours",
+    "arrival_tolerance_minutes",
+    "refundable_on_cancel",
+)
+MAX_SLA_HOURS = 24 * 365
+MAX_VOUCHER_VALID_DAYS = 3650  # as StageDefinition.voucher_valid_days' validator
+
+
+class TemplateInvalid(DomainError):
+    """The template cannot be published as it is."""
+
+    code = "template_invalid"
+
+
+def _write_stages(version: TemplateVersion, stages: list[dict]) -> None:
+    codes = [data.get("code") for data in stages]
+    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicates:
+        problems = [
+            {"stage": c, "field": "code", "message": f"Stage code '{c}' is used more than once."} for c in duplicates
+        ]
+        raise TemplateInvalid(" ".join(p["message"] for p in problems), problems=problems)
+    version.stages.all().delete()
+    StageDefinition.objects.bulk_create(
+        [
+            StageDefinition(version=version, position=i, **{k: v for k, v in data.items() if k in STAGE_FIELDS})
+            for i, data in enumerate(stages, start=1)
+        ]
+    )
+
+
+@transaction.atomic
+def template_create(
+    *, merchant: Merchant, name: str, description: str = "", stages: list[dict], actor=None
+) -> WorkflowTemplate:
+    template = WorkflowTemplate.objects.create(merchant=merchant, name=name, description=description)
+    version = TemplateVersion.objects.create(template=template)
+    tier_check_template(merchant, stages)
+    _write_stages(version, stages)
+    return template
+
+
+def template_draft(template: WorkflowTemplate) -> TemplateVersion:
+    """The template's draft, made from its latest published version when it has none.
+    The caller holds the template's row lock."""
+    draft = template.versions.filter(status=TemplateVersion.Status.DRAFT).first()
+    if draft is not None:
+        return draft
+    latest = template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
+    draft = TemplateVersion.objects.create(template=template)
+    if latest is not None:
+        _write_stages(draft, [{f: getattr(d, f) for f in STAGE_FIELDS} for d in latest.stages.order_by("position")])
+    return draft
+
+
+@transaction.atomic
+def template_update(*, template: WorkflowTemplate, data: dict, actor=None) -> WorkflowTemplate:
+    """Edit the template; stage changes go to its draft (published versions never change)."""
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    for field in ("name", "description"):
+        if field in data:
+            setattr(template, field, data[field])
+    template.save()
+    if "stages" in data:
+        tier_check_template(template.merchant, data["stages"])
+        _write_stages(template_draft(template), data["stages"])
+    return template
+
+
+def template_problems(stages: list[StageDefinition]) -> list[dict]:
+    """Everything that keeps a set of stage definitions from being published, one message each."""
+    problems: list[dict] = []
+
+    def add(stage, field, message):
+        problems.append({"stage": getattr(stage, "code", None), "field": field, "message": message})
+
+    if not stages:
+        add(None, "stages", "A workflow needs at least one stage.")
+        return problems
+    seen: set[str] = set()
+    for st in stages:
+        if st.code in seen:
+            add(st, "code", f"Stage code '{st.code}' is used more than once.")
+        seen.add(st.code)
+        if st.sla_hours is not None and not (1 <= st.sla_hours <= MAX_SLA_HOURS):
+            add(st, "sla_hours", f"SLA of stage '{st.code}' must be between 1 and {MAX_SLA_HOURS} hours.")
+        if st.requires_appointment and not (15 <= st.appointment_minutes <= 12 * 60):
+            add(st, "appointment_minutes", f"Appointment of stage '{st.code}' must last 15 minutes to 12 hours.")
+        if st.arrival_tolerance_minutes > 24 * 60:
+            add(st, "arrival_tolerance_minutes", f"Arrival tolerance of stage '{st.code}' is over a day.")
+        if not (1 <= st.voucher_valid_days <= MAX_VOUCHER_VALID_DAYS):
+            add(st, "voucher_valid_days",
+                f"Vouchers of stage '{st.code}' must be valid 1 to {MAX_VOUCHER_VALID_DAYS} days.")
+        if st.requires_voucher and not st.requires_appointment:
+            add(st, "requires_voucher", f"Stage '{st.code}' asks for a voucher but has no on-site appointment.")
+        if st.payment_share is not None and st.payment_share <= 0:
+            add(st, "payment_share", f"Payment share of stage '{st.code}' must be positive, or empty.")
+        if not isinstance(st.checklist, list) or not all(isinstance(i, str) and i.strip() for i in st.checklist):
+            add(st, "checklist", f"Checklist of stage '{st.code}' must be a list of non-empty texts.")
+        elif len({i.strip() for i in st.checklist}) != len(st.checklist):
+            # The technician ticks items by their text: two alike could never be told apart.
+            add(st, "checklist", f"Checklist of stage '{st.code}' lists an item more than once.")
+    shares = [st.payment_share for st in stages if st.payment_share is not None]
+    if shares and sum(shares, Decimal(0)) != Decimal(100):
+        add(None, "payment_share", f"Payment shares add up to {sum(shares, Decimal(0))}%, not 100%.")
+    return problems
+
+
+@transaction.atomic
+def template_publish(*, template: WorkflowTemplate, actor=None) -> TemplateVersion:
+    """Validate the draft and freeze it as the next version number."""
+    template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
+    draft = template.versions.filter(status=TemplateVersion.Status.DRAFT).first()
+    if draft is None:
+        raise Conflict("There is no draft to publish: edit the template first.", code="nothing_to_publish")
+    stages = list(draft.stages.order_by("position"))
+    problems = template_problems(stages)
+    if problems:
+        raise TemplateInvalid(
+            "The template has problems: " + " ".join(p["message"] for p in problems), problems=problems
+        )
+    tier_check_template(template.merchant, [{f: getattr(s, f) for f in STAGE_FIELDS} for s in stages])
+    last = template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
+    draft.number = (last.number if last else 0) + 1
+    draft.status = TemplateVersion.Status.PUBLISHED
+    draft.published_at = timezone.now()
+    draft.published_by = actor if getattr(actor, "pk", None) else None
+    draft.save()
+    return draft
+
+
+def template_latest_published(template: WorkflowTemplate) -> TemplateVersion | None:
+    return template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
+
+
+@transaction.atomic
+def template_distribute(
+    *, template: WorkflowTemplate, stores: list[Store], actor=None, version: TemplateVersion | None = None
+) -> list[TemplateDistribution]:
+    """Make the latest published version (or `version`) available to these stores of the merchant."""
+    version = version or template_latest_published(template)
+    if version is None or not version.is_published:
+        raise Conflict("Publish the template before distributing it.", code="not_published")
+    foreign = [s.pk for s in stores if s.merchant_id != template.merchant_id]
+    if foreign:
+        raise NotFound("No such store.")
+    result = []
+    for store in stores:
+        dist, _ = TemplateDistribution.objects.update_or_create(
+            template=template,
+            store=store,
+            defaults={"version": version, "distributed_by": actor if getattr(actor, "pk", None) else None},
+        )
+        result.append(dist)
+    return result
+
+
+def distribution_override_problems(*, distribution: TemplateDistribution, appointment_minutes) -> list[str]:
+    """Why these store appointment lengths cannot be saved (empty when they can)."""
+    if not isinstance(appointment_minutes, dict):
+        return ["Give the lengths as {stage code: minutes}."]
+    codes = set(distribution.version.stages.filter(requires_appointment=True).values_list("code", flat=True))
+    problems = []
+    for code, minutes in appointment_minutes.items():
+        if code not in codes:
+            problems.append(f"No on-site stage '{code}' in this workflow.")
+        elif isinstance(minutes, bool) or not isinstance(minutes, int) or not 15 <= minutes <= 12 * 60:
+            problems.append(f"Appointment length for '{code}' must be 15 to 720 minutes.")
+    return problems
+
+
+def distribution_set_overrides(
+    *, distribution: TemplateDistribution, appointment_minutes: dict[str, int]
+) -> TemplateDistribution:
+    """A store's own appointment lengths. Only lengths: payment shares are the brand's."""
+    tier_require(distribution.store.merchant, "store_overrides")
+    problems = distribution_override_problems(distribution=distribution, appointment_minutes=appointment_minutes)
+    if problems:
+        raise DomainError(" ".join(problems), code="invalid", errors={"appointment_minutes_overrides": problems})
+    distribution.appointment_minutes_overrides = dict(appointment_minutes)
+    distribution.save(update_fields=["appointment_minutes_overrides"])
+    return distribution
+
