@@ -9,7 +9,7 @@ schemathesis run in tests/fuzz/) can then rely on the schema for the error paths
 from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -36,6 +36,10 @@ DESCRIPTIONS = {
     429: "Too many requests; retry after the time in `Retry-After`.",
     503: "The service is briefly unavailable (database unreachable); retry later.",
 }
+
+
+# The body of a refused request, as the workflows API documents its 409s.
+ProblemResponse = inline_serializer("Problem", {"code": serializers.CharField(), "detail": serializers.CharField()})
 
 
 def empty_or(schema: dict) -> dict:

@@ -24,8 +24,8 @@ from django.utils.http import parse_etags
 from rest_framework.utils.encoders import JSONEncoder
 
 from workflows import hooks, selectors
+from workflows.detail import order_detail_data
 from workflows.models import ServiceOrder
-from workflows.serializers import order_detail_data
 
 # Bump when the detail's body changes shape, so entries written by the previous code are not served.
 FORMAT = 5

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from notifications import services
 from notifications.models import Notification
+from notifications.services import outbox
 from tests.factories.notifications import PLAIN_VISIT_WORKFLOW, emit
 from tests.factories.workflows import make_order, stage_of
 from workflows import services as wf
@@ -248,7 +249,7 @@ def test_quiet_hours_spanning_midnight(local_now, expected_end, consumer):
     pref = NotificationPreference(user=consumer, quiet_hours_start=time(22, 0), quiet_hours_end=time(8, 0))
     hh, mm = map(int, local_now.split(":"))
     now = datetime(2030, 3, 4, hh, mm, tzinfo=tz)
-    end = services._quiet_until(pref, now, tz)
+    end = outbox._quiet_until(pref, now, tz)
     if expected_end is None:
         assert end is None
     else:

@@ -7,6 +7,7 @@ import pytest
 
 from notifications import services
 from notifications.models import Notification
+from notifications.services import delivery
 from tests.factories.notifications import PLAIN_VISIT_WORKFLOW, NotificationFactory
 from tests.factories.workflows import make_order
 from tests.notifications.sms_backends import RecordingSMSBackend
@@ -33,7 +34,7 @@ def _killed_after_send(n: Notification, token: str, monkeypatch) -> None:
         raise WorkerKilled
 
     with monkeypatch.context() as m:
-        m.setattr(services, "_finish", die)
+        m.setattr(delivery, "_finish", die)
         with pytest.raises(WorkerKilled):
             services.notification_deliver(notification_id=n.pk, claim_token=token)
     n.refresh_from_db()

@@ -1,5 +1,5 @@
-"""Merchant-facing admin: templates with ordered stage inlines, publish and distribute, a diagram and
-a payment split preview; orders and their events as records. Every change goes through the services."""
+"""The template studio in the admin: templates with ordered stage inlines, publish and distribute, a diagram and a
+payment split preview; distributions to stores. Every change goes through the services."""
 
 from decimal import Decimal
 
@@ -14,17 +14,13 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import DomainError
 from core.money import allocate
-from tenancy.admin import PhoneSearchMixin, TenantScopedAdmin, TenantScopedInline
+from tenancy.admin import TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_allows, tier_check_template
 from workflows import diagrams, services
 from workflows.models import (
-    Appointment,
-    OrderEvent,
-    ServiceOrder,
     StageDefinition,
-    StageInstance,
     TemplateDistribution,
     TemplateVersion,
     WorkflowTemplate,
@@ -32,6 +28,7 @@ from workflows.models import (
 
 Role = User.Role
 SAMPLE_TOTAL = Decimal("10000.00")
+
 
 
 class StageFormSet(BaseInlineFormSet):
@@ -344,149 +341,3 @@ class WorkflowTemplateAdmin(TenantScopedAdmin):
             if queryset.count() == 1:
                 return redirect(reverse("admin:workflows_templateversion_change", args=[draft.pk]))
         return None
-
-
-class StageInstanceInline(TenantScopedInline, admin.TabularInline):
-    model = StageInstance
-    extra = 0
-    fields = ("position", "definition", "state", "rework_rounds", "started_at", "completed_at", "sla_due_at")
-    readonly_fields = fields
-    can_delete = False
-    editable_by = ()
-
-
-class EventInline(TenantScopedInline, admin.TabularInline):
-    model = OrderEvent
-    extra = 0
-    fields = ("seq", "created_at", "kind", "from_state", "to_state", "actor", "actor_role", "payload")
-    readonly_fields = fields
-    can_delete = False
-    editable_by = ()
-
-
-class CancelForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea, max_length=2000)
-
-
-@admin.register(ServiceOrder)
-class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
-    list_display = (
-        "number",
-        "store",
-        "consumer",
-        "template_version",
-        "total_amount",
-        "currency",
-        "state",
-        "status",
-        "created_at",
-    )
-    list_filter = ("status", "store")
-    search_fields = ("number", "consumer__username", "consumer__phone")
-    phone_search_field = "consumer__phone"  # the consumer's phone in any spelling finds their orders
-    inlines = [StageInstanceInline, EventInline]
-    readonly_fields = (
-        "number",
-        "merchant",
-        "store",
-        "consumer",
-        "template_version",
-        "total_amount",
-        "currency",
-        "service_address",
-        "latitude",
-        "longitude",
-        "state",
-        "status",
-        "current_stage",
-        "created_at",
-        "completed_at",
-        "cancelled_at",
-        "cancel_reason",
-    )
-    fields = readonly_fields
-    editable_by = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
-    list_select_related = ("store", "consumer", "template_version__template")
-
-    def has_add_permission(self, request):
-        return False  # orders are created through the API (or the demo), with a consumer and a price
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_urls(self):
-        return [
-            path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="workflows_order_cancel")
-        ] + super().get_urls()
-
-    def cancel_view(self, request, pk):
-        order = self.get_queryset(request).filter(pk=pk).first()
-        if order is None or not self.has_change_permission(request, order):
-            return HttpResponse(status=404)
-        form = CancelForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.order_cancel(order=order, actor=request.user, reason=form.cleaned_data["reason"])
-            except DomainError as exc:
-                self.message_user(request, exc.detail, messages.ERROR)
-            else:
-                self.message_user(request, f"Order {order.number} cancelled.", messages.SUCCESS)
-            return redirect(reverse("admin:workflows_serviceorder_change", args=[pk]))
-        return render(
-            request,
-            "admin/workflows/cancel.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"Cancel order {order.number}",
-                "form": form,
-                "order": order,
-                "opts": self.model._meta,
-            },
-        )
-
-
-@admin.register(Appointment)
-class AppointmentAdmin(TenantScopedAdmin):
-    list_display = ("order", "stage", "store", "technician", "window_start", "window_end", "state")
-    list_filter = ("state", "store")
-    readonly_fields = (
-        "order",
-        "stage",
-        "store",
-        "technician",
-        "window_start",
-        "window_end",
-        "state",
-        "reschedule_count",
-        "booked_by",
-        "checked_in_at",
-        "checked_out_at",
-    )
-    fields = readonly_fields
-    read_only_records = True
-    list_select_related = ("order", "stage__definition", "store", "technician")
-
-
-@admin.register(OrderEvent)
-class OrderEventAdmin(TenantScopedAdmin):
-    list_display = ("order", "seq", "kind", "from_state", "to_state", "actor", "actor_role", "created_at")
-    list_filter = ("kind",)
-    search_fields = ("order__number", "kind")
-    readonly_fields = (
-        "order",
-        "seq",
-        "stage",
-        "kind",
-        "trigger",
-        "from_state",
-        "to_state",
-        "actor",
-        "actor_role",
-        "created_at",
-        "payload",
-        "prev_hash",
-        "hash",
-    )
-    fields = readonly_fields
-    read_only_records = True
-    list_select_related = ("order", "actor")
