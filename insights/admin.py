@@ -44,7 +44,7 @@ class SlaBreachAdmin(TenantScopedAdmin):
 class DashboardAdmin(TenantScopedAdmin):
     """/admin/insights/dashboard/: the figures as charts, plus the orders about to breach."""
 
-    viewable_by = (Role.MERCHANT_ADMIN,)
+    view_action = "admin.dashboard"
     read_only_records = True
 
     def get_queryset(self, request):
@@ -147,7 +147,7 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
     list_display = ("url", "merchant", "active", "event_kinds", "created_at")
     list_filter = ("active",)
     readonly_fields = ("secret", "created_at")
-    viewable_by = (Role.MERCHANT_ADMIN,)
+    view_action = "admin.dashboard"
 
     def changelist_view(self, request, extra_context=None):
         user = request.user
@@ -170,7 +170,7 @@ class OutboundDeliveryAdmin(TenantScopedAdmin):
                        "next_attempt_at", "created_at", "delivered_at")
     fields = readonly_fields
     read_only_records = True
-    viewable_by = (Role.MERCHANT_ADMIN,)
+    view_action = "admin.dashboard"
     list_select_related = ("endpoint", "event")
     actions = ["retry_now"]
 

@@ -44,6 +44,7 @@ from django.utils import timezone
 from core.errors import NotFound, PermissionDeniedError
 from insights.conf import setting
 from insights.models import SlaBreach
+from tenancy import policy
 from tenancy.models import Merchant, Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require
@@ -51,7 +52,6 @@ from workflows import hooks
 from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
 
 Role = User.Role
-METRICS_ROLES = (Role.PLATFORM_OPERATOR, Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
 PERCENTILES = (0.5, 0.9)
 S = StageInstance.State
 OPEN_STAGE_STATES = (S.READY, S.SCHEDULED, S.IN_PROGRESS, S.AWAITING_APPROVAL, S.ESCALATED, S.WAITING_PAYMENT)
@@ -90,7 +90,7 @@ class MetricsScope:
 
 def metrics_access(user: User, capability: str = "metrics") -> None:
     """403 for roles that never see metrics, 403 tier_limit for merchants whose tier lacks them."""
-    if not user.is_authenticated or not (user.is_operator or user.role in METRICS_ROLES):
+    if not user.is_authenticated or not policy.may(user, "metrics.view"):
         raise PermissionDeniedError("Only platform operators, merchant admins and store managers see metrics.")
     if not user.is_operator:
         tier_require(user.merchant, capability)

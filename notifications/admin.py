@@ -20,7 +20,7 @@ class NotificationAdmin(TenantScopedAdmin):
     def get_actions(self, request):
         # Read-only records still allow the retry action for staff who may view them.
         actions = super().get_actions(request)
-        if not self._role_allowed(request, self.viewable_by):
+        if not self._role_allowed(request, self.view_action):
             actions.pop("retry_failed", None)
         return actions
 

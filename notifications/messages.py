@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.money import display
+from tenancy import policy
 
 CONSUMER = "consumer"
 STORE = "store"
-STAFF_ROLES = ("store_manager", "merchant_admin", "platform_operator")
 
 
 # The insights app's breach kinds, in words.
@@ -75,7 +75,7 @@ def plan(event) -> list[Planned]:
             out.append(Planned(CONSUMER, "order.completed"))
         elif to_state == "cancelled":
             out.append(Planned(CONSUMER, "order.cancelled"))
-            if event.actor_role not in STAFF_ROLES:
+            if event.actor_role not in policy.STAFF:
                 out.append(Planned(STORE, "order.cancelled_by_consumer"))
         elif _sub(to_state) == "awaiting_approval" and (event.from_state or "") != to_state:
             out.append(Planned(CONSUMER, "approval.requested"))

@@ -49,7 +49,7 @@ class LedgerEntryAdmin(RecordAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(RecordAdmin):
-    viewable_by = ()  # operators only: deliveries span tenants and keep raw bodies
+    view_action = "admin.platform"  # deliveries span tenants and keep raw bodies
     list_display = ("id", "provider", "provider_event_id", "event_type", "status", "signature_valid", "processed",
                     "result", "received_at")
     list_filter = ("provider", "status", "signature_valid", "processed")

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 
+from tenancy import policy
 from tenancy.models import Merchant, Store, User
 from tenancy.phones import phone_or_none
 from tenancy.scoping import visible_to
@@ -18,32 +19,33 @@ class TenantScopedAdmin(admin.ModelAdmin):
     the admin's "does not exist" redirect, never the object.
     """
 
-    viewable_by: tuple[str, ...] = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
-    editable_by: tuple[str, ...] = (Role.MERCHANT_ADMIN,)
+    # Who may see and who may change these records: actions of tenancy/policy.py.
+    view_action = "admin.view"
+    edit_action = "admin.edit"
     # Record-keeping models (events, ledger) set this so nobody edits them, operators included.
     read_only_records = False
 
     def get_queryset(self, request):
         return visible_to(super().get_queryset(request), request.user)
 
-    def _role_allowed(self, request, roles) -> bool:
+    def _role_allowed(self, request, action: str) -> bool:
         user = request.user
-        return user.is_active and user.is_staff and (user.is_operator or user.role in roles)
+        return user.is_active and user.is_staff and policy.may(user, action)
 
     def has_module_permission(self, request):
-        return self._role_allowed(request, self.viewable_by)
+        return self._role_allowed(request, self.view_action)
 
     def has_view_permission(self, request, obj=None):
-        return self._role_allowed(request, self.viewable_by)
+        return self._role_allowed(request, self.view_action)
 
     def has_add_permission(self, request):
-        return not self.read_only_records and self._role_allowed(request, self.editable_by)
+        return not self.read_only_records and self._role_allowed(request, self.edit_action)
 
     def has_change_permission(self, request, obj=None):
-        return not self.read_only_records and self._role_allowed(request, self.editable_by)
+        return not self.read_only_records and self._role_allowed(request, self.edit_action)
 
     def has_delete_permission(self, request, obj=None):
-        return not self.read_only_records and self._role_allowed(request, self.editable_by)
+        return not self.read_only_records and self._role_allowed(request, self.edit_action)
 
     def _has_merchant_field(self) -> bool:
         return any(f.name == "merchant" for f in self.model._meta.fields)
@@ -134,23 +136,23 @@ def _scoped_filter(model, list_filter):
 class TenantScopedInline:
     """Mixin for inlines: permissions follow the parent admin's rules."""
 
-    editable_by: tuple[str, ...] = (Role.MERCHANT_ADMIN,)
+    edit_action = "admin.edit"
 
-    def _allowed(self, request, roles):
+    def _allowed(self, request, action: str) -> bool:
         user = request.user
-        return user.is_active and user.is_staff and (user.is_operator or user.role in roles)
+        return user.is_active and user.is_staff and policy.may(user, action)
 
     def has_view_permission(self, request, obj=None):
-        return self._allowed(request, (Role.MERCHANT_ADMIN, Role.STORE_MANAGER))
+        return self._allowed(request, "admin.view")
 
     def has_add_permission(self, request, obj=None):
-        return self._allowed(request, self.editable_by)
+        return self._allowed(request, self.edit_action)
 
     def has_change_permission(self, request, obj=None):
-        return self._allowed(request, self.editable_by)
+        return self._allowed(request, self.edit_action)
 
     def has_delete_permission(self, request, obj=None):
-        return self._allowed(request, self.editable_by)
+        return self._allowed(request, self.edit_action)
 
 
 class PhoneSearchMixin:
@@ -172,7 +174,7 @@ class MerchantAdmin(TenantScopedAdmin):
     list_display = ("name", "slug", "tier", "created_at")
     list_filter = ("tier",)
     search_fields = ("name", "slug")
-    editable_by = ()  # merchants are created and tiered by the platform
+    edit_action = "admin.platform"  # merchants are created and tiered by the platform
 
     def get_readonly_fields(self, request, obj=None):
         return () if request.user.is_operator else ("tier",)

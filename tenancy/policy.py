@@ -47,8 +47,17 @@ RULES: dict[str, frozenset] = {
     "pay": frozenset({CONSUMER, *STORE_STAFF}),  # staff open a payment to show its link or QR at the counter
     "refund": STORE_STAFF,
     "redeem": frozenset({TECHNICIAN, *STORE_STAFF}),
+    "reschedule.beyond_limit": STAFF,  # a consumer may move a visit APPOINTMENT_MAX_RESCHEDULES times; staff always
     # --- the technician's phone ---
     "job.work": frozenset({TECHNICIAN}),  # jobs, check-in/out, evidence, checklist, complete, sync
+    # --- the platform's figures ---
+    "metrics.view": STAFF,  # the metrics API (tiers decide which merchants have it)
+    # --- the admin (staff accounts only) ---
+    "admin.view": STAFF,  # the tenant's records, read
+    "admin.edit": frozenset({ADMIN, OPERATOR}),  # the tenant's set-up: users, stores, templates
+    "admin.manage_orders": STAFF,  # orders, visits and distributions, worked by store staff
+    "admin.dashboard": frozenset({ADMIN, OPERATOR}),  # the insights dashboard and webhook endpoints
+    "admin.platform": frozenset({OPERATOR}),  # records only the platform keeps (providers' raw deliveries)
 }
 
 

@@ -29,7 +29,7 @@ class StageInstanceInline(TenantScopedInline, admin.TabularInline):
     fields = ("position", "definition", "state", "rework_rounds", "started_at", "completed_at", "sla_due_at")
     readonly_fields = fields
     can_delete = False
-    editable_by = ()
+    edit_action = "admin.platform"
 
 
 class EventInline(TenantScopedInline, admin.TabularInline):
@@ -38,7 +38,7 @@ class EventInline(TenantScopedInline, admin.TabularInline):
     fields = ("seq", "created_at", "kind", "from_state", "to_state", "actor", "actor_role", "payload")
     readonly_fields = fields
     can_delete = False
-    editable_by = ()
+    edit_action = "admin.platform"
 
 
 class CancelForm(forms.Form):
@@ -82,7 +82,7 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
         "cancel_reason",
     )
     fields = readonly_fields
-    editable_by = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
+    edit_action = "admin.manage_orders"
     list_select_related = ("store", "consumer", "template_version__template")
 
     def has_add_permission(self, request):

@@ -277,7 +277,7 @@ class DistributionInline(TenantScopedInline, admin.TabularInline):
     extra = 0
     fields = ("store", "version", "appointment_minutes_overrides", "distributed_at")
     readonly_fields = fields
-    editable_by = ()
+    edit_action = "admin.platform"
     show_change_link = True
 
 
@@ -303,7 +303,7 @@ class TemplateDistributionAdmin(TenantScopedAdmin):
     list_filter = ("store",)
     readonly_fields = ("template", "version", "store", "distributed_at")
     fields = ("template", "version", "store", "appointment_minutes_overrides", "distributed_at")
-    editable_by = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER)
+    edit_action = "admin.manage_orders"
 
     def has_add_permission(self, request):
         return False  # distributions are made by the publish/distribute action

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, InvalidTransition
+from tenancy import policy
 from tenancy.models import Store, User
 from workflows import engine, hooks
 from workflows.events import APPOINTMENT_ASSIGNED, APPOINTMENT_NO_SHOW, record_event
@@ -229,7 +230,8 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
     elif appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition("Only a booked visit, or one nobody came to, can be moved.", allowed=[])
     limit = settings.APPOINTMENT_MAX_RESCHEDULES
-    if not missed and actor is not None and actor.role == Role.CONSUMER and appointment.reschedule_count >= limit:
+    if not missed and actor is not None and not policy.may(actor, "reschedule.beyond_limit") \
+            and appointment.reschedule_count >= limit:
         raise Conflict(
             f"This visit has already been moved {appointment.reschedule_count} times, the most a consumer may "
             f"move it ({limit}); contact the store to move it again.",
