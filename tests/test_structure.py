@@ -25,15 +25,7 @@ from django.conf import settings
 ROOT = Path(settings.BASE_DIR)
 MAX_LINES = 450
 
-# Modules over MAX_LINES on 2026-12-02 (ad39e88), with their length then: they may not grow; split them by
-# concern, then delete the entry.
-OVERSIZED = {
-    "workflows/serializers.py": 512,
-    "workflows/engine.py": 492,
-    "workflows/admin.py": 492,
-    "notifications/services.py": 480,
-}
-# `get_model(` calls left on 2026-12-02 (ad39e88), by module: what the app needs should come through
+# `get_model(` calls left on 2026-12-02 (b2220a8), by module: what the app needs should come through
 # workflows.hooks instead. Delete the entry once the call is gone.
 KNOWN_GET_MODEL = {
     "fieldwork/selectors.py": 1,  # stage_voucher_redeemed: the vouchers app's Voucher, for the job detail
@@ -166,8 +158,5 @@ def _line_count(path: Path) -> int:
 def test_no_product_module_over_the_limit():
     modules = product_modules()
     assert any(_rel(p) == "workflows/hooks.py" for p in modules) and not any("migrations" in _rel(p) for p in modules)
-    sizes = {_rel(p): _line_count(p) for p in modules}
-    over = {module: n for module, n in sizes.items() if n > max(MAX_LINES, OVERSIZED.get(module, 0))}
+    over = {_rel(p): n for p in modules if (n := _line_count(p)) > MAX_LINES}
     assert not over, f"product modules over {MAX_LINES} lines (split them by concern): {over}"
-    done = {module for module, limit in OVERSIZED.items() if sizes.get(module, 0) <= MAX_LINES}
-    assert not done, f"these modules are within {MAX_LINES} lines now: delete them from OVERSIZED: {done}"
