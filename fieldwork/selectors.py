@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.apps import apps
-from django.core.exceptions import FieldError
 from django.core.files import File
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -16,6 +14,7 @@ from core.errors import NotFound
 from fieldwork.models import CheckIn, ChecklistSubmission, CheckOut, Evidence
 from tenancy.models import User
 from tenancy.scoping import visible_to
+from workflows import hooks
 from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
 
 JOB_RELATED = ("order__consumer", "store", "stage__definition")
@@ -110,20 +109,6 @@ def stage_active_appointment(*, stage: StageInstance) -> Appointment | None:
             .order_by("-window_start", "-pk").first())
 
 
-def stage_voucher_redeemed(*, stage: StageInstance) -> bool | None:
-    """Whether the stage's voucher is redeemed; None when the vouchers app cannot say.
-
-    The vouchers app is optional to this one: it is looked up by name, never imported."""
-    try:
-        voucher_model = apps.get_model("vouchers", "Voucher")
-    except LookupError:
-        return None
-    try:
-        return voucher_model._base_manager.filter(stage=stage, state="redeemed").exists()
-    except (FieldError, ValueError):
-        return None
-
-
 def job_done_so_far(*, appointment: Appointment) -> dict:
     """What has been recorded on the job's stage so far (for the job detail)."""
     stage = appointment.stage
@@ -136,7 +121,9 @@ def job_done_so_far(*, appointment: Appointment) -> dict:
         "evidence": evidence,
         "photo_count": sum(1 for e in evidence if e.kind == Evidence.Kind.PHOTO),
         "checklist": stage_checklist_state(stage=stage),
-        "voucher_redeemed": stage_voucher_redeemed(stage=stage) if stage.definition.requires_voucher else None,
+        # Known to the vouchers app (a stage fact it registers); None where nobody can say.
+        "voucher_redeemed": (hooks.stage_facts(stage).get("voucher_redeemed")
+                             if stage.definition.requires_voucher else None),
     }
 
 

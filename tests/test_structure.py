@@ -27,9 +27,7 @@ MAX_LINES = 450
 
 # `get_model(` calls left on 2026-12-02 (b2220a8), by module: what the app needs should come through
 # workflows.hooks instead. Delete the entry once the call is gone.
-KNOWN_GET_MODEL = {
-    "fieldwork/selectors.py": 1,  # stage_voucher_redeemed: the vouchers app's Voucher, for the job detail
-}
+KNOWN_GET_MODEL: dict[str, int] = {}
 
 
 @cache

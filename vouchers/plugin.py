@@ -43,11 +43,14 @@ def revoke_on_cancel(ctx: TransitionContext) -> None:
 
 
 def voucher_redeemed_guard(order, stage) -> str | None:
-    if stage is None or not stage.definition.requires_voucher:
-        return None
-    if Voucher.objects.filter(stage=stage, state=Voucher.State.REDEEMED).exists():
+    if stage is None or not stage.definition.requires_voucher or voucher_redeemed(stage):
         return None
     return "The consumer's e-voucher for this stage has not been redeemed yet."
+
+
+def voucher_redeemed(stage) -> bool:
+    """Whether the stage's e-voucher is redeemed (the technician's job shows it)."""
+    return Voucher.objects.filter(stage=stage, state=Voucher.State.REDEEMED).exists()
 
 
 def voucher_booking_deadline(stage) -> BookingDeadline | None:
@@ -143,6 +146,7 @@ def register() -> None:
     hooks.register_effect(("create", "unblock", "complete", "approve"), issue_on_entitlement)
     hooks.register_effect("cancel", revoke_on_cancel)
     hooks.register_guard("complete", voucher_redeemed_guard)
+    hooks.register_stage_fact("voucher_redeemed", voucher_redeemed)
     hooks.register_booking_deadline(voucher_booking_deadline)
     hooks.register_order_section("vouchers", load=load_section, serialize=serialize_section,
                                  schema=section_schema, seal=seal_section, unseal=unseal_section)

@@ -134,6 +134,21 @@ def visit_location(appointment) -> tuple:
     return None, None
 
 
+# --- what other apps know about a stage ---------------------------------------------------------------
+# Facts an app owns about one stage, for another app's screen (the technician's job shows whether the stage's
+# e-voucher is redeemed): `fn(stage) -> value`, registered under a name; `stage_facts(stage)` asks each once.
+
+_stage_facts: dict[str, Callable[[Any], Any]] = {}
+
+
+def register_stage_fact(name: str, fn: Callable[[Any], Any]) -> None:
+    _stage_facts[name] = fn
+
+
+def stage_facts(stage) -> dict[str, Any]:
+    return {name: fn(stage) for name, fn in _stage_facts.items()}
+
+
 # --- SLA scans and platform figures (read by insights) ------------------------------------------------
 # An app that owns something with a deadline (payments: installments) finds what is overdue itself and hands
 # each breach to `record` (insights' recorder: it locks the order, re-checks with `still_breached(order)`, and
