@@ -198,6 +198,19 @@ CELERY_BEAT_SCHEDULE: dict = {
     "purge-idempotency-keys": {"task": "core.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "purge-client-events": {"task": "fieldwork.tasks.client_events_purge_task", "schedule": 86400.0},
 }
+# Queues by kind of work, so a flood of one kind cannot starve another: run a worker per queue (README, "Workers
+# and queues"), e.g. a burst of 10,000 notifications then never delays a refund. Every task of the service is
+# routed here (tests/core/test_celery_routes.py fails on one that is not); the periodic jobs all go to "periodic"
+# (each is a scan that queues its per-item work, e.g. a webhook retry, to that work's own queue).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "payments.tasks.refund_submit_task": {"queue": "payments"},
+    "payments.tasks.refund_unowed_payment_task": {"queue": "payments"},
+    "notifications.tasks.deliver_notification": {"queue": "notifications"},
+    "notifications.tasks.dispatch_notifications": {"queue": "notifications"},
+    "insights.tasks.deliver_webhook": {"queue": "webhooks"},
+    **{job["task"]: {"queue": "periodic"} for job in CELERY_BEAT_SCHEDULE.values()},
+}
 
 # --- Domain ----------------------------------------------------------------
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="CNY")
