@@ -74,20 +74,29 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Let concurrent demo requests wait for the write lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Server-side parameters and prepared statements: PostgreSQL parses and plans each statement once per
-    # connection instead of on every execution (an in-process A/B of the engine, docs/performance.md: a stage
-    # transition 11.2 -> 8.7 ms). Django leaves preparing off for transaction-mode poolers: set
-    # DATABASE_PREPARE_THRESHOLD=none behind PgBouncer < 1.21 (or one without max_prepared_statements).
-    _threshold = env("DATABASE_PREPARE_THRESHOLD", default="1")
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
-        prepare_threshold=None if _threshold.lower() == "none" else int(_threshold),
-    )
+# A read replica (PostgreSQL streaming replication, or a managed service's read endpoint): the dashboard and the
+# metrics read from it (core/replica.py), everything else from `default`. DATABASE_REPLICA_READS=false stops
+# reading it (a replica lagging too far) without removing it.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+DATABASE_REPLICA_READS = env.bool("DATABASE_REPLICA_READS", default=True)
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+_threshold = env("DATABASE_PREPARE_THRESHOLD", default="1")
+for _db in DATABASES.values():
+    _db["ATOMIC_REQUESTS"] = False
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        # Let concurrent demo requests wait for the write lock instead of failing at once.
+        _db.setdefault("OPTIONS", {})["timeout"] = 20
+    elif _db["ENGINE"] == "django.db.backends.postgresql":
+        # Server-side parameters and prepared statements: PostgreSQL parses and plans each statement once per
+        # connection instead of on every execution (an in-process A/B of the engine, docs/performance.md: a stage
+        # transition 11.2 -> 8.7 ms). Django leaves preparing off for transaction-mode poolers: set
+        # DATABASE_PREPARE_THRESHOLD=none behind PgBouncer < 1.21 (or one without max_prepared_statements).
+        _db.setdefault("OPTIONS", {}).update(
+            server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
+            prepare_threshold=None if _threshold.lower() == "none" else int(_threshold),
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenancy.User"
 
