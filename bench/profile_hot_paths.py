@@ -151,6 +151,16 @@ def report_profile(name: str, seconds: float, n: int, sampler: Sampler) -> None:
         log(f"    {s * 100:5.1f} %  {func}")
 
 
+def profile_series(name: str, one, items: list, out: Path) -> None:
+    """`one(item)` for every item, under py-spy."""
+    with Sampler(out, name) as sampler:
+        t0 = time.perf_counter()
+        for item in items:
+            one(item)
+        seconds = time.perf_counter() - t0
+    report_profile(name, seconds, len(items), sampler)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transitions", type=int, default=100, help="4-stage orders (12 transitions each)")
@@ -226,12 +236,7 @@ def main() -> int:
         read((None, None, None, None, history.pk, world.tokens[history.consumer_id]))
     log(" a wardrobe order with history (deposit paid, visit done, photos, design awaiting approval):")
     report_statements("detail-history", statements(capture), args.out)
-    with Sampler(args.out, "detail") as sampler:
-        t0 = time.perf_counter()
-        for job in detail_jobs[1:]:
-            read(job)
-        seconds = time.perf_counter() - t0
-    report_profile("detail", seconds, len(detail_jobs) - 1, sampler)
+    profile_series("detail", read, detail_jobs[1:], args.out)
 
     # 3. check-in
     log("\n== check-in (POST /api/v1/technician/jobs/{id}/check-in/, first check-in, starts the stage) ==")
@@ -246,12 +251,7 @@ def main() -> int:
     with CaptureQueriesContext(connection) as capture:
         check_in(checkin_jobs[0])
     report_statements("check-in", statements(capture), args.out)
-    with Sampler(args.out, "check-in") as sampler:
-        t0 = time.perf_counter()
-        for job in checkin_jobs[1:]:
-            check_in(job)
-        seconds = time.perf_counter() - t0
-    report_profile("check-in", seconds, len(checkin_jobs) - 1, sampler)
+    profile_series("check-in", check_in, checkin_jobs[1:], args.out)
     bench.drop_bench_queue()
     log(f"\nload average at the end {os.getloadavg()[0]:.1f}; statements and flame graphs in {args.out}")
     return 0
