@@ -18,6 +18,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 CELERY_BROKER_URL = env("BENCH_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = "bench_core"
+CELERY_TASK_ROUTES: dict = {}  # every task to that queue, not to the product's queues by kind
 EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 # A shared cache, as a deployment with several workers runs it (the order detail is cached per version
 # and viewer); the product's default is in-process memory.

@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_date
 
 from core import dates
 from core.errors import NotFound
+from core.replica import replica_reads
 from insights import charts
 from insights.models import Dashboard, OutboundDelivery, SlaBreach, WebhookEndpoint
 from insights.selectors import metrics_for_scope, metrics_scope, orders_at_risk
@@ -50,6 +51,7 @@ class DashboardAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).none()
 
+    @replica_reads()
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
             raise Http404

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import dates
+from core.replica import replica_reads
 from core.schema import empty_or
 from insights.selectors import metrics_access, platform_metrics
 
@@ -81,6 +82,7 @@ class PlatformMetricsApi(APIView):
     """
 
     @extend_schema(parameters=_PARAMS, responses={200: OpenApiTypes.OBJECT})
+    @replica_reads()
     def get(self, request):
         metrics_access(request.user)
         params = MetricsFilterSerializer(data=request.query_params)

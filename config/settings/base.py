@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 
+from config.media import media_storage
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -75,20 +77,29 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Let concurrent demo requests wait for the write lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Server-side parameters and prepared statements: PostgreSQL parses and plans each statement once per
-    # connection instead of on every execution (an in-process A/B of the engine, docs/performance.md: a stage
-    # transition 11.2 -> 8.7 ms). Django leaves preparing off for transaction-mode poolers: set
-    # DATABASE_PREPARE_THRESHOLD=none behind PgBouncer < 1.21 (or one without max_prepared_statements).
-    _threshold = env("DATABASE_PREPARE_THRESHOLD", default="1")
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
-        prepare_threshold=None if _threshold.lower() == "none" else int(_threshold),
-    )
+# A read replica (PostgreSQL streaming replication, or a managed service's read endpoint): the dashboard and the
+# metrics read from it (core/replica.py), everything else from `default`. DATABASE_REPLICA_READS=false stops
+# reading it (a replica lagging too far) without removing it.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+DATABASE_REPLICA_READS = env.bool("DATABASE_REPLICA_READS", default=True)
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+_threshold = env("DATABASE_PREPARE_THRESHOLD", default="1")
+for _db in DATABASES.values():
+    _db["ATOMIC_REQUESTS"] = False
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        # Let concurrent demo requests wait for the write lock instead of failing at once.
+        _db.setdefault("OPTIONS", {})["timeout"] = 20
+    elif _db["ENGINE"] == "django.db.backends.postgresql":
+        # Server-side parameters and prepared statements: PostgreSQL parses and plans each statement once per
+        # connection instead of on every execution (an in-process A/B of the engine, docs/performance.md: a stage
+        # transition 11.2 -> 8.7 ms). Django leaves preparing off for transaction-mode poolers: set
+        # DATABASE_PREPARE_THRESHOLD=none behind PgBouncer < 1.21 (or one without max_prepared_statements).
+        _db.setdefault("OPTIONS", {}).update(
+            server_side_binding=env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
+            prepare_threshold=None if _threshold.lower() == "none" else int(_threshold),
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenancy.User"
 
@@ -108,6 +119,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+# Uploaded files: under MEDIA_ROOT, or with MEDIA_STORAGE=s3 in an S3-compatible bucket (MEDIA_S3_BUCKET,
+# MEDIA_S3_ENDPOINT_URL, MEDIA_S3_REGION, MEDIA_S3_ACCESS_KEY_ID, MEDIA_S3_SECRET_ACCESS_KEY, MEDIA_S3_PREFIX):
+# config/media.py, docs/operations.md.
+STORAGES = {
+    "default": media_storage(env),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
@@ -198,6 +216,19 @@ CELERY_BEAT_SCHEDULE: dict = {
     "retry-outbound-webhooks": {"task": "insights.tasks.retry_webhook_deliveries", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "core.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "purge-client-events": {"task": "fieldwork.tasks.client_events_purge_task", "schedule": 86400.0},
+}
+# Queues by kind of work, so a flood of one kind cannot starve another: run a worker per queue (README, "Workers
+# and queues"), e.g. a burst of 10,000 notifications then never delays a refund. Every task of the service is
+# routed here (tests/core/test_celery_routes.py fails on one that is not); the periodic jobs all go to "periodic"
+# (each is a scan that queues its per-item work, e.g. a webhook retry, to that work's own queue).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "payments.tasks.refund_submit_task": {"queue": "payments"},
+    "payments.tasks.refund_unowed_payment_task": {"queue": "payments"},
+    "notifications.tasks.deliver_notification": {"queue": "notifications"},
+    "notifications.tasks.dispatch_notifications": {"queue": "notifications"},
+    "insights.tasks.deliver_webhook": {"queue": "webhooks"},
+    **{job["task"]: {"queue": "periodic"} for job in CELERY_BEAT_SCHEDULE.values()},
 }
 
 # --- Domain ----------------------------------------------------------------

@@ -1,5 +1,5 @@
 from .base import *  # noqa: F403
-from .base import env
+from .base import DATABASES, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -7,3 +7,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default="/tmp/stagedservice-test-media")  # noqa: S108
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 EVENT_KINDS_STRICT = True  # an undeclared event kind or payload key fails the test (workflows/events.py)
+# A second connection to the test database, as a replica would be (Django's test MIRROR), for the replica router's
+# tests; reads go there only where a test switches DATABASE_REPLICA_READS on (tests/core/test_replica.py).
+if "replica" not in DATABASES:
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+DATABASE_REPLICA_READS = False
