@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from tenancy.api import LogoutView, TokenObtainView
+from core.schema_views import SchemaView
+from tenancy.api import LogoutView, MeView, TokenObtainView
 
 api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
     path("auth/logout/", LogoutView.as_view(), name="api-logout"),
+    path("auth/me/", MeView.as_view(), name="api-me"),
     path("", include("tenancy.urls")),
     path("", include("workflows.urls")),
     path("", include("payments.urls")),
@@ -22,7 +24,7 @@ urlpatterns = [
     path("", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     # The split view serves the Swagger UI's init script from ?script (no inline script, for the CSP).
     path(
         "api/docs/",

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import FileResponse, Http404, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -18,6 +19,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import DomainError
+from core.handlers import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class Pagination(PageNumberPagination):
             digits = raw.lstrip("0")
             size = int(digits or "0") if len(digits) <= 9 else self.max_page_size
         if size < 1:
-            raise exceptions.ValidationError({self.page_size_query_param: ["A whole number of at least 1."]})
+            raise exceptions.ValidationError({self.page_size_query_param: [_("A whole number of at least 1.")]})
         return min(size, self.max_page_size)
 
     def get_schema_operation_parameters(self, view):
@@ -57,20 +59,20 @@ def _error(code: str, detail, http_status: int, **extra) -> Response:
 def exception_handler(exc, context):
     """Render every error as {"code", "detail", ...}. Nothing a client sends becomes a 500."""
     if isinstance(exc, DomainError):
-        return _error(exc.code, exc.detail, exc.status_code, **exc.extra)
+        return _error(exc.code, str(exc.detail), exc.status_code, **exc.extra)
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        return _error("invalid", "Invalid input.", status.HTTP_400_BAD_REQUEST, errors=errors)
+        return _error("invalid", _("Invalid input."), status.HTTP_400_BAD_REQUEST, errors=errors)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, OperationalError | InterfaceError):
         logger.error("database unavailable: %s", exc.__class__.__name__)
-        return _error("service_unavailable", "The service is briefly unavailable; retry later.", 503)
+        return _error("service_unavailable", str(UNAVAILABLE), 503)
     elif isinstance(exc, DataError):
         # A value the database cannot store (a NUL byte in text, a number out of range): the input is bad.
-        return _error("invalid", "Invalid input: a value cannot be stored.", status.HTTP_400_BAD_REQUEST)
+        return _error("invalid", _("Invalid input: a value cannot be stored."), status.HTTP_400_BAD_REQUEST)
     elif isinstance(exc, DatabaseError):
         return None
     response = drf_exception_handler(exc, context)
@@ -78,7 +80,7 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         data = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = {"code": "invalid", "detail": "Invalid input.", "errors": data}
+        response.data = {"code": "invalid", "detail": _("Invalid input."), "errors": data}
     else:
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
         response.data = {"code": code if isinstance(code, str) else "error", "detail": str(exc.detail)}
@@ -88,7 +90,7 @@ def exception_handler(exc, context):
 def not_found(request, exception=None):
     """handler404: a URL no route matches answers /api/ callers in the one error format, others the HTML page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        return JsonResponse({"code": "not_found", "detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
     return page_not_found(request, exception)
 
 

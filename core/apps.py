@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
     name = "core"
-    verbose_name = "API infrastructure"
+    verbose_name = _("API infrastructure")
+
+    def ready(self) -> None:
+        from core import checks
+
+        checks.register()

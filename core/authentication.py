@@ -9,9 +9,12 @@ token stops working by itself; logging in again issues a new one (`issue_token`)
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
+
+from core.language import activate_for
 
 
 def token_expired(token: Token) -> bool:
@@ -19,15 +22,22 @@ def token_expired(token: Token) -> bool:
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token <key>`, refused once the token is older than API_TOKEN_TTL."""
+    """`Authorization: Token <key>`, refused once the token is older than API_TOKEN_TTL. The rest of the request
+    speaks the user's own language (core.language): DRF authenticates after the middleware has run."""
 
     def authenticate_credentials(self, key):
         user, token = super().authenticate_credentials(key)
         if token_expired(token):
             # Dead for good: a later login issues a new key rather than reviving this one.
             Token.objects.filter(pk=token.pk).delete()
-            raise AuthenticationFailed("The token has expired; log in again for a new one.", code="token_expired")
+            raise AuthenticationFailed(_("The token has expired; log in again for a new one."), code="token_expired")
         return user, token
+
+    def authenticate(self, request):
+        authenticated = super().authenticate(request)
+        if authenticated is not None:
+            activate_for(request._request, authenticated[0])
+        return authenticated
 
 
 def issue_token(user) -> Token:

@@ -7,11 +7,16 @@ client) is told `string` or `boolean`, these fields accept exactly that type.
 import re
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from core import display
 
 
 class StrictCharField(serializers.CharField):
-    default_error_messages = {"not_a_string": "Not a valid string."}
+    default_error_messages = {"not_a_string": _("Not a valid string.")}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -20,7 +25,7 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictBooleanField(serializers.BooleanField):
-    default_error_messages = {"not_a_boolean": "Must be true or false."}
+    default_error_messages = {"not_a_boolean": _("Must be true or false.")}
 
     def to_internal_value(self, data):
         if not isinstance(data, bool):
@@ -32,8 +37,8 @@ class StrictDecimalField(serializers.DecimalField):
     """A decimal given as a JSON string of digits ("12.50"), as the schema's pattern says; a JSON number, an
     exponent ("1e3"), "NaN" and "Infinity" are refused."""
 
-    default_error_messages = {"not_a_string": "Give the number as a string, e.g. \"12.50\".",
-                              "not_plain": "Give the number as plain digits, e.g. \"12.50\"."}
+    default_error_messages = {"not_a_string": _("Give the number as a string, e.g. \"12.50\"."),
+                              "not_plain": _("Give the number as plain digits, e.g. \"12.50\".")}
     PLAIN = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")  # what the schema's decimal pattern admits
 
     def to_internal_value(self, data):
@@ -60,3 +65,17 @@ class AwareDateTimeField(serializers.DateTimeField):
             self.fail("naive")
         return value if self.keep_offset else super().enforce_timezone(value)
 
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class MoneyDisplayField(serializers.Field):
+    """An amount as the caller reads it, in their language (core/display.py): "¥12,000.00", "CN¥12,000.00". For
+    showing only; the decimal string beside it is the amount to compute with."""
+
+    def __init__(self, *, amount: str = "amount", currency: str = "currency", **kwargs):
+        kwargs.setdefault("help_text", _("The amount as people read it, in the caller's language (display only)."))
+        super().__init__(source="*", read_only=True, **kwargs)
+        self.amount_attr, self.currency_attr = amount, currency
+
+    def to_representation(self, obj):
+        return display.money(getattr(obj, self.amount_attr), getattr(obj, self.currency_attr))

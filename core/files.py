@@ -13,6 +13,7 @@ import logging
 
 from django.core.files import File
 from django.db.models.fields.files import FieldFile
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotFound
 
@@ -64,15 +65,15 @@ def upload_read(file, *, max_bytes: int, field: str = "file") -> bytes:
     """The whole upload, refused (400, a field error under `field`) when empty or above `max_bytes`. Reads
     at most one byte more than the limit, whatever size the upload claims."""
     size = getattr(file, "size", None)
-    too_large = DomainError("The file is too large.", code="invalid",
-                            errors={field: [f"Files are at most {max_bytes} bytes."]})
+    too_large = DomainError(_("The file is too large."), code="invalid",
+                            errors={field: [_("Files are at most %(max_bytes)s bytes.") % {"max_bytes": max_bytes}]})
     if size is None or size > max_bytes:
         raise too_large
     data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise too_large
     if not data:
-        raise DomainError("The file is empty.", code="invalid", errors={field: ["The file is empty."]})
+        raise DomainError(_("The file is empty."), code="invalid", errors={field: [_("The file is empty.")]})
     return data
 
 

@@ -10,13 +10,15 @@ import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.defaults import server_error as django_server_error
 
-UNAVAILABLE_BODY = {"code": "service_unavailable", "detail": "The service is briefly unavailable; retry later."}
+UNAVAILABLE = _("The service is briefly unavailable; retry later.")
 
 
 def server_error(request, *args, **kwargs):
     exc = sys.exc_info()[1]
     if isinstance(exc, OperationalError | InterfaceError) and request.path.startswith("/api/"):
-        return JsonResponse(UNAVAILABLE_BODY, status=503, headers={"Retry-After": "5"})
+        return JsonResponse({"code": "service_unavailable", "detail": str(UNAVAILABLE)}, status=503,
+                            headers={"Retry-After": "5"})
     return django_server_error(request, *args, **kwargs)

@@ -30,10 +30,12 @@ from django.http.request import RawPostDataException
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.http import parse_header_parameters
+from django.utils.translation import gettext as _
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from core.authentication import token_expired
+from core.language import activate_for
 from core.models import IdempotencyKey
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -50,7 +52,10 @@ def _caller(request) -> str | None:
             return None
         # An expired token gets no replay store either: its 401 must not be replayed to the retry
         # that comes with a new token and the same key.
-        return None if token_expired(token) else f"user:{user.pk}"
+        if token_expired(token):
+            return None
+        activate_for(request, user)  # its errors below in the caller's own language, as the view's
+        return f"user:{user.pk}"
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
@@ -194,7 +199,7 @@ class IdempotencyMiddleware:
         if not key or request.method not in UNSAFE_METHODS or not request.path.startswith("/api/"):
             return self.get_response(request)
         if len(key) > MAX_KEY_LENGTH:
-            return _error("invalid_idempotency_key", "Idempotency-Key is at most 255 characters.", 400)
+            return _error("invalid_idempotency_key", _("Idempotency-Key is at most 255 characters."), 400)
         caller = _caller(request)
         if caller is None:
             # Unauthenticated requests get no replay store; the view answers 401 itself.
@@ -202,17 +207,17 @@ class IdempotencyMiddleware:
         try:
             fingerprint = _fingerprint(request)
         except MultiPartParserError as exc:  # what DRF's parser would have answered
-            return _error("parse_error", f"Multipart form parse error - {exc}", 400)
+            return _error("parse_error", _("Multipart form parse error - %(error)s") % {"error": exc}, 400)
         record, created = self._claim(caller, key, fingerprint)
         if not created:
             if not _same_request(record.request_fingerprint, fingerprint, request):
                 return _error(
-                    "idempotency_key_reused", "This Idempotency-Key was used with a different request.", 422
+                    "idempotency_key_reused", _("This Idempotency-Key was used with a different request."), 422
                 )
             if record.state == IdempotencyKey.State.IN_PROGRESS:
                 return _error(
                     "idempotency_in_progress",
-                    "A request with this Idempotency-Key is still in progress.",
+                    _("A request with this Idempotency-Key is still in progress."),
                     409,
                 )
             response = HttpResponse(
@@ -246,7 +251,7 @@ class IdempotencyMiddleware:
         return response
 
     def _claim(self, caller: str, key: str, fingerprint: str) -> tuple[IdempotencyKey, bool]:
-        for _ in range(2):
+        for _attempt in range(2):
             try:
                 with transaction.atomic():
                     return IdempotencyKey.objects.create(

@@ -2,6 +2,7 @@
 
 from django.http import JsonResponse, QueryDict
 from django.urls import get_urlconf, is_valid_path
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
 API_PREFIX = "/api/"
@@ -19,7 +20,7 @@ class SingleValueQueryDict(QueryDict):
 
     def __getitem__(self, key):
         if len(self.getlist(key)) > 1:
-            raise RepeatedQueryParameter({key: ["Given more than once; this parameter takes one value."]})
+            raise RepeatedQueryParameter({key: [_("Given more than once; this parameter takes one value.")]})
         return super().__getitem__(key)
 
 
@@ -49,11 +50,12 @@ class ApiPathMiddleware:
         response = self.get_response(request)
         if response.status_code == 404 and request.path_info.startswith(API_PREFIX) \
                 and response.get("Content-Type", "").startswith("text/html"):
-            return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+            return JsonResponse({"code": "not_found", "detail": _("Not found.")}, status=404)
         return response
 
     def process_exception(self, request, exception):
         # A view outside DRF (whose handler renders it for DRF views) that reads a repeated parameter.
         if isinstance(exception, RepeatedQueryParameter):
-            return JsonResponse({"code": "invalid", "detail": "Invalid input.", "errors": exception.detail}, status=400)
+            return JsonResponse({"code": "invalid", "detail": _("Invalid input."), "errors": exception.detail},
+                                status=400)
         return None

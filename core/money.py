@@ -1,11 +1,13 @@
 """Money for every app: a currency's places, amounts that need no rounding, splitting a total so the parts add
-up exactly, and amounts for people ("12,000.00 CNY", "12,000 JPY"). Money is Decimal, rounded once per currency.
+up exactly. Money is Decimal, rounded once per currency. Amounts for people: core/display.py (CLDR, per language).
 Lives in core because workflows (template shares, order totals) uses it too and may not import payments
 (dependencies point one way, README)."""
 
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 
 def currency_decimals(currency: str) -> int:
@@ -18,15 +20,6 @@ def minor_unit(currency: str) -> Decimal:
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
     return Decimal(amount).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
-
-
-def display(amount, currency: str) -> str:
-    """An amount for people, with thousands separators and the currency's own places; "" when it is not
-    a number."""
-    try:
-        return f"{quantize(Decimal(str(amount)), currency):,.{currency_decimals(currency)}f} {currency}"
-    except (ArithmeticError, ValueError, TypeError):
-        return ""
 
 
 def currencies() -> list[str]:
@@ -45,7 +38,11 @@ def minor_units_error(amount: Decimal, currency: str) -> str | None:
     if whole_minor_units(amount, currency):
         return None
     places = currency_decimals(currency)
-    return f"{currency} amounts are {'whole numbers' if places == 0 else f'at most {places} decimal places'}."
+    if places == 0:
+        return _("%(currency)s amounts are whole numbers.") % {"currency": currency}
+    return ngettext("%(currency)s amounts are at most %(places)s decimal place.",
+                    "%(currency)s amounts are at most %(places)s decimal places.", places) % {
+        "currency": currency, "places": places}
 
 
 def allocate(total: Decimal, shares: list[Decimal], currency: str) -> list[Decimal]:

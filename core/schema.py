@@ -183,3 +183,4 @@ def attachment_schema(*, parameters: list, content_types, not_found: str):
         **{(200, content_type): OpenApiTypes.BINARY for content_type in content_types},
         404: OpenApiResponse(ErrorSerializer, description=not_found),
     }))
+

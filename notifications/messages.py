@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.money import display
+from core.display import money as display
 from tenancy import policy
 
 CONSUMER = "consumer"

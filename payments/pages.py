@@ -13,8 +13,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core.display import money as display
 from core.errors import DomainError
-from core.money import display
 from payments import services
 from payments.models import Payment
 from payments.providers.sandbox import SandboxProvider

@@ -17,6 +17,8 @@ from decimal import Decimal
 from django.conf import settings
 from rest_framework import serializers
 
+from core import display
+from core.fields import MoneyDisplayField
 from core.money import quantize
 from payments import events  # noqa: F401 - declares the payments' event kinds
 from payments.models import Installment
@@ -130,7 +132,8 @@ def serialize_installments(detail: OrderDetailRows, request=None) -> list[dict]:
     codes = {s["id"]: s["definition__code"] for s in detail.stages}
     return [{
         "id": i.id, "stage": i.stage_id, "stage_code": codes[i.stage_id], "amount": str(quantize(i.amount, i.currency)),
-        "currency": i.currency, "timing": i.timing, "state": i.state,
+        "amount_display": display.money(i.amount, i.currency), "currency": i.currency, "timing": i.timing,
+        "state": i.state,
         "due_at": i.due_at.isoformat() if i.due_at else None,
         "paid_at": i.paid_at.isoformat() if i.paid_at else None,
     } for i in detail.sections["installments"].installments]
@@ -153,6 +156,7 @@ class InstallmentSection(serializers.Serializer):
     stage = serializers.IntegerField()
     stage_code = serializers.CharField()
     amount = serializers.DecimalField(**_AMOUNT)
+    amount_display = serializers.CharField(help_text=MoneyDisplayField().help_text)
     currency = serializers.CharField()
     timing = serializers.ChoiceField(choices=Installment.Timing.choices)
     state = serializers.ChoiceField(choices=Installment.State.choices)

@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import StrictCharField, StrictDecimalField
+from core.fields import MoneyDisplayField, StrictCharField, StrictDecimalField
 from core.money import quantize
 from payments.models import Installment, Payment, Refund
 
@@ -23,10 +23,12 @@ class MoneyField(serializers.Field):
 class InstallmentSerializer(serializers.ModelSerializer):
     stage_code = serializers.CharField(source="stage.definition.code", read_only=True)
     amount = MoneyField()
+    amount_display = MoneyDisplayField()
 
     class Meta:
         model = Installment
-        fields = ["id", "order", "stage", "stage_code", "position", "amount", "currency", "timing", "state",
+        fields = ["id", "order", "stage", "stage_code", "position", "amount", "amount_display", "currency", "timing",
+                  "state",
                   "refundable", "due_at", "paid_at"]
         read_only_fields = fields
 

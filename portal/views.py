@@ -17,8 +17,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from core.display import money as display
 from core.errors import DomainError
-from core.money import display
 from notifications.services import tracking_order_for_token, tracking_url
 from payments import services as payment_services
 from payments.models import Installment

@@ -9,3 +9,5 @@ fi
 # (sed drops pip's notes about unreachable local mirrors some machines configure; it never hides an error)
 .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | sed '/^WARNING: Location/d'
 .venv/bin/python -m pip install --quiet ".[test]" 2>&1 | sed '/^WARNING: Location/d'
+# The translation catalogues, compiled with Babel (no GNU gettext needed): the UI is in Chinese from the first start.
+.venv/bin/python manage.py translations compile

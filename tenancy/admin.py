@@ -194,11 +194,11 @@ class UserAdmin(PhoneSearchMixin, TenantScopedAdmin, DjangoUserAdmin):
     search_fields = ("username", "first_name", "last_name", "email", "phone")
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
-        ("Role", {"fields": ("role", "merchant", "stores", "phone", "skills")}),
+        ("Role", {"fields": ("role", "merchant", "stores", "phone", "skills", "language")}),
     )
     add_fieldsets = (
         *DjangoUserAdmin.add_fieldsets,
-        ("Role", {"fields": ("role", "merchant", "stores", "phone")}),
+        ("Role", {"fields": ("role", "merchant", "stores", "phone", "language")}),
     )
     filter_horizontal = ("stores", "groups", "user_permissions")
 

@@ -1,3 +1,4 @@
+from django.utils import translation
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -7,9 +8,11 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.authentication import issue_token, revoke_tokens
+from core.language import activate_for
 from tenancy.models import Store, User
 from tenancy.scoping import ScopedQuerysetMixin
-from tenancy.serializers import StoreSerializer, TechnicianSerializer
+from tenancy.serializers import MeSerializer, StoreSerializer, TechnicianSerializer
+from tenancy.services import user_language_set
 
 
 class TokenObtainView(ObtainAuthToken):
@@ -44,6 +47,27 @@ class LogoutView(APIView):
     def post(self, request, *args, **kwargs):
         revoke_tokens(request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    """The caller's own account, and their language (api-contract.md, Language): PATCH `{"language": "en"}` to
+    read pages, messages and error details in English, `""` to follow the browser's Accept-Language."""
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request, *args, **kwargs):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(request=MeSerializer, responses=MeSerializer)
+    def patch(self, request, *args, **kwargs):
+        serializer = MeSerializer(request.user, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        if "language" in serializer.validated_data:
+            user = user_language_set(user=request.user, language=serializer.validated_data["language"])
+            if user.language:
+                activate_for(request._request, user)
+            else:  # back to the browser's language for this very answer
+                translation.activate(translation.get_language_from_request(request._request))
+        return Response(MeSerializer(request.user).data)
 
 
 class StoreViewSet(

@@ -3,9 +3,11 @@
 import zoneinfo
 from datetime import time
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tenancy.scoping import TenantScope
 
@@ -105,6 +107,12 @@ class User(AbstractUser):
     stores = models.ManyToManyField(Store, blank=True, related_name="staff")
     phone = models.CharField(max_length=32, unique=True, null=True, blank=True)
     skills = models.JSONField(default=list, blank=True)
+    # The person's own language for pages, API error details and messages (core/language.py). Empty: their
+    # browser's Accept-Language, and the service's default (Simplified Chinese) for messages.
+    language = models.CharField(
+        _("language"), max_length=10, blank=True, choices=settings.LANGUAGES,
+        help_text=_("Pages and messages in this language. Empty: the browser's language, else Simplified Chinese."),
+    )
 
     objects = UserManager()
 

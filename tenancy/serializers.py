@@ -1,3 +1,6 @@
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from tenancy.models import Merchant, Store, User
@@ -25,3 +28,24 @@ class TechnicianSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "name", "phone", "stores", "skills"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    """The caller's own account. Only `language` can be changed here."""
+
+    name = serializers.CharField(source="display_name", read_only=True)
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES, allow_blank=True, required=True,
+        help_text=_("Pages, messages and error details in this language; \"\" follows Accept-Language, "
+                    "else Simplified Chinese (zh-hans)."),
+    )
+    active_language = serializers.SerializerMethodField(
+        help_text=_("The language this response is in: `language`, else Accept-Language, else zh-hans."))
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "name", "role", "email", "phone", "language", "active_language"]
+        read_only_fields = ["id", "username", "name", "role", "email", "phone"]
+
+    def get_active_language(self, obj) -> str:
+        return translation.get_language() or settings.LANGUAGE_CODE

@@ -31,6 +31,11 @@ def pytest_configure(config):
     """TEST_CLOCK=<ISO date-time with offset>: the whole run starts at that instant and ticks on (time-machine), so
     CI proves the suite holds at the hours that matter (before the stores open, at their midnight) whatever hour
     it runs: the demo once failed only when loaded before its store opened."""
+    # The catalogues as they are in the repository (a .po edited since the last bootstrap is what is tested).
+    from core import catalogues
+
+    catalogues.compile_all()
+    catalogues.reset_loaded_translations()
     if when := os.environ.get("TEST_CLOCK"):
         traveller = time_machine.travel(datetime.fromisoformat(when), tick=True)
         traveller.start()
@@ -71,6 +76,18 @@ def _fresh_cache():
 def _media_root(settings, tmp_path_factory):
     """Uploaded files go to a per-session temporary directory, never the project's media/."""
     settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
+
+
+# --- language ----------------------------------------------------------------------------------
+@pytest.fixture
+def english(settings):
+    """For tests that read English wording: the service's default language (Simplified Chinese) becomes English,
+    for requests without Accept-Language and for messages alike."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
 
 
 # --- clients -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from core import display
 from core.money import quantize
 from workflows import hooks
 from workflows.machine import allowed_triggers
@@ -113,6 +114,7 @@ def order_detail_data(detail: hooks.OrderDetailRows, request) -> dict:
         "template": version.template.name,
         "template_version": version.number,
         "total_amount": str(quantize(order.total_amount, order.currency)),
+        "total_amount_display": display.money(order.total_amount, order.currency),
         "currency": order.currency,
         "state": order.state,
         "status": order.status,

@@ -1,6 +1,7 @@
 """The order detail, cached per order version and viewer, with its ETag.
 
-The key is the order id, the hash of its latest event, the viewer (user id and role) and FORMAT.
+The key is the order id, the hash of its latest event, the viewer (user id and role), the language the
+request is answered in (the display fields are written in it) and FORMAT.
 Every change the detail shows (state, stages, visits, check-in/out, installments, ledger,
 vouchers, cancellation, tracking link) writes an order event in the same transaction, under the
 order's row lock, and each event's hash covers the one before: a committed change is a new key,
@@ -20,6 +21,7 @@ import json
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import translation
 from django.utils.http import parse_etags
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -28,7 +30,7 @@ from workflows.detail import order_detail_data
 from workflows.models import ServiceOrder
 
 # Bump when the detail's body changes shape, so entries written by the previous code are not served.
-FORMAT = 5
+FORMAT = 6
 # Sections built per request, never cached; their serialize gets an order with only its id, consumer_id and
 # tracking_token_version (the tracking link is signed per request, absolute for its host, the consumer's only).
 UNCACHED_SECTIONS = ("tracking_url",)
@@ -73,7 +75,9 @@ def order_detail(*, user, order_id, request, queryset=None) -> OrderDetail | Non
         return None
     pk, tracking_version, consumer_id, event_hash = version
     ttl = _ttl()
-    key = f"order-detail:{FORMAT}:{pk}:{event_hash}:{user.pk}:{user.role}" if ttl > 0 and event_hash else None
+    language = translation.get_language()
+    key = f"order-detail:{FORMAT}:{pk}:{event_hash}:{user.pk}:{user.role}:{language}" if ttl > 0 and event_hash \
+        else None
     entry = cache.get(key) if key else None
     if entry is None:
         data = _build(user, pk, request)

@@ -4,7 +4,14 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import AwareDateTimeField, StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
+from core.fields import (
+    AwareDateTimeField,
+    MoneyDisplayField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictDecimalField,
+    StrictSlugField,
+)
 from core.filters import MAX_ID
 from core.money import currencies, minor_units_error, quantize
 from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
@@ -314,6 +321,7 @@ class CurrencyAmountField(serializers.Field):
 class OrderListSerializer(serializers.ModelSerializer):
     template = serializers.CharField(source="template_version.template.name", read_only=True)
     total_amount = CurrencyAmountField()
+    total_amount_display = MoneyDisplayField(amount="total_amount")
     template_version = serializers.IntegerField(source="template_version.number", read_only=True)
     current_stage = serializers.CharField(source="current_stage.definition.code", read_only=True, allow_null=True)
 
@@ -327,6 +335,7 @@ class OrderListSerializer(serializers.ModelSerializer):
             "template",
             "template_version",
             "total_amount",
+            "total_amount_display",
             "currency",
             "state",
             "status",

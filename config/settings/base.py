@@ -49,10 +49,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Accept-Language, else LANGUAGE_CODE; a logged-in person's own setting wins (UserLanguageMiddleware, and
+    # the API's token authentication, which runs later: core/language.py).
+    "django.middleware.locale.LocaleMiddleware",
     "core.middleware.ApiPathMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.language.UserLanguageMiddleware",
     "core.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -110,7 +114,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# Simplified Chinese first, English kept (docs/i18n.md). Each language is named in its own words (a picker).
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+# Each app keeps its own catalogue (<app>/locale/); this one holds the strings of config/ and wording of Django's
+# or DRF's own that the glossary changes. Compiled by `manage.py translations compile` (scripts/bootstrap.sh).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -45,6 +45,7 @@ def test_a_token_just_under_its_lifetime_still_works(api_client, technician):
     assert client_with(api_client, key).get("/api/v1/technician/jobs/").status_code == 200
 
 
+@pytest.mark.usefixtures("english")
 def test_an_expired_token_answers_401_token_expired_and_is_deleted(api_client, technician):
     key = login(api_client)
     age(key, settings.API_TOKEN_TTL + timedelta(seconds=1))

@@ -93,6 +93,7 @@ def test_bad_date_is_a_400(tech):
 
 
 @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1999-12-31", "2100-01-01"])
+@pytest.mark.usefixtures("english")
 def test_a_date_outside_2000_to_2099_is_a_400_not_a_500(tech, day):
     """Python's datetime overflowed at both ends when the day was turned into a store-time range."""
     response = tech.get("/api/v1/technician/jobs/", {"date": day})

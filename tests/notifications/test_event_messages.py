@@ -14,7 +14,7 @@ from tests.factories.notifications import PLAIN_VISIT_WORKFLOW, emit
 from tests.factories.workflows import make_order, stage_of
 from workflows import services as wf
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 Channel, State = Notification.Channel, Notification.State
 
 
@@ -45,8 +45,8 @@ CONSUMER_CASES = [
      ["moved", "14:00"]),
     ("job.checked_in", "", "", "", {}, "technician.arrived", ["checked in", "Measuring visit"]),
     ("installment.due", "", "", "", {"amount": "1200.00", "currency": "CNY"}, "installment.due",
-     ["1,200.00 CNY", "due"]),
-    ("payment.captured", "", "", "", {"amount": "1200.00"}, "payment.received", ["1,200.00 CNY"]),
+     ["CN¥1,200.00", "due"]),
+    ("payment.captured", "", "", "", {"amount": "1200.00"}, "payment.received", ["CN¥1,200.00"]),
     ("voucher.issued", "", "", "", {"valid_until": "2030-06-01T00:00:00+00:00"}, "voucher.issued",
      ["e-voucher", "QR"]),
     ("voucher.expiring", "", "", "", {"valid_until": "2030-06-01T00:00:00+00:00"}, "voucher.expiring",
@@ -75,10 +75,10 @@ def test_a_yen_order_is_told_its_amounts_in_whole_yen(store, consumer):
 
     due = Notification.objects.get(order=order, kind="installment.due", channel=Channel.SMS)
 
-    assert "12,000 JPY is due" in due.body and ".00" not in due.body
+    assert "¥12,000 is due" in due.body and ".00" not in due.body
 
 
-@pytest.mark.parametrize("amount, shown", [("5000.00", "5,000 KRW"), ("5000", "5,000 KRW")])
+@pytest.mark.parametrize("amount, shown", [("5000.00", "₩5,000"), ("5000", "₩5,000")])
 def test_won_amounts_are_told_without_decimals_however_stored(order, amount, shown):
     # PostgreSQL's numeric(14,2) gives "5000.00" for an amount of 5000 won
     event = emit(order, "installment.due", stage=stage_of(order, "visit"),

@@ -13,7 +13,7 @@ from tests.factories.workflows import linear_stages, make_order
 from workflows.hooks import OrderDetailRows
 from workflows.models import OrderEvent, ServiceOrder
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def merchant(db):
 
 @pytest.fixture
 def order(store, consumer, store_manager, technician):
-    """The reference wardrobe order (12,000.00 CNY), waiting for its 10% booking deposit."""
+    """The reference wardrobe order (CN¥12,000.00), waiting for its 10% booking deposit."""
     return make_order(store=store, consumer=consumer, actor=store_manager)
 
 
@@ -43,10 +43,10 @@ def test_the_page_shows_the_timeline_the_current_step_and_what_is_due(client, or
         ("acceptance", "upcoming"),
     ]
     assert "Booking: waiting for your payment." in html
-    assert "Pay 1,200.00 CNY below to continue." in html
-    assert 'data-testid="due-total">1,200.00 CNY<' in html
-    assert 'data-testid="paid-total">0.00 CNY<' in html
-    assert 'data-testid="outstanding-total">12,000.00 CNY<' in html  # everything is still to pay
+    assert "Pay CN¥1,200.00 below to continue." in html
+    assert 'data-testid="due-total">CN¥1,200.00<' in html
+    assert 'data-testid="paid-total">CN¥0.00<' in html
+    assert 'data-testid="outstanding-total">CN¥12,000.00<' in html  # everything is still to pay
     assert html.count('class="button wide"') == 1  # one Pay button: the booking deposit
     assert f'action="/track/{services.tracking_token(order)}/pay/' in html
     assert 'aria-valuenow="0"' in html
@@ -57,11 +57,11 @@ def test_a_yen_order_shows_whole_yen(client, store, consumer, store_manager):
 
     html = client.get(page_url(order)).content.decode()
 
-    assert "120,000 JPY" in html  # the order's total, in the header
-    assert "Pay 12,000 JPY below to continue." in html
-    assert 'data-testid="due-total">12,000 JPY<' in html
-    assert 'data-testid="paid-total">0 JPY<' in html
-    assert ".00 JPY" not in html  # yen have no minor unit
+    assert "¥120,000" in html  # the order's total, in the header
+    assert "Pay ¥12,000 below to continue." in html
+    assert 'data-testid="due-total">¥12,000<' in html
+    assert 'data-testid="paid-total">¥0<' in html
+    assert "¥12,000.00" not in html  # yen have no minor unit
 
 
 def test_the_page_is_self_contained_and_private(client, order):
@@ -159,8 +159,8 @@ def test_pay_goes_to_the_checkout_and_back_and_the_booking_is_done(client, order
     assert ('booking', 'done') in re.findall(r'data-stage="([a-z]+)" data-status="([a-z]+)"', html)
     assert ('measuring', 'current') in re.findall(r'data-stage="([a-z]+)" data-status="([a-z]+)"', html)
     assert "Measuring on site is ready: book a visit." in html
-    assert 'data-testid="paid-total">1,200.00 CNY<' in html
-    assert 'data-testid="due-total">0.00 CNY<' in html
+    assert 'data-testid="paid-total">CN¥1,200.00<' in html
+    assert 'data-testid="due-total">CN¥0.00<' in html
     assert 'aria-valuenow="20"' in html
 
 
@@ -176,7 +176,7 @@ def test_the_page_shows_what_was_paid_net_of_refunds_as_the_api_does(client, cli
     payment_refund(payment=Payment.objects.get(pk=deposit.pk), amount=Decimal("200.00"), actor=store_manager,
                    reason="goodwill")
     html = client.get(page_url(order)).content.decode()
-    assert 'data-testid="paid-total">1,000.00 CNY<' in html
+    assert 'data-testid="paid-total">CN¥1,000.00<' in html
     assert client_for(consumer).get(f"/api/v1/orders/{order.pk}/").json()["money"]["net_paid"] == "1000.00"
 
 

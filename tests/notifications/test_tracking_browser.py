@@ -22,7 +22,7 @@ from tests.factories.workflows import make_order
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
-pytestmark = BROWSER_SKIPS
+pytestmark = [*BROWSER_SKIPS, pytest.mark.usefixtures("english")]
 
 
 @pytest.fixture
@@ -76,11 +76,11 @@ def test_pay_the_deposit_from_the_tracking_page_on_a_phone(live_server, order, p
     assert statuses(page) == {"booking": "current", "measuring": "upcoming", "design": "upcoming",
                               "installation": "upcoming", "acceptance": "upcoming"}
     expect(page.get_by_test_id("headline")).to_have_text("Booking: waiting for your payment.")
-    expect(page.get_by_test_id("due-total")).to_have_text("1,200.00 CNY")
-    expect(page.get_by_test_id("paid-total")).to_have_text("0.00 CNY")
+    expect(page.get_by_test_id("due-total")).to_have_text("CN¥1,200.00")
+    expect(page.get_by_test_id("paid-total")).to_have_text("CN¥0.00")
     # Phone-sized: nothing wider than the screen, a thumb-sized Pay button.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    pay = page.get_by_role("button", name=re.compile(r"Pay 1,200\.00 CNY"))
+    pay = page.get_by_role("button", name=re.compile(r"Pay CN¥1,200\.00"))
     box = pay.bounding_box()
     assert box["height"] >= 44 and box["width"] >= 44
 
@@ -97,8 +97,8 @@ def test_pay_the_deposit_from_the_tracking_page_on_a_phone(live_server, order, p
                               "installation": "upcoming", "acceptance": "upcoming"}
     expect(page.get_by_test_id("headline")).to_have_text("Measuring on site is ready: book a visit.")
     expect(page.get_by_test_id("next-action")).to_contain_text("Book a visit")
-    expect(page.get_by_test_id("paid-total")).to_have_text("1,200.00 CNY")
-    expect(page.get_by_test_id("due-total")).to_have_text("0.00 CNY")
+    expect(page.get_by_test_id("paid-total")).to_have_text("CN¥1,200.00")
+    expect(page.get_by_test_id("due-total")).to_have_text("CN¥0.00")
     expect(page.locator('[data-testid="voucher"] svg')).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "tracking.png"), full_page=True)
     assert (ARTIFACTS / "tracking.png").stat().st_size > 10_000

@@ -79,6 +79,7 @@ def test_payment_detail_is_scoped(client_for, order, consumer, other_consumer, o
     assert client_for(other_admin).get(f"/api/v1/payments/{pid}/").status_code == 404
 
 
+@pytest.mark.usefixtures("english")
 def test_staff_refund_over_the_api(client_for, order, store_manager, consumer, other_admin):
     payment = pay_due_installments(order)[0]
     url = f"/api/v1/payments/{payment.pk}/refund/"
@@ -104,13 +105,14 @@ def test_staff_refund_over_the_api(client_for, order, store_manager, consumer, o
     assert inst_of(order, "booking").state == "partially_refunded"
 
 
+@pytest.mark.usefixtures("english")
 def test_sandbox_checkout_page_pay_button_redirects_back(client, order, consumer, client_for):
     body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()
 
     page = client.get(body["checkout_url"] + "?return=/track/abc/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "1,200.00 CNY" in html and 'value="paid"' in html and 'value="failed"' in html
+    assert "CN¥1,200.00" in html and 'value="paid"' in html and 'value="failed"' in html
     assert "http://" not in html and "https://" not in html  # no external CDN
 
     done = client.post(body["checkout_url"] + "?return=/track/abc/", {"outcome": "paid"})
@@ -135,10 +137,11 @@ def test_sandbox_checkout_json_fail_and_foreign_return_url(client, order, consum
     assert client.get("/sandbox/checkout/not-a-token/").status_code == 404
 
 
+@pytest.mark.usefixtures("english")
 def test_jpy_order_pays_whole_yen(client_for, store, consumer):
     order = make_order(store=store, consumer=consumer, total=Decimal("100001"), currency="JPY")
     body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()
     assert body["amount"] == "10000" and body["currency"] == "JPY"
     assert Installment.objects.filter(order=order).first().amount == Decimal("10000")
     page = client_for(consumer).get(body["checkout_url"]).content.decode()
-    assert "Pay 10,000 JPY" in page and "10000.00" not in page
+    assert "Pay ¥10,000" in page and "10000.00" not in page

@@ -246,6 +246,7 @@ def test_refunds_asked_while_the_provider_is_down_go_as_soon_as_it_is_back(order
     assert set(Refund.objects.values_list("pending_answers", flat=True)) == {0}
 
 
+@pytest.mark.usefixtures("english")
 def test_a_refund_still_pending_after_a_day_is_told_to_the_store_once(order, store_manager, provider, queued,
                                                                        settings):
     from notifications.models import Notification
@@ -265,5 +266,5 @@ def test_a_refund_still_pending_after_a_day_is_told_to_the_store_once(order, sto
     event = OrderEvent.objects.get(order=order, kind="refund.stuck")
     assert (event.payload["refund"], event.payload["amount"]) == (refund.pk, "200.00")
     message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
-    assert "has not confirmed the refund of 200.00 CNY" in message.body and "after 24 hours" in message.body
+    assert "has not confirmed the refund of CN¥200.00" in message.body and "after 24 hours" in message.body
     assert Refund.objects.get(pk=refund.pk).status == "pending"  # still asked, still counted

@@ -156,6 +156,7 @@ def test_unknown_event_type_is_acknowledged_and_ignored(anon_client, order, paym
     assert snapshot(order) == before
 
 
+@pytest.mark.usefixtures("english")
 def test_amount_mismatch_does_not_capture_and_the_store_is_told(order, payment, store_manager):
     """The provider may have taken money we did not ask for: nothing is booked, and it is on the order's record
     with a message to the store's managers, so a person settles it at the provider."""
@@ -172,9 +173,10 @@ def test_amount_mismatch_does_not_capture_and_the_store_is_told(order, payment, 
     assert event.kind == "payment.amount_mismatch"
     assert (event.payload["amount"], event.payload["reported_amount"]) == ("1200.00", "1.00")
     message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
-    assert "reported 1.00 CNY for a payment of 1,200.00 CNY" in message.body
+    assert "reported 1.00 CNY for a payment of CN¥1,200.00" in message.body
 
 
+@pytest.mark.usefixtures("english")
 def test_a_refund_the_provider_refused_is_told_to_the_store(order, payment, store_manager):
     from notifications.models import Notification
     from payments.providers.base import REFUND_FAILED
@@ -185,10 +187,11 @@ def test_a_refund_the_provider_refused_is_told_to_the_store(order, payment, stor
     assert refund_settle(refund=refund, succeeded=False) == "refund failed"
     event = OrderEvent.objects.filter(order=order, kind=REFUND_FAILED).get()
     message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
-    assert "refused the refund of 200.00 CNY" in message.body
+    assert "refused the refund of CN¥200.00" in message.body
 
 
 @pytest.mark.parametrize("reported", [{"amount": "150.00"}, {"currency": "USD"}])
+@pytest.mark.usefixtures("english")
 def test_a_known_refund_reported_for_another_amount_is_not_booked_and_the_store_is_told(
         order, payment, store_manager, reported):
     """We asked for 200.00 back; the provider says it sent something else. The ledger must not say
@@ -308,6 +311,7 @@ def test_webhook_receive_raises_400_domain_error_for_bad_signature(order, paymen
     ("JPY", "100.5", "ignored: JPY amounts are whole numbers."),
     ("CNY", "USD", "ignored: currency mismatch"),
 ])
+@pytest.mark.usefixtures("english")
 def test_refund_made_at_the_provider_that_the_currency_cannot_hold_is_refused(store, consumer, currency, amount,
                                                                               result):
     from tests.factories.payments import pay_due_installments

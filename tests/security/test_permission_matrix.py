@@ -51,6 +51,8 @@ EVERYONE = rule(AUTHENTICATED)
 EXPECTATIONS = {
     ("post", "/api/v1/auth/token/"): rule(AUTHENTICATED, anon="ok"),
     ("post", "/api/v1/auth/logout/"): EVERYONE,
+    ("get", "/api/v1/auth/me/"): EVERYONE,  # each caller's own account
+    ("patch", "/api/v1/auth/me/"): EVERYONE,
     ("post", "/api/v1/payments/webhooks/{provider}/"): rule(AUTHENTICATED, anon="ok"),
     # tenancy
     ("get", "/api/v1/stores/"): EVERYONE,

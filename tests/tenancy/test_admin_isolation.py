@@ -61,6 +61,7 @@ def test_merchant_filter_does_not_list_other_merchants(world, login):
     assert "Harbor Test Appliances" not in page
 
 
+@pytest.mark.usefixtures("english")
 def test_opening_another_tenants_store_by_url_does_not_show_it(world, login):
     client = login(world["merchant_admin"])
     url = f"{STORE_LIST}{world['other_store'].pk}/change/"
@@ -188,6 +189,7 @@ def test_merchant_admin_cannot_open_another_tenants_user(world, login):
     assert "a_tech" in page and "b_tech" not in page and "ops_user" not in page and "a_consumer" not in page
 
 
+@pytest.mark.usefixtures("english")
 def test_duplicate_store_code_is_a_form_error_not_a_crash(world, login):
     data = store_form(world["store"], name="Another Jing'an")  # same code as `store`, same merchant
     response = login(world["merchant_admin"]).post(f"{STORE_LIST}add/", data)

@@ -263,6 +263,7 @@ def test_one_bad_file_refuses_the_whole_submission_and_stores_nothing(manager_cl
     assert not list(tmp_path.rglob("*.*"))
 
 
+@pytest.mark.usefixtures("english")
 def test_a_file_above_the_limit_is_refused(manager_client, design, settings):
     settings.SUBMISSION_MAX_BYTES = 1000
     response = submit(manager_client, design, SimpleUploadedFile("big.png", image_bytes("PNG", size=(400, 400))))
