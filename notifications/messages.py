@@ -1,7 +1,10 @@
-"""Which order events make which messages, for whom, and their wording.
+"""Which order events make which messages, for whom, and their wording: data, not code.
 
-`plan(event)` decides from the event alone (no database query), so the listener costs nothing for
-the many events nobody needs to hear about. `render(...)` words one planned message.
+`ROUTES` is the routing table (an event kind, or a stage's move to a sub-state, to the messages it makes and their
+audience); `plan(event)` reads it from the event alone (no database query), so the listener costs nothing for the
+many events nobody needs to hear about. Each message kind's wording is a template,
+`templates/notifications/messages/<kind>.txt` (first line: the e-mail's subject; the rest: its text and the SMS),
+rendered with `{% blocktranslate %}` in the recipient's language (`render(kind, ctx, language)`).
 
 Audiences: the order's consumer, and the managers of the order's store ("store" below) for what
 needs a person at the store (escalations, SLA breaches, missed visits, a consumer's cancellation).
@@ -10,9 +13,15 @@ needs a person at the store (escalations, SLA breaches, missed visits, a consume
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from pathlib import Path
 
-from core.display import money as display
+from django.template import Context as TemplateContext
+from django.template import Engine
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from core import display
+from core.language import override
 from tenancy import policy
 
 CONSUMER = "consumer"
@@ -21,10 +30,10 @@ STORE = "store"
 
 # The insights app's breach kinds, in words.
 SLA_WORDS = {
-    "sla.stage_overdue": "the stage is overdue",
-    "sla.no_show": "the technician did not check in",
-    "sla.approval_overdue": "the consumer's approval is overdue",
-    "sla.installment_overdue": "an installment is overdue",
+    "sla.stage_overdue": gettext_lazy("the stage is overdue"),
+    "sla.no_show": gettext_lazy("the technician did not check in"),
+    "sla.approval_overdue": gettext_lazy("the consumer's approval is overdue"),
+    "sla.installment_overdue": gettext_lazy("an installment is overdue"),
 }
 
 
@@ -44,47 +53,49 @@ def _sub(state: str) -> str:
     return state.partition(":")[2]
 
 
+# The routing table. By event kind ("sla." : any kind starting so), then, for the engine's stage moves
+# ("stage.<trigger>"), by the state moved to: "completed", "cancelled", or ":<sub-state>" of a stage.
+# A route's audience is CONSUMER or STORE; `only` names a condition of the event (CONDITIONS).
+ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    "order.created": ((CONSUMER, "order.created", None),),
+    "stage.book": ((CONSUMER, "appointment.booked", None),),
+    "stage.reschedule": ((CONSUMER, "appointment.moved", None),),
+    "job.checked_in": ((CONSUMER, "technician.arrived", None),),
+    "job.no_show": ((CONSUMER, "visit.missed", None), (STORE, "visit.no_show", None)),
+    "installment.due": ((CONSUMER, "installment.due", None),),
+    "payment.captured": ((CONSUMER, "payment.received", None),),
+    "voucher.issued": ((CONSUMER, "voucher.issued", None),),
+    "voucher.expiring": ((CONSUMER, "voucher.expiring", None),),
+    "sla.": ((STORE, "sla.breached", None),),
+    # money a person must settle at the provider
+    "refund.failed": ((STORE, "refund.failed", None),),
+    "refund.stuck": ((STORE, "refund.stuck", None),),
+    "payment.amount_mismatch": ((STORE, "payment.amount_mismatch", None),),
+    "refund.amount_mismatch": ((STORE, "refund.amount_mismatch", None),),
+}
+STAGE_ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    "completed": ((CONSUMER, "order.completed", None),),
+    "cancelled": ((CONSUMER, "order.cancelled", None), (STORE, "order.cancelled_by_consumer", "by_consumer")),
+    ":awaiting_approval": ((CONSUMER, "approval.requested", "newly"),),
+    ":escalated": ((STORE, "stage.escalated", None),),
+    # A new stage is open for the consumer; the template asks them to book when it is a visit.
+    ":ready": ((CONSUMER, "stage.ready", "opened"),),
+}
+CONDITIONS = {
+    "by_consumer": lambda event: event.actor_role not in policy.STAFF,
+    "newly": lambda event: (event.from_state or "") != (event.to_state or ""),
+    "opened": lambda event: event.trigger in ("unblock", "complete", "approve"),
+}
+
+
 def plan(event) -> list[Planned]:
-    """The messages an event calls for. Reads only the event's own fields."""
+    """The messages an event calls for (ROUTES). Reads only the event's own fields."""
     kind, to_state = event.kind, event.to_state or ""
-    out: list[Planned] = []
-    if kind == "order.created":
-        out.append(Planned(CONSUMER, "order.created"))
-    elif kind == "stage.book":
-        out.append(Planned(CONSUMER, "appointment.booked"))
-    elif kind == "stage.reschedule":
-        out.append(Planned(CONSUMER, "appointment.moved"))
-    elif kind == "job.checked_in":
-        out.append(Planned(CONSUMER, "technician.arrived"))
-    elif kind == "job.no_show":
-        out += [Planned(CONSUMER, "visit.missed"), Planned(STORE, "visit.no_show")]
-    elif kind == "installment.due":
-        out.append(Planned(CONSUMER, "installment.due"))
-    elif kind == "payment.captured":
-        out.append(Planned(CONSUMER, "payment.received"))
-    elif kind == "voucher.issued":
-        out.append(Planned(CONSUMER, "voucher.issued"))
-    elif kind == "voucher.expiring":
-        out.append(Planned(CONSUMER, "voucher.expiring"))
-    elif kind.startswith("sla."):
-        out.append(Planned(STORE, "sla.breached"))
-    elif kind in ("refund.failed", "refund.stuck", "payment.amount_mismatch", "refund.amount_mismatch"):
-        out.append(Planned(STORE, kind))  # money a person must settle at the provider
-    elif kind.startswith("stage."):
-        if to_state == "completed":
-            out.append(Planned(CONSUMER, "order.completed"))
-        elif to_state == "cancelled":
-            out.append(Planned(CONSUMER, "order.cancelled"))
-            if event.actor_role not in policy.STAFF:
-                out.append(Planned(STORE, "order.cancelled_by_consumer"))
-        elif _sub(to_state) == "awaiting_approval" and (event.from_state or "") != to_state:
-            out.append(Planned(CONSUMER, "approval.requested"))
-        elif _sub(to_state) == "escalated":
-            out.append(Planned(STORE, "stage.escalated"))
-        elif _sub(to_state) == "ready" and event.trigger in ("unblock", "complete", "approve"):
-            # A new stage is open for the consumer; the renderer asks them to book when it is a visit.
-            out.append(Planned(CONSUMER, "stage.ready"))
-    return out
+    routes = ROUTES.get(kind) or (ROUTES["sla."] if kind.startswith("sla.") else None)
+    if routes is None and kind.startswith("stage."):
+        routes = STAGE_ROUTES.get(to_state) or STAGE_ROUTES.get(f":{_sub(to_state)}") if to_state else None
+    return [Planned(audience, message) for audience, message, only in routes or ()
+            if only is None or CONDITIONS[only](event)]
 
 
 # --- wording -----------------------------------------------------------------------------------
@@ -105,122 +116,52 @@ class Context:
     technician_name: str = ""
 
 
-def _when(value, tz) -> str:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if not isinstance(value, datetime):
-        return ""
-    return value.astimezone(tz).strftime("%a %d %b, %H:%M")
+# Message templates: plain text (no HTML escaping), the i18n tags built in.
+ENGINE = Engine(dirs=[Path(__file__).resolve().parent / "templates" / "notifications" / "messages"],
+                autoescape=False, builtins=["django.templatetags.i18n"])
+KINDS = frozenset(p.stem for p in Path(ENGINE.dirs[0]).glob("*.txt"))
 
 
 def _amount(payload: dict, currency: str) -> str:
     for key in ("amount", "amount_due", "due_amount", "total"):
         if payload.get(key) not in (None, ""):
-            return display(payload[key], payload.get("currency") or currency)
+            return display.money(payload[key], payload.get("currency") or currency)
     return ""
 
 
-def render(kind: str, ctx: Context) -> Rendered:
-    p, tz, n, stage, link = ctx.payload, ctx.tz, ctx.order_number, ctx.stage_name or "the next step", ctx.tracking_url
-    track = f" Track your order: {link}" if link else ""
-    if kind == "order.created":
-        return Rendered(f"Your order {n} at {ctx.store_name}",
-                        f"Thank you! Your order {n} at {ctx.store_name} is open.{track}")
-    if kind == "appointment.booked":
-        when = _when(p.get("window_start"), tz)
-        return Rendered(f"{stage}: visit booked for {when}",
-                        f"Your {stage} visit for order {n} is booked for {when}.{track}")
-    if kind == "appointment.moved":
-        when = _when(p.get("to") or p.get("window_start"), tz)
-        return Rendered(f"{stage}: visit moved to {when}",
-                        f"Your {stage} visit for order {n} has moved to {when}.{track}")
-    if kind == "appointment.reminder":
-        when = _when(p.get("window_start"), tz)
-        return Rendered(f"Reminder: {stage} visit {when}",
-                        f"Reminder: our technician comes for your {stage} visit (order {n}) on {when}.{track}")
-    if kind == "technician.arrived":
-        who = ctx.technician_name or "Your technician"
-        return Rendered(f"{who} has arrived", f"{who} has checked in for your {stage} visit (order {n}).")
-    if kind == "visit.missed":
-        return Rendered(f"{stage}: we missed your visit",
-                        f"We are sorry: the technician did not arrive for your {stage} visit (order {n}). "
-                        f"Pick a new time in the app, or {ctx.store_name} will contact you to arrange one.{track}")
-    if kind == "visit.no_show":
-        return Rendered(f"No-show on order {n}",
-                        f"The technician did not check in for the {stage} visit of order {n}. "
-                        "Contact the consumer and rebook it (reschedule the missed visit).")
-    if kind == "installment.due":
-        amount = _amount(p, ctx.currency)
-        what = f"{amount} is" if amount else "A payment is"
-        return Rendered(f"Payment due for order {n}",
-                        f"{what} due for {stage} of order {n}.{track}")
-    if kind == "payment.received":
-        amount = _amount(p, ctx.currency)
-        return Rendered(f"Payment received for order {n}",
-                        f"We received your payment{' of ' + amount if amount else ''} for order {n}. Thank you!")
-    if kind == "voucher.issued":
-        until = _when(p.get("expires_at") or p.get("valid_until"), tz)
-        valid = f" It is valid until {until}." if until else ""
-        return Rendered(f"Your e-voucher for {stage}",
-                        f"Your e-voucher for {stage} (order {n}) is ready: show its QR code to the technician."
-                        f"{valid}{track}")
-    if kind == "voucher.expiring":
-        until = _when(p.get("expires_at") or p.get("valid_until"), tz)
-        return Rendered("Your e-voucher expires soon",
-                        f"Your e-voucher for {stage} (order {n}) expires {('on ' + until) if until else 'soon'}. "
-                        f"Book your visit before then.{track}")
-    if kind == "approval.requested":
-        return Rendered(f"{stage} is ready for your approval",
-                        f"{stage} of order {n} is ready: please review it and approve it or ask for changes.{track}")
-    if kind == "stage.ready":
-        if ctx.needs_booking:
-            return Rendered(f"{stage}: book a visit", f"{stage} of order {n} is ready: book a visit time.{track}")
-        return Rendered(f"{stage} has started", f"{stage} of order {n} is under way.{track}")
-    if kind == "order.completed":
-        return Rendered(f"Order {n} is complete",
-                        f"Your order {n} is complete. Thank you for choosing {ctx.store_name}!")
-    if kind == "order.cancelled":
-        reason = p.get("reason") or ""
-        return Rendered(f"Order {n} is cancelled",
-                        f"Your order {n} has been cancelled{': ' + reason if reason else ''}. "
-                        "Any refund due is on its way.")
-    if kind == "order.cancelled_by_consumer":
-        reason = p.get("reason") or ""
-        return Rendered(f"Order {n} cancelled by the consumer",
-                        f"The consumer cancelled order {n}{': ' + reason if reason else ''}.")
-    if kind == "stage.escalated":
-        return Rendered(f"Escalation on order {n}",
-                        f"The consumer rejected {stage} of order {n} again and the rework limit is reached. "
-                        f"Reason: {p.get('reason') or 'not given'}. Please step in.")
-    if kind == "refund.failed":
-        amount = _amount(p, ctx.currency)
-        return Rendered(f"Refund failed on order {n}",
-                        f"The payment provider refused the refund{' of ' + amount if amount else ''} for order {n}. "
-                        "Refund it again from the payment, or settle it with the consumer.")
-    if kind == "payment.amount_mismatch":
-        reported = p.get("reported_amount")
-        asked = _amount(p, ctx.currency)
-        return Rendered(f"Payment to check on order {n}",
-                        f"The payment provider reported {reported or 'an amount'} {p.get('reported_currency') or ''} "
-                        f"for a payment of {asked or 'another amount'} on order {n}. It was not booked: check the "
-                        "payment at the provider and settle it with the consumer.")
-    if kind == "refund.stuck":
-        amount = _amount(p, ctx.currency)
-        return Rendered(f"Refund not confirmed on order {n}",
-                        f"The payment provider has not confirmed the refund{' of ' + amount if amount else ''} for "
-                        f"order {n} after {p.get('hours') or 'many'} hours; it is still being asked. Check it at the "
-                        "provider: the consumer is waiting for the money.")
-    if kind == "refund.amount_mismatch":
-        asked = _amount(p, ctx.currency)
-        return Rendered(f"Refund to check on order {n}",
-                        f"The payment provider reported a refund of {p.get('reported_amount') or 'an amount'} "
-                        f"{p.get('reported_currency') or ''} where {asked or 'another amount'} was asked on order {n}. "
-                        "It was not booked: check the refund at the provider and settle it with the consumer.")
-    if kind == "sla.breached":
-        rule = SLA_WORDS.get(p.get("_event_kind", ""), p.get("rule") or p.get("_event_kind") or "SLA")
-        return Rendered(f"SLA breach on order {n}",
-                        f"{stage} of order {n} has passed its time limit ({rule}). Please look into it.")
-    return Rendered(f"Update on order {n}", f"There is an update on your order {n}.{track}")
+def _reported(payload: dict) -> str:
+    """The amount a provider reported, in its currency, shown like ours when the currency is one we know."""
+    amount, currency = payload.get("reported_amount"), payload.get("reported_currency") or ""
+    if not amount:
+        return _("an amount")
+    try:
+        return display.money(amount, currency) or f"{amount} {currency}".strip()
+    except (KeyError, ValueError):
+        return f"{amount} {currency}".strip()
+
+
+def _values(ctx: Context) -> dict:
+    """The template's variables, formatted in the active language (core.display)."""
+    p, tz = ctx.payload, ctx.tz
+    rule = p.get("_event_kind", "")
+    return {
+        "n": ctx.order_number, "store": ctx.store_name, "stage": ctx.stage_name or _("the next step"),
+        "link": ctx.tracking_url, "who": ctx.technician_name, "needs_booking": ctx.needs_booking,
+        "when": display.when(p.get("to") or p.get("window_start"), tz=tz),
+        "until": display.when(p.get("expires_at") or p.get("valid_until"), tz=tz),
+        "amount": _amount(p, ctx.currency) or (_("another amount") if "amount_mismatch" in rule else ""),
+        "reported": _reported(p),
+        "hours": p.get("hours") or _("many"),
+        "reason": p.get("reason") or "",
+        "rule": str(SLA_WORDS.get(rule, p.get("rule") or rule or "SLA")),
+    }
+
+
+def render(kind: str, ctx: Context, language: str | None = None) -> Rendered:
+    """Message `kind` in `language` (the default language when None): its subject and its text."""
+    with override(language):
+        text = ENGINE.get_template(f"{kind if kind in KINDS else 'update'}.txt").render(
+            TemplateContext(_values(ctx), autoescape=False))
+    subject, _newline, body = text.strip().partition("\n")
+    # CLDR's narrow no-break spaces ("2:00 PM") become plain spaces: an SMS is a plain-text channel.
+    return Rendered(subject.strip(), body.strip().replace("\u202f", " "))

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from core.language import recipient_language
 from notifications import messages
 from notifications.conf import setting
 from notifications.models import Notification, NotificationPreference
@@ -203,11 +204,14 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
     now = timezone.now()
     rows: list[Notification] = []
     for p in planned:
-        rendered = messages.render(p.kind, ctx)
         recipients = [order.consumer] if p.audience == messages.CONSUMER else managers
+        in_language: dict[str, messages.Rendered] = {}  # each language rendered once
         for person in recipients:
+            language = recipient_language(person)
+            if language not in in_language:
+                in_language[language] = messages.render(p.kind, ctx, language)
             rows += _build_rows(order=order, recipient=person, staff=p.audience == messages.STORE, kind=p.kind,
-                                rendered=rendered, prefs=prefs, now=now, event=event)
+                                rendered=in_language[language], prefs=prefs, now=now, event=event)
     # One row per (event, recipient, channel): a person who is both consumer and manager hears once.
     unique: dict[tuple, Notification] = {}
     for row in rows:
@@ -238,7 +242,7 @@ def visit_reminders_create(*, now: datetime | None = None) -> int:
             continue
         order = appt.order
         ctx = _context(order, appt.stage, {"window_start": appt.window_start.isoformat()})
-        rendered = messages.render("appointment.reminder", ctx)
+        rendered = messages.render("appointment.reminder", ctx, recipient_language(order.consumer))
         prefs = {p.user_id: p for p in NotificationPreference.objects.filter(user_id=order.consumer_id)}
         rows = _build_rows(order=order, recipient=order.consumer, staff=False, kind="appointment.reminder",
                            rendered=rendered, prefs=prefs, now=now, appointment=appt)

@@ -221,6 +221,7 @@ def _visit(order, *, starts_in: timedelta, booked_ago: timedelta = timedelta(day
     return appt
 
 
+@pytest.mark.usefixtures("english")
 def test_a_reminder_is_made_24_hours_before_the_visit_once(order, consumer, recording_sms,
                                                            django_capture_on_commit_callbacks):
     appt = _visit(order, starts_in=timedelta(hours=23))

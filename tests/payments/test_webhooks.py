@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from core import display
 from core.errors import DomainError
 from payments.models import Installment, LedgerEntry, Payment, Refund, WebhookDelivery
 from payments.providers import sandbox
@@ -173,7 +174,7 @@ def test_amount_mismatch_does_not_capture_and_the_store_is_told(order, payment, 
     assert event.kind == "payment.amount_mismatch"
     assert (event.payload["amount"], event.payload["reported_amount"]) == ("1200.00", "1.00")
     message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
-    assert "reported 1.00 CNY for a payment of CN¥1,200.00" in message.body
+    assert "reported CN¥1.00 for a payment of CN¥1,200.00" in message.body
 
 
 @pytest.mark.usefixtures("english")
@@ -214,7 +215,8 @@ def test_a_known_refund_reported_for_another_amount_is_not_booked_and_the_store_
     assert event.kind == "refund.amount_mismatch"
     assert event.payload["refund"] == refund.pk
     message = Notification.objects.get(event=event, recipient=store_manager, channel="email")
-    told = f"reported a refund of {data['amount']} {data['currency'].upper()} where 200.00 CNY was asked"
+    shown = display.money(data["amount"], data["currency"], language="en")
+    told = f"reported a refund of {shown} where CN¥200.00 was asked"
     assert told in message.body
 
     # The provider's own correction, with the amount asked, settles it.
