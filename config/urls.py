@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from core.schema_views import SchemaView
@@ -17,6 +18,10 @@ api_v1 = [
     path("", include("notifications.urls")),
     path("", include("insights.urls")),
 ]
+
+# The admin's own title, instead of Django's "Django administration" (translated: docs/i18n.md).
+admin.site.site_header = _("Service fulfilment admin")
+admin.site.site_title = _("Service fulfilment admin")
 
 urlpatterns = [
     path("", include("workflows.page_urls")),

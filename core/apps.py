@@ -7,6 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = _("API infrastructure")
 
     def ready(self) -> None:
-        from core import checks
+        from core import checks, model_names
 
         checks.register()
+        model_names.translate_derived_names()

@@ -52,6 +52,7 @@ class Unit:
     sources: tuple[Path, ...]
     locale_dir: Path
     served: bool = True  # Django loads it (an installed app's, or LOCALE_PATHS'): its wording is checked as served
+    app_label: str = ""  # an installed app's: its models' derived names are its strings too (core.model_names)
 
     def po_path(self, language: str) -> Path:
         return self.locale_dir / language / "LC_MESSAGES" / f"{DOMAIN}.po"
@@ -65,7 +66,7 @@ def units() -> list[Unit]:
     for config in apps.get_app_configs():
         path = Path(config.path).resolve()
         if path.is_relative_to(BASE_DIR) and ".venv" not in path.parts:
-            found.append(Unit(config.label, (path,), path / "locale"))
+            found.append(Unit(config.label, (path,), path / "locale", app_label=config.label))
     found.append(Unit("project", (BASE_DIR / "config",), BASE_DIR / "locale"))
     return found
 
@@ -107,6 +108,14 @@ def extracted(unit: Unit) -> Catalog:
                 if not (message[0] if isinstance(message, tuple) else message):
                     continue
                 template.add(message, locations=[(location, lineno)], auto_comments=comments, context=context)
+    if unit.app_label:
+        from django.apps import apps
+
+        from core.model_names import derived_names
+
+        for name, where in derived_names(apps.get_app_config(unit.app_label)):
+            template.add(name, locations=[(where, 0)],
+                         auto_comments=["Translators: a model's or field's name, derived from its code"])
     return template
 
 

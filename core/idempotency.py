@@ -131,7 +131,7 @@ def _multipart_meaning(request) -> list:
 
 
 def _body_meaning(request) -> tuple[str, object]:
-    content_type, _ = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))
+    content_type, _params = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))
     content_type = content_type.lower()
     if content_type == MULTIPART_TYPE and request.method == "POST" and _view_parses_multipart(request):
         return "multipart", _multipart_meaning(request)
@@ -272,12 +272,12 @@ class IdempotencyMiddleware:
                                                   created_at=existing.created_at).delete()
                     continue
                 return existing, False
-        raise IntegrityError("could not claim idempotency key")
+        raise IntegrityError(_("could not claim idempotency key"))
 
 
 def purge_expired_keys() -> int:
     cutoff = timezone.now() - settings.IDEMPOTENCY_KEY_TTL
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _by_model = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
 
 

@@ -11,6 +11,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from core.files import extension_for
 from tenancy.scoping import TenantScope
@@ -29,14 +30,14 @@ class _SiteRecord(models.Model):
 
     technician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     client_event_id = models.UUIDField()
-    recorded_at = models.DateTimeField(help_text="Device time, as sent.")
-    received_at = models.DateTimeField(help_text="Server time when the record arrived.")
+    recorded_at = models.DateTimeField(help_text=_("Device time, as sent."))
+    received_at = models.DateTimeField(help_text=_("Server time when the record arrived."))
     latitude = models.DecimalField(**COORD)
     longitude = models.DecimalField(**COORD)
     accuracy_m = models.FloatField(null=True, blank=True)
-    distance_m = models.FloatField(help_text="Distance to the order's service address, in metres.")
+    distance_m = models.FloatField(help_text=_("Distance to the order's service address, in metres."))
     outside_radius = models.BooleanField(default=False)
-    late_sync = models.BooleanField(default=False, help_text="Arrived long after it was recorded.")
+    late_sync = models.BooleanField(default=False, help_text=_("Arrived long after it was recorded."))
 
     class Meta:
         abstract = True
@@ -45,8 +46,8 @@ class _SiteRecord(models.Model):
 class CheckIn(_SiteRecord):
     appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="checkins")
     on_time = models.BooleanField()
-    minutes_late = models.PositiveIntegerField(default=0, help_text="Minutes after the window start.")
-    minutes_early = models.PositiveIntegerField(default=0, help_text="Minutes before the window start.")
+    minutes_late = models.PositiveIntegerField(default=0, help_text=_("Minutes after the window start."))
+    minutes_early = models.PositiveIntegerField(default=0, help_text=_("Minutes before the window start."))
 
     tenant_scope = _scope()
 
@@ -109,9 +110,9 @@ def evidence_upload_to(instance: "Evidence", filename: str) -> str:
 
 class Evidence(models.Model):
     class Kind(models.TextChoices):
-        PHOTO = "photo", "Photo"
-        MEASUREMENT = "measurement", "Measurement"
-        OTHER = "other", "Other"
+        PHOTO = "photo", _("Photo")
+        MEASUREMENT = "measurement", _("Measurement")
+        OTHER = "other", _("Other")
 
     order = models.ForeignKey(ServiceOrder, on_delete=models.PROTECT, related_name="evidence")
     appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="evidence")
@@ -121,7 +122,7 @@ class Evidence(models.Model):
     file = models.FileField(upload_to=evidence_upload_to, max_length=200)
     sha256 = models.CharField(max_length=64)
     size = models.PositiveBigIntegerField()
-    content_type = models.CharField(max_length=100, help_text="Detected from the content, not the upload.")
+    content_type = models.CharField(max_length=100, help_text=_("Detected from the content, not the upload."))
     client_event_id = models.UUIDField()
     recorded_at = models.DateTimeField()
     received_at = models.DateTimeField()

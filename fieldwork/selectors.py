@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from django.core.files import File
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core import files
 from core.errors import NotFound
@@ -52,7 +53,7 @@ def job_list_for_date(*, technician: User, day: date | None = None) -> QuerySet[
 def job_get(*, technician: User, job_id: int) -> Appointment:
     job = job_qs_for(technician=technician).annotate(evidence_count=Count("evidence")).filter(pk=job_id).first()
     if job is None:
-        raise NotFound("No such job.")
+        raise NotFound(_("No such job."))
     return job
 
 
@@ -90,7 +91,7 @@ def stage_checklist_state(*, stage: StageInstance) -> dict[str, bool]:
         (c.recorded_at, c.received_at, c.checklist)
         for c in ChecklistSubmission.objects.filter(stage=stage).only("recorded_at", "received_at", "checklist")
     ]
-    for _, _, answer in sorted(answers, key=lambda a: (a[0], a[1])):
+    for _day, _at, answer in sorted(answers, key=lambda a: (a[0], a[1])):
         for item, ticked in (answer or {}).items():
             if item in state:
                 state[item] = bool(ticked)
@@ -145,7 +146,7 @@ def order_evidence_list(*, user: User, order_id: int) -> QuerySet[Evidence]:
     """The evidence of an order `user` may see, by device time (NotFound otherwise). One query asks
     whether the order is visible; the list itself is one query whatever its length."""
     if not _orders_visible_to(user, order_id).exists():
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     return (Evidence.objects.filter(order_id=order_id).select_related("stage__definition")
             .only(*EVIDENCE_LIST_FIELDS).order_by("recorded_at", "pk"))
 
@@ -157,7 +158,7 @@ def order_evidence_get(*, user: User, order_id: int, evidence_id: int) -> Eviden
                                         order__in=_orders_visible_to(user, order_id).values("pk"))
                 .only("order", "file", "content_type").first())
     if evidence is None:
-        raise NotFound("No such evidence.")
+        raise NotFound(_("No such evidence."))
     return evidence
 
 

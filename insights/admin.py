@@ -11,6 +11,8 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from core import dates
 from core.errors import NotFound
@@ -120,7 +122,7 @@ def _dashboard_filters(request) -> dict:
 
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https",
-                         help_text="http(s) URL that receives a signed POST per event.")
+                         help_text=_("http(s) URL that receives a signed POST per event."))
 
     class Meta:
         model = WebhookEndpoint
@@ -129,7 +131,7 @@ class WebhookEndpointForm(forms.ModelForm):
     def clean_event_kinds(self):
         kinds = self.cleaned_data.get("event_kinds") or []
         if not isinstance(kinds, list) or not all(isinstance(k, str) and 0 < len(k) <= 60 for k in kinds):
-            raise ValidationError('A list of event kinds, e.g. ["stage.approve", "payment.*"].')
+            raise ValidationError(_('A list of event kinds, e.g. ["stage.approve", "payment.*"].'))
         return kinds
 
     def clean(self):
@@ -176,14 +178,15 @@ class OutboundDeliveryAdmin(TenantScopedAdmin):
     list_select_related = ("endpoint", "event")
     actions = ["retry_now"]
 
-    @admin.display(description="event")
+    @admin.display(description=_("event"))
     def event_kind(self, obj):
         return f"{obj.event.kind} (order {obj.event.order_id} #{obj.event.seq})"
 
-    @admin.action(description="Send again now")
+    @admin.action(description=_("Send again now"))
     def retry_now(self, request, queryset):
         n = sum(1 for d in queryset if delivery_retry_now(delivery=d))
-        self.message_user(request, f"{n} deliveries queued again.", messages.SUCCESS)
+        self.message_user(request, ngettext("%(count)s delivery queued again.", "%(count)s deliveries queued again.", n)
+                          % {"count": n}, messages.SUCCESS)
 
 
 if not admin.site.is_registered(OrderEvent):  # workflows.admin registers it read-only; never twice

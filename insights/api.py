@@ -4,6 +4,7 @@ from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -21,7 +22,7 @@ def _moment(value: str, *, end: bool) -> datetime:
     try:
         day = parse_date(value) if len(value) == 10 else None
     except ValueError:
-        raise serializers.ValidationError("Not a valid date.") from None
+        raise serializers.ValidationError(_("Not a valid date.")) from None
     if day is not None:
         if not dates.in_range(day):
             raise serializers.ValidationError(dates.OUT_OF_RANGE)
@@ -33,7 +34,7 @@ def _moment(value: str, *, end: bool) -> datetime:
     except ValueError:
         moment = None
     if moment is None:
-        raise serializers.ValidationError("Use YYYY-MM-DD or an ISO 8601 date-time.")
+        raise serializers.ValidationError(_("Use YYYY-MM-DD or an ISO 8601 date-time."))
     if not dates.in_range(moment):
         raise serializers.ValidationError(dates.OUT_OF_RANGE)
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)

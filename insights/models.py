@@ -9,6 +9,7 @@ import secrets
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from tenancy.models import Merchant, Store
 from tenancy.scoping import TenantScope
@@ -19,10 +20,10 @@ class SlaBreach(models.Model):
     """One service-level breach, recorded once (the partial unique constraints make the scan idempotent)."""
 
     class Kind(models.TextChoices):
-        STAGE_OVERDUE = "stage_overdue", "Stage past its SLA"
-        NO_SHOW = "no_show", "No check-in by the end of the window"
-        APPROVAL_OVERDUE = "approval_overdue", "Approval waiting too long"
-        INSTALLMENT_OVERDUE = "installment_overdue", "Installment unpaid too long"
+        STAGE_OVERDUE = "stage_overdue", _("Stage past its SLA")
+        NO_SHOW = "no_show", _("No check-in by the end of the window")
+        APPROVAL_OVERDUE = "approval_overdue", _("Approval waiting too long")
+        INSTALLMENT_OVERDUE = "installment_overdue", _("Installment unpaid too long")
 
     kind = models.CharField(max_length=30, choices=Kind.choices)
     order = models.ForeignKey(ServiceOrder, on_delete=models.CASCADE, related_name="sla_breaches")
@@ -33,7 +34,7 @@ class SlaBreach(models.Model):
     appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     # The payments app's installment, by id (insights does not depend on payments; the breach goes with its order).
     installment_id = models.PositiveBigIntegerField(null=True, blank=True)
-    due_at = models.DateTimeField(help_text="When it should have happened at the latest.")
+    due_at = models.DateTimeField(help_text=_("When it should have happened at the latest."))
     detected_at = models.DateTimeField(db_index=True)
     event = models.ForeignKey(OrderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     details = models.JSONField(default=dict, blank=True)
@@ -79,9 +80,9 @@ class WebhookEndpoint(models.Model):
     """A merchant's own system (its CRM, say) that receives the merchant's order events."""
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=500, help_text="http(s) URL that receives a signed POST per event.")
+    url = models.URLField(max_length=500, help_text=_("http(s) URL that receives a signed POST per event."))
     secret = models.CharField(max_length=100, default=new_webhook_secret,
-                              help_text="Shared secret for the X-Signature HMAC-SHA256 header.")
+                              help_text=_("Shared secret for the X-Signature HMAC-SHA256 header."))
     active = models.BooleanField(default=True)
     event_kinds = models.JSONField(
         default=list, blank=True,
@@ -112,9 +113,9 @@ class OutboundDelivery(models.Model):
     """One event to one endpoint. Unique per (endpoint, event), so an event is never queued twice."""
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Gave up"
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Gave up")
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(OrderEvent, on_delete=models.PROTECT, related_name="+")

@@ -40,6 +40,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import NotFound, PermissionDeniedError
 from insights.conf import setting
@@ -66,7 +67,7 @@ class PercentileCont(Aggregate):
 
     def __init__(self, expression, fraction: float, **extra):
         if not 0 <= fraction <= 1:
-            raise ValueError("fraction must be between 0 and 1")
+            raise ValueError(_("fraction must be between 0 and 1"))
         super().__init__(expression, fraction=repr(float(fraction)), **extra)
 
 
@@ -91,7 +92,7 @@ class MetricsScope:
 def metrics_access(user: User, capability: str = "metrics") -> None:
     """403 for roles that never see metrics, 403 tier_limit for merchants whose tier lacks them."""
     if not user.is_authenticated or not policy.may(user, "metrics.view"):
-        raise PermissionDeniedError("Only platform operators, merchant admins and store managers see metrics.")
+        raise PermissionDeniedError(_("Only platform operators, merchant admins and store managers see metrics."))
     if not user.is_operator:
         tier_require(user.merchant, capability)
 

@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from notifications import services
 from notifications.models import Notification, NotificationPreference
@@ -24,10 +26,11 @@ class NotificationAdmin(TenantScopedAdmin):
             actions.pop("retry_failed", None)
         return actions
 
-    @admin.action(description="Send the selected failed notifications again")
+    @admin.action(description=_("Send the selected failed notifications again"))
     def retry_failed(self, request, queryset):
         requeued = sum(services.notification_retry(notification=n) for n in queryset)
-        self.message_user(request, f"{requeued} notification(s) queued again.", messages.SUCCESS)
+        told = ngettext("%(count)s notification queued again.", "%(count)s notifications queued again.", requeued)
+        self.message_user(request, told % {"count": requeued}, messages.SUCCESS)
 
 
 @admin.register(NotificationPreference)

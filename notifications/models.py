@@ -10,21 +10,22 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tenancy.scoping import TenantScope
 
 
 class Notification(models.Model):
     class Channel(models.TextChoices):
-        EMAIL = "email", "Email"
-        SMS = "sms", "SMS"
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
 
     class State(models.TextChoices):
-        PENDING = "pending", "Waiting to be sent"
-        SENDING = "sending", "Being sent"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Not sent (preference or no address)"
+        PENDING = "pending", _("Waiting to be sent")
+        SENDING = "sending", _("Being sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Not sent (preference or no address)")
 
     order = models.ForeignKey("workflows.ServiceOrder", on_delete=models.CASCADE, related_name="notifications")
     # The event that caused the message; empty for scheduled messages (visit reminders).
@@ -86,8 +87,8 @@ class NotificationPreference(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
     )
-    email = models.BooleanField(default=True, help_text="Send messages by email.")
-    sms = models.BooleanField(default=True, help_text="Send messages by SMS.")
+    email = models.BooleanField(default=True, help_text=_("Send messages by email."))
+    sms = models.BooleanField(default=True, help_text=_("Send messages by SMS."))
     # SMS made during quiet hours wait for their end (in the order's store time zone). Both empty: none.
     quiet_hours_start = models.TimeField(null=True, blank=True)
     quiet_hours_end = models.TimeField(null=True, blank=True)

@@ -10,6 +10,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from tenancy.scoping import TenantScope
@@ -23,19 +24,19 @@ def new_reference() -> str:
 
 class Installment(ConcurrentTransitionMixin, models.Model):
     class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        DUE = "due", "Due"
-        PROCESSING = "processing", "Payment in progress"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Last payment failed"
-        WAIVED = "waived", "Waived"
-        CANCELLED = "cancelled", "Cancelled"
-        REFUNDED = "refunded", "Refunded"
-        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        SCHEDULED = "scheduled", _("Scheduled")
+        DUE = "due", _("Due")
+        PROCESSING = "processing", _("Payment in progress")
+        PAID = "paid", _("Paid")
+        FAILED = "failed", _("Last payment failed")
+        WAIVED = "waived", _("Waived")
+        CANCELLED = "cancelled", _("Cancelled")
+        REFUNDED = "refunded", _("Refunded")
+        PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
     class Timing(models.TextChoices):
-        BEFORE = "before", "Due before the stage"
-        AFTER = "after", "Due after the stage"
+        BEFORE = "before", _("Due before the stage")
+        AFTER = "after", _("Due after the stage")
 
     # Open: money is still owed. Settled: nothing more is owed (what the engine's guards ask).
     OPEN_STATES = (State.SCHEDULED, State.DUE, State.PROCESSING, State.FAILED)
@@ -50,7 +51,7 @@ class Installment(ConcurrentTransitionMixin, models.Model):
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
     timing = models.CharField(max_length=10, choices=Timing.choices)
-    refundable = models.BooleanField(help_text="Copied from the stage definition's refundable_on_cancel.")
+    refundable = models.BooleanField(help_text=_("Copied from the stage definition's refundable_on_cancel."))
     state = FSMField(default=State.SCHEDULED, choices=State.choices, protected=True)
     created_at = models.DateTimeField(auto_now_add=True)
     due_at = models.DateTimeField(null=True, blank=True)
@@ -117,14 +118,14 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     """One attempt to pay an installment through a provider."""
 
     class Status(models.TextChoices):
-        CREATED = "created", "Created"
-        PENDING = "pending", "Waiting for the payer"
-        CAPTURED = "captured", "Captured"
-        FAILED = "failed", "Failed"
-        EXPIRED = "expired", "Expired"
-        CANCELLED = "cancelled", "Cancelled"
-        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
-        REFUNDED = "refunded", "Refunded"
+        CREATED = "created", _("Created")
+        PENDING = "pending", _("Waiting for the payer")
+        CAPTURED = "captured", _("Captured")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+        PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+        REFUNDED = "refunded", _("Refunded")
 
     OPEN_STATUSES = (Status.CREATED, Status.PENDING)
     CAPTURED_STATUSES = (Status.CAPTURED, Status.PARTIALLY_REFUNDED, Status.REFUNDED)
@@ -142,7 +143,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     captured_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed, expired or was cancelled.")
+    closed_at = models.DateTimeField(null=True, blank=True, help_text=_("When it failed, expired or was cancelled."))
 
     tenant_scope = TenantScope(merchant="order__merchant", store="order__store", consumer="order__consumer")
 
@@ -194,9 +195,9 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
 class Refund(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Sent to the provider"
-        SUCCEEDED = "succeeded", "Refunded"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Sent to the provider")
+        SUCCEEDED = "succeeded", _("Refunded")
+        FAILED = "failed", _("Failed")
 
     # Pending and succeeded refunds count against what is still refundable.
     COUNTED_STATUSES = (Status.PENDING, Status.SUCCEEDED)
@@ -240,10 +241,10 @@ class WebhookDelivery(models.Model):
     """
 
     class Status(models.TextChoices):
-        ACCEPTED = "accepted", "Accepted"
-        DUPLICATE = "duplicate", "Duplicate of an accepted delivery"
-        REJECTED = "rejected", "Rejected (signature, timestamp or format)"
-        FAILED = "failed", "Processing failed"
+        ACCEPTED = "accepted", _("Accepted")
+        DUPLICATE = "duplicate", _("Duplicate of an accepted delivery")
+        REJECTED = "rejected", _("Rejected (signature, timestamp or format)")
+        FAILED = "failed", _("Processing failed")
 
     provider = models.CharField(max_length=30)
     provider_event_id = models.CharField(max_length=128, blank=True)
@@ -274,18 +275,18 @@ class WebhookDelivery(models.Model):
 
 class LedgerEntryQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise TypeError("Ledger entries are append-only.")
+        raise TypeError(_("Ledger entries are append-only."))
 
     def delete(self):
-        raise TypeError("Ledger entries are append-only.")
+        raise TypeError(_("Ledger entries are append-only."))
 
 
 class LedgerEntry(models.Model):
     """Append-only record of every money movement. Balances are derived from it, never stored."""
 
     class Kind(models.TextChoices):
-        CHARGE = "charge", "Charge"
-        REFUND = "refund", "Refund"
+        CHARGE = "charge", _("Charge")
+        REFUND = "refund", _("Refund")
 
     order = models.ForeignKey(ServiceOrder, on_delete=models.PROTECT, related_name="ledger_entries")
     installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="ledger_entries")
@@ -293,7 +294,7 @@ class LedgerEntry(models.Model):
     refund = models.OneToOneField(Refund, null=True, blank=True, on_delete=models.PROTECT,
                                   related_name="ledger_entry")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    amount = models.DecimalField(**MONEY, help_text="Always positive; the kind gives the direction.")
+    amount = models.DecimalField(**MONEY, help_text=_("Always positive; the kind gives the direction."))
     currency = models.CharField(max_length=3)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -315,8 +316,8 @@ class LedgerEntry(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise TypeError("Ledger entries are append-only.")
+            raise TypeError(_("Ledger entries are append-only."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise TypeError("Ledger entries are append-only.")
+        raise TypeError(_("Ledger entries are append-only."))

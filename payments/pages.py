@@ -10,6 +10,7 @@ import json
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -38,7 +39,7 @@ def sandbox_checkout(request, token: str):
     payment = (Payment.objects.select_related("order__store", "installment__stage__definition")
                .filter(reference=token[:64], provider=SandboxProvider.name).first())
     if payment is None:
-        raise Http404("No such payment.")
+        raise Http404(_("No such payment."))
     return_url = _safe_return(request, request.GET.get("return", ""))
     if request.method == "GET":
         return render(request, "payments/sandbox_checkout.html",
@@ -60,7 +61,7 @@ def sandbox_checkout(request, token: str):
     payment = Payment.objects.select_related("order__store", "installment__stage__definition").get(pk=payment.pk)
     if _wants_json(request):
         if error is not None:
-            return JsonResponse({"code": error.code, "detail": error.detail, **error.extra},
+            return JsonResponse({"code": error.code, "detail": str(error.detail), **error.extra},
                                 status=error.status_code)
         return JsonResponse({"payment": payment.pk, "status": payment.status, "return_url": return_url or None})
     if error is None and payment.status == Payment.Status.CAPTURED and return_url:

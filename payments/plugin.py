@@ -15,6 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from core import display
@@ -47,14 +48,15 @@ def guard_unblock(order: ServiceOrder, stage: StageInstance | None) -> str | Non
     unpaid = [i for i in gating if i.state not in Installment.SETTLED_STATES]
     if unpaid:
         owed = sum((i.amount for i in unpaid), ZERO)
-        return f"Waiting for payment of {owed} {unpaid[0].currency}."
+        return _("Waiting for payment of %(amount)s.") % {"amount": display.money(owed, unpaid[0].currency)}
     return None
 
 
 def guard_settle(order: ServiceOrder, stage: StageInstance | None) -> str | None:
     unpaid = list(Installment.objects.filter(order_id=order.pk).exclude(state__in=Installment.SETTLED_STATES))
     if unpaid:
-        return f"Waiting for the final payment of {sum((i.amount for i in unpaid), ZERO)} {unpaid[0].currency}."
+        owed = sum((i.amount for i in unpaid), ZERO)
+        return _("Waiting for the final payment of %(amount)s.") % {"amount": display.money(owed, unpaid[0].currency)}
     return None
 
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PortalConfig(AppConfig):
@@ -6,4 +7,4 @@ class PortalConfig(AppConfig):
     the apps below it (the order, its payments, vouchers and visits), as the demo does."""
 
     name = "portal"
-    verbose_name = "Consumer page"
+    verbose_name = _("Consumer page")

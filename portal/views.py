@@ -15,8 +15,11 @@ from urllib.parse import urlencode, urlsplit
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from core import display as show
 from core.display import money as display
 from core.errors import DomainError
 from notifications.services import tracking_order_for_token, tracking_url
@@ -91,10 +94,12 @@ class TrackingPage:
     vouchers: list[VoucherView] = field(default_factory=list)
 
 
-STATUS_LABELS = {"done": "Done", "current": "Now", "upcoming": "Later", "cancelled": "Cancelled"}
+STATUS_LABELS = {"done": gettext_lazy("Done"), "current": gettext_lazy("Now"), "upcoming": gettext_lazy("Later"),
+                 "cancelled": gettext_lazy("Cancelled")}
 # Installment states in the consumer's words.
-INSTALLMENT_LABELS = {"scheduled": "Not due yet", "due": "Due now", "processing": "Being paid",
-                      "failed": "Payment failed: try again", "waived": "Nothing to pay"}
+INSTALLMENT_LABELS = {"scheduled": gettext_lazy("Not due yet"), "due": gettext_lazy("Due now"),
+                      "processing": gettext_lazy("Being paid"), "failed": gettext_lazy("Payment failed: try again"),
+                      "waived": gettext_lazy("Nothing to pay")}
 
 
 def _stage_status(stage: StageInstance, order: ServiceOrder) -> str:
@@ -108,46 +113,51 @@ def _stage_status(stage: StageInstance, order: ServiceOrder) -> str:
 
 
 def _when(dt, tz) -> str:
-    return dt.astimezone(tz).strftime("%a %d %b, %H:%M") if dt else ""
+    return show.when(dt, tz=tz) if dt else ""
 
 
 def _headline(order: ServiceOrder, current: StageInstance | None, appointment: Appointment | None,
               due_amount: str, tz, missed: bool = False) -> tuple[str, str]:
     """(where the order stands, what the consumer must do next), in plain words."""
     if order.status == ServiceOrder.Status.COMPLETED:
-        return "Your order is complete. Thank you!", "Nothing: all done."
+        return _("Your order is complete. Thank you!"), _("Nothing: all done.")
     if order.status == ServiceOrder.Status.CANCELLED:
-        return "This order was cancelled.", "Nothing. Any refund due is on its way."
+        return _("This order was cancelled."), _("Nothing. Any refund due is on its way.")
     if order.state == "closing":
-        return ("All the work is done; the final payment is due.",
-                f"Pay {due_amount} below." if due_amount else "Pay the final installment below.")
+        return (_("All the work is done; the final payment is due."),
+                _("Pay %(amount)s below.") % {"amount": due_amount} if due_amount
+                else _("Pay the final installment below."))
     if current is None:
-        return "Your order is being prepared.", "Nothing yet: we will message you."
-    name, sub = current.definition.name, current.state
+        return _("Your order is being prepared."), _("Nothing yet: we will message you.")
+    name, sub = {"stage": current.definition.name}, current.state
     if sub == S.WAITING_PAYMENT:
-        return (f"{name}: waiting for your payment.",
-                f"Pay {due_amount} below to continue." if due_amount else "Pay the installment below to continue.")
+        return (_("%(stage)s: waiting for your payment.") % name,
+                _("Pay %(amount)s below to continue.") % {"amount": due_amount} if due_amount
+                else _("Pay the installment below to continue."))
     if sub == S.READY:
         if current.definition.requires_appointment:
-            return (f"{name} is ready: book a visit.",
-                    "Book a visit time in the app, or call the store.")
-        return f"{name}: the store is working on it.", "Nothing yet: we will message you when it is ready."
+            return (_("%(stage)s is ready: book a visit.") % name,
+                    _("Book a visit time in the app, or call the store."))
+        return (_("%(stage)s: the store is working on it.") % name,
+                _("Nothing yet: we will message you when it is ready."))
     if sub == S.SCHEDULED and missed:
-        return (f"{name}: we are sorry, the technician did not come.",
-                "Pick a new time in the app, or the store will call you to arrange one.")
+        return (_("%(stage)s: we are sorry, the technician did not come.") % name,
+                _("Pick a new time in the app, or the store will call you to arrange one."))
     if sub == S.SCHEDULED:
         when = _when(appointment.window_start, tz) if appointment else ""
-        return (f"{name}: visit booked{' for ' + when if when else ''}.",
-                "Be at home for the visit and have your e-voucher ready." if current.definition.requires_voucher
-                else "Be at home for the visit.")
+        return (_("%(stage)s: visit booked for %(when)s.") % {**name, "when": when} if when
+                else _("%(stage)s: visit booked.") % name,
+                _("Be at home for the visit and have your e-voucher ready.") if current.definition.requires_voucher
+                else _("Be at home for the visit."))
     if sub == S.IN_PROGRESS:
-        return f"{name} is under way.", "Nothing: we will tell you when it is done."
+        return _("%(stage)s is under way.") % name, _("Nothing: we will tell you when it is done.")
     if sub == S.AWAITING_APPROVAL:
-        return (f"{name} is ready for your approval.",
-                "Review it in the app, then approve it or ask for changes.")
+        return (_("%(stage)s is ready for your approval.") % name,
+                _("Review it in the app, then approve it or ask for changes."))
     if sub == S.ESCALATED:
-        return f"{name}: the store is looking into your feedback.", "Nothing: the store will contact you."
-    return f"{name}.", ""
+        return (_("%(stage)s: the store is looking into your feedback.") % name,
+                _("Nothing: the store will contact you."))
+    return f"{current.definition.name}.", ""
 
 
 def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[list[InstallmentView], str, str, str]:
@@ -161,7 +171,7 @@ def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[lis
         views.append(InstallmentView(
             pk=inst.pk, stage_name=stage_names.get(inst.stage_id, ""), amount=display(inst.amount, inst.currency),
             state=state,
-            label=INSTALLMENT_LABELS.get(state) or labels.get(state, state.replace("_", " ").capitalize()),
+            label=str(INSTALLMENT_LABELS.get(state) or labels.get(state, state.replace("_", " ").capitalize())),
             payable=state in payable_states, timing=inst.timing, paid_at=inst.paid_at,
         ))
         if state in payable_states:
@@ -200,7 +210,7 @@ def _vouchers(order: ServiceOrder, stage_names: dict[int, str], tz) -> list[Vouc
             if code:
                 code_display, svg = voucher_codes.display(code), _qr_svg(code)
         views.append(VoucherView(
-            stage_name=stage_names.get(v.stage_id, ""), state=state, label=labels.get(state, state),
+            stage_name=stage_names.get(v.stage_id, ""), state=state, label=str(labels.get(state, state)),
             code_display=code_display, valid_until=v.valid_until, qr_svg=svg,
         ))
     return views
@@ -226,8 +236,8 @@ def tracking_page_build(order: ServiceOrder) -> TrackingPage:
     for s in stages:
         status = _stage_status(s, order)
         views.append(StageView(position=s.position, name=s.definition.name, code=s.definition.code, state=s.state,
-                               status=status, label=dict(S.choices).get(s.state, s.state)
-                               if status == "current" else STATUS_LABELS[status]))
+                               status=status, label=str(dict(S.choices).get(s.state, s.state)
+                               if status == "current" else STATUS_LABELS[status])))
     done = sum(1 for v in views if v.status == "done")
     percent = 100 if order.status == ServiceOrder.Status.COMPLETED else round(100 * done / max(len(views), 1))
     return TrackingPage(
@@ -245,7 +255,7 @@ class InvalidLink(Http404):
 def _order_or_404(token: str) -> ServiceOrder:
     order = tracking_order_for_token(token, ServiceOrder.objects.select_related("store", "merchant"))
     if order is None:
-        raise InvalidLink("This tracking link is not valid (any more). Ask the store for a new one.")
+        raise InvalidLink(_("This tracking link is not valid (any more). Ask the store for a new one."))
     return order
 
 
@@ -267,7 +277,7 @@ def tracking_page(request, token: str):
     except InvalidLink:
         return _invalid(request)
     page = tracking_page_build(order)
-    message = {"paid": "Thank you for your payment."}.get(request.GET.get("payment", ""))
+    message = {"paid": _("Thank you for your payment.")}.get(request.GET.get("payment", ""))
     return _respond(request, "portal/tracking.html", {
         "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": message,
     })
@@ -279,7 +289,7 @@ def _start_payment(installment, order: ServiceOrder, return_url: str) -> str:
     result = payment_services.installment_pay(installment=installment, actor=order.consumer)
     url = getattr(result.payment, "checkout_url", "") or ""
     if not url:
-        raise DomainError("The payment could not be opened at the provider; try again in a moment.",
+        raise DomainError(_("The payment could not be opened at the provider; try again in a moment."),
                           code="no_checkout")
     sep = "&" if urlsplit(url).query else "?"
     return f"{url}{sep}{urlencode({'return': return_url})}"
@@ -293,7 +303,7 @@ def tracking_pay(request, token: str, installment_id: int):
         return _invalid(request)
     installment = Installment.objects.filter(pk=installment_id, order=order).first()
     if installment is None:
-        raise Http404("No such installment.")
+        raise Http404(_("No such installment."))
     return_url = request.build_absolute_uri(f"{tracking_url(order)}?payment=paid")
     try:
         checkout_url = _start_payment(installment, order, return_url)

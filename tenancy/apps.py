@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.core import checks
+from django.utils.translation import gettext_lazy as _
 
 
 class TenancyConfig(AppConfig):
     name = "tenancy"
-    verbose_name = "Merchants, stores and staff"
+    verbose_name = _("Merchants, stores and staff")
 
     def ready(self) -> None:
         checks.register(check_phone_region, checks.Tags.compatibility)

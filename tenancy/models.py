@@ -14,7 +14,7 @@ from tenancy.scoping import TenantScope
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not a known IANA time zone.")
+        raise ValidationError(_("%(value)s is not a known IANA time zone.") % {"value": repr(value)})
 
 
 def default_working_days() -> list[int]:
@@ -25,9 +25,9 @@ class Merchant(models.Model):
     """A brand. Its tier decides which tools it gets (see tenancy.tiers)."""
 
     class Tier(models.TextChoices):
-        BASIC = "basic", "Basic"
-        GROWTH = "growth", "Growth"
-        ENTERPRISE = "enterprise", "Enterprise"
+        BASIC = "basic", _("Basic")
+        GROWTH = "growth", _("Growth")
+        ENTERPRISE = "enterprise", _("Enterprise")
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
@@ -91,11 +91,11 @@ class Store(models.Model):
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        PLATFORM_OPERATOR = "platform_operator", "Platform operator"
-        MERCHANT_ADMIN = "merchant_admin", "Merchant admin"
-        STORE_MANAGER = "store_manager", "Store manager"
-        TECHNICIAN = "technician", "Technician"
-        CONSUMER = "consumer", "Consumer"
+        PLATFORM_OPERATOR = "platform_operator", _("Platform operator")
+        MERCHANT_ADMIN = "merchant_admin", _("Merchant admin")
+        STORE_MANAGER = "store_manager", _("Store manager")
+        TECHNICIAN = "technician", _("Technician")
+        CONSUMER = "consumer", _("Consumer")
 
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.CONSUMER)
     # Merchant staff (admin, store manager, technician) belong to one merchant;

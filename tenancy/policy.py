@@ -11,6 +11,7 @@ Platform operators (and superusers) count as `platform_operator` wherever that r
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
 from core.errors import PermissionDeniedError
@@ -78,7 +79,7 @@ def may(actor, action: str) -> bool:
 def require(actor, action: str) -> None:
     """PermissionDeniedError (403) unless `actor` may take `action`."""
     if not may(actor, action):
-        raise PermissionDeniedError("Your role may not do this.")
+        raise PermissionDeniedError(_("Your role may not do this."))
 
 
 class RolePermission(BasePermission):

@@ -4,6 +4,9 @@ The admin and the API both call `tier_require` / `tier_check_template`, so a mer
 same clear message wherever it reaches a limit.
 """
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from core.errors import DomainError
 from tenancy.models import Merchant
 
@@ -37,11 +40,11 @@ CAPABILITIES: dict[str, dict] = {
 }
 
 DESCRIPTIONS = {
-    "rework_loops": "rework loops after a rejected approval",
-    "store_overrides": "store-level adjustments of appointment lengths",
-    "metrics": "the metrics API and dashboard",
-    "template_api": "the template API",
-    "outbound_webhooks": "outbound webhooks to your own systems",
+    "rework_loops": gettext_lazy("rework loops after a rejected approval"),
+    "store_overrides": gettext_lazy("store-level adjustments of appointment lengths"),
+    "metrics": gettext_lazy("the metrics API and dashboard"),
+    "template_api": gettext_lazy("the template API"),
+    "outbound_webhooks": gettext_lazy("outbound webhooks to your own systems"),
 }
 
 
@@ -57,8 +60,8 @@ def tier_allows(merchant: Merchant, capability: str) -> bool:
 def tier_require(merchant: Merchant, capability: str) -> None:
     if not tier_allows(merchant, capability):
         raise TierLimit(
-            f"The {merchant.get_tier_display()} tier does not include {DESCRIPTIONS[capability]}; "
-            "ask the platform to upgrade your tier.",
+            _("The %(tier)s tier does not include %(capability)s; ask the platform to upgrade your tier.")
+            % {"tier": merchant.get_tier_display(), "capability": DESCRIPTIONS[capability]},
             capability=capability,
             tier=merchant.tier,
         )
@@ -68,8 +71,8 @@ def tier_check_template(merchant: Merchant, stages: list[dict]) -> None:
     caps = CAPABILITIES[merchant.tier]
     if caps["max_stages"] is not None and len(stages) > caps["max_stages"]:
         raise TierLimit(
-            f"The {merchant.get_tier_display()} tier allows workflows of up to {caps['max_stages']} stages; "
-            f"this one has {len(stages)}.",
+            _("The %(tier)s tier allows workflows of up to %(most)s stages; this one has %(count)s.")
+            % {"tier": merchant.get_tier_display(), "most": caps["max_stages"], "count": len(stages)},
             capability="max_stages",
             tier=merchant.tier,
         )

@@ -1,6 +1,7 @@
 """Vouchers in the admin: a read-only record list. Staff see the state and `last4`, never the code."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from tenancy.admin import TenantScopedAdmin
 from vouchers.models import Voucher, VoucherLockout
@@ -20,11 +21,11 @@ class VoucherAdmin(TenantScopedAdmin):
               "redeemed_longitude", "expired_at", "revoked_at", "expiry_reminded_at")
     readonly_fields = fields
 
-    @admin.display(description="stage")
+    @admin.display(description=_("stage"))
     def stage_code(self, obj: Voucher) -> str:
         return obj.stage.definition.code
 
-    @admin.display(description="code")
+    @admin.display(description=_("code"))
     def masked_code(self, obj: Voucher) -> str:
         return obj.masked
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from tenancy.models import Store
@@ -20,10 +21,10 @@ from workflows.models import Appointment, ServiceOrder, StageInstance, seen_thro
 
 class Voucher(ConcurrentTransitionMixin, models.Model):
     class State(models.TextChoices):
-        ISSUED = "issued", "Issued"
-        REDEEMED = "redeemed", "Redeemed"
-        EXPIRED = "expired", "Expired"
-        REVOKED = "revoked", "Revoked"
+        ISSUED = "issued", _("Issued")
+        REDEEMED = "redeemed", _("Redeemed")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
 
     LIVE_STATES = (State.ISSUED, State.REDEEMED)
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, NotFound
 from tenancy import policy
@@ -43,7 +44,7 @@ class VoucherNotFound(NotFound):
 
 def _not_found() -> VoucherNotFound:
     # One body for "no such code", "another store's or brand's code" and "another stage's code".
-    return VoucherNotFound("No voucher with this code can be redeemed here.")
+    return VoucherNotFound(_("No voucher with this code can be redeemed here."))
 
 
 # --- issue ---------------------------------------------------------------------------------
@@ -77,7 +78,7 @@ def voucher_code(voucher: Voucher) -> str | None:
 def _resolve_job(actor: User, job_id: int | None) -> Appointment | None:
     if job_id is None:
         if actor.role == Role.TECHNICIAN:
-            raise DomainError("Say which job the voucher is redeemed on.", code="invalid",
+            raise DomainError(_("Say which job the voucher is redeemed on."), code="invalid",
                               errors={"job": ["Required for technicians."]})
         return None
     from tenancy.scoping import visible_to
@@ -86,7 +87,7 @@ def _resolve_job(actor: User, job_id: int | None) -> Appointment | None:
     qs = qs.filter(technician=actor) if actor.role == Role.TECHNICIAN else visible_to(qs, actor)
     job = qs.first()
     if job is None:
-        raise NotFound("No such job.", code="job_not_found")
+        raise NotFound(_("No such job."), code="job_not_found")
     return job
 
 
@@ -150,18 +151,18 @@ def _redeem(*, code: str, actor: User, job: Appointment | None) -> Voucher:
             job = Appointment.objects.select_for_update().get(pk=job.pk)
         now = timezone.now()
         if voucher.state == Voucher.State.REDEEMED:
-            raise Conflict("This voucher has already been redeemed.", code="voucher_already_redeemed")
+            raise Conflict(_("This voucher has already been redeemed."), code="voucher_already_redeemed")
         if voucher.state == Voucher.State.REVOKED:
-            raise Conflict("This voucher has been revoked.", code="voucher_revoked")
+            raise Conflict(_("This voucher has been revoked."), code="voucher_revoked")
         if voucher.state == Voucher.State.EXPIRED or now >= voucher.valid_until:
-            raise Conflict("This voucher has expired.", code="voucher_expired")
+            raise Conflict(_("This voucher has expired."), code="voucher_expired")
         if now < voucher.valid_from:
-            raise Conflict("This voucher is not valid yet.", code="voucher_not_yet_valid")
+            raise Conflict(_("This voucher is not valid yet."), code="voucher_not_yet_valid")
         stage = StageInstance.objects.select_related("definition").get(pk=voucher.stage_id)
         if order.current_stage_id != stage.pk or stage.state not in REDEEMABLE_STAGE_STATES:
-            raise Conflict("The stage is not ready for its voucher: book the visit first.", code="stage_not_ready")
+            raise Conflict(_("The stage is not ready for its voucher: book the visit first."), code="stage_not_ready")
         if job is not None and not job.is_active:
-            raise Conflict("This job is no longer active.", code="job_not_active")
+            raise Conflict(_("This job is no longer active."), code="job_not_active")
         latitude, longitude = hooks.visit_location(job) if job is not None else (None, None)
         voucher.redeem(by=actor, at=now, job=job, latitude=latitude, longitude=longitude)
         voucher.save()

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class WorkflowsConfig(AppConfig):
     name = "workflows"
-    verbose_name = "Workflows and service orders"
+    verbose_name = _("Workflows and service orders")

@@ -6,6 +6,7 @@ SVG needs Graphviz's `dot` program (Debian package `graphviz`); Mermaid text nee
 
 import shutil
 
+from django.utils.translation import gettext as _
 from transitions.extensions.diagrams import GraphMachine
 
 from core.errors import DomainError
@@ -31,11 +32,11 @@ def version_for_diagram(template: WorkflowTemplate, number) -> TemplateVersion:
         except (TypeError, ValueError):
             version = None
         if version is None:
-            raise DomainError("No such version.", code="invalid", errors={"version": ["No such version."]})
+            raise DomainError(_("No such version."), code="invalid", errors={"version": ["No such version."]})
         return version
     version = versions.filter(status=TemplateVersion.Status.DRAFT).first() or versions.order_by("-number").first()
     if version is None or not version.stages.exists():
-        raise DomainError("The template has no stages to draw yet.", code="empty_template")
+        raise DomainError(_("The template has no stages to draw yet."), code="empty_template")
     return version
 
 

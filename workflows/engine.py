@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from transitions import Machine, MachineError
 
 from core.errors import GuardFailed, InvalidTransition, NotFound, PermissionDeniedError
@@ -95,7 +96,7 @@ def _machine(model: _OrderModel, version_id: int) -> Machine:
 
 def _check_role(trigger: str, actor) -> None:
     if not policy.may(actor, trigger):
-        raise PermissionDeniedError(f"Your role may not '{trigger}' a stage.")
+        raise PermissionDeniedError(_("Your role may not '%(trigger)s' a stage.") % {"trigger": trigger})
 
 
 def _lock_order(order_id: int) -> ServiceOrder:
@@ -110,7 +111,7 @@ def _lock_order(order_id: int) -> ServiceOrder:
             .get(pk=order_id)
         )
     except ServiceOrder.DoesNotExist:
-        raise NotFound("No such order.") from None
+        raise NotFound(_("No such order.")) from None
     if order.current_stage is not None:  # stage.order is this very instance, as for stages read through it
         StageInstance._meta.get_field("order").set_cached_value(order.current_stage, order)
     return order
@@ -207,12 +208,13 @@ def _stage(order: ServiceOrder, code: str) -> StageInstance | None:
 def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload) -> FireResult:
     _check_role(trigger, actor)
     if order.state in FINAL_STATES:
-        raise InvalidTransition(f"The order is {order.state} and accepts nothing more.", allowed=[])
+        raise InvalidTransition(_("The order is %(state)s and accepts nothing more.") % {"state": order.state},
+                                allowed=[])
     spec = spec_for_version(order.template_version_id)
-    code, _ = split_state(order.state)
+    code, _sub = split_state(order.state)
     stage = _stage(order, code)
     if stage_id is not None and (stage is None or stage.pk != stage_id):
-        raise InvalidTransition("This stage is not the order's current stage.",
+        raise InvalidTransition(_("This stage is not the order's current stage."),
                                 allowed=allowed_triggers(order, actor=actor))
     model = _OrderModel(order, stage, spec)
     machine = _machine(model, order.template_version_id)
@@ -262,7 +264,7 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload)
 def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: str) -> StageInstance | None:
     """Mirror the machine's new state onto the order and its stage instances."""
     now = timezone.now()
-    from_code, _ = split_state(from_state)
+    from_code, _sub = split_state(from_state)
     to_code, to_sub = split_state(to_state)
     current = _stage(order, from_code)
     entered = None
@@ -318,7 +320,7 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
 
 def _auto_advance(order: ServiceOrder) -> None:
     """System steps that need no person: unblock a paid stage, complete a passive one, settle."""
-    for _ in range(len(spec_for_version(order.template_version_id).definitions) * 3 + 3):
+    for _attempt in range(len(spec_for_version(order.template_version_id).definitions) * 3 + 3):
         if order.state in FINAL_STATES:
             return
         code, sub = split_state(order.state)

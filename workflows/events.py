@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from tenancy.models import User
@@ -193,7 +194,7 @@ def record_event(
     if _has_nul(payload):
         # PostgreSQL's jsonb cannot hold U+0000; refuse it here for every caller (and on SQLite too, so
         # both behave alike) instead of failing at the INSERT. The caller's transaction rolls back whole.
-        raise DomainError("Text may not contain NUL (U+0000) characters.", code="nul_character")
+        raise DomainError(_("Text may not contain NUL (U+0000) characters."), code="nul_character")
     # Round-trip the payload through JSON so the hash covers exactly what is stored.
     clean_payload = json.loads(json.dumps(payload or {}, cls=DjangoJSONEncoder))
     created_at = timezone.now()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.utils.translation import gettext as _
+
 from tenancy import policy
 from workflows.models import ServiceOrder, StageDefinition, StageInstance
 
@@ -25,7 +27,7 @@ def state_name(code: str, sub: str) -> str:
 
 
 def split_state(state: str) -> tuple[str, str]:
-    code, _, sub = state.partition(":")
+    code, _colon, sub = state.partition(":")
     return code, sub
 
 
@@ -48,7 +50,7 @@ def _is_gated(defs: list[StageDefinition], i: int) -> bool:
 def build_spec(defs: list[StageDefinition]) -> MachineSpec:
     """The machine's states and transitions for one version's ordered stage definitions."""
     if not defs:
-        raise ValueError("a workflow needs at least one stage")
+        raise ValueError(_("a workflow needs at least one stage"))
     states: list[str] = []
     transitions: list[dict] = []
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from core.files import OPAQUE, extension_for
@@ -48,11 +49,11 @@ class WorkflowTemplate(models.Model):
 
 class TemplateVersion(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        PUBLISHED = "published", "Published"
+        DRAFT = "draft", _("Draft")
+        PUBLISHED = "published", _("Published")
 
     template = models.ForeignKey(WorkflowTemplate, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField(null=True, blank=True, help_text="Set when published.")
+    number = models.PositiveIntegerField(null=True, blank=True, help_text=_("Set when published."))
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -78,8 +79,8 @@ class TemplateVersion(models.Model):
 
 class StageDefinition(models.Model):
     class PaymentTiming(models.TextChoices):
-        BEFORE = "before", "Due before the stage starts"
-        AFTER = "after", "Due after the stage is done"
+        BEFORE = "before", _("Due before the stage starts")
+        AFTER = "after", _("Due after the stage is done")
 
     version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="stages")
     position = models.PositiveIntegerField()
@@ -91,7 +92,7 @@ class StageDefinition(models.Model):
     requires_approval = models.BooleanField(default=False)
     max_rework_rounds = models.PositiveIntegerField(default=2, validators=[MaxValueValidator(20)])
     min_photos = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(50)])
-    checklist = models.JSONField(default=list, blank=True, help_text="Items the technician must tick off.")
+    checklist = models.JSONField(default=list, blank=True, help_text=_("Items the technician must tick off."))
     requires_voucher = models.BooleanField(default=False)
     # At most ten years: a voucher's valid_until is issue time + this many days (far more overflowed: a 500).
     voucher_valid_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1),
@@ -102,10 +103,10 @@ class StageDefinition(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
-        help_text="Percentage of the order total carried by this stage, or empty for none.",
+        help_text=_("Percentage of the order total carried by this stage, or empty for none."),
     )
     payment_timing = models.CharField(max_length=10, choices=PaymentTiming.choices, default=PaymentTiming.BEFORE)
-    sla_hours = models.PositiveIntegerField(null=True, blank=True, help_text="Hours to finish once started.")
+    sla_hours = models.PositiveIntegerField(null=True, blank=True, help_text=_("Hours to finish once started."))
     arrival_tolerance_minutes = models.PositiveIntegerField(default=15)
     refundable_on_cancel = models.BooleanField(default=True)
 
@@ -161,9 +162,9 @@ def new_order_number() -> str:
 
 class ServiceOrder(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
+        ACTIVE = "active", _("Active")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     number = models.CharField(max_length=20, unique=True, default=new_order_number)
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="orders")
@@ -208,15 +209,15 @@ class ServiceOrder(models.Model):
 
 class StageInstance(models.Model):
     class State(models.TextChoices):
-        PENDING = "pending", "Not started"
-        WAITING_PAYMENT = "waiting_payment", "Waiting for payment"
-        READY = "ready", "Ready"
-        SCHEDULED = "scheduled", "Scheduled"
-        IN_PROGRESS = "in_progress", "In progress"
-        AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
-        ESCALATED = "escalated", "Escalated to the store"
-        DONE = "done", "Done"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("Not started")
+        WAITING_PAYMENT = "waiting_payment", _("Waiting for payment")
+        READY = "ready", _("Ready")
+        SCHEDULED = "scheduled", _("Scheduled")
+        IN_PROGRESS = "in_progress", _("In progress")
+        AWAITING_APPROVAL = "awaiting_approval", _("Waiting for approval")
+        ESCALATED = "escalated", _("Escalated to the store")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
 
     order = models.ForeignKey(ServiceOrder, on_delete=models.CASCADE, related_name="stages")
     definition = models.ForeignKey(StageDefinition, on_delete=models.PROTECT, related_name="+")
@@ -262,9 +263,9 @@ class StageSubmissionFile(models.Model):
     stage = models.ForeignKey(StageInstance, on_delete=models.CASCADE, related_name="submission_files")
     file = models.FileField(upload_to=submission_upload_to, max_length=200)
     original_name = models.CharField(max_length=200, blank=True,
-                                     help_text="The uploader's file name, shown as data; never a storage path.")
+                                     help_text=_("The uploader's file name, shown as data; never a storage path."))
     content_type = models.CharField(max_length=100, default=OPAQUE,
-                                    help_text="Detected from the content, not the upload.")
+                                    help_text=_("Detected from the content, not the upload."))
     size = models.PositiveBigIntegerField(default=0)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -289,11 +290,11 @@ class Appointment(ConcurrentTransitionMixin, models.Model):
     """An on-site visit for a stage. Its lifecycle is fixed, so it is a django-fsm machine."""
 
     class State(models.TextChoices):
-        BOOKED = "booked", "Booked"
-        CHECKED_IN = "checked_in", "Technician on site"
-        CHECKED_OUT = "checked_out", "Visit finished"
-        NO_SHOW = "no_show", "Technician did not come"
-        CANCELLED = "cancelled", "Cancelled"
+        BOOKED = "booked", _("Booked")
+        CHECKED_IN = "checked_in", _("Technician on site")
+        CHECKED_OUT = "checked_out", _("Visit finished")
+        NO_SHOW = "no_show", _("Technician did not come")
+        CANCELLED = "cancelled", _("Cancelled")
 
     ACTIVE_STATES = (State.BOOKED, State.CHECKED_IN)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.files import File
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils.translation import gettext as _
 
 from core.errors import NotFound
 from core.files import stored_file_open
@@ -136,7 +137,7 @@ def stage_submission_file_get(*, user: User, stage_id: int, file_id: int) -> Sta
     row = (StageSubmissionFile.objects.filter(pk=file_id, stage_id=stage_id, stage__order__in=orders.values("pk"))
            .only("stage", "file", "content_type").first())
     if row is None:
-        raise NotFound("No such file.")
+        raise NotFound(_("No such file."))
     return row
 
 

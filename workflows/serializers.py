@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.db import models
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -50,7 +51,7 @@ class StageDefinitionSerializer(serializers.ModelSerializer):
 
     def validate_code(self, value: str) -> str:
         if "__" in value:
-            raise serializers.ValidationError("A stage code may not contain '__'.")
+            raise serializers.ValidationError(_("A stage code may not contain '__'."))
         return value
 
 
@@ -152,7 +153,7 @@ class ConsumerInputSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if not attrs.get("phone") and not attrs.get("email"):
-            raise serializers.ValidationError("Give the consumer's phone or email.")
+            raise serializers.ValidationError(_("Give the consumer's phone or email."))
         return attrs
 
 

@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, NotFound
 from fieldwork import events, selectors
@@ -46,10 +47,10 @@ def device_time_validate(recorded_at: datetime, *, now: datetime | None = None) 
     skew or older than the longest offline period we accept."""
     now = now or timezone.now()
     if timezone.is_naive(recorded_at):
-        raise DomainError("recorded_at needs a UTC offset.", code="invalid",
+        raise DomainError(_("recorded_at needs a UTC offset."), code="invalid",
                           errors={"recorded_at": ["Give the time with its UTC offset."]})
     if recorded_at > now + timedelta(seconds=settings.DEVICE_CLOCK_SKEW_SECONDS):
-        raise DomainError("recorded_at is in the future: check the phone's clock.", code="invalid",
+        raise DomainError(_("recorded_at is in the future: check the phone's clock."), code="invalid",
                           errors={"recorded_at": ["This time is in the future; check the phone's clock."]})
     if recorded_at < now - timedelta(days=settings.DEVICE_MAX_OFFLINE_DAYS):
         raise DomainError(
@@ -80,7 +81,7 @@ def _distance_to_order(order: ServiceOrder, latitude, longitude) -> float:
 
 def _replay(stored: ClientEvent, *, kind: str, job_id: int | None) -> ActionResult:
     if stored.kind != kind or (job_id is not None and stored.appointment_id not in (None, job_id)):
-        raise DomainError("This client_event_id was already used for another action.",
+        raise DomainError(_("This client_event_id was already used for another action."),
                           code="client_event_id_reused", status_code=422)
     return ActionResult(stored.outcome, stored.result, replayed=True)
 
@@ -133,12 +134,12 @@ def _check_job(technician: User, appointment: Appointment | None) -> None:
     """NotFound unless the job is (or was) the technician's: a job that was never theirs, or
     another merchant's, is a 404 (a stale one is answered under the lock)."""
     if appointment is None:
-        raise NotFound("No such job.")
+        raise NotFound(_("No such job."))
     if appointment.technician_id != technician.pk and \
             selectors.job_stale_reason(technician=technician, appointment=appointment) is None:
-        raise NotFound("No such job.")
+        raise NotFound(_("No such job."))
     if technician.merchant_id is None or appointment.store_merchant_id != technician.merchant_id:
-        raise NotFound("No such job.")
+        raise NotFound(_("No such job."))
 
 
 def job_for_technician(*, technician: User, job_id: int) -> Appointment:
@@ -169,7 +170,7 @@ def _run_action(*, technician: User, job_id: int, client_event_id, kind: str, re
     job endpoints answer 404 for someone else's job before anything else, a replay included;
     the sync batch answers a replay first."""
     if not policy.may(technician, "job.work"):
-        raise NotFound("No such job.")
+        raise NotFound(_("No such job."))
     client_event_id = uuid.UUID(str(client_event_id))
     appointment = _job_row(technician, job_id, client_event_id)
     if job_first:
@@ -201,7 +202,7 @@ def _run_action(*, technician: User, job_id: int, client_event_id, kind: str, re
                                       kind=kind, client_event_id=client_event_id, recorded_at=recorded_at,
                                       received_at=received_at, request=request)
             if appointment.technician_id != technician.pk:
-                raise NotFound("No such job.")
+                raise NotFound(_("No such job."))
             result = work(order, appointment, received_at)
             return _store_result(technician=technician, client_event_id=client_event_id, kind=kind,
                                  appointment=appointment, result=result, recorded_at=recorded_at,
@@ -210,7 +211,7 @@ def _run_action(*, technician: User, job_id: int, client_event_id, kind: str, re
         # The same id raced in through another request: answer what that one answered.
         stored = _stored(technician, client_event_id)
         if stored is None:
-            raise Conflict("This action is being recorded by another request; retry.") from None
+            raise Conflict(_("This action is being recorded by another request; retry.")) from None
         return _replay(stored, kind=kind, job_id=job_id)
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core import files
 from core.errors import DomainError, InvalidTransition
@@ -33,7 +34,7 @@ def evidence_content_type(*, data: bytes, kind: str) -> str:
     if kind == Evidence.Kind.PHOTO:
         detected = files.detect_image(data)
         if detected is None:
-            raise DomainError("The file is not a JPEG, PNG or WebP image.", code="invalid",
+            raise DomainError(_("The file is not a JPEG, PNG or WebP image."), code="invalid",
                               errors={"file": ["Upload a JPEG, PNG or WebP photo."]})
         return detected
     return files.detect_document(data) or files.OPAQUE
@@ -43,7 +44,7 @@ def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: st
                      recorded_at: datetime | None = None) -> ActionResult:
     """Store one piece of evidence for the job's stage (through Django's default storage)."""
     if kind not in Evidence.Kind.values:
-        raise DomainError("Unknown evidence kind.", code="invalid",
+        raise DomainError(_("Unknown evidence kind."), code="invalid",
                           errors={"kind": [f"One of: {', '.join(Evidence.Kind.values)}."]})
     recorded_at = recorded_at or timezone.now()
     stored = _stored(technician, uuid.UUID(str(client_event_id)))
@@ -56,7 +57,7 @@ def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: st
 
     def work(order: ServiceOrder, appointment: Appointment, received_at: datetime) -> ActionResult:
         if appointment.state not in (A.CHECKED_IN, A.CHECKED_OUT):
-            raise InvalidTransition("Check in before adding evidence.", allowed=[])
+            raise InvalidTransition(_("Check in before adding evidence."), allowed=[])
         late_sync = is_late_sync(recorded_at, received_at)
         evidence = Evidence(
             order=order, appointment=appointment, stage=appointment.stage, technician=technician, kind=kind,

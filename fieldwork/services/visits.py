@@ -7,7 +7,9 @@ from math import ceil
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from core import display
 from core.errors import Conflict, DomainError, InvalidTransition
 from fieldwork import events, selectors
 from fieldwork.models import CheckIn, ChecklistSubmission, CheckOut
@@ -42,10 +44,12 @@ def _refuse_too_early(order: ServiceOrder, appointment: Appointment, recorded_at
     tz = order.store.tzinfo
 
     def local(t: datetime) -> str:
-        return timezone.localtime(t, tz).strftime("%Y-%m-%d %H:%M")
+        return display.when(t, tz=tz)
 
-    raise Conflict(f"This visit starts at {local(appointment.window_start)} ({order.store.timezone}): check in "
-                   f"from {local(earliest)} on, when you are there.", code="too_early",
+    raise Conflict(_("This visit starts at %(start)s (%(tz)s): check in from %(earliest)s on, when you are there.")
+                   % {"start": local(appointment.window_start), "tz": order.store.timezone,
+                      "earliest": local(earliest)},
+                   code="too_early",
                    window_start=appointment.window_start.isoformat(), earliest_check_in=earliest.isoformat())
 
 
@@ -115,19 +119,19 @@ def checklist_normalize(checklist, items: list[str]) -> dict[str, bool]:
         answer = checklist
     elif isinstance(checklist, list):
         if not all(isinstance(i, str) for i in checklist):
-            raise DomainError("Checklist items are texts.", code="invalid",
+            raise DomainError(_("Checklist items are texts."), code="invalid",
                               errors={"checklist": ["A list of ticked items (texts) was expected."]})
         answer = {item: item in checklist for item in items}
         answer.update(dict.fromkeys(checklist, True))
     else:
-        raise DomainError("The checklist is {item: true/false} or a list of ticked items.", code="invalid",
+        raise DomainError(_("The checklist is {item: true/false} or a list of ticked items."), code="invalid",
                           errors={"checklist": ["Expected an object or a list."]})
     unknown = sorted(k for k in answer if k not in items)
     if unknown:
         raise DomainError("Not on this stage's checklist: " + ", ".join(unknown), code="invalid",
                           errors={"checklist": [f"Not on this stage's checklist: {', '.join(unknown)}."]})
     if not all(isinstance(v, bool) for v in answer.values()):
-        raise DomainError("Checklist answers are true or false.", code="invalid",
+        raise DomainError(_("Checklist answers are true or false."), code="invalid",
                           errors={"checklist": ["Each answer must be true or false."]})
     return {k: answer[k] for k in items if k in answer}
 
@@ -145,7 +149,7 @@ def job_check_out(*, technician: User, job_id: int, client_event_id, recorded_at
                                     else "This visit is already checked out.", allowed=[])
         answers = checklist_normalize(checklist, list(appointment.stage.definition.checklist or []))
         if recorded_at < appointment.checked_in_at:
-            raise DomainError("The check-out is earlier than the check-in.", code="invalid",
+            raise DomainError(_("The check-out is earlier than the check-in."), code="invalid",
                               errors={"recorded_at": ["Earlier than the check-in."]})
         distance = _distance_to_order(order, latitude, longitude)
         outside = distance > settings.CHECKIN_RADIUS_METERS
@@ -178,7 +182,7 @@ def job_checklist_submit(*, technician: User, job_id: int, client_event_id, chec
 
     def work(order: ServiceOrder, appointment: Appointment, received_at: datetime) -> ActionResult:
         if appointment.state not in (A.CHECKED_IN, A.CHECKED_OUT):
-            raise InvalidTransition("Check in before answering the checklist.", allowed=[])
+            raise InvalidTransition(_("Check in before answering the checklist."), allowed=[])
         answers = checklist_normalize(checklist, list(appointment.stage.definition.checklist or []))
         late_sync = is_late_sync(recorded_at, received_at)
         entry = ChecklistSubmission.objects.create(

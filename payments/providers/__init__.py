@@ -2,6 +2,7 @@
 webhooks are accepted for every registered provider (payments started before a switch still settle)."""
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from core.errors import NotFound
 from payments.providers.base import PaymentProvider
@@ -16,7 +17,7 @@ def get_provider(name: str | None = None) -> PaymentProvider:
     name = name or settings.PAYMENT_PROVIDER
     cls = PROVIDERS.get(name)
     if cls is None:
-        raise NotFound(f"No payment provider '{name[:40]}'.")
+        raise NotFound(_("No payment provider '%(name)s'.") % {"name": name[:40]})
     return cls()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.errors import InvalidTransition
 from payments import events
@@ -49,7 +50,8 @@ def installment_pay(*, installment: Installment, actor) -> PayResult:
                                  provider=payment.provider)
             created = True
         else:
-            raise InvalidTransition(f"This installment is {inst.state}; only a due installment can be paid.",
+            raise InvalidTransition(_("This installment is %(state)s; only a due installment can be paid.")
+                                    % {"state": inst.get_state_display()},
                                     allowed=[], state=inst.state)
     return PayResult(payment=payment_ensure_started(payment), created=created)
 

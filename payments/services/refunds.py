@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from core import money
+from core import display, money
 from core.errors import Conflict, DomainError, InvalidTransition
 from payments import events
 from payments.lock_objects import refund_qs_select_for_update
@@ -141,7 +142,7 @@ def _validate_refund_amount(amount, currency: str) -> Decimal:
     except (InvalidOperation, ValueError, TypeError):
         value = None
     if value is None or not value.is_finite() or value <= 0:
-        raise DomainError("Give an amount above zero.", code="invalid",
+        raise DomainError(_("Give an amount above zero."), code="invalid",
                           errors={"amount": ["Give an amount above zero."]})
     if error := money.minor_units_error(value, currency):
         raise DomainError(error, code="invalid", errors={"amount": [error]})
@@ -157,11 +158,13 @@ def payment_refund(*, payment: Payment, amount, actor, reason: str = "") -> Refu
     with transaction.atomic():
         order, inst, p = _lock_chain(payment.pk)
         if p.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
-            raise InvalidTransition(f"This payment is {p.status}; only a captured payment can be refunded.",
+            raise InvalidTransition(_("This payment is %(status)s; only a captured payment can be refunded.")
+                                    % {"status": p.get_status_display()},
                                     allowed=[])
         refundable = p.amount - _refunded_total(p.pk, Refund.COUNTED_STATUSES)
         if value > refundable:
-            raise Conflict(f"At most {refundable} {p.currency} can still be refunded.",
+            most = display.money(refundable, p.currency)
+            raise Conflict(_("At most %(amount)s can still be refunded.") % {"amount": most},
                            code="refund_exceeds_captured", refundable=str(refundable))
         refund = Refund.objects.create(payment=p, amount=value, currency=p.currency, reason=reason[:300],
                                        requested_by=actor if getattr(actor, "pk", None) else None)

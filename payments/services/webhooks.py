@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError, InvalidTransition, NotFound
 from payments.models import Payment, WebhookDelivery
@@ -111,12 +112,12 @@ def sandbox_checkout_complete(*, payment: Payment, outcome: str) -> WebhookResul
     from payments.providers import sandbox
 
     if outcome not in ("paid", "failed"):
-        raise DomainError("outcome must be 'paid' or 'failed'.", code="invalid",
+        raise DomainError(_("outcome must be 'paid' or 'failed'."), code="invalid",
                           errors={"outcome": ["Must be paid or failed."]})
     if payment.provider != sandbox.SandboxProvider.name:
-        raise NotFound("No such sandbox payment.")
+        raise NotFound(_("No such sandbox payment."))
     if not payment.is_open:
-        raise InvalidTransition(f"This payment is {payment.status}.", allowed=[])
+        raise InvalidTransition(_("This payment is %(status)s.") % {"status": payment.get_status_display()}, allowed=[])
     event_type = PAYMENT_SUCCEEDED if outcome == "paid" else PAYMENT_FAILED
     headers, body = sandbox.build_webhook(event_type, sandbox.payment_event_data(payment))
     return webhook_receive(provider=payment.provider, headers=headers, raw_body=body)

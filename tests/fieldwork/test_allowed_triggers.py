@@ -37,6 +37,7 @@ def test_on_site_the_technician_may_start_but_not_cancel(tech, consumer_client, 
     assert {"cancel", "start"} <= set(allowed_for(manager_client, order))
 
 
+@pytest.mark.usefixtures("english")
 def test_booking_an_unpaid_stage_says_to_pay_first(consumer_client, unpaid_order):
     stage = stage_of(unpaid_order, unpaid_order.state.partition(":")[0])
     response = consumer_client.post(f"/api/v1/orders/{unpaid_order.pk}/appointments/",

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core import display
 from fieldwork.models import CheckIn, ClientEvent
 from tests.factories.fieldwork import make_job, move_window
 from tests.fieldwork.helpers import check_in_body, job_url
@@ -235,6 +236,7 @@ def test_check_in_query_count(tech, visit, django_assert_max_num_queries):
         assert tech.post(job_url(visit, "check-in"), body).status_code == 201
 
 
+@pytest.mark.usefixtures("english")
 def test_the_arrival_message_names_the_technician(tech, technician, visit):
     from notifications.models import Notification
 
@@ -296,8 +298,8 @@ def test_a_check_in_long_before_the_window_is_refused_and_records_nothing(tech, 
     assert data["code"] == "too_early"
     assert data["window_start"] == visit.window_start.isoformat()
     assert data["earliest_check_in"] == (visit.window_start - timedelta(minutes=120)).isoformat()
-    local = timezone.localtime(visit.window_start, visit.store.tzinfo)
-    assert f"starts at {local:%Y-%m-%d %H:%M} ({visit.store.timezone})" in data["detail"]
+    local = display.when(visit.window_start, tz=visit.store.tzinfo)  # in the technician's language (Chinese)
+    assert f"此次上门开始于 {local}（{visit.store.timezone}）" in data["detail"]
     visit.refresh_from_db()
     assert visit.state == Appointment.State.BOOKED and visit.stage.state != StageInstance.State.IN_PROGRESS
     assert CheckIn.objects.count() == 0 and ClientEvent.objects.count() == 0

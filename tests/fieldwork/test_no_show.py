@@ -19,6 +19,7 @@ def rebook(client, visit, slot_index=1):
                        format="json")
 
 
+@pytest.mark.usefixtures("english")
 def test_the_store_rebooks_a_missed_visit_and_the_stage_goes_on(client_for, visit, store_manager, consumer,
                                                                 technician):
     appointment_mark_no_show(appointment=visit)
@@ -61,6 +62,7 @@ def test_a_consumer_at_the_move_limit_may_still_rebook_a_missed_visit(client_for
     assert response.json()["reschedule_count"] == 0  # the miss was not the consumer's move
 
 
+@pytest.mark.usefixtures("english")
 def test_a_missed_visit_is_rebooked_once(client_for, visit, consumer):
     appointment_mark_no_show(appointment=visit)
     api = client_for(consumer)
@@ -70,6 +72,7 @@ def test_a_missed_visit_is_rebooked_once(client_for, visit, consumer):
     assert Appointment.objects.filter(stage=visit.stage, state=Appointment.State.BOOKED).count() == 1
 
 
+@pytest.mark.usefixtures("english")
 def test_the_tracking_page_tells_the_consumer_the_visit_was_missed(client, visit):
     from notifications.services import tracking_url
 

@@ -17,8 +17,9 @@ from core.catalogues import Unit, placeholders, problems, update
 
 def test_every_string_of_the_code_and_templates_is_in_its_catalogue_and_translated_to_chinese():
     found = problems()
-    assert not found, ("The catalogues are not complete: run `manage.py translations`, translate what it lists "
-                       "in zh_Hans (docs/i18n.md), and run it again.\n" + "\n".join(found[:60]))
+    assert not found, (f"The catalogues are not complete ({len(found)} problems): run `manage.py translations`, "
+                       "translate each msgid listed below in its app's zh_Hans catalogue (docs/i18n.md), and run "
+                       "`manage.py translations check`.\n" + "\n".join(found[:200]))
 
 
 def test_every_catalogue_is_compiled_and_django_serves_it():

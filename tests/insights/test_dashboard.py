@@ -30,6 +30,7 @@ def foreign_order(other_store, other_consumer):
     return order
 
 
+@pytest.mark.usefixtures("english")
 def test_operator_sees_charts_and_at_risk_orders(client, operator, at_risk_order, foreign_order):
     client.force_login(operator)
     r = client.get(URL)
@@ -40,6 +41,7 @@ def test_operator_sees_charts_and_at_risk_orders(client, operator, at_risk_order
     assert "100%" in html and "early)" not in html  # the one check-in was on time, not early
 
 
+@pytest.mark.usefixtures("english")
 def test_early_arrivals_are_named_beside_the_on_time_rate(client, operator, at_risk_order, technician):
     record_checkin(order=at_risk_order, technician=technician, at=timezone.now() - timedelta(minutes=30),
                    on_time=True, early=True)
@@ -72,6 +74,7 @@ def test_bad_query_values_do_not_break_the_page(client, operator):
     assert client.get(URL, {"from": "0001-01-01", "to": "9999-12-31"}).status_code == 200
 
 
+@pytest.mark.usefixtures("english")
 @pytest.mark.parametrize("tier", ["basic"])
 def test_tier_without_metrics_gets_a_clear_403(client, merchant, merchant_admin, tier):
     merchant.tier = tier

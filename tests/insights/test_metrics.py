@@ -224,6 +224,7 @@ def test_unknown_merchant_for_operator_is_404(client_for, operator):
     assert client_for(operator).get(URL, {"merchant": 987654}).status_code == 404
 
 
+@pytest.mark.usefixtures("english")
 def test_basic_tier_gets_tier_limit(client_for, merchant, merchant_admin, store_manager):
     merchant.tier = "basic"
     merchant.save()

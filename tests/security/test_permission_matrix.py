@@ -12,6 +12,7 @@ Responses to callers who are not tenant A's people must not mention tenant A's o
 """
 
 import json
+import re
 import uuid
 
 import pytest
@@ -202,7 +203,8 @@ def test_permission_matrix(world, operation):
             failures.append(f"{role}: expected {expected}, got {status}")
         if role in OUTSIDERS | {"anon"} and 200 <= status < 300:
             body = response.content.decode(errors="replace")
-            leaked = [s for s in world["secrets"] if s and s in body]
+            # Whole values only: consumer2's own username "a_consumer2" is not tenant A's "a_consumer".
+            leaked = [s for s in world["secrets"] if s and re.search(rf"(?<!\w){re.escape(s)}(?!\w)", body)]
             if leaked:
                 failures.append(f"{role}: response leaks tenant A's {leaked}: {json.dumps(body[:200])}")
     assert not failures, f"{method.upper()} {url}:\n" + "\n".join(failures)

@@ -16,6 +16,7 @@ def admin_web(merchant_admin):
     return client
 
 
+@pytest.mark.usefixtures("english")
 def test_draft_page_shows_problems_split_and_diagram(admin_web, merchant):
     template = make_template(merchant=merchant, publish=False)
     draft = template.versions.get()
@@ -23,12 +24,13 @@ def test_draft_page_shows_problems_split_and_diagram(admin_web, merchant):
     assert page.status_code == 200
     html = page.content.decode()
     assert "None: this draft can be published." in html
-    assert "<td>Design</td><td>30.00%</td>" in html and "3000.00" in html  # split of a 10,000.00 sample
+    assert "<td>Design</td><td>30.00%</td>" in html and "CN¥3,000.00" in html  # split of a 10,000.00 sample
     assert reverse("admin:workflows_version_diagram", args=[draft.pk]) in html
     diagram = admin_web.get(reverse("admin:workflows_version_diagram", args=[draft.pk]))
     assert diagram.status_code == 200 and diagram.content.lstrip()[:5] in (b"<?xml", b"<svg ", b"---\nS")
 
 
+@pytest.mark.usefixtures("english")
 def test_publishing_an_invalid_draft_shows_each_problem_and_changes_nothing(admin_web, merchant):
     template = make_template(merchant=merchant, publish=False)
     draft = template.versions.get()
@@ -50,6 +52,7 @@ def test_publish_then_distribute_from_admin(admin_web, merchant, store, store2):
     assert list(TemplateDistribution.objects.values_list("store_id", "version_id")) == [(store2.pk, draft.pk)]
 
 
+@pytest.mark.usefixtures("english")
 def test_published_versions_are_read_only_in_admin(admin_web, merchant, store):
     template = make_template(merchant=merchant, stores=[store])
     version = template.versions.get()
@@ -80,6 +83,7 @@ def test_cancel_from_admin_calls_the_service(admin_web, store, consumer):
     assert order.events.filter(kind="stage.cancel").count() == 1
 
 
+@pytest.mark.usefixtures("english")
 def test_store_manager_adjusts_appointment_lengths_but_nothing_else(store_manager, merchant, store):
     template = make_template(merchant=merchant, stores=[store])
     dist = TemplateDistribution.objects.get(store=store)
@@ -94,6 +98,7 @@ def test_store_manager_adjusts_appointment_lengths_but_nothing_else(store_manage
     assert template.versions.get().stages.get(code="design").payment_share == 30
 
 
+@pytest.mark.usefixtures("english")
 def test_store_overrides_need_the_growth_tier(merchant, store):
     from core.errors import DomainError
     from workflows import services

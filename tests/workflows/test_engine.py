@@ -64,6 +64,7 @@ def test_a_trigger_the_state_does_not_allow_is_refused_with_the_allowed_ones(ord
     assert order.state == "design:ready"
 
 
+@pytest.mark.usefixtures("english")
 def test_a_later_stage_cannot_be_worked_before_the_current_one(order, store_manager):
     with pytest.raises(InvalidTransition, match="not the order's current stage"):
         services.stage_submit(stage=stage_of(order, "handover"), actor=store_manager)
@@ -98,6 +99,7 @@ def test_rejection_sends_back_to_rework_until_the_limit_then_escalates(order, st
     assert reject_events.last().payload == {"reason": "Still too dark"}
 
 
+@pytest.mark.usefixtures("english")
 def test_a_rejection_needs_a_reason(order, store_manager, consumer):
     services.stage_submit(stage=stage_of(order, "design"), actor=store_manager)
     with pytest.raises(Exception, match="Say why"):

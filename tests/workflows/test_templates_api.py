@@ -64,6 +64,7 @@ def test_merchant_admin_creates_publishes_and_distributes_a_template(admin_api, 
         (lambda d: d["stages"][1].update(checklist=["level", "level "]), "checklist", "more than once"),
     ],
 )
+@pytest.mark.usefixtures("english")
 def test_publish_refuses_an_invalid_template_with_a_message_per_problem(admin_api, mutate, field, fragment):
     data = wardrobe_payload()
     mutate(data)
@@ -93,6 +94,7 @@ def test_a_voucher_valid_for_more_than_ten_years_is_refused(admin_api, merchant)
     assert [p["field"] for p in services.template_problems([stages[1]])] == ["voucher_valid_days"]
 
 
+@pytest.mark.usefixtures("english")
 def test_a_template_without_stages_cannot_be_published(admin_api):
     template_id = admin_api.post(URL, wardrobe_payload(stages=[]), format="json").json()["id"]
     response = admin_api.post(f"{URL}{template_id}/publish/")
@@ -223,6 +225,7 @@ def test_store_manager_reads_but_does_not_edit_templates(client_for, store_manag
     assert api.patch(f"{URL}{template.pk}/", {"name": "x"}, format="json").status_code == 403
 
 
+@pytest.mark.usefixtures("english")
 def test_template_api_needs_the_enterprise_tier(client_for, merchant, merchant_admin):
     merchant.tier = "growth"
     merchant.save()
@@ -232,6 +235,7 @@ def test_template_api_needs_the_enterprise_tier(client_for, merchant, merchant_a
     assert "template API" in response.json()["detail"]
 
 
+@pytest.mark.usefixtures("english")
 def test_basic_tier_refuses_rework_loops_and_long_workflows(merchant):
     from core.errors import DomainError
     from tests.factories.workflows import linear_stages

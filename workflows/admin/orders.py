@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from tenancy.admin import PhoneSearchMixin, TenantScopedAdmin, TenantScopedInline
@@ -107,7 +108,8 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
             except DomainError as exc:
                 self.message_user(request, exc.detail, messages.ERROR)
             else:
-                self.message_user(request, f"Order {order.number} cancelled.", messages.SUCCESS)
+                told = _("Order %(number)s cancelled.") % {"number": order.number}
+                self.message_user(request, told, messages.SUCCESS)
             return redirect(reverse("admin:workflows_serviceorder_change", args=[pk]))
         return render(
             request,

@@ -11,7 +11,9 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
+from core import display
 from core.errors import DomainError
 from core.money import allocate
 from tenancy.admin import TenantScopedAdmin, TenantScopedInline
@@ -126,35 +128,36 @@ class TemplateVersionAdmin(TenantScopedAdmin):
     def _version(self, request, pk):
         return self.get_queryset(request).filter(pk=pk).select_related("template__merchant").first()
 
-    @admin.display(description="Problems to fix before publishing")
+    @admin.display(description=_("Problems to fix before publishing"))
     def problems(self, obj):
         if obj.status != TemplateVersion.Status.DRAFT:
-            return "Published versions are frozen."
+            return _("Published versions are frozen.")
         found = services.template_problems(list(obj.stages.order_by("position")))
         if not found:
-            return "None: this draft can be published."
+            return _("None: this draft can be published.")
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((p["message"],) for p in found)))
 
-    @admin.display(description=f"Payment split of a sample {SAMPLE_TOTAL} CNY")
+    @admin.display(description=_("Payment split of a sample order"))
     def payment_split(self, obj):
         stages = [s for s in obj.stages.order_by("position") if s.carries_payment]
         shares = [s.payment_share for s in stages]
         if not stages or sum(shares) != 100:
-            return "Shares must add up to 100% for a split."
+            return _("Shares must add up to 100%% for a split.") % {}
         amounts = allocate(SAMPLE_TOTAL, shares, "CNY")
         return format_html(
-            "<table><tr><th>Stage</th><th>Share</th><th>When</th><th>Amount</th></tr>{}</table>",
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            _("Stage"), _("Share"), _("When"), _("Amount"),
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}%</td><td>{}</td><td>{}</td></tr>",
                 (
-                    (s.name, s.payment_share, s.get_payment_timing_display(), a)
+                    (s.name, s.payment_share, s.get_payment_timing_display(), display.money(a, "CNY"))
                     for s, a in zip(stages, amounts, strict=True)
                 ),
             ),
         )
 
-    @admin.display(description="Workflow diagram")
+    @admin.display(description=_("Workflow diagram"))
     def diagram(self, obj):
         if not obj.pk or not obj.stages.exists():
             return "-"
@@ -162,15 +165,16 @@ class TemplateVersionAdmin(TenantScopedAdmin):
         actions = ""
         if obj.status == TemplateVersion.Status.DRAFT:
             actions = format_html(
-                '<p><a class="button" href="{}">Publish this draft</a></p>',
-                reverse("admin:workflows_version_publish", args=[obj.pk]),
+                '<p><a class="button" href="{}">{}</a></p>',
+                reverse("admin:workflows_version_publish", args=[obj.pk]), _("Publish this draft"),
             )
         else:
             actions = format_html(
-                '<p><a class="button" href="{}">Distribute to stores</a></p>',
-                reverse("admin:workflows_version_distribute", args=[obj.pk]),
+                '<p><a class="button" href="{}">{}</a></p>',
+                reverse("admin:workflows_version_distribute", args=[obj.pk]), _("Distribute to stores"),
             )
-        return format_html('{}<img src="{}" alt="State diagram of {}" class="stage-diagram">', actions, url, obj)
+        return format_html('{}<img src="{}" alt="{}" class="stage-diagram">', actions, url,
+                           _("State diagram of %(version)s") % {"version": obj})
 
     def diagram_view(self, request, pk):
         version = self._version(request, pk)
@@ -188,7 +192,7 @@ class TemplateVersionAdmin(TenantScopedAdmin):
             for problem in exc.extra.get("problems", []) or [{"message": exc.detail}]:
                 self.message_user(request, problem["message"], messages.ERROR)
             return False
-        self.message_user(request, f"Published {published}.", messages.SUCCESS)
+        self.message_user(request, _("Published %(version)s.") % {"version": published}, messages.SUCCESS)
         return True
 
     def publish_view(self, request, pk):
@@ -209,7 +213,7 @@ class TemplateVersionAdmin(TenantScopedAdmin):
                 **self.admin_site.each_context(request),
                 "title": f"Publish {version}?",
                 "version": version,
-                "button": "Publish",
+                "button": _("Publish"),
                 "opts": self.model._meta,
             },
         )
@@ -230,7 +234,8 @@ class TemplateVersionAdmin(TenantScopedAdmin):
             except DomainError as exc:
                 self.message_user(request, exc.detail, messages.ERROR)
             else:
-                self.message_user(request, f"{version} is now available to the chosen stores.", messages.SUCCESS)
+                told = _("%(version)s is now available to the chosen stores.") % {"version": version}
+                self.message_user(request, told, messages.SUCCESS)
                 return redirect(reverse("admin:workflows_workflowtemplate_change", args=[version.template_id]))
         return render(
             request,
@@ -244,7 +249,7 @@ class TemplateVersionAdmin(TenantScopedAdmin):
             },
         )
 
-    @admin.action(description="Publish the selected drafts")
+    @admin.action(description=_("Publish the selected drafts"))
     def publish_selected(self, request, queryset):
         for version in queryset.filter(status=TemplateVersion.Status.DRAFT).select_related("template"):
             self._publish(request, version)
@@ -334,7 +339,7 @@ class WorkflowTemplateAdmin(TenantScopedAdmin):
         if not change:
             services.template_draft(obj)
 
-    @admin.action(description="Open a draft (a new version to edit)")
+    @admin.action(description=_("Open a draft (a new version to edit)"))
     def open_draft(self, request, queryset):
         for template in queryset:
             draft = services.template_draft(template)

@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -81,10 +82,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         v = data.validated_data
         store = visible_to(Store.objects.all(), request.user).filter(pk=v["store"]).first()
         if store is None:
-            raise DomainError("No such store.", code="invalid", errors={"store": ["No such store."]})
+            raise DomainError(_("No such store."), code="invalid", errors={"store": ["No such store."]})
         template = WorkflowTemplate.objects.filter(pk=v["template"], merchant_id=store.merchant_id).first()
         if template is None:
-            raise DomainError("No such template.", code="invalid", errors={"template": ["No such template."]})
+            raise DomainError(_("No such template."), code="invalid", errors={"template": ["No such template."]})
         order = services.order_create_for_contact(
             contact=v["consumer"],
             template=template,
@@ -140,8 +141,9 @@ def _stage_param(order, stage_id) -> StageInstance:
     try:
         stage_id = int(stage_id)
     except (TypeError, ValueError):
-        raise DomainError("Give the stage id.", code="invalid", errors={"stage": ["A stage id is required."]}) from None
+        raise DomainError(_("Give the stage id."), code="invalid",
+                          errors={"stage": [_("A stage id is required.")]}) from None
     stage = next((s for s in order.stages.all() if s.pk == stage_id), None)
     if stage is None:
-        raise DomainError("No such stage in this order.", code="invalid", errors={"stage": ["Not in this order."]})
+        raise DomainError(_("No such stage in this order."), code="invalid", errors={"stage": ["Not in this order."]})
     return stage

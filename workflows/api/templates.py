@@ -2,6 +2,7 @@
 
 from django.db.models import Prefetch
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -57,7 +58,7 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
         data = TemplateWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if request.user.merchant_id is None:
-            raise DomainError("Only a merchant's admin creates its templates.", code="no_merchant")
+            raise DomainError(_("Only a merchant's admin creates its templates."), code="no_merchant")
         template = services.template_create(merchant=request.user.merchant, actor=request.user, **data.validated_data)
         return Response(
             TemplateSerializer(self.get_queryset().get(pk=template.pk)).data, status=status.HTTP_201_CREATED
@@ -95,7 +96,7 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
         ids = set(data.validated_data["stores"])
         stores = list(visible_to(Store.objects.filter(pk__in=ids), request.user))
         if len(stores) != len(ids):
-            raise NotFound("No such store.")
+            raise NotFound(_("No such store."))
         services.template_distribute(template=template, stores=stores, actor=request.user)
         return Response(TemplateSerializer(self.get_queryset().get(pk=template.pk)).data)
 

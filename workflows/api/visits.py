@@ -1,5 +1,6 @@
 """On-site visits: list, assign a technician, move (or rebook a missed one)."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -52,7 +53,7 @@ class AppointmentViewSet(
             .first()
         )
         if technician is None:
-            raise DomainError("No such technician.", code="invalid", errors={"technician": ["No such technician."]})
+            raise DomainError(_("No such technician."), code="invalid", errors={"technician": ["No such technician."]})
         appt = services.appointment_assign(appointment=appt, technician=technician, actor=request.user)
         return Response(AppointmentSerializer(appt).data)
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, InvalidTransition
 from tenancy import policy
@@ -174,7 +175,7 @@ def _free_technician(store: Store, start: datetime, end: datetime, *, moving: in
     busy = technicians_busy(tech_ids, start, end, exclude_pk=moving)
     free = [t for t in tech_ids if t not in busy]
     if not free:
-        raise Conflict("That window has just been taken; pick another.", code="slot_taken")
+        raise Conflict(_("That window has just been taken; pick another."), code="slot_taken")
     return prefer if prefer in free else free[0]
 
 
@@ -188,9 +189,9 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
     if stage.order_id != order.pk or order.current_stage_id != stage.pk or stage.state != StageInstance.State.READY:
         allowed = engine.allowed_triggers(order, actor=actor)
         if order.current_stage_id == stage.pk and stage.state == StageInstance.State.WAITING_PAYMENT:
-            raise InvalidTransition("Pay this stage's installment first: a visit can be booked once it is paid.",
+            raise InvalidTransition(_("Pay this stage's installment first: a visit can be booked once it is paid."),
                                     allowed=allowed)
-        raise InvalidTransition("This stage cannot be booked now.", allowed=allowed)
+        raise InvalidTransition(_("This stage cannot be booked now."), allowed=allowed)
     window_end = _validate_window(stage, window_start)
     technician_id = _free_technician(order.store, window_start, window_end)
     engine.fire_locked(
@@ -226,9 +227,9 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
         if Appointment.objects.filter(stage_id=appointment.stage_id).exclude(pk=appointment.pk).exclude(
             state__in=(Appointment.State.CANCELLED, Appointment.State.NO_SHOW)
         ).exists():
-            raise InvalidTransition("This missed visit has been rebooked already: move the new visit.", allowed=[])
+            raise InvalidTransition(_("This missed visit has been rebooked already: move the new visit."), allowed=[])
     elif appointment.state != Appointment.State.BOOKED:
-        raise InvalidTransition("Only a booked visit, or one nobody came to, can be moved.", allowed=[])
+        raise InvalidTransition(_("Only a booked visit, or one nobody came to, can be moved."), allowed=[])
     limit = settings.APPOINTMENT_MAX_RESCHEDULES
     if not missed and actor is not None and not policy.may(actor, "reschedule.beyond_limit") \
             and appointment.reschedule_count >= limit:
@@ -270,7 +271,7 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
     order = engine.lock_order(appointment.order_id)
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if not appointment.is_active:
-        raise InvalidTransition("This visit is no longer active.", allowed=[])
+        raise InvalidTransition(_("This visit is no longer active."), allowed=[])
     if technician.role != Role.TECHNICIAN or not technician.stores.filter(pk=appointment.store_id).exists():
         raise DomainError(
             "That technician does not work for this store.",
@@ -285,10 +286,10 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
             errors={"technician": ["This technician's account is deactivated."]},
         )
     if appointment.state != Appointment.State.BOOKED:
-        raise InvalidTransition("The technician has already checked in.", allowed=[])
+        raise InvalidTransition(_("The technician has already checked in."), allowed=[])
     _lock_technicians(sorted({technician.pk, appointment.technician_id or technician.pk}))
     if technicians_busy([technician.pk], appointment.window_start, appointment.window_end, exclude_pk=appointment.pk):
-        raise Conflict("That technician has another visit in this window.", code="technician_busy")
+        raise Conflict(_("That technician has another visit in this window."), code="technician_busy")
     previous = appointment.technician_id
     appointment.technician = technician
     appointment.save(update_fields=["technician"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError
 from tenancy.models import User
@@ -35,12 +36,12 @@ def consumer_find_or_create(*, phone: str = "", email: str = "", name: str = "")
             raise DomainError(exc.message, code="invalid", errors={"phone": [exc.message]}) from None
     email = (email or "").strip()
     if not phone and not email:
-        raise DomainError("A consumer needs a phone or an email.", code="invalid")
+        raise DomainError(_("A consumer needs a phone or an email."), code="invalid")
     user = _consumer_matching(phone=phone, email=email)
     if user is not None:
         return user
     username = f"c_{phone.lstrip('+')}" if phone else f"c_{email.lower()}"[:150]
-    first, _, last = (name or "").partition(" ")
+    first, _space, last = (name or "").partition(" ")
     try:
         with transaction.atomic():
             user = User(
@@ -57,7 +58,7 @@ def consumer_find_or_create(*, phone: str = "", email: str = "", name: str = "")
         # Another request created it meanwhile (or the username is taken): decide again on what is stored now.
         user = _consumer_matching(phone=phone, email=email)
         if user is None:
-            raise Conflict("Could not create the consumer account; try again.") from None
+            raise Conflict(_("Could not create the consumer account; try again.")) from None
     return user
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError, InvalidTransition, NotFound
 from core.files import IMAGE_FORMATS, OPAQUE, PDF, detect_document, upload_read
@@ -56,7 +57,7 @@ def order_create(
 ) -> ServiceOrder:
     dist = TemplateDistribution.objects.select_related("version").filter(template=template, store=store).first()
     if dist is None:
-        raise DomainError("This workflow is not distributed to that store.", code="not_distributed")
+        raise DomainError(_("This workflow is not distributed to that store."), code="not_distributed")
     if error := minor_units_error(total_amount, currency):
         raise DomainError(error, code="invalid", errors={"total_amount": [error]})
 
@@ -93,7 +94,7 @@ def stage_approve(*, stage: StageInstance, actor) -> engine.FireResult:
 
 def stage_reject(*, stage: StageInstance, actor, reason: str) -> engine.FireResult:
     if not reason.strip():
-        raise DomainError("Say why the work is rejected.", code="invalid", errors={"reason": ["Required."]})
+        raise DomainError(_("Say why the work is rejected."), code="invalid", errors={"reason": ["Required."]})
     return stage_fire(stage=stage, trigger="reject", actor=actor, payload={"reason": reason})
 
 
@@ -119,7 +120,7 @@ def submission_file_check(*, file) -> tuple[str, int]:
     data = upload_read(file, max_bytes=settings.SUBMISSION_MAX_BYTES)
     content_type = detect_document(data)
     if content_type not in SUBMISSION_CONTENT_TYPES:
-        raise DomainError("Attach PDF documents or JPEG, PNG or WebP images.", code="invalid", errors={
+        raise DomainError(_("Attach PDF documents or JPEG, PNG or WebP images."), code="invalid", errors={
             "file": [f"{_upload_name(file) or 'A file'}: not a PDF document or a JPEG, PNG or WebP image."],
         })
     file.seek(0)
@@ -173,7 +174,7 @@ def order_cancel(*, order: ServiceOrder, actor, reason: str) -> ServiceOrder:
     """Cancel the order. Effects registered by payments and vouchers refund and revoke."""
     locked = engine.lock_order(order.pk)
     if actor is not None and actor.role == Role.CONSUMER and locked.consumer_id != actor.pk:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     engine.fire_locked(locked, trigger="cancel", actor=actor, payload={"reason": reason})
     locked.cancel_reason = reason
     locked.save(update_fields=["cancel_reason"])

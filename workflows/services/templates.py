@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, NotFound
 from tenancy.models import Merchant, Store
@@ -104,34 +105,40 @@ def template_problems(stages: list[StageDefinition]) -> list[dict]:
         problems.append({"stage": getattr(stage, "code", None), "field": field, "message": message})
 
     if not stages:
-        add(None, "stages", "A workflow needs at least one stage.")
+        add(None, "stages", _("A workflow needs at least one stage."))
         return problems
     seen: set[str] = set()
     for st in stages:
+        c = {"code": st.code}
         if st.code in seen:
-            add(st, "code", f"Stage code '{st.code}' is used more than once.")
+            add(st, "code", _("Stage code '%(code)s' is used more than once.") % c)
         seen.add(st.code)
         if st.sla_hours is not None and not (1 <= st.sla_hours <= MAX_SLA_HOURS):
-            add(st, "sla_hours", f"SLA of stage '{st.code}' must be between 1 and {MAX_SLA_HOURS} hours.")
+            add(st, "sla_hours",
+                _("SLA of stage '%(code)s' must be between 1 and %(most)s hours.") % {**c, "most": MAX_SLA_HOURS})
         if st.requires_appointment and not (15 <= st.appointment_minutes <= 12 * 60):
-            add(st, "appointment_minutes", f"Appointment of stage '{st.code}' must last 15 minutes to 12 hours.")
+            add(st, "appointment_minutes",
+                _("Appointment of stage '%(code)s' must last 15 minutes to 12 hours.") % c)
         if st.arrival_tolerance_minutes > 24 * 60:
-            add(st, "arrival_tolerance_minutes", f"Arrival tolerance of stage '{st.code}' is over a day.")
+            add(st, "arrival_tolerance_minutes", _("Arrival tolerance of stage '%(code)s' is over a day.") % c)
         if not (1 <= st.voucher_valid_days <= MAX_VOUCHER_VALID_DAYS):
             add(st, "voucher_valid_days",
-                f"Vouchers of stage '{st.code}' must be valid 1 to {MAX_VOUCHER_VALID_DAYS} days.")
+                _("Vouchers of stage '%(code)s' must be valid 1 to %(most)s days.")
+                % {**c, "most": MAX_VOUCHER_VALID_DAYS})
         if st.requires_voucher and not st.requires_appointment:
-            add(st, "requires_voucher", f"Stage '{st.code}' asks for a voucher but has no on-site appointment.")
+            add(st, "requires_voucher",
+                _("Stage '%(code)s' asks for a voucher but has no on-site appointment.") % c)
         if st.payment_share is not None and st.payment_share <= 0:
-            add(st, "payment_share", f"Payment share of stage '{st.code}' must be positive, or empty.")
+            add(st, "payment_share", _("Payment share of stage '%(code)s' must be positive, or empty.") % c)
         if not isinstance(st.checklist, list) or not all(isinstance(i, str) and i.strip() for i in st.checklist):
-            add(st, "checklist", f"Checklist of stage '{st.code}' must be a list of non-empty texts.")
+            add(st, "checklist", _("Checklist of stage '%(code)s' must be a list of non-empty texts.") % c)
         elif len({i.strip() for i in st.checklist}) != len(st.checklist):
             # The technician ticks items by their text: two alike could never be told apart.
-            add(st, "checklist", f"Checklist of stage '{st.code}' lists an item more than once.")
+            add(st, "checklist", _("Checklist of stage '%(code)s' lists an item more than once.") % c)
     shares = [st.payment_share for st in stages if st.payment_share is not None]
     if shares and sum(shares, Decimal(0)) != Decimal(100):
-        add(None, "payment_share", f"Payment shares add up to {sum(shares, Decimal(0))}%, not 100%.")
+        add(None, "payment_share",
+            _("Payment shares add up to %(sum)s%%, not 100%%.") % {"sum": sum(shares, Decimal(0))})
     return problems
 
 
@@ -141,12 +148,13 @@ def template_publish(*, template: WorkflowTemplate, actor=None) -> TemplateVersi
     template = WorkflowTemplate.objects.select_for_update().get(pk=template.pk)
     draft = template.versions.filter(status=TemplateVersion.Status.DRAFT).first()
     if draft is None:
-        raise Conflict("There is no draft to publish: edit the template first.", code="nothing_to_publish")
+        raise Conflict(_("There is no draft to publish: edit the template first."), code="nothing_to_publish")
     stages = list(draft.stages.order_by("position"))
     problems = template_problems(stages)
     if problems:
         raise TemplateInvalid(
-            "The template has problems: " + " ".join(p["message"] for p in problems), problems=problems
+            _("The template has problems: %(problems)s") % {"problems": " ".join(p["message"] for p in problems)},
+            problems=problems,
         )
     tier_check_template(template.merchant, [{f: getattr(s, f) for f in STAGE_FIELDS} for s in stages])
     last = template.versions.filter(status=TemplateVersion.Status.PUBLISHED).order_by("-number").first()
@@ -169,13 +177,13 @@ def template_distribute(
     """Make the latest published version (or `version`) available to these stores of the merchant."""
     version = version or template_latest_published(template)
     if version is None or not version.is_published:
-        raise Conflict("Publish the template before distributing it.", code="not_published")
+        raise Conflict(_("Publish the template before distributing it."), code="not_published")
     foreign = [s.pk for s in stores if s.merchant_id != template.merchant_id]
     if foreign:
-        raise NotFound("No such store.")
+        raise NotFound(_("No such store."))
     result = []
     for store in stores:
-        dist, _ = TemplateDistribution.objects.update_or_create(
+        dist, _created = TemplateDistribution.objects.update_or_create(
             template=template,
             store=store,
             defaults={"version": version, "distributed_by": actor if getattr(actor, "pk", None) else None},
@@ -187,14 +195,14 @@ def template_distribute(
 def distribution_override_problems(*, distribution: TemplateDistribution, appointment_minutes) -> list[str]:
     """Why these store appointment lengths cannot be saved (empty when they can)."""
     if not isinstance(appointment_minutes, dict):
-        return ["Give the lengths as {stage code: minutes}."]
+        return [_("Give the lengths as {stage code: minutes}.")]
     codes = set(distribution.version.stages.filter(requires_appointment=True).values_list("code", flat=True))
     problems = []
     for code, minutes in appointment_minutes.items():
         if code not in codes:
-            problems.append(f"No on-site stage '{code}' in this workflow.")
+            problems.append(_("No on-site stage '%(code)s' in this workflow.") % {"code": code})
         elif isinstance(minutes, bool) or not isinstance(minutes, int) or not 15 <= minutes <= 12 * 60:
-            problems.append(f"Appointment length for '{code}' must be 15 to 720 minutes.")
+            problems.append(_("Appointment length for '%(code)s' must be 15 to 720 minutes.") % {"code": code})
     return problems
 
 
