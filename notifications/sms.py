@@ -26,6 +26,23 @@ class SMSRejected(Exception):
     """The provider refused the message for good (bad number, say)."""
 
 
+# GSM 03.38's basic set (and its extension table, two septets each): a text of these alone is sent 7-bit.
+GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+           "¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXTENDED = set("^{}\\[~]|€")
+
+
+def segments(text: str) -> int:
+    """How many SMS parts `text` is sent as: 160 GSM characters in one part (153 per part when split), or, with
+    any other character (Chinese), 70 UCS-2 characters in one (67 per part; a character outside the BMP counts
+    two)."""
+    if all(ch in GSM7 or ch in GSM7_EXTENDED for ch in text):
+        units, single, part = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text), 160, 153
+    else:
+        units, single, part = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text), 70, 67
+    return 1 if units <= single else -(-units // part)
+
+
 def mask_phone(phone: str) -> str:
     """Only the last 4 digits of a phone number ever reach a log line."""
     digits = "".join(ch for ch in phone if ch.isdigit())
@@ -42,7 +59,7 @@ class LoggingSMSBackend(BaseSMSBackend):
 
     def send(self, phone: str, message: str, *, reference: str) -> str:
         masked = mask_phone(phone)
-        logger.info("SMS %s to %s: %s", reference, masked, message)
+        logger.info("SMS %s to %s (%s part(s)): %s", reference, masked, segments(message), message)
         return f"log:{masked}"
 
 
