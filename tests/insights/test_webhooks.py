@@ -264,6 +264,7 @@ def test_unreachable_endpoint_is_a_failed_attempt(enterprise, store, consumer, s
 ADD_URL = "/admin/insights/webhookendpoint/add/"
 
 
+@pytest.mark.usefixtures("english")
 @pytest.mark.parametrize("tier, created", [("basic", False), ("growth", False), ("enterprise", True)])
 def test_admin_endpoint_needs_enterprise(client, merchant, merchant_admin, tier, created):
     merchant.tier = tier
@@ -277,6 +278,7 @@ def test_admin_endpoint_needs_enterprise(client, merchant, merchant_admin, tier,
         assert "does not include outbound webhooks to your own systems" in r.content.decode()
 
 
+@pytest.mark.usefixtures("english")
 def test_admin_changelist_warns_lower_tiers(client, merchant, merchant_admin):
     merchant.tier = "growth"
     merchant.save()
