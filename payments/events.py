@@ -51,9 +51,10 @@ def _money(amount: Decimal, currency: str) -> dict:
     return {"amount": str(amount), "currency": currency}
 
 
-def installment_due(*, order: ServiceOrder, installment: Installment) -> OrderEvent:
+def installment_due(*, order: ServiceOrder, installment: Installment, stage=None) -> OrderEvent:
+    """`stage`: the installment's stage when the caller has it loaded (the listeners then read no stage row)."""
     kind = INSTALLMENT_WAIVED if installment.state == Installment.State.WAIVED else INSTALLMENT_DUE
-    return record_event(order=order, kind=kind, stage_id=installment.stage_id,
+    return record_event(order=order, kind=kind, stage=stage, stage_id=installment.stage_id,
                         payload={"installment": installment.pk, **_money(installment.amount, installment.currency),
                                  "timing": installment.timing})
 
