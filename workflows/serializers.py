@@ -4,7 +4,15 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import AwareDateTimeField, StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
+from core.fields import (
+    AwareDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictDecimalField,
+    StrictSlugField,
+    latitude_field,
+    longitude_field,
+)
 from core.filters import MAX_ID
 from core.money import currencies, minor_units_error, quantize
 from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
@@ -156,8 +164,8 @@ class OrderCreateSerializer(serializers.Serializer):
     total_amount = StrictDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     currency = currency_field()
     service_address = StrictCharField(max_length=300)
-    latitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
-    longitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
+    latitude = latitude_field()
+    longitude = longitude_field()
     # An amount the currency would round is refused by workflows.services.order_create, for every caller.
 
 
