@@ -108,6 +108,7 @@ def order_detail_data(detail: hooks.OrderDetailRows, request) -> dict:
     data = {
         "id": order.pk,
         "number": order.number,
+        "external_ref": order.external_ref,
         "store": order.store_id,
         "consumer": order.consumer_id,
         "template": version.template.name,

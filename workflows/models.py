@@ -166,6 +166,9 @@ class ServiceOrder(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     number = models.CharField(max_length=20, unique=True, default=new_order_number)
+    # The brand's own order number (a marketplace order, its ERP's): unique per brand, so a retried import finds
+    # the order it made instead of making a second one. "" when the brand gave none.
+    external_ref = models.CharField(max_length=64, blank=True, default="")
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="orders")
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
     consumer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
@@ -197,6 +200,10 @@ class ServiceOrder(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["store", "status"]), models.Index(fields=["merchant", "status"])]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "external_ref"], condition=~models.Q(external_ref=""),
+                                    name="unique_external_ref_per_merchant"),
+        ]
 
     def __str__(self) -> str:
         return self.number

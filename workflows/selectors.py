@@ -39,7 +39,8 @@ def order_detail_queryset(*, user: User) -> QuerySet[ServiceOrder]:
 
 
 DETAIL_ORDER_FIELDS = (
-    "number", "merchant", "store", "consumer", "template_version", "total_amount", "currency", "service_address",
+    "number", "external_ref", "merchant", "store", "consumer", "template_version", "total_amount", "currency",
+    "service_address",
     "latitude", "longitude", "state", "status", "current_stage", "created_at", "completed_at", "cancelled_at",
     "cancel_reason", "tracking_token_version", "store__name", "consumer__username", "consumer__first_name",
     "consumer__last_name", "template_version__number", "template_version__template__name",

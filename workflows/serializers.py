@@ -166,6 +166,11 @@ class OrderCreateSerializer(serializers.Serializer):
     service_address = StrictCharField(max_length=300)
     latitude = latitude_field()
     longitude = longitude_field()
+    external_ref = StrictCharField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text="The brand's own order number (e.g. the marketplace order), unique per brand. An order with this "
+        "number already there is answered (200) instead of a second one being made.",
+    )
     # An amount the currency would round is refused by workflows.services.order_create, for every caller.
 
 
@@ -330,6 +335,7 @@ class OrderListSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "number",
+            "external_ref",
             "store",
             "consumer",
             "template",
