@@ -294,8 +294,9 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
             touched.started_at = now
             sla = touched.definition.sla_hours
             touched.sla_due_at = now + timedelta(hours=sla) if sla else None
-        if trigger == "reject":
-            touched.rework_rounds += 1
+        dirty[touched.pk] = touched
+    if touched is not None and trigger == "reject" and to_sub in (S.IN_PROGRESS, S.READY):
+        touched.rework_rounds += 1  # a rework round: back to work, or (on-site work) to book the revisit
         dirty[touched.pk] = touched
     if touched is not None and to_sub == S.AWAITING_APPROVAL:
         touched.submitted_at = now
