@@ -52,6 +52,8 @@ def _stage(row: dict, files: dict) -> dict:
         "submitted_at": _dt(row["submitted_at"]),
         "completed_at": _dt(row["completed_at"]),
         "sla_due_at": _dt(row["sla_due_at"]),
+        "sla_paused_at": _dt(row["sla_paused_at"]),
+        "waiting_seconds": row["waiting_seconds"],
         "submission_notes": row["submission_notes"],
         "submission_files": [submission_file_data(stage_id=row["id"], **f) for f in files.get(row["id"], ())],
     }

@@ -235,6 +235,10 @@ class StageInstance(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The SLA clock stops while the order waits on the consumer (a payment, an approval): set while it is
+    # stopped; on resuming, the due time moves by the pause, which is added to waiting_seconds.
+    sla_paused_at = models.DateTimeField(null=True, blank=True)
+    waiting_seconds = models.PositiveBigIntegerField(default=0)
     submission_notes = models.TextField(blank=True)
 
     tenant_scope = TenantScope(

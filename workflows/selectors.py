@@ -47,7 +47,8 @@ DETAIL_ORDER_FIELDS = (
 )
 DETAIL_STAGE_FIELDS = (
     "id", "order_id", "position", "state", "rework_rounds", "entered_at", "started_at", "submitted_at",
-    "completed_at", "sla_due_at", "submission_notes", "definition__code", "definition__name",
+    "completed_at", "sla_due_at", "sla_paused_at", "waiting_seconds", "submission_notes", "definition__code",
+    "definition__name",
     "definition__requires_appointment", "definition__requires_approval", "definition__requires_voucher",
     "definition__payment_share", "definition__payment_timing",
 )

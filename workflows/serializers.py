@@ -261,6 +261,8 @@ class StageInstanceSerializer(serializers.ModelSerializer):
             "submitted_at",
             "completed_at",
             "sla_due_at",
+            "sla_paused_at",
+            "waiting_seconds",
             "submission_notes",
             "submission_files",
         ]
