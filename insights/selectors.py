@@ -151,6 +151,8 @@ def arrival_metrics(scope: MetricsScope) -> dict:
         on_time=Count("pk", filter=Q(payload__on_time=True)),
         early=Count("pk", filter=Q(payload__early=True)),
         outside_radius=Count("pk", filter=Q(payload__outside_radius=True)),
+        low_accuracy=Count("pk", filter=Q(payload__low_accuracy=True)),
+        flagged=Count("pk", filter=Q(payload__outside_radius=True) | Q(payload__low_accuracy=True)),
         avg_distance_m=Avg(Cast("payload__distance_m", FloatField())),
     )
     return {
@@ -158,6 +160,7 @@ def arrival_metrics(scope: MetricsScope) -> dict:
         "on_time_rate": _rate(agg["on_time"], agg["total"]),
         "early": agg["early"], "early_rate": _rate(agg["early"], agg["total"]),
         "outside_radius": agg["outside_radius"], "outside_radius_rate": _rate(agg["outside_radius"], agg["total"]),
+        "low_accuracy": agg["low_accuracy"], "flagged": agg["flagged"],
         "avg_distance_m": round(agg["avg_distance_m"], 1) if agg["avg_distance_m"] is not None else None,
     }
 
