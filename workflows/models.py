@@ -108,6 +108,9 @@ class StageDefinition(models.Model):
     sla_hours = models.PositiveIntegerField(null=True, blank=True, help_text="Hours to finish once started.")
     arrival_tolerance_minutes = models.PositiveIntegerField(default=15)
     refundable_on_cancel = models.BooleanField(default=True)
+    # Only technicians with this skill (User.skills) are offered the stage's visits: "" for anyone.
+    required_skill = models.SlugField(max_length=40, blank=True, default="",
+                                      help_text="e.g. measure, design, install, repair; empty: any technician.")
 
     tenant_scope = TenantScope(merchant="version__template__merchant", store_manager_sees="merchant")
 
