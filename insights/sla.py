@@ -1,8 +1,8 @@
 """The SLA monitor: finds breaches in batches with indexed queries and records each one once.
 
 Four kinds (SlaBreach.Kind):
-- stage_overdue: a started stage past `sla_due_at` and not done (partial index on open stages'
-  `sla_due_at`, created by this app's migration 0002);
+- stage_overdue: a stage past `sla_due_at`, not done and not waiting on the consumer (its clock paused:
+  `sla_paused_at`; partial index on open stages' `sla_due_at`, created by this app's migration 0002);
 - no_show: a visit still booked (nobody checked in) by `window_end` + the stage's arrival tolerance
   (index `(state, window_end)` of workflows.Appointment); the visit is marked a no-show;
 - approval_overdue: a stage awaiting the consumer's approval for longer than
@@ -92,7 +92,8 @@ def _not_breached(kind: str, field: str) -> Exists:
 # --- 1. stages past their SLA -------------------------------------------------------------------
 def overdue_stages(now: datetime) -> QuerySet[StageInstance]:
     return (StageInstance.objects
-            .filter(sla_due_at__lt=now, state__in=OPEN_STAGE_STATES, order__status=ServiceOrder.Status.ACTIVE)
+            .filter(sla_due_at__lt=now, state__in=OPEN_STAGE_STATES, order__status=ServiceOrder.Status.ACTIVE,
+                    sla_paused_at__isnull=True)  # a stopped clock (waiting on the consumer) is no breach
             .filter(_not_breached(Kind.STAGE_OVERDUE, "stage"))
             .only("pk", "order_id", "sla_due_at", "state"))
 
@@ -102,7 +103,8 @@ def scan_stage_overdue(now: datetime, batch_size: int) -> int:
     for batch in _keyset(overdue_stages(now), batch_size, by="sla_due_at"):
         for st in batch:
             def still(order, st=st):
-                return StageInstance.objects.filter(pk=st.pk, state__in=OPEN_STAGE_STATES, sla_due_at__lt=now).exists()
+                return StageInstance.objects.filter(pk=st.pk, state__in=OPEN_STAGE_STATES, sla_due_at__lt=now,
+                                                    sla_paused_at__isnull=True).exists()
             found += bool(_record(kind=Kind.STAGE_OVERDUE, order_id=st.order_id, stage_id=st.pk, due_at=st.sla_due_at,
                                   now=now, still_breached=still, details={"stage_state": st.state}))
     return found

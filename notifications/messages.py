@@ -56,6 +56,8 @@ def plan(event) -> list[Planned]:
         out.append(Planned(CONSUMER, "appointment.moved"))
     elif kind == "job.checked_in":
         out.append(Planned(CONSUMER, "technician.arrived"))
+    elif kind == "job.checkin_flagged":
+        out.append(Planned(STORE, "checkin.flagged"))
     elif kind == "job.no_show":
         out += [Planned(CONSUMER, "visit.missed"), Planned(STORE, "visit.no_show")]
     elif kind == "installment.due":
@@ -219,6 +221,13 @@ def render(kind: str, ctx: Context) -> Rendered:
                         f"The payment provider reported a refund of {p.get('reported_amount') or 'an amount'} "
                         f"{p.get('reported_currency') or ''} where {asked or 'another amount'} was asked on order {n}. "
                         "It was not booked: check the refund at the provider and settle it with the consumer.")
+    if kind == "checkin.flagged":
+        words = {"outside_radius": f"{p.get('distance_m')} m from the address", "low_accuracy":
+                 f"located only to within {p.get('accuracy_m')} m"}
+        found = "; ".join(words[r] for r in p.get("reasons", ()) if r in words) or "an unreliable location"
+        return Rendered(f"Check-in to verify on order {n}",
+                        f"The technician checked in to {stage} of order {n} {found} (allowed: {p.get('radius_m')} m). "
+                        "Please confirm they are on site.")
     if kind == "sla.breached":
         rule = SLA_WORDS.get(p.get("_event_kind", ""), p.get("rule") or p.get("_event_kind") or "SLA")
         return Rendered(f"SLA breach on order {n}",

@@ -3,6 +3,7 @@ would call it: a custom wardrobe of 12,000.00 CNY from template to completed ord
 
 import copy
 import io
+import itertools
 import uuid
 from decimal import Decimal
 
@@ -16,10 +17,12 @@ from workflows.events import verify_chain
 from workflows.models import Appointment, OrderEvent
 from workflows.reference import CUSTOM_WARDROBE
 
+_SHADES = itertools.count()
+
 
 def photo(name="site.png"):
     buf = io.BytesIO()
-    Image.new("RGB", (64, 48), (120, 90, 60)).save(buf, format="PNG")
+    Image.new("RGB", (64, 48), (120, 90, next(_SHADES))).save(buf, format="PNG")  # the same photo twice is a 409
     return SimpleUploadedFile(name, buf.getvalue(), content_type="image/png")
 
 

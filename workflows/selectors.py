@@ -39,14 +39,16 @@ def order_detail_queryset(*, user: User) -> QuerySet[ServiceOrder]:
 
 
 DETAIL_ORDER_FIELDS = (
-    "number", "merchant", "store", "consumer", "template_version", "total_amount", "currency", "service_address",
+    "number", "external_ref", "merchant", "store", "consumer", "template_version", "total_amount", "currency",
+    "service_address",
     "latitude", "longitude", "state", "status", "current_stage", "created_at", "completed_at", "cancelled_at",
     "cancel_reason", "tracking_token_version", "store__name", "consumer__username", "consumer__first_name",
     "consumer__last_name", "template_version__number", "template_version__template__name",
 )
 DETAIL_STAGE_FIELDS = (
     "id", "order_id", "position", "state", "rework_rounds", "entered_at", "started_at", "submitted_at",
-    "completed_at", "sla_due_at", "submission_notes", "definition__code", "definition__name",
+    "completed_at", "sla_due_at", "sla_paused_at", "waiting_seconds", "submission_notes", "definition__code",
+    "definition__name",
     "definition__requires_appointment", "definition__requires_approval", "definition__requires_voucher",
     "definition__payment_share", "definition__payment_timing",
 )

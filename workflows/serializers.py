@@ -4,7 +4,15 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import AwareDateTimeField, StrictBooleanField, StrictCharField, StrictDecimalField, StrictSlugField
+from core.fields import (
+    AwareDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictDecimalField,
+    StrictSlugField,
+    latitude_field,
+    longitude_field,
+)
 from core.filters import MAX_ID
 from core.money import currencies, minor_units_error, quantize
 from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
@@ -156,8 +164,13 @@ class OrderCreateSerializer(serializers.Serializer):
     total_amount = StrictDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     currency = currency_field()
     service_address = StrictCharField(max_length=300)
-    latitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
-    longitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
+    latitude = latitude_field()
+    longitude = longitude_field()
+    external_ref = StrictCharField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text="The brand's own order number (e.g. the marketplace order), unique per brand. An order with this "
+        "number already there is answered (200) instead of a second one being made.",
+    )
     # An amount the currency would round is refused by workflows.services.order_create, for every caller.
 
 
@@ -248,6 +261,8 @@ class StageInstanceSerializer(serializers.ModelSerializer):
             "submitted_at",
             "completed_at",
             "sla_due_at",
+            "sla_paused_at",
+            "waiting_seconds",
             "submission_notes",
             "submission_files",
         ]
@@ -322,6 +337,7 @@ class OrderListSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "number",
+            "external_ref",
             "store",
             "consumer",
             "template",

@@ -57,6 +57,8 @@ EXPECTATIONS = {
     ("get", "/api/v1/stores/{id}/"): rule(STAFF_A | {"tech", "tech2"}),
     ("get", "/api/v1/technicians/"): EVERYONE,
     ("get", "/api/v1/technicians/{id}/"): rule(STAFF_A | {"tech"}),
+    ("get", "/api/v1/technicians/{id}/skills/"): rule(STAFF_A | {"tech"}),
+    ("put", "/api/v1/technicians/{id}/skills/"): rule(STAFF_A, forbidden={"tech"}),
     # templates: merchant staff only, edits by the merchant admin
     ("get", "/api/v1/templates/"): rule(STAFF_A | {"x_admin", "x_manager"}, forbidden=TECHS | CONSUMERS),
     ("post", "/api/v1/templates/"): rule({"admin", "x_admin"}, forbidden=TECHS | CONSUMERS | NOT_AUTHORS),

@@ -30,6 +30,7 @@ STAGE_FIELDS = (
     "sla_hours",
     "arrival_tolerance_minutes",
     "refundable_on_cancel",
+    "required_skill",
 )
 MAX_SLA_HOURS = 24 * 365
 MAX_VOUCHER_VALID_DAYS = 3650  # as StageDefinition.voucher_valid_days' validator

@@ -1,0 +1,22 @@
+"""Writes on the tenancy's own records that the API and the admin share."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from core.errors import DomainError
+from tenancy import policy
+from tenancy.models import User
+
+
+@transaction.atomic
+def technician_skills_set(*, technician: User, skills: list[str], actor) -> User:
+    """Replace a technician's skills (slugs such as measure, install; duplicates dropped, order kept). Visits of a
+    stage that requires a skill go only to technicians with it (workflows.services.appointments)."""
+    policy.require(actor, "technician.skills")
+    technician = User.objects.select_for_update().get(pk=technician.pk)
+    if technician.role != User.Role.TECHNICIAN:
+        raise DomainError("Only technicians have skills.", code="invalid")
+    technician.skills = list(dict.fromkeys(skills))
+    technician.save(update_fields=["skills"])
+    return technician
