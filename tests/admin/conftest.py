@@ -1,0 +1,49 @@
+"""A busy reference-flow order for the admin's tests: the deposit paid (a payment with its channel), the
+measuring visit booked and given to a technician, the technician checked in 400 m from the address (outside
+the radius) and a photo uploaded, all through the real services and the technician's API."""
+
+import pytest
+from django.test import Client
+
+from tests.factories.fieldwork import book_visit, starting_soon
+from tests.factories.payments import pay_due_installments
+from tests.factories.workflows import make_order
+from tests.fieldwork.helpers import check_in_body, job_url, photo_upload
+
+
+def web(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager_web(store_manager):
+    return web(store_manager)
+
+
+@pytest.fixture
+def paid_order(store, consumer, store_manager):
+    """The reference wardrobe with its deposit paid: measuring is ready and its e-voucher issued."""
+    order = make_order(store=store, consumer=consumer, actor=store_manager)
+    pay_due_installments(order)
+    assert order.state == "measuring:ready"
+    return order
+
+
+@pytest.fixture
+def visit(paid_order, consumer, technician, store_manager):
+    """The measuring visit, booked by the consumer and given to the technician, starting in 30 minutes."""
+    return starting_soon(book_visit(order=paid_order, code="measuring", consumer=consumer, technician=technician,
+                                    manager=store_manager))
+
+
+@pytest.fixture
+def busy_order(paid_order, visit, client_for, technician):
+    """The technician checked in 400 m away (outside the 300 m radius) and uploaded a photo."""
+    tech = client_for(technician)
+    response = tech.post(job_url(visit, "check-in"), check_in_body(paid_order, north_m=400), format="json")
+    assert response.status_code in (200, 201), response.content
+    assert photo_upload(tech, visit).status_code in (200, 201)
+    paid_order.refresh_from_db()
+    return paid_order
