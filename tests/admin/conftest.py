@@ -47,3 +47,39 @@ def busy_order(paid_order, visit, client_for, technician):
     assert photo_upload(tech, visit).status_code in (200, 201)
     paid_order.refresh_from_db()
     return paid_order
+
+
+# A design stage the store works off-site; a rejection escalates it at once (no rework round allowed).
+DESIGN_FLOW = {
+    "name": "Design only",
+    "stages": [
+        {"code": "brief", "name": "Brief"},
+        {"code": "design", "name": "Design", "requires_approval": True, "max_rework_rounds": 0, "sla_hours": 24},
+        {"code": "handover", "name": "Handover"},
+    ],
+}
+
+
+@pytest.fixture
+def design_order(store, consumer, store_manager):
+    from tests.factories.workflows import make_order, stage_of
+    from workflows import services
+
+    order = make_order(store=store, consumer=consumer, definition=DESIGN_FLOW, actor=store_manager)
+    services.stage_start(stage=stage_of(order, "design"), actor=store_manager)
+    order.refresh_from_db()
+    assert order.state == "design:in_progress"
+    return order
+
+
+@pytest.fixture
+def escalated_order(design_order, store_manager, consumer):
+    from tests.factories.workflows import stage_of
+    from workflows import services
+
+    design = stage_of(design_order, "design")
+    services.stage_submit(stage=design, actor=store_manager, notes="Draft 1")
+    services.stage_reject(stage=design, actor=consumer, reason="Not what I asked")
+    design_order.refresh_from_db()
+    assert design_order.state == "design:escalated"
+    return design_order
