@@ -7,8 +7,9 @@ from django.test import Client
 
 from tests.factories.fieldwork import book_visit, starting_soon
 from tests.factories.payments import pay_due_installments
-from tests.factories.workflows import make_order
+from tests.factories.workflows import make_order, stage_of
 from tests.fieldwork.helpers import check_in_body, job_url, photo_upload
+from workflows import services
 
 
 def web(user) -> Client:
@@ -60,26 +61,27 @@ DESIGN_FLOW = {
 }
 
 
-@pytest.fixture
-def design_order(store, consumer, store_manager):
-    from tests.factories.workflows import make_order, stage_of
-    from workflows import services
-
-    order = make_order(store=store, consumer=consumer, definition=DESIGN_FLOW, actor=store_manager)
-    services.stage_start(stage=stage_of(order, "design"), actor=store_manager)
+def make_design_order(*, store, consumer, manager):
+    """An order whose design stage the store is working on (design:in_progress)."""
+    order = make_order(store=store, consumer=consumer, definition=DESIGN_FLOW, actor=manager)
+    services.stage_start(stage=stage_of(order, "design"), actor=manager)
     order.refresh_from_db()
     assert order.state == "design:in_progress"
     return order
 
 
 @pytest.fixture
-def escalated_order(design_order, store_manager, consumer):
-    from tests.factories.workflows import stage_of
-    from workflows import services
+def design_order(store, consumer, store_manager):
+    return make_design_order(store=store, consumer=consumer, manager=store_manager)
 
-    design = stage_of(design_order, "design")
+
+@pytest.fixture
+def escalated_order(store, store_manager, consumer):
+    """Another design order: its draft rejected, the stage escalated to the store."""
+    order = make_design_order(store=store, consumer=consumer, manager=store_manager)
+    design = stage_of(order, "design")
     services.stage_submit(stage=design, actor=store_manager, notes="Draft 1")
     services.stage_reject(stage=design, actor=consumer, reason="Not what I asked")
-    design_order.refresh_from_db()
-    assert design_order.state == "design:escalated"
-    return design_order
+    order.refresh_from_db()
+    assert order.state == "design:escalated"
+    return order

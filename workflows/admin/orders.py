@@ -12,7 +12,9 @@ from django.urls import path
 from django.utils.translation import gettext as _
 
 from tenancy.admin import PhoneSearchMixin, TenantScopedAdmin
-from tenancy.models import User
+from tenancy.models import Store, User
+from tenancy.scoping import visible_to
+from workflows import selectors
 from workflows.admin import actions, order_page
 from workflows.admin.common import staff_may
 from workflows.models import (
@@ -75,6 +77,7 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
             return path(route, self.admin_site.admin_view(partial(fn, self)), name=f"workflows_order_{name}")
 
         return [
+            path("day/", self.admin_site.admin_view(self.day_view), name="workflows_order_day"),
             view(actions.create_view, "create", "new/"),
             view(actions.cancel_view, "cancel", "<int:pk>/cancel/"),
             view(actions.start_view, "start", "<int:pk>/stages/<int:stage_pk>/start/"),
@@ -84,6 +87,21 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
             view(actions.assign_view, "assign", "<int:pk>/visits/<int:visit_pk>/assign/"),
             view(actions.move_view, "move", "<int:pk>/visits/<int:visit_pk>/move/"),
         ] + super().get_urls()
+
+    def day_view(self, request):
+        """The store's day: today's and tomorrow's visits by technician and the orders waiting on the store."""
+        if not self.has_view_permission(request) or not staff_may(request, "admin.manage_orders"):
+            raise PermissionDenied
+        stores = list(visible_to(Store.objects.all(), request.user).order_by("name"))
+        wanted = request.GET.get("store", "")
+        store = next((s for s in stores if str(s.pk) == wanted), stores[0] if stores else None)
+        if wanted and (store is None or str(store.pk) != wanted):
+            raise Http404  # a store outside the viewer's scope
+        context = selectors.store_day(user=request.user, store=store) if store is not None else {}
+        return render(request, "admin/workflows/day.html", {
+            **self.admin_site.each_context(request), **context, "opts": self.model._meta, "store": store,
+            "stores": stores, "title": _("The store's day"), "can_create_order": staff_may(request, "order.create"),
+        })
 
     def changelist_view(self, request, extra_context=None):
         extra = {"can_create_order": staff_may(request, "order.create"), **(extra_context or {})}
@@ -151,3 +169,7 @@ class OrderEventAdmin(TenantScopedAdmin):
     fields = readonly_fields
     read_only_records = True
     list_select_related = ("order", "actor")
+
+
+# The admin's home page starts with the store's day (store staff open the admin to run their day).
+admin.site.index_template = "admin/workflows/index.html"
