@@ -100,7 +100,8 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
         context = selectors.store_day(user=request.user, store=store) if store is not None else {}
         return render(request, "admin/workflows/day.html", {
             **self.admin_site.each_context(request), **context, "opts": self.model._meta, "store": store,
-            "stores": stores, "title": _("The store's day"), "can_create_order": staff_may(request, "order.create"),
+            "stores": stores, "title": _("The store's day"), "is_nav_sidebar_enabled": False,
+            "can_create_order": staff_may(request, "order.create"),
         })
 
     def changelist_view(self, request, extra_context=None):
@@ -121,6 +122,7 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
         return render(request, "admin/workflows/order_page.html", {
             **self.admin_site.each_context(request), **context, "opts": self.model._meta,
             "title": _("Order %(number)s") % {"number": detail.order.number},
+            "is_nav_sidebar_enabled": False,  # the whole width for the order on a tablet
         })
 
 
