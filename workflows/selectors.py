@@ -253,3 +253,17 @@ def store_day(*, user: User, store, now=None) -> dict:
         if stage.sla_due_at is not None and stage.sla_due_at < soon:
             lists["sla_at_risk"].append(order)
     return {"today": today, "days": days, "unassigned": unassigned, **lists}
+
+
+def live_orders_by_stage(*, user: User, version) -> dict[int, dict[str, int]]:
+    """{stage definition id: {stage state: active orders}} of the orders on this version `user` may see (one
+    query): where the live orders sit, for the workflow diagram."""
+    from django.db.models import Count
+
+    rows = (visible_to(ServiceOrder.objects.filter(template_version=version, status=ServiceOrder.Status.ACTIVE), user)
+            .order_by().values_list("current_stage__definition_id", "current_stage__state").annotate(n=Count("pk")))
+    counts: dict[int, dict[str, int]] = {}
+    for definition_id, state, n in rows:
+        if definition_id is not None:
+            counts.setdefault(definition_id, {})[state] = n
+    return counts

@@ -66,6 +66,12 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
     edit_action = "admin.manage_orders"
     list_select_related = ("store", "consumer", "template_version__template")
 
+    # The workflow diagram's counts link to a version's live orders in one stage.
+    DIAGRAM_LOOKUPS = ("template_version__id__exact", "current_stage__definition__id__exact")
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup in self.DIAGRAM_LOOKUPS or super().lookup_allowed(lookup, value, request)
+
     def has_add_permission(self, request):
         return False  # orders are created by the "new order" action (create_view), with a consumer and a price
 

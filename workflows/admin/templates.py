@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from core.errors import DomainError
 from core.money import allocate
@@ -18,7 +19,7 @@ from tenancy.admin import TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_allows, tier_check_template
-from workflows import diagrams, services
+from workflows import diagrams, selectors, services
 from workflows.models import (
     StageDefinition,
     TemplateDistribution,
@@ -126,6 +127,24 @@ class TemplateVersionAdmin(TenantScopedAdmin):
     def _version(self, request, pk):
         return self.get_queryset(request).filter(pk=pk).select_related("template__merchant").first()
 
+    def _live_counts(self, request, version):
+        """Where this version's live orders sit (the viewer's orders only), and the link to each stage's orders."""
+        counts = selectors.live_orders_by_stage(user=request.user, version=version)
+        base = reverse("admin:workflows_serviceorder_changelist")
+
+        def link(stage):
+            return (f"{base}?template_version__id__exact={version.pk}&current_stage__definition__id__exact={stage.pk}"
+                    f"&status__exact=active")
+
+        return counts, link
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk and obj.stages.exists():
+            counts, link = self._live_counts(request, obj)
+            # Inline (not an <img>) so each count is a link; every text in it is escaped by flow_svg.
+            context["live_flow"] = mark_safe(diagrams.svg(obj, counts=counts, link=link).decode())  # noqa: S308
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
     @admin.display(description="Problems to fix before publishing")
     def problems(self, obj):
         if obj.status != TemplateVersion.Status.DRAFT:
@@ -170,16 +189,15 @@ class TemplateVersionAdmin(TenantScopedAdmin):
                 '<p><a class="button" href="{}">Distribute to stores</a></p>',
                 reverse("admin:workflows_version_distribute", args=[obj.pk]),
             )
-        return format_html('{}<img src="{}" alt="State diagram of {}" class="stage-diagram">', actions, url, obj)
+        # The picture itself is drawn below the fields, with the live orders (render_change_form).
+        return format_html('{}<p><a href="{}">{}</a></p>', actions, url, "The diagram as an SVG file")
 
     def diagram_view(self, request, pk):
         version = self._version(request, pk)
         if version is None:
             return HttpResponse(status=404)
-        try:
-            return HttpResponse(diagrams.svg(version), content_type="image/svg+xml")
-        except DomainError as exc:
-            return HttpResponse(diagrams.mermaid(version) + "\n" + exc.detail, content_type="text/plain")
+        counts, link = self._live_counts(request, version)
+        return HttpResponse(diagrams.svg(version, counts=counts, link=link), content_type="image/svg+xml")
 
     def _publish(self, request, version) -> bool:
         try:
