@@ -2,6 +2,7 @@
 payment split preview; distributions to stores. Every change goes through the services."""
 
 from decimal import Decimal
+from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
@@ -20,6 +21,7 @@ from tenancy.models import Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_allows, tier_check_template
 from workflows import diagrams, selectors, services
+from workflows.admin import studio
 from workflows.models import (
     StageDefinition,
     TemplateDistribution,
@@ -42,6 +44,7 @@ class StageFormSet(BaseInlineFormSet):
             tier_check_template(self.instance.template.merchant, stages)
         except DomainError as exc:
             raise ValidationError(exc.detail) from exc
+        studio.append_new_stages(self)  # positions are never typed: a new stage goes last
 
 
 class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
@@ -50,7 +53,7 @@ class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
     extra = 0
     ordering = ["position"]
     fieldsets = (
-        (None, {"fields": (("position", "code", "name"), "description")}),
+        (None, {"fields": (("position", "code", "name"), "description")}),  # position: read-only, see Up/Down
         (
             "On site",
             {
@@ -64,6 +67,13 @@ class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
         ("Approval", {"fields": (("requires_approval", "max_rework_rounds"),)}),
         ("Payment and SLA", {"fields": (("payment_share", "payment_timing", "refundable_on_cancel"), "sla_hours")}),
     )
+
+    readonly_fields = ("position",)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "checklist":
+            return studio.ChecklistField(label=db_field.verbose_name)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def _editable(self, obj):
         return obj is None or obj.status == TemplateVersion.Status.DRAFT
@@ -116,6 +126,8 @@ class TemplateVersionAdmin(TenantScopedAdmin):
                 "<int:pk>/diagram.svg", self.admin_site.admin_view(self.diagram_view), name="workflows_version_diagram"
             ),
             path("<int:pk>/publish/", self.admin_site.admin_view(self.publish_view), name="workflows_version_publish"),
+            path("<int:pk>/reorder/", self.admin_site.admin_view(partial(studio.reorder_view, self)),
+                 name="workflows_version_reorder"),
             path(
                 "<int:pk>/distribute/",
                 self.admin_site.admin_view(self.distribute_view),
@@ -181,8 +193,10 @@ class TemplateVersionAdmin(TenantScopedAdmin):
         actions = ""
         if obj.status == TemplateVersion.Status.DRAFT:
             actions = format_html(
-                '<p><a class="button" href="{}">Publish this draft</a></p>',
+                '<p><a class="button" href="{}">Publish this draft</a> <a class="button" href="{}" '
+                'data-testid="reorder">Order of the stages</a></p>',
                 reverse("admin:workflows_version_publish", args=[obj.pk]),
+                reverse("admin:workflows_version_reorder", args=[obj.pk]),
             )
         else:
             actions = format_html(
