@@ -44,7 +44,7 @@ class VoucherAdmin(TenantScopedAdmin):
         same throttle and store rules). `?order=` only says which order page to go back to."""
         order = visible_to(ServiceOrder.objects.all(), request.user).filter(
             pk=request.GET.get("order") if str(request.GET.get("order", "")).isdigit() else None).first()
-        back = order_page_url(order.pk) if order is not None else "admin:vouchers_voucher_changelist"
+        back = order_page_url(order.pk) if order is not None else "admin:workflows_order_day"
         if not staff_may(request, "redeem"):
             run_action(request, action="redeem", do=lambda: None, success="")
             return redirect(back)

@@ -67,11 +67,13 @@ def flow_svg(stages: list[StageDefinition], *, title: str = "", counts: dict[int
     stages = sorted(stages, key=lambda s: s.position)
     top = 40 if title else PAD
     height = top + (len(stages) + 1) * (BOX_H + GAP) + PAD
+    role = "group" if link is not None else "img"  # an image cannot hold links (axe: nested-interactive)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title or _("Workflow"))}" '
+           f'viewBox="0 0 {WIDTH} {height}" role="{role}" aria-label="{escape(title or _("Workflow"))}" '
            f'font-family="sans-serif" class="stage-flow">']
-    out.append('<defs><marker id="arrow" viewBox="0 0 10 10" refX="5" refY="9" markerWidth="8" markerHeight="8" '
-               f'orient="auto-start-reverse"><path d="M0 0 L10 0 L5 10 z" fill="{LINE}"/></marker></defs>')
+    # The head points along the line (orient="auto" turns its x axis to the line's direction).
+    out.append('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" '
+               f'orient="auto"><path d="M0 0 L10 5 L0 10 z" fill="{LINE}"/></marker></defs>')
     if title:
         out.append(f'<text x="{PAD}" y="26" font-size="16" font-weight="bold" fill="{TEXT}">{escape(title)}</text>')
     y = top
@@ -90,9 +92,11 @@ def flow_svg(stages: list[StageDefinition], *, title: str = "", counts: dict[int
                 out.append(f'<text x="{PAD + 14}" y="{y + 62}" font-size="12" fill="{TEXT}">'
                            f'{escape(_waiting_words(by_state))}</text>')
             badge = _("%(n)s live orders") % {"n": live} if live != 1 else _("1 live order")
-            text = (f'<text x="{WIDTH - PAD - 14}" y="{y + 24}" font-size="13" text-anchor="end" fill="{TEXT}" '
-                    f'text-decoration="underline">{escape(badge)}</text>')
-            if live and link is not None:
+            linked = bool(live) and link is not None
+            underline = ' text-decoration="underline"' if linked else ""
+            text = (f'<text x="{WIDTH - PAD - 14}" y="{y + 24}" font-size="13" text-anchor="end" fill="{TEXT}"'
+                    f'{underline}>{escape(badge)}</text>')
+            if linked:
                 text = f'<a href="{escape(link(stage))}">{text}</a>'
             out.append(text)
         out.append("</g>")
