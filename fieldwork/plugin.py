@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from fieldwork import (
+    admin_page,
     events,  # noqa: F401 - declares the field work's event kinds
     selectors,
 )
@@ -168,3 +169,6 @@ def register() -> None:
         "visits", load=_load_visits, serialize=_visits_section, schema=_visits_schema,
     )
     hooks.register_order_section("evidence_url", serialize=_evidence_url_section, schema=_evidence_url_schema)
+    # Reads the "visits" section's check-ins; loads the evidence rows itself.
+    hooks.register_admin_section("site", title=admin_page.TITLE, load=admin_page.load, render=admin_page.render,
+                                 position=30)

@@ -1,10 +1,24 @@
 """Admin: installments, payments, refunds and ledger entries are records (read-only for everyone);
 webhook deliveries are visible to platform operators only."""
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin
+from django.urls import path
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from payments.models import Installment, LedgerEntry, Payment, Refund, WebhookDelivery
+from payments.services import payment_refund
 from tenancy.admin import TenantScopedAdmin
+from workflows.admin.common import back_to_order, confirm_page, run_action, staff_may, visible_or_404
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(label=gettext_lazy("Amount to refund"), max_digits=14, decimal_places=2,
+                                min_value=Decimal("0.01"))
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300, required=False)
 
 
 class RecordAdmin(TenantScopedAdmin):
@@ -29,6 +43,29 @@ class PaymentAdmin(RecordAdmin):
     list_filter = ("status", "provider")
     search_fields = ("order__number", "provider_payment_id", "reference")
     list_select_related = ("order",)
+
+    def get_urls(self):
+        return [path("<int:pk>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"),
+                *super().get_urls()]
+
+    def refund_view(self, request, pk):
+        """Refund part of a captured payment from the order page: payments.services.payment_refund, as the API."""
+        payment = visible_or_404(Payment.objects.select_related("order"), request.user, pk)
+        if not staff_may(request, "refund"):
+            run_action(request, action="refund", do=lambda: None, success="")
+            return back_to_order(payment.order_id)
+        form = RefundForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            v = form.cleaned_data
+            run_action(request, action="refund", success=_("The refund was asked of the payment provider."),
+                       do=lambda: payment_refund(payment=payment, amount=v["amount"], actor=request.user,
+                                                 reason=v["reason"]))
+            return back_to_order(payment.order_id)
+        return confirm_page(request, self.admin_site, form=form, order=payment.order, danger=True,
+                            title=_("Refund part of a payment"), submit=_("Refund"),
+                            intro=_("Paid %(amount)s %(currency)s through %(channel)s. The money goes back the "
+                                    "way it came.") % {"amount": payment.amount, "currency": payment.currency,
+                                                       "channel": payment.provider})
 
 
 @admin.register(Refund)

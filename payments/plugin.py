@@ -18,7 +18,10 @@ from django.conf import settings
 from rest_framework import serializers
 
 from core.money import quantize
-from payments import events  # noqa: F401 - declares the payments' event kinds
+from payments import (
+    admin_page,
+    events,  # noqa: F401 - declares the payments' event kinds
+)
 from payments.models import Installment
 from payments.selectors import money_figures, money_summary_from_rows
 from payments.services import installments_allocate, installments_cancel, installments_make_due
@@ -184,3 +187,5 @@ def register() -> None:
                                  schema=lambda: InstallmentSection(many=True, read_only=True))
     # Reads the rows the installments section loads.
     hooks.register_order_section("money", serialize=serialize_money, schema=lambda: MoneySection(read_only=True))
+    hooks.register_admin_section("payments", title=admin_page.TITLE, load=admin_page.load, render=admin_page.render,
+                                 position=10)

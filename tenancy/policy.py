@@ -57,7 +57,8 @@ RULES: dict[str, frozenset] = {
     "admin.view": STAFF,  # the tenant's records, read
     "admin.edit": frozenset({ADMIN, OPERATOR}),  # the tenant's set-up: users, stores, templates
     "admin.manage_orders": STAFF,  # orders, visits and distributions, worked by store staff
-    "admin.dashboard": frozenset({ADMIN, OPERATOR}),  # the insights dashboard and webhook endpoints
+    "admin.dashboard": frozenset({ADMIN, OPERATOR}),  # outbound webhook endpoints and their deliveries
+    "admin.store_dashboard": STAFF,  # the insights dashboard: each sees its scope's figures (tiers permitting)
     "admin.platform": frozenset({OPERATOR}),  # records only the platform keeps (providers' raw deliveries)
 }
 
