@@ -49,7 +49,7 @@ class Flow:
         for inst in self.detail()["installments"]:
             if inst["state"] != "due":
                 continue
-            payment = self.ok(self.consumer.post(f"/api/v1/installments/{inst['id']}/pay/"))
+            payment = self.ok(self.consumer.post(f"/api/v1/installments/{inst['id']}/pay/"))["payment"]
             self.ok(self.consumer.post(payment["checkout_url"], {"outcome": "paid"}), status=(200, 302, 303))
             paid.append(Decimal(inst["amount"]))
         return paid
