@@ -54,3 +54,7 @@ def channels_for(providers, currency: str) -> list[str]:
     if sandbox_enabled():
         providers.add("sandbox")
     return [c.name for c in CHANNELS.values() if c.provider in providers and c.takes(currency)]
+
+
+# The channels' names in order (the OpenAPI schema's one enum of them: SPECTACULAR_SETTINGS ENUM_NAME_OVERRIDES).
+CHANNEL_NAMES = list(CHANNELS)

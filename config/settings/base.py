@@ -183,6 +183,7 @@ SPECTACULAR_SETTINGS = {
         "InstallmentStateEnum": "payments.models.Installment.State",
         "VoucherStateEnum": "vouchers.models.Voucher.State",
         "SubmissionFileContentTypeEnum": "workflows.services.SUBMISSION_STORED_TYPES",
+        "PaymentChannelEnum": "payments.channels.CHANNEL_NAMES",
     },
 }
 
