@@ -198,3 +198,24 @@ def test_refund_notification_for_a_refund_we_never_asked_moves_nothing(started, 
     assert response.status_code in (200, 400)
     assert not LedgerEntry.objects.filter(order=order, kind=LedgerEntry.Kind.REFUND).exists()
     assert OrderEvent.objects.filter(order=order, kind="refund.unrecognised").exists()
+
+
+def test_tracking_page_offers_the_brands_channels_and_pays_through_alipay(alipay, order, client, settings):
+    import re
+
+    from notifications.services import tracking_token
+
+    settings.PAYMENT_SANDBOX_ENABLED = False
+    page = client.get(f"/track/{tracking_token(order)}/").content.decode()
+    offered = re.findall(r'name="channel" value="([a-z_]+)"', page)
+    assert offered == ["alipay_wap", "alipay_page"]  # redirect channels of the brand's accounts only
+    action = re.search(r'<form class="pay" method="post" action="([^"]+)"', page).group(1)
+
+    jsapi = client.post(action, {"channel": "wechat_jsapi"})
+    response = client.post(action, {"channel": "alipay_wap"})
+
+    assert jsapi.status_code == 400 and not Payment.objects.filter(channel="wechat_jsapi").exists()
+    assert response.status_code == 302 and response["Location"].startswith(alipay.gateway + "?")
+    params = signed_url_params(response["Location"])
+    assert alipay.verify_request(dict(params))
+    assert params["return_url"].endswith(f"/track/{tracking_token(order)}/?payment=paid")
