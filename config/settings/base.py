@@ -5,6 +5,7 @@ With nothing set, the service runs embedded: SQLite and Celery in eager mode.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -321,8 +322,11 @@ SESSION_COOKIE_HTTPONLY = True
 # Content-Security-Policy (django-csp) on every response: scripts, styles, fonts and fetches only from this
 # origin, nothing inline (the pages' CSS and the Swagger UI's init script are static files), no eval, no
 # plugins, no framing, no <base> rewriting. `data:` images are the Swagger UI's CSS icons; the QR codes on the
-# tracking page are inline SVG elements, which need no source. Forms post to this origin only: a real payment
-# provider whose checkout a form redirects to must be added with CSP_FORM_ACTION (comma-separated origins).
+# tracking page are inline SVG elements, which need no source. Forms post to this origin, and the tracking page's
+# Pay form redirects to Alipay's gateway or WeChat Pay's H5 cashier (PAYMENT_FORM_ORIGINS); another provider's
+# checkout must be added with CSP_FORM_ACTION (comma-separated origins).
+_alipay = urlsplit(ALIPAY_GATEWAY_URL)
+PAYMENT_FORM_ORIGINS = [f"{_alipay.scheme}://{_alipay.netloc}", "https://wx.tenpay.com"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -332,7 +336,7 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [NONE],
         "frame-ancestors": [NONE],
-        "form-action": [SELF, *env.list("CSP_FORM_ACTION", default=[])],
+        "form-action": [SELF, *PAYMENT_FORM_ORIGINS, *env.list("CSP_FORM_ACTION", default=[])],
     },
 }
 # Uploads (evidence photos, design drafts) are kept out of memory above this size.
