@@ -232,6 +232,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "payments.tasks.refund_submit_task": {"queue": "payments"},
     "payments.tasks.refund_unowed_payment_task": {"queue": "payments"},
+    "payments.tasks.payment_reconcile_task": {"queue": "payments"},
     "notifications.tasks.deliver_notification": {"queue": "notifications"},
     "notifications.tasks.dispatch_notifications": {"queue": "notifications"},
     "insights.tasks.deliver_webhook": {"queue": "webhooks"},
