@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 from core.money import display
 from tenancy import policy
 
@@ -70,7 +72,8 @@ def plan(event) -> list[Planned]:
         out.append(Planned(CONSUMER, "voucher.expiring"))
     elif kind.startswith("sla."):
         out.append(Planned(STORE, "sla.breached"))
-    elif kind in ("refund.failed", "refund.stuck", "payment.amount_mismatch", "refund.amount_mismatch"):
+    elif kind in ("refund.failed", "refund.stuck", "payment.amount_mismatch", "refund.amount_mismatch",
+                  "payment.notification_rejected", "refund.unrecognised", "payment.reconciliation_difference"):
         out.append(Planned(STORE, kind))  # money a person must settle at the provider
     elif kind.startswith("stage."):
         if to_state == "completed":
@@ -228,6 +231,22 @@ def render(kind: str, ctx: Context) -> Rendered:
         return Rendered(f"Check-in to verify on order {n}",
                         f"The technician checked in to {stage} of order {n} {found} (allowed: {p.get('radius_m')} m). "
                         "Please confirm they are on site.")
+    if kind == "payment.notification_rejected":
+        return Rendered(_("Payment notification refused on order %(n)s") % {"n": n},
+                        _("A notification about a payment of order %(n)s was refused (%(reason)s) and changed "
+                          "nothing. If the consumer says they paid, check the payment at the provider.")
+                        % {"n": n, "reason": p.get("reason") or "?"})
+    if kind == "refund.unrecognised":
+        return Rendered(_("Unknown refund on order %(n)s") % {"n": n},
+                        _("The payment provider reported a refund of %(amount)s on order %(n)s that was not asked "
+                          "here. It was not booked: check it at the provider.")
+                        % {"n": n, "amount": p.get("reported_amount") or _("an amount")})
+    if kind == "payment.reconciliation_difference":
+        return Rendered(_("Payment record differs from the provider on order %(n)s") % {"n": n},
+                        _("The reconciliation of %(day)s found a difference on order %(n)s (%(difference)s): our "
+                          "record says %(ledger)s, the provider says %(provider)s. Check it at the provider.")
+                        % {"n": n, "day": p.get("day") or "?", "difference": p.get("difference") or "?",
+                           "ledger": p.get("ledger") or "?", "provider": p.get("provider_says") or "?"})
     if kind == "sla.breached":
         rule = SLA_WORDS.get(p.get("_event_kind", ""), p.get("rule") or p.get("_event_kind") or "SLA")
         return Rendered(f"SLA breach on order {n}",

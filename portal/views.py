@@ -21,6 +21,7 @@ from core.errors import DomainError
 from core.money import display
 from notifications.services import tracking_order_for_token, tracking_url
 from payments import services as payment_services
+from payments.channels import CHANNELS
 from payments.models import Installment
 from payments.selectors import order_money_summary
 from vouchers import codes as voucher_codes
@@ -89,6 +90,8 @@ class TrackingPage:
     due_total: str = ""
     outstanding_total: str = ""
     vouchers: list[VoucherView] = field(default_factory=list)
+    # The brand's channels a phone browser can pay through (name, label): one Pay button each.
+    channels: list[tuple[str, str]] = field(default_factory=list)
 
 
 STATUS_LABELS = {"done": "Done", "current": "Now", "upcoming": "Later", "cancelled": "Cancelled"}
@@ -235,7 +238,15 @@ def tracking_page_build(order: ServiceOrder) -> TrackingPage:
         next_action=next_action, next_appointment=appointment, installments=installments,
         total=display(order.total_amount, order.currency), paid_total=paid,
         due_total=due, outstanding_total=outstanding, vouchers=_vouchers(order, stage_names, tz),
+        channels=_browser_channels(order) if any(i.payable for i in installments) else [],
     )
+
+
+def _browser_channels(order: ServiceOrder) -> list[tuple[str, str]]:
+    """The channels of the order's brand that end in a redirect (the sandbox, Alipay, WeChat Pay H5); WeChat's
+    JSAPI needs the payer's openid and Native a second screen, so the page does not offer them."""
+    names = payment_services.available_channels(order.merchant_id, order.currency)
+    return [(n, str(CHANNELS[n].label)) for n in names if CHANNELS[n].action == "redirect"]
 
 
 class InvalidLink(Http404):
@@ -273,16 +284,29 @@ def tracking_page(request, token: str):
     })
 
 
-def _start_payment(installment, order: ServiceOrder, return_url: str) -> str:
+def _start_payment(installment, order: ServiceOrder, return_url: str, channel: str, client_ip: str) -> str:
     """Start paying the installment through the payments app (as the order's consumer, whom the
-    signed link stands for); returns the provider's checkout URL with the way back to this page."""
-    result = payment_services.installment_pay(installment=installment, actor=order.consumer)
-    url = getattr(result.payment, "checkout_url", "") or ""
+    signed link stands for) through `channel` (one of the page's buttons; none: the sandbox where it is on);
+    returns the provider's checkout URL with the way back to this page."""
+    if channel and (channel not in CHANNELS or CHANNELS[channel].action != "redirect"):
+        raise DomainError("This page cannot pay through that channel.", code="channel_unavailable")
+    payer = payment_services.Payer(client_ip=client_ip, return_url=return_url)
+    result = payment_services.installment_pay(installment=installment, actor=order.consumer, channel=channel,
+                                              payer=payer)
+    action = _redirect_action(result.payment)
+    url = action.get("url", "") if action.get("type") == "redirect" else ""
     if not url:
         raise DomainError("The payment could not be opened at the provider; try again in a moment.",
                           code="no_checkout")
+    if result.payment.provider != "sandbox":
+        return url  # the provider sends the payer back to return_url itself
     sep = "&" if urlsplit(url).query else "?"
     return f"{url}{sep}{urlencode({'return': return_url})}"
+
+
+def _redirect_action(payment) -> dict:
+    return dict(payment.action or {}) or ({"type": "redirect", "url": payment.checkout_url}
+                                          if payment.checkout_url else {})
 
 
 @require_POST
@@ -296,7 +320,8 @@ def tracking_pay(request, token: str, installment_id: int):
         raise Http404("No such installment.")
     return_url = request.build_absolute_uri(f"{tracking_url(order)}?payment=paid")
     try:
-        checkout_url = _start_payment(installment, order, return_url)
+        checkout_url = _start_payment(installment, order, return_url, request.POST.get("channel", "")[:40],
+                                      request.META.get("REMOTE_ADDR", ""))
     except DomainError as exc:
         logger.info("tracking pay for order %s refused: %s", order.pk, exc.detail)
         page = tracking_page_build(order)

@@ -49,6 +49,7 @@ RULES: dict[str, frozenset] = {
     "refund": STORE_STAFF,
     "redeem": frozenset({TECHNICIAN, *STORE_STAFF}),
     "reschedule.beyond_limit": STAFF,  # a consumer may move a visit APPOINTMENT_MAX_RESCHEDULES times; staff always
+    "payment_account.manage": frozenset({ADMIN, OPERATOR}),  # the brand's own accounts at Alipay / WeChat Pay
     # --- the technician's phone ---
     "job.work": frozenset({TECHNICIAN}),  # jobs, check-in/out, evidence, checklist, complete, sync
     # --- the platform's figures ---

@@ -179,9 +179,9 @@ def test_every_kind_of_change_shows_in_the_very_next_detail(
     assert changed()["money"]["refunded"] == "200.00"
 
     # built from the database: token, version, order, stages (with files), appointments, events,
-    # installments (with the ledger), vouchers, check-ins and check-outs
+    # installments (with the ledger), vouchers, check-ins and check-outs, the brand's payment accounts
     settings.ORDER_DETAIL_CACHE_SECONDS = 0
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert consumer_api.get(f"/api/v1/orders/{order.pk}/").status_code == 200
     settings.ORDER_DETAIL_CACHE_SECONDS = 60
 
