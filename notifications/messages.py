@@ -68,6 +68,8 @@ def plan(event) -> list[Planned]:
         out.append(Planned(CONSUMER, "voucher.expiring"))
     elif kind.startswith("sla."):
         out.append(Planned(STORE, "sla.breached"))
+    elif kind == "rating.given" and (event.payload or {}).get("low"):
+        out.append(Planned(STORE, "rating.low"))  # 1-2 stars: the store hears at once
     elif kind in ("refund.failed", "refund.stuck", "payment.amount_mismatch", "refund.amount_mismatch"):
         out.append(Planned(STORE, kind))  # money a person must settle at the provider
     elif kind.startswith("stage."):
@@ -219,6 +221,12 @@ def render(kind: str, ctx: Context) -> Rendered:
                         f"The payment provider reported a refund of {p.get('reported_amount') or 'an amount'} "
                         f"{p.get('reported_currency') or ''} where {asked or 'another amount'} was asked on order {n}. "
                         "It was not booked: check the refund at the provider and settle it with the consumer.")
+    if kind == "rating.low":
+        comment = p.get("comment") or ""
+        return Rendered(f"Low rating on order {n}",
+                        f"The consumer rated order {n} {p.get('score')} of 5 stars"
+                        f"{' (or a technician 1-2 stars)' if (p.get('score') or 5) > 2 else ''}."
+                        f"{' Comment: ' + comment if comment else ''} Please contact them.")
     if kind == "sla.breached":
         rule = SLA_WORDS.get(p.get("_event_kind", ""), p.get("rule") or p.get("_event_kind") or "SLA")
         return Rendered(f"SLA breach on order {n}",
