@@ -276,14 +276,15 @@ def tracking_page_build(order: ServiceOrder, *, live: bool = False) -> TrackingP
     for stage_id, pk in (Evidence.objects.filter(order=order, content_type__startswith="image/")
                          .order_by("recorded_at", "pk").values_list("stage_id", "pk")):
         photos.setdefault(stage_id, []).append(pk)
-    appointments = list(Appointment.objects.filter(order=order).select_related("technician")
+    appointments = list(Appointment.objects.filter(order=order).select_related("technician", "stage__definition")
                         .order_by("window_start", "pk"))
     events = list(OrderEvent.objects.filter(order=order).order_by("seq").only(
         "seq", "kind", "stage_id", "to_state", "from_state", "created_at", "payload"))
 
     visits: dict[int, list[VisitView]] = {}
     for a in appointments:
-        visits.setdefault(a.stage_id, []).append(_visit_view(a, live))
+        # Only the current stage's booked visit can be moved (the engine's reschedule acts on it).
+        visits.setdefault(a.stage_id, []).append(_visit_view(a, live and a.stage_id == order.current_stage_id))
     rework: dict[int, list[dict]] = {}
     for e in events:
         if e.kind == "stage.reject":
