@@ -10,4 +10,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Consumer page"
 
     def ready(self) -> None:
-        from portal import events  # noqa: F401 - declares the page's event kinds
+        from portal import plugin
+
+        plugin.register()

@@ -11,7 +11,7 @@ from django.test import Client
 from notifications.services import tracking_link_revoke
 from tests.factories import ConsumerFactory
 from tests.factories.workflows import make_order, stage_of
-from tests.portal.conftest import make_design_order, url, verify
+from tests.portal.conftest import last_code, make_design_order, url, verify
 from workflows import services
 from workflows.models import Appointment, OrderEvent
 
@@ -98,7 +98,7 @@ def test_every_form_is_csrf_protected(design_order, sms):
 
 def test_a_wrong_code_says_so_and_five_lock_it(client, design_order, sms):
     assert client.post(url(design_order, "code/")).status_code == 302
-    code = re.search(r"\b(\d{6})\b", sms.sent[-1][1]).group(1)
+    code = last_code(sms)
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     answers = [client.post(url(design_order, "verify/"), {"code": wrong}) for _ in range(5)]
     assert [(r.status_code, code_of(r)) for r in answers] == [(400, "code_wrong")] * 4 + [(429, "code_locked")]

@@ -97,3 +97,20 @@ def test_rating_from_the_page(client, done_order, sms):
     assert 'data-testid="rating-given" data-score="5"' in html and 'data-kind="rating.given"' in html
     bad = client.post(url(done_order, "rating/"), {"score": "9"})
     assert bad.status_code == 400 and Rating.objects.get().score == 5
+
+
+def test_ratings_show_in_the_platform_metrics_per_store_template_and_technician(done_order, store, consumer,
+                                                                                store_manager, technician,
+                                                                                merchant_admin, other_admin):
+    from insights.selectors import platform_metrics
+
+    second = make_order(store=store, consumer=consumer, definition=ONE_STEP, actor=store_manager)
+    ratings.rating_give(order=done_order, score=5, visits={done_order.job.pk: 4})
+    ratings.rating_give(order=second, score=2)
+    figures = platform_metrics(user=merchant_admin)["ratings"]
+    assert (figures["count"], figures["average"], figures["low"]) == (2, 3.5, 1)
+    assert [(r["store"], r["count"], r["average"]) for r in figures["by_store"]] == [(store.pk, 2, 3.5)]
+    assert [(r["count"], r["average"]) for r in figures["by_template"]] == [(1, 5.0), (1, 2.0)]
+    assert [(r["technician"], r["count"], r["average"]) for r in figures["by_technician"]] == [
+        (technician.pk, 1, 4.0)]
+    assert platform_metrics(user=other_admin)["ratings"]["count"] == 0  # another brand sees none of them
