@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -53,8 +53,6 @@ def _acting(view):
             logger.info("page action on order %s refused: %s %s", order.pk, exc.code, exc.detail)
             status = exc.status_code if 400 <= exc.status_code < 500 else 400
             return _refused(request, order, token, exc.code, str(exc.detail), status=status)
-        except Http404:
-            raise
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
     return require_POST(wrapped)

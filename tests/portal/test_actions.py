@@ -128,6 +128,7 @@ def test_book_a_visit_from_the_offered_times_then_move_it(client, visit_order, c
         html = client.get(url(visit_order)).content.decode()
     offered = slot_values(html)
     assert 1 <= len(offered) <= 12
+    assert len(html.encode()) < 150 * 1024  # a slow phone's budget before images
     response = client.post(url(visit_order, f"stages/{stage.pk}/book/"), {"window_start": offered[1]})
     assert response.status_code == 302 and "done=booked" in response["Location"]
     booked = Appointment.objects.get(order=visit_order)
