@@ -72,6 +72,8 @@ def plan(event) -> list[Planned]:
         out.append(Planned(CONSUMER, "voucher.expiring"))
     elif kind.startswith("sla."):
         out.append(Planned(STORE, "sla.breached"))
+    elif kind == "rating.given" and (event.payload or {}).get("low"):
+        out.append(Planned(STORE, "rating.low"))  # 1-2 stars: the store hears at once
     elif kind in ("refund.failed", "refund.stuck", "payment.amount_mismatch", "refund.amount_mismatch",
                   "payment.notification_rejected", "refund.unrecognised", "payment.reconciliation_difference"):
         out.append(Planned(STORE, kind))  # money a person must settle at the provider
@@ -247,6 +249,12 @@ def render(kind: str, ctx: Context) -> Rendered:
                           "record says %(ledger)s, the provider says %(provider)s. Check it at the provider.")
                         % {"n": n, "day": p.get("day") or "?", "difference": p.get("difference") or "?",
                            "ledger": p.get("ledger") or "?", "provider": p.get("provider_says") or "?"})
+    if kind == "rating.low":
+        comment = p.get("comment") or ""
+        return Rendered(f"Low rating on order {n}",
+                        f"The consumer rated order {n} {p.get('score')} of 5 stars"
+                        f"{' (or a technician 1-2 stars)' if (p.get('score') or 5) > 2 else ''}."
+                        f"{' Comment: ' + comment if comment else ''} Please contact them.")
     if kind == "sla.breached":
         rule = SLA_WORDS.get(p.get("_event_kind", ""), p.get("rule") or p.get("_event_kind") or "SLA")
         return Rendered(f"SLA breach on order {n}",
