@@ -347,6 +347,8 @@ class _Plan:
 
     def _breaches(self):
         """The breaches the product's scan would have recorded by now, found by its own candidate queries."""
+        from django.conf import settings
+
         from insights import sla
         from insights.conf import setting
         from insights.models import SlaBreach
@@ -388,15 +390,22 @@ class _Plan:
                    jsonb_build_object('waiting_hours', {int(hours)}), s.id, NULL, NULL, o.id, o.merchant_id, o.store_id
             FROM workflows_stageinstance s JOIN workflows_serviceorder o ON o.id = s.order_id
             WHERE s.id IN ({sql})""", [now, *params])
-        hours = setting("INSIGHTS_INSTALLMENT_OVERDUE_HOURS")
-        sql, params = among(sla.overdue_installments(now))
+        # Overdue installments are the payments app's own scan (payments.plugin.scan_installments_overdue, through
+        # workflows.hooks.register_sla_scan): its query, and the mark it leaves (overdue_reported_at), here in SQL.
+        hours = int(getattr(settings, "INSIGHTS_INSTALLMENT_OVERDUE_HOURS", 72))
         yield ("SLA backlog: installments overdue", f"""
-            INSERT INTO insights_slabreach ({columns})
-            SELECT '{kind.INSTALLMENT_OVERDUE}', i.due_at + interval '{int(hours)} hours', %s,
-                   jsonb_build_object('amount', i.amount::text), i.stage_id, NULL, i.id, o.id, o.merchant_id,
-                   o.store_id
-            FROM payments_installment i JOIN workflows_serviceorder o ON o.id = i.order_id
-            WHERE i.id IN ({sql})""", [now, *params])
+            WITH overdue AS (
+                INSERT INTO insights_slabreach ({columns})
+                SELECT '{kind.INSTALLMENT_OVERDUE}', i.due_at + interval '{hours} hours', %s,
+                       jsonb_build_object('amount', i.amount::text), i.stage_id, NULL, i.id, o.id, o.merchant_id,
+                       o.store_id
+                FROM payments_installment i JOIN workflows_serviceorder o ON o.id = i.order_id
+                WHERE i.state = 'due' AND i.overdue_reported_at IS NULL AND i.due_at < %s - interval '{hours} hours'
+                      AND o.status = 'active'
+                RETURNING installment_id)
+            UPDATE payments_installment SET overdue_reported_at = %s
+            WHERE id IN (SELECT installment_id FROM overdue)""",
+               [now, now, now])
 
 
 def main() -> int:

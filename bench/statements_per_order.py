@@ -13,7 +13,9 @@ acceptance, the consumer approves them. Each request is counted with CaptureQuer
 django_assert_max_num_queries counts: BEGIN and COMMIT included) and its statements' time summed (the time
 Django's cursor waited for each, PostgreSQL on loopback included). The reads a consumer, a technician or staff make
 are counted once each (order detail built and from the cache, order list, tracking page, slots, job list). Then the
-worker's side: the statements to dispatch one transaction's notifications and to deliver one.
+worker's side: the statements to dispatch one transaction's notifications and to deliver one. Beside the time at the
+cursor (which the client's Python and a busy machine inflate), PostgreSQL's own cost: the CPU time of the backend
+process serving the connection over the metered steps (/proc, PostgreSQL on the same host), per statement.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Meter:
     def __init__(self):
         self.steps: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self.durations = Durations()
+        self.server_cpu = 0.0  # CPU seconds of PostgreSQL's backend over the metered steps
+        self.server_statements = 0
         db_log = logging.getLogger("django.db.backends")
         db_log.setLevel(logging.DEBUG)
         db_log.propagate = False
@@ -64,12 +68,28 @@ class Meter:
         from django.test.utils import CaptureQueriesContext
 
         self.durations.seconds = 0.0
+        connection.ensure_connection()
+        pid, cpu = backend_cpu(connection)
         with CaptureQueriesContext(connection) as ctx:
             response = send()
         status = getattr(response, "status_code", None)
         assert status is None or status in expect, (label, status, getattr(response, "content", b"")[:400])
         self.steps[label].append((len(ctx.captured_queries), self.durations.seconds))
+        if connection.connection is not None and backend_cpu(connection)[0] == pid:
+            self.server_cpu += backend_cpu(connection)[1] - cpu
+            self.server_statements += len(ctx.captured_queries)
         return response
+
+
+def backend_cpu(connection) -> tuple[int, float]:
+    """(pid, CPU seconds) of the PostgreSQL backend serving this connection, from /proc (PostgreSQL on this very
+    host): what PostgreSQL itself spent, whatever the client and the other sessions on the machine do."""
+    pid = connection.connection.info.backend_pid
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return pid, 0.0
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _photo(name: str):
@@ -250,8 +270,13 @@ def main() -> int:
     requests = sum(r["per_order"] for r in writes)
     print(f"\nwrites per order: {requests:g} requests, {total:g} statements, {db_ms:.1f} ms of statement time "
           f"({db_ms / total:.3f} ms per statement)")
+    server_ms = meter.server_cpu * 1000 / max(meter.server_statements, 1)
+    print(f"PostgreSQL's own CPU (its backend process, /proc): {meter.server_cpu:.2f} s over "
+          f"{meter.server_statements} statements = {server_ms:.3f} ms per statement; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, **extra, "orders": len(order_ids)}, indent=1))
+        args.json.write_text(json.dumps({"rows": rows, **extra, "orders": len(order_ids),
+                                         "server_cpu_ms_per_statement": round(server_ms, 4)}, indent=1))
     return 0
 
 

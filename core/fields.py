@@ -5,6 +5,7 @@ client) is told `string` or `boolean`, these fields accept exactly that type.
 """
 
 import re
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -79,3 +80,48 @@ class MoneyDisplayField(serializers.Field):
 
     def to_representation(self, obj):
         return display.money(getattr(obj, self.amount_attr), getattr(obj, self.currency_attr))
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "pattern": r"^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"}],
+                      "description": "Decimal degrees, a JSON number (or the same digits as a string); rounded to "
+                                     "6 places (about 0.1 m)."})
+class CoordinateField(serializers.Field):
+    """A latitude or longitude: a JSON number (what GPS libraries and map SDKs give) or a numeric string; kept as a
+    Decimal rounded to 6 places, as the columns are. Coordinates are not money, so numbers are the norm here."""
+
+    default_error_messages = {
+        "invalid": "Give the coordinate as a number, e.g. 31.2304.",
+        "min_value": "Must be at least {min_value}.",
+        "max_value": "Must be at most {max_value}.",
+    }
+    PLACES = Decimal("0.000001")
+
+    def __init__(self, *, bound: int, **kwargs):
+        self.bound = bound
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float, str)):
+            self.fail("invalid")
+        if isinstance(data, str) and not StrictDecimalField.PLAIN.fullmatch(data):  # as the schema's pattern
+            self.fail("invalid")
+        try:  # str() of a float is its shortest exact spelling, so 31.2304 stays 31.2304, not 31.230399999...
+            value = Decimal(str(data))
+        except InvalidOperation:
+            self.fail("invalid")
+        if not value.is_finite():
+            self.fail("invalid")
+        if value < -self.bound:
+            self.fail("min_value", min_value=-self.bound)
+        if value > self.bound:
+            self.fail("max_value", max_value=self.bound)
+        return value.quantize(self.PLACES, rounding=ROUND_HALF_EVEN)
+
+    def to_representation(self, value):
+        return str(Decimal(value).quantize(self.PLACES))
+
+
+def latitude_field(**kwargs) -> CoordinateField:
+    return CoordinateField(bound=90, **kwargs)
+
+
+def longitude_field(**kwargs) -> CoordinateField:
+    return CoordinateField(bound=180, **kwargs)

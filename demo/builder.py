@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -56,8 +57,10 @@ OTHER_ORDERS = [("DEMO21", "appliance", "consumer_wu", "delivery:ready", "5299.0
 
 
 def _photo(name: str) -> SimpleUploadedFile:
+    """A photo of its own for each name: the same photo twice on an order is refused (duplicate_evidence)."""
+    shade = zlib.crc32(name.encode()) % 60
     buf = io.BytesIO()
-    Image.new("RGB", (320, 240), (170, 140, 110)).save(buf, format="JPEG")
+    Image.new("RGB", (320, 240), (170 + shade, 140, 110)).save(buf, format="JPEG")
     return SimpleUploadedFile(name, buf.getvalue(), content_type="image/jpeg")
 
 

@@ -7,7 +7,7 @@ from workflows.models import Appointment, OrderEvent, ServiceOrder
 
 _TIMES = ("recorded_at", "received_at", "late_sync")  # device time, server time, arrived long after
 _CHECKIN = ("appointment", "checkin", "distance_m", "outside_radius", "on_time", "minutes_late", "early",
-            "minutes_early", "accuracy_m", *_TIMES)
+            "minutes_early", "accuracy_m", "low_accuracy", *_TIMES)
 JOB_STALE_ACTION = declare(
     "job.stale_action", "A technician acted on a job no longer theirs (reassigned, cancelled, no-show): refused.",
     ("appointment", "action", "reason", "client_event_id", "recorded_at", "received_at"))
@@ -17,6 +17,10 @@ JOB_LATE_ARRIVAL = declare("job.late_arrival", "The technician checked in after 
 JOB_CHECKIN_OUTSIDE_RADIUS = declare("job.checkin_outside_radius",
                                      "The check-in was farther from the address than the allowed radius.",
                                      (*_CHECKIN, "radius_m"))
+JOB_CHECKIN_FLAGGED = declare(
+    "job.checkin_flagged",
+    "The check-in cannot show the technician was there (outside the radius, or accuracy worse than it): the "
+    "store is told at once.", (*_CHECKIN, "radius_m", "reasons"))
 JOB_CHECKED_OUT = declare("job.checked_out", "The technician checked out (time, place, notes, checklist).",
                           ("appointment", "checkout", "distance_m", "outside_radius", "checklist", "notes", *_TIMES))
 JOB_CHECKLIST_UPDATED = declare("job.checklist_updated", "The technician ticked checklist items.",

@@ -48,6 +48,10 @@ class CheckIn(_SiteRecord):
     on_time = models.BooleanField()
     minutes_late = models.PositiveIntegerField(default=0, help_text=_("Minutes after the window start."))
     minutes_early = models.PositiveIntegerField(default=0, help_text=_("Minutes before the window start."))
+    # The phone's own accuracy is worse than the radius: it cannot say the technician was there.
+    low_accuracy = models.BooleanField(default=False)
+    # Outside the radius or low accuracy: the store was told (job.checkin_flagged).
+    location_flagged = models.BooleanField(default=False)
 
     tenant_scope = _scope()
 
@@ -136,7 +140,7 @@ class Evidence(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["technician", "client_event_id"], name="unique_evidence_client_event"),
         ]
-        indexes = [models.Index(fields=["stage", "kind"])]
+        indexes = [models.Index(fields=["stage", "kind"]), models.Index(fields=["order", "sha256"])]
 
     def __str__(self) -> str:
         return f"{self.kind} for job {self.appointment_id}"

@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from fieldwork import (
+    admin_page,
     events,  # noqa: F401 - declares the field work's event kinds
     selectors,
 )
@@ -75,11 +76,13 @@ def _load_visits(details: list[OrderDetailRows]) -> dict[int, dict]:
     if appointments:
         checkins = _site_records(CheckIn, appointments, on_time_=F("on_time"), minutes_late_=F("minutes_late"),
                                  minutes_early_=F("minutes_early"), outside_radius_=F("outside_radius"),
-                                 distance_m_=F("distance_m"))
+                                 distance_m_=F("distance_m"), low_accuracy_=F("low_accuracy"),
+                                 location_flagged_=F("location_flagged"))
         checkouts = _site_records(
             CheckOut, appointments, on_time_=Value(None, BooleanField()), minutes_late_=Value(None, IntegerField()),
             minutes_early_=Value(None, IntegerField()), outside_radius_=Value(None, BooleanField()),
-            distance_m_=Value(None, FloatField()),
+            distance_m_=Value(None, FloatField()), low_accuracy_=Value(None, BooleanField()),
+            location_flagged_=Value(None, BooleanField()),
         )
         for row in checkins.union(checkouts, all=True):
             records.setdefault(row.appointment_id, ([], []))[0 if row.is_checkin else 1].append(row)
@@ -110,6 +113,8 @@ def _visits_section(detail: OrderDetailRows, request) -> list[dict]:
             "minutes_early": first_in.minutes_early_ if first_in else None,
             "outside_radius": first_in.outside_radius_ if first_in else None,
             "distance_m": first_in.distance_m_ if first_in else None,
+            "low_accuracy": first_in.low_accuracy_ if first_in else None,
+            "location_flagged": first_in.location_flagged_ if first_in else None,
             "checked_out_at": last_out.recorded_at.isoformat() if last_out else None,
             "checked_out_received_at": last_out.received_at.isoformat() if last_out else None,
             "late_sync": any(r.late_sync for r in (*checkins, *checkouts)),
@@ -133,6 +138,10 @@ class VisitSection(serializers.Serializer):
     minutes_early = serializers.IntegerField(allow_null=True)
     outside_radius = serializers.BooleanField(allow_null=True)
     distance_m = serializers.FloatField(allow_null=True, help_text="Check-in's distance to the service address.")
+    low_accuracy = serializers.BooleanField(allow_null=True, help_text="The phone's accuracy was worse than the "
+                                            "check-in radius.")
+    location_flagged = serializers.BooleanField(allow_null=True, help_text="Outside the radius or low accuracy: "
+                                                "the store was told.")
     checked_out_at = serializers.DateTimeField(allow_null=True, help_text="Device time of the last check-out.")
     checked_out_received_at = serializers.DateTimeField(allow_null=True)
     late_sync = serializers.BooleanField(help_text="A record of this visit reached the server long after it was made.")
@@ -160,3 +169,6 @@ def register() -> None:
         "visits", load=_load_visits, serialize=_visits_section, schema=_visits_schema,
     )
     hooks.register_order_section("evidence_url", serialize=_evidence_url_section, schema=_evidence_url_schema)
+    # Reads the "visits" section's check-ins; loads the evidence rows itself.
+    hooks.register_admin_section("site", title=admin_page.TITLE, load=admin_page.load, render=admin_page.render,
+                                 position=30)

@@ -6,7 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import AwareDateTimeField
+from core.fields import AwareDateTimeField, latitude_field, longitude_field
 from fieldwork.models import Evidence
 from workflows.models import Appointment
 
@@ -25,19 +25,11 @@ class DeviceDateTimeField(AwareDateTimeField):
     keep_offset = True
 
 
-def _lat():
-    return FiniteFloatField(min_value=-90, max_value=90)
-
-
-def _lng():
-    return FiniteFloatField(min_value=-180, max_value=180)
-
-
 class CheckInInput(serializers.Serializer):
     client_event_id = serializers.UUIDField()
     recorded_at = DeviceDateTimeField(help_text="Device time with its UTC offset.")
-    latitude = _lat()
-    longitude = _lng()
+    latitude = latitude_field()
+    longitude = longitude_field()
     accuracy_m = FiniteFloatField(min_value=0, max_value=100_000, required=False, allow_null=True)
 
 

@@ -45,9 +45,10 @@ class SlaBreachAdmin(TenantScopedAdmin):
 
 @admin.register(Dashboard)
 class DashboardAdmin(TenantScopedAdmin):
-    """/admin/insights/dashboard/: the figures as charts, plus the orders about to breach."""
+    """/admin/insights/dashboard/: the figures as charts, plus the orders about to breach. Store managers see
+    their stores' (tenancy.scoping), merchant admins their merchant's, operators everyone's."""
 
-    view_action = "admin.dashboard"
+    view_action = "admin.store_dashboard"
     read_only_records = True
 
     def get_queryset(self, request):

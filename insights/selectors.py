@@ -5,7 +5,8 @@ Python loop walks the rows. Each figure is dated by its own fact:
 
 - arrivals (on-time rate, check-ins outside the radius): the "job.checked_in" event's time;
 - stage durations and rework rounds: the stage's completion time (duration = completed_at - entered_at,
-  i.e. the whole time the order spent in the stage, including waiting for payment or approval);
+  i.e. the whole time the order spent in the stage; of its average, `avg_waiting_seconds` waited on the
+  consumer (payment, approval: workflows' StageInstance.waiting_seconds) and `avg_work_seconds` the rest);
 - SLA breaches: detection time;
 - figures other apps register (workflows.hooks.register_order_figure; payments: money paid and refunded by
   the ledger entry's time, outstanding as a snapshot now), over the same orders and period.
@@ -151,6 +152,8 @@ def arrival_metrics(scope: MetricsScope) -> dict:
         on_time=Count("pk", filter=Q(payload__on_time=True)),
         early=Count("pk", filter=Q(payload__early=True)),
         outside_radius=Count("pk", filter=Q(payload__outside_radius=True)),
+        low_accuracy=Count("pk", filter=Q(payload__low_accuracy=True)),
+        flagged=Count("pk", filter=Q(payload__outside_radius=True) | Q(payload__low_accuracy=True)),
         avg_distance_m=Avg(Cast("payload__distance_m", FloatField())),
     )
     return {
@@ -158,6 +161,7 @@ def arrival_metrics(scope: MetricsScope) -> dict:
         "on_time_rate": _rate(agg["on_time"], agg["total"]),
         "early": agg["early"], "early_rate": _rate(agg["early"], agg["total"]),
         "outside_radius": agg["outside_radius"], "outside_radius_rate": _rate(agg["outside_radius"], agg["total"]),
+        "low_accuracy": agg["low_accuracy"], "flagged": agg["flagged"],
         "avg_distance_m": round(agg["avg_distance_m"], 1) if agg["avg_distance_m"] is not None else None,
     }
 
@@ -206,9 +210,15 @@ def _percentiles_offset(qs: QuerySet, code: str, count: int) -> dict[float, floa
     return out
 
 
+def _work_and_waiting(avg_seconds: float | None, waiting) -> dict:
+    waiting_s = round(float(waiting), 1) if waiting is not None else None
+    work_s = round(max(avg_seconds - waiting_s, 0.0), 1) if avg_seconds is not None and waiting_s is not None else None
+    return {"avg_waiting_seconds": waiting_s, "avg_work_seconds": work_s}
+
+
 def stage_duration_metrics(scope: MetricsScope) -> list[dict]:
     qs = _done_stages(scope)
-    aggregates = {"count": Count("pk"), "avg": Avg(DURATION)}
+    aggregates = {"count": Count("pk"), "avg": Avg(DURATION), "waiting": Avg("waiting_seconds")}
     postgres = connection.vendor == "postgresql"
     if postgres:
         aggregates.update({f"p{int(p * 100)}": PercentileCont(DURATION, p, output_field=DurationField())
@@ -224,6 +234,9 @@ def stage_duration_metrics(scope: MetricsScope) -> list[dict]:
         result.append({
             "stage_code": code, "count": r["count"], "avg_seconds": _seconds(r["avg"]),
             "p50_seconds": pct[0.5], "p90_seconds": pct[0.9],
+            # Of the average: time waiting on the consumer (payment, approval: the SLA clock stood still) and
+            # the rest, the store's own time.
+            **_work_and_waiting(_seconds(r["avg"]), r["waiting"]),
         })
     return result
 
@@ -302,6 +315,6 @@ def orders_at_risk(scope: MetricsScope, *, now: datetime | None = None, hours: i
     return list(
         StageInstance.objects.filter(
             order__in=_order_ids(scope), order__status=ServiceOrder.Status.ACTIVE, state__in=OPEN_STAGE_STATES,
-            sla_due_at__gte=now, sla_due_at__lt=now + timedelta(hours=hours),
+            sla_due_at__gte=now, sla_due_at__lt=now + timedelta(hours=hours), sla_paused_at__isnull=True,
         ).select_related("order__store", "definition").order_by("sla_due_at", "pk")[:limit]
     )

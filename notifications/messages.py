@@ -72,6 +72,13 @@ ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "refund.stuck": ((STORE, "refund.stuck", None),),
     "payment.amount_mismatch": ((STORE, "payment.amount_mismatch", None),),
     "refund.amount_mismatch": ((STORE, "refund.amount_mismatch", None),),
+    "payment.notification_rejected": ((STORE, "payment.notification_rejected", None),),
+    "refund.unrecognised": ((STORE, "refund.unrecognised", None),),
+    "payment.reconciliation_difference": ((STORE, "payment.reconciliation_difference", None),),
+    # a check-in too far away or too vaguely located: the store confirms the technician is on site
+    "job.checkin_flagged": ((STORE, "checkin.flagged", None),),
+    # 1-2 stars: the store hears at once
+    "rating.given": ((STORE, "rating.low", "low"),),
 }
 STAGE_ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "completed": ((CONSUMER, "order.completed", None),),
@@ -85,6 +92,7 @@ CONDITIONS = {
     "by_consumer": lambda event: event.actor_role not in policy.STAFF,
     "newly": lambda event: (event.from_state or "") != (event.to_state or ""),
     "opened": lambda event: event.trigger in ("unblock", "complete", "approve"),
+    "low": lambda event: bool((event.payload or {}).get("low")),
 }
 
 
@@ -140,6 +148,12 @@ def _reported(payload: dict) -> str:
         return f"{amount} {currency}".strip()
 
 
+def _checkin_words(p: dict) -> str:
+    words = {"outside_radius": _("%(m)s m from the address") % {"m": p.get("distance_m")},
+             "low_accuracy": _("located only to within %(m)s m") % {"m": p.get("accuracy_m")}}
+    return _("; ").join(words[r] for r in p.get("reasons", ()) if r in words) or _("an unreliable location")
+
+
 def _values(ctx: Context) -> dict:
     """The template's variables, formatted in the active language (core.display)."""
     p, tz = ctx.payload, ctx.tz
@@ -153,6 +167,12 @@ def _values(ctx: Context) -> dict:
         "reported": _reported(p),
         "hours": p.get("hours") or _("many"),
         "reason": p.get("reason") or "",
+        # check-ins flagged (fieldwork), provider reconciliation (payments), ratings (portal)
+        "where": _checkin_words(p),
+        "radius": p.get("radius_m") or "?",
+        "day": p.get("day") or "?", "difference": p.get("difference") or "?",
+        "ledger": p.get("ledger") or "?", "provider_says": p.get("provider_says") or "?",
+        "score": p.get("score") or "?", "comment": p.get("comment") or "",
         "rule": str(SLA_WORDS.get(rule, p.get("rule") or rule or "SLA")),
     }
 

@@ -45,15 +45,29 @@ PAYMENT_AMOUNT_MISMATCH = declare(
 REFUND_AMOUNT_MISMATCH = declare(
     "refund.amount_mismatch", "The provider reported another amount or currency than the refund asked: not booked.",
     ("installment", "payment", "refund", *_MISMATCH))
+NOTIFICATION_REJECTED = declare(
+    "payment.notification_rejected",
+    "A provider notification about this payment was refused (bad signature, another app id or merchant number, "
+    "stale or unreadable): nothing changed; the store is told.",
+    ("installment", "payment", "provider", "reason", "detail"))
+REFUND_UNRECOGNISED = declare(
+    "refund.unrecognised",
+    "The provider reported a refund of this payment that was never asked here: not booked; the store is told.",
+    ("installment", "payment", *_MONEY, "reported_amount", "provider_refund_id", "refund_reference"))
+RECONCILIATION_DIFFERENCE = declare(
+    "payment.reconciliation_difference",
+    "The day's reconciliation found the provider's record of a payment or refund differs from the ledger.",
+    ("installment", "payment", "refund", *_MONEY, "day", "difference", "ledger", "provider_says"))
 
 
 def _money(amount: Decimal, currency: str) -> dict:
     return {"amount": str(amount), "currency": currency}
 
 
-def installment_due(*, order: ServiceOrder, installment: Installment) -> OrderEvent:
+def installment_due(*, order: ServiceOrder, installment: Installment, stage=None) -> OrderEvent:
+    """`stage`: the installment's stage when the caller has it loaded (the listeners then read no stage row)."""
     kind = INSTALLMENT_WAIVED if installment.state == Installment.State.WAIVED else INSTALLMENT_DUE
-    return record_event(order=order, kind=kind, stage_id=installment.stage_id,
+    return record_event(order=order, kind=kind, stage=stage, stage_id=installment.stage_id,
                         payload={"installment": installment.pk, **_money(installment.amount, installment.currency),
                                  "timing": installment.timing})
 
@@ -91,3 +105,27 @@ def amount_mismatch(*, order: ServiceOrder, installment: Installment, asked: Pay
     if isinstance(asked, Refund):
         return refund_event(REFUND_AMOUNT_MISMATCH, order=order, installment=installment, refund=asked, **reported)
     return payment_event(PAYMENT_AMOUNT_MISMATCH, order=order, installment=installment, payment=asked, **reported)
+
+
+def notification_rejected(*, order: ServiceOrder, installment: Installment, payment: Payment, reason: str,
+                          detail: str) -> OrderEvent:
+    return payment_event(NOTIFICATION_REJECTED, order=order, installment=installment, payment=payment, money=False,
+                         provider=payment.provider, reason=reason, detail=detail[:300])
+
+
+def refund_unrecognised(*, order: ServiceOrder, installment: Installment, payment: Payment, amount,
+                        provider_refund_id: str, refund_reference: str) -> OrderEvent:
+    """`amount` is what the provider reported (None when it did not say); amount/currency are the payment's."""
+    return payment_event(REFUND_UNRECOGNISED, order=order, installment=installment, payment=payment,
+                         reported_amount=str(amount) if amount is not None else None,
+                         provider_refund_id=provider_refund_id[:128], refund_reference=refund_reference[:64])
+
+
+def reconciliation_difference(*, order: ServiceOrder, installment: Installment, payment: Payment,
+                              refund: Refund | None, day: str, difference: str, ledger: str,
+                              provider_says: str) -> OrderEvent:
+    asked = refund or payment
+    return record_event(order=order, kind=RECONCILIATION_DIFFERENCE, stage_id=installment.stage_id, payload={
+        "installment": installment.pk, "payment": payment.pk, "refund": refund.pk if refund else None,
+        **_money(asked.amount, asked.currency), "day": day, "difference": difference, "ledger": ledger,
+        "provider_says": provider_says})

@@ -133,12 +133,25 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="payments")
     order = models.ForeignKey(ServiceOrder, on_delete=models.PROTECT, related_name="payments")
     provider = models.CharField(max_length=30)
+    # How the payer pays (payments/channels.py): sandbox, alipay_wap, wechat_native ...
+    channel = models.CharField(max_length=30, blank=True)
+    # The brand's account at the provider the money goes to (none for the sandbox).
+    account = models.ForeignKey("payments.PaymentAccount", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="payments")
     reference = models.CharField(max_length=64, unique=True, default=new_reference, editable=False)
     provider_payment_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
     status = FSMField(default=Status.CREATED, choices=Status.choices, protected=True)
-    checkout_url = models.CharField(max_length=500, blank=True)
+    checkout_url = models.CharField(max_length=2000, blank=True)
+    # What the payer's client does next: {"type": "redirect", "url"} | {"type": "qr", "code_url"} |
+    # {"type": "jsapi", "params"} (the contract's `action`, kept as the provider answered it).
+    action = models.JSONField(default=dict, blank=True)
+    # Asking the provider about an open attempt whose notification has not come (services/reconciliation.py):
+    # when it was last asked, how often it answered "still waiting", and when to ask again (the delay doubles).
+    last_queried_at = models.DateTimeField(null=True, blank=True)
+    waiting_answers = models.PositiveIntegerField(default=0)
+    next_query_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -152,6 +165,11 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         constraints = [
             models.UniqueConstraint(fields=["installment"], condition=Q(status__in=["created", "pending"]),
                                     name="one_open_payment_per_installment"),
+        ]
+        indexes = [
+            # The query job's candidates: open attempts at a real provider (the sandbox cannot be asked).
+            models.Index(fields=["created_at"], name="payment_open_at_provider",
+                         condition=Q(status__in=["created", "pending"]) & ~Q(provider="sandbox")),
         ]
 
     def __str__(self) -> str:
@@ -243,10 +261,13 @@ class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
         ACCEPTED = "accepted", _("Accepted")
         DUPLICATE = "duplicate", _("Duplicate of an accepted delivery")
-        REJECTED = "rejected", _("Rejected (signature, timestamp or format)")
+        REJECTED = "rejected", _("Rejected (signature, timestamp, format or another account)")
         FAILED = "failed", _("Processing failed")
 
     provider = models.CharField(max_length=30)
+    # The brand's account whose notification URL it came to (none for the sandbox's).
+    account = models.ForeignKey("payments.PaymentAccount", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
     provider_event_id = models.CharField(max_length=128, blank=True)
     event_type = models.CharField(max_length=60, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices)
@@ -321,3 +342,7 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError(_("Ledger entries are append-only."))
+
+
+# Models of this app kept in their own module (imported here so Django finds them).
+from payments.account_models import PaymentAccount, ReconciliationRun  # noqa: E402, F401

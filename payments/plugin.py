@@ -5,7 +5,9 @@
 - guards: a gated stage opens ("unblock") only when its installments are paid, and the order completes
   ("settle") only when every installment is;
 - order detail sections "installments" and "money" (one query for all the orders: installments LEFT
-  JOIN their ledger rows, plain values), so the detail costs the same for 1 or 30 orders, 4 or 40 stages.
+  JOIN their ledger rows, plain values), so the detail costs the same for 1 or 30 orders, 4 or 40 stages;
+  "payment_channels": the channels the order's brand offers for its currency (one query for all the orders, none
+  for orders without a paying stage; an account changed shows within the detail cache's lifetime).
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from rest_framework import serializers
 from core import display
 from core.fields import MoneyDisplayField
 from core.money import quantize
-from payments import events  # noqa: F401 - declares the payments' event kinds
-from payments.models import Installment
+from payments import (
+    admin_page,
+    events,  # noqa: F401 - declares the payments' event kinds
+)
+from payments.channels import CHANNELS, channels_for
+from payments.models import Installment, PaymentAccount
 from payments.selectors import money_figures, money_summary_from_rows
 from payments.services import installments_allocate, installments_cancel, installments_make_due
 from workflows import hooks
@@ -147,7 +153,28 @@ def serialize_money(detail: OrderDetailRows, request=None) -> dict:
     return money_summary_from_rows(detail.order, rows.installments, rows.ledger).as_dict()
 
 
-# What the two sections look like, for the published OpenAPI schema (the bodies above are built by hand).
+def _pays(detail: OrderDetailRows) -> bool:
+    return any((s["definition__payment_share"] or 0) > 0 for s in detail.stages)
+
+
+def load_channels(details: list[OrderDetailRows]) -> dict[int, list[str]]:
+    """The providers of each order's brand's active accounts (one query; none when no order carries a payment)."""
+    merchants = {d.order.merchant_id for d in details if _pays(d)}
+    providers: dict[int, list[str]] = {}
+    if merchants:
+        for merchant_id, provider in (PaymentAccount.objects.filter(merchant_id__in=merchants, active=True)
+                                      .values_list("merchant_id", "provider")):
+            providers.setdefault(merchant_id, []).append(provider)
+    return {d.order.pk: providers.get(d.order.merchant_id, []) for d in details if _pays(d)}
+
+
+def serialize_channels(detail: OrderDetailRows, request=None) -> list[str]:
+    if not _pays(detail):
+        return []
+    return channels_for(detail.sections["payment_channels"] or [], detail.order.currency)
+
+
+# What the sections look like, for the published OpenAPI schema (the bodies above are built by hand).
 _AMOUNT = {"max_digits": 14, "decimal_places": 2}
 
 
@@ -190,3 +217,10 @@ def register() -> None:
                                  schema=lambda: InstallmentSection(many=True, read_only=True))
     # Reads the rows the installments section loads.
     hooks.register_order_section("money", serialize=serialize_money, schema=lambda: MoneySection(read_only=True))
+    hooks.register_admin_section("payments", title=admin_page.TITLE, load=admin_page.load, render=admin_page.render,
+                                 position=10)
+    hooks.register_order_section("payment_channels", load=load_channels, serialize=serialize_channels,
+                                 schema=lambda: serializers.ListField(
+                                     child=serializers.ChoiceField(choices=list(CHANNELS)), read_only=True,
+                                     help_text="The channels the brand offers for the order's currency (pay/'s "
+                                               "`channel`)."))

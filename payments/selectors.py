@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
 
-from django.db.models import DecimalField, Q, QuerySet, Sum, Value
+from django.db.models import DecimalField, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
+from core.filters import parse_id
 from core.money import quantize
-from payments.models import Installment, LedgerEntry
+from payments.models import Installment, LedgerEntry, PaymentAccount
 from tenancy.scoping import visible_to
 from workflows.models import ServiceOrder
 
@@ -82,6 +83,24 @@ def money_summary_from_rows(order: ServiceOrder, installments, entries) -> Money
         elif e.kind == LedgerEntry.Kind.REFUND:
             refunded += e.amount
     return _summary(order, installments, charged, refunded)
+
+
+def installments_with_channels(queryset: QuerySet[Installment] | None = None) -> QuerySet[Installment]:
+    """Installments with what their `channels` need: the order's brand and its active payment accounts (one
+    query for all of them, whatever the number of installments)."""
+    queryset = Installment.objects.all() if queryset is None else queryset
+    accounts = PaymentAccount.objects.filter(active=True).only("pk", "merchant_id", "provider")
+    return queryset.select_related("stage__definition", "order__merchant").prefetch_related(
+        Prefetch("order__merchant__payment_accounts", queryset=accounts, to_attr="active_payment_accounts"))
+
+
+def payment_account_for_notification(*, provider: str, account_id: str) -> PaymentAccount | None:
+    """The account a provider's notification URL names (active or not: payments made before it was switched off
+    still settle); None for anything else."""
+    pk = parse_id(account_id)
+    if pk is None:
+        return None
+    return PaymentAccount.objects.filter(pk=pk, provider=provider).first()
 
 
 def installment_list_visible_to(*, user, order_id: int | None = None) -> QuerySet[Installment]:

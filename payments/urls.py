@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from payments.api import InstallmentViewSet, PaymentViewSet, WebhookView
+from payments.notify import AlipayNotifyView, WeChatPayNotifyView
 
 router = SimpleRouter()
 router.register("installments", InstallmentViewSet, basename="installment")
@@ -9,5 +10,9 @@ router.register("payments", PaymentViewSet, basename="payment")
 
 urlpatterns = [
     path("payments/webhooks/<str:provider>/", WebhookView.as_view(), name="payment-webhook"),
+    # The account id is read by the view (any text: a provider's format answers even for a malformed one).
+    path("payments/notify/alipay/<str:account_id>/", AlipayNotifyView.as_view(), name="payment-notify-alipay"),
+    path("payments/notify/wechatpay/<str:account_id>/", WeChatPayNotifyView.as_view(),
+         name="payment-notify-wechatpay"),
     *router.urls,
 ]

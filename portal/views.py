@@ -1,319 +1,225 @@
 """The consumer's tracking page: `/track/<token>/`, opened from a signed link without logging in.
 
-The page reads the order, its stages, visits, installments and vouchers in a fixed number of
-queries. The Pay button posts to `/track/<token>/pay/<installment>/`, which starts a payment through
-the payments app's service and redirects to the provider's checkout with a return link to this page.
+The link alone shows everything (read-only). Paying needs nothing more: the Pay button posts to
+`/track/<token>/pay/<installment>/`, which starts a payment through the payments app's service and redirects
+to the provider's checkout with a return link to this page. Every other action (portal/acts.py) needs a
+device session opened with an SMS code. Files the store submitted and the technicians' photos are served
+from here too, to whoever holds the link.
 """
 
 from __future__ import annotations
 
+import io
 import logging
-from dataclasses import dataclass, field
-from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
-from django.http import Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from core import display as show
-from core.display import money as display
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
+from core.files import stored_file_open
+from fieldwork.models import Evidence
 from notifications.services import tracking_order_for_token, tracking_url
+from notifications.sms import mask_phone
 from payments import services as payment_services
+from payments.channels import CHANNELS
 from payments.models import Installment
-from payments.selectors import order_money_summary
-from vouchers import codes as voucher_codes
-from vouchers import crypto
-from vouchers.models import Voucher
-from workflows.models import Appointment, ServiceOrder, StageInstance
-from workflows.selectors import stage_visit_missed
+from portal import services
+from portal.page import tracking_page_build
+from workflows.models import ServiceOrder, StageSubmissionFile
 
 logger = logging.getLogger("portal")
-S = StageInstance.State
 
 SECURITY_HEADERS = {
     # The link is the key: keep it out of Referer headers sent elsewhere (same-origin keeps the
-    # Origin header of our own Pay form, which the CSRF check needs), caches and search engines.
+    # Origin header of our own forms, which the CSRF check needs), caches and search engines.
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store, private",
     "X-Robots-Tag": "noindex, nofollow",
 }
-
-
-@dataclass
-class StageView:
-    position: int
-    name: str
-    code: str
-    state: str
-    status: str  # done, current, upcoming, cancelled
-    label: str
-    detail: str = ""
-
-
-@dataclass
-class InstallmentView:
-    pk: int
-    stage_name: str
-    amount: str
-    state: str
-    label: str
-    payable: bool
-    timing: str
-    paid_at: object = None
-
-
-@dataclass
-class VoucherView:
-    stage_name: str
-    state: str
-    label: str
-    code_display: str
-    valid_until: object
-    qr_svg: str = ""
-
-
-@dataclass
-class TrackingPage:
-    order: ServiceOrder
-    stages: list[StageView]
-    progress_percent: int
-    done_count: int
-    headline: str
-    next_action: str
-    next_appointment: Appointment | None
-    installments: list[InstallmentView] = field(default_factory=list)
-    total: str = ""
-    paid_total: str = ""
-    due_total: str = ""
-    outstanding_total: str = ""
-    vouchers: list[VoucherView] = field(default_factory=list)
-
-
-STATUS_LABELS = {"done": gettext_lazy("Done"), "current": gettext_lazy("Now"), "upcoming": gettext_lazy("Later"),
-                 "cancelled": gettext_lazy("Cancelled")}
-# Installment states in the consumer's words.
-INSTALLMENT_LABELS = {"scheduled": gettext_lazy("Not due yet"), "due": gettext_lazy("Due now"),
-                      "processing": gettext_lazy("Being paid"), "failed": gettext_lazy("Payment failed: try again"),
-                      "waived": gettext_lazy("Nothing to pay")}
-
-
-def _stage_status(stage: StageInstance, order: ServiceOrder) -> str:
-    if stage.state == S.DONE:
-        return "done"
-    if stage.state == S.CANCELLED:
-        return "cancelled"
-    if order.status == ServiceOrder.Status.ACTIVE and stage.pk == order.current_stage_id and stage.state != S.PENDING:
-        return "current"
-    return "upcoming"
-
-
-def _when(dt, tz) -> str:
-    return show.when(dt, tz=tz) if dt else ""
-
-
-def _headline(order: ServiceOrder, current: StageInstance | None, appointment: Appointment | None,
-              due_amount: str, tz, missed: bool = False) -> tuple[str, str]:
-    """(where the order stands, what the consumer must do next), in plain words."""
-    if order.status == ServiceOrder.Status.COMPLETED:
-        return _("Your order is complete. Thank you!"), _("Nothing: all done.")
-    if order.status == ServiceOrder.Status.CANCELLED:
-        return _("This order was cancelled."), _("Nothing. Any refund due is on its way.")
-    if order.state == "closing":
-        return (_("All the work is done; the final payment is due."),
-                _("Pay %(amount)s below.") % {"amount": due_amount} if due_amount
-                else _("Pay the final installment below."))
-    if current is None:
-        return _("Your order is being prepared."), _("Nothing yet: we will message you.")
-    name, sub = {"stage": current.definition.name}, current.state
-    if sub == S.WAITING_PAYMENT:
-        return (_("%(stage)s: waiting for your payment.") % name,
-                _("Pay %(amount)s below to continue.") % {"amount": due_amount} if due_amount
-                else _("Pay the installment below to continue."))
-    if sub == S.READY:
-        if current.definition.requires_appointment:
-            return (_("%(stage)s is ready: book a visit.") % name,
-                    _("Book a visit time in the app, or call the store."))
-        return (_("%(stage)s: the store is working on it.") % name,
-                _("Nothing yet: we will message you when it is ready."))
-    if sub == S.SCHEDULED and missed:
-        return (_("%(stage)s: we are sorry, the technician did not come.") % name,
-                _("Pick a new time in the app, or the store will call you to arrange one."))
-    if sub == S.SCHEDULED:
-        when = _when(appointment.window_start, tz) if appointment else ""
-        return (_("%(stage)s: visit booked for %(when)s.") % {**name, "when": when} if when
-                else _("%(stage)s: visit booked.") % name,
-                _("Be at home for the visit and have your e-voucher ready.") if current.definition.requires_voucher
-                else _("Be at home for the visit."))
-    if sub == S.IN_PROGRESS:
-        return _("%(stage)s is under way.") % name, _("Nothing: we will tell you when it is done.")
-    if sub == S.AWAITING_APPROVAL:
-        return (_("%(stage)s is ready for your approval.") % name,
-                _("Review it in the app, then approve it or ask for changes."))
-    if sub == S.ESCALATED:
-        return (_("%(stage)s: the store is looking into your feedback.") % name,
-                _("Nothing: the store will contact you."))
-    return f"{current.definition.name}.", ""
-
-
-def _installments(order: ServiceOrder, stage_names: dict[int, str]) -> tuple[list[InstallmentView], str, str, str]:
-    rows = list(Installment.objects.filter(order=order).order_by("position", "pk"))
-    payable_states = set(Installment.PAYABLE_STATES)
-    open_states = set(Installment.OPEN_STATES)
-    labels = dict(Installment.State.choices)
-    views, due, outstanding = [], Decimal(0), Decimal(0)
-    for inst in rows:
-        state = str(inst.state)
-        views.append(InstallmentView(
-            pk=inst.pk, stage_name=stage_names.get(inst.stage_id, ""), amount=display(inst.amount, inst.currency),
-            state=state,
-            label=str(INSTALLMENT_LABELS.get(state) or labels.get(state, state.replace("_", " ").capitalize())),
-            payable=state in payable_states, timing=inst.timing, paid_at=inst.paid_at,
-        ))
-        if state in payable_states:
-            due += inst.amount
-        if state in open_states:
-            outstanding += inst.amount
-    paid = _net_paid(order) if rows else Decimal(0)
-    cur = order.currency
-    return views, display(paid, cur), display(due, cur), display(outstanding, cur)
-
-
-def _net_paid(order: ServiceOrder) -> Decimal:
-    """The order detail's `money.net_paid` (from the ledger): a partial refund shows, and a double payment that
-    was sent back counts once."""
-    return order_money_summary(order).net_paid
-
-
-def _qr_svg(text: str) -> str:
-    import segno
-
-    qr = segno.make(text, error="m")
-    return qr.svg_inline(scale=5, border=2, dark="#111111", light="#ffffff", omitsize=True)
-
-
-def _vouchers(order: ServiceOrder, stage_names: dict[int, str], tz) -> list[VoucherView]:
-    live = Voucher.objects.filter(order=order).order_by("issued_at", "pk")
-    views = []
-    labels = dict(Voucher.State.choices)
-    for v in live:
-        state = str(v.state)
-        if state not in ("issued", "redeemed"):
-            continue
-        code_display, svg = "", ""
-        if state == "issued":
-            code = crypto.decrypt(v.code_encrypted)
-            if code:
-                code_display, svg = voucher_codes.display(code), _qr_svg(code)
-        views.append(VoucherView(
-            stage_name=stage_names.get(v.stage_id, ""), state=state, label=str(labels.get(state, state)),
-            code_display=code_display, valid_until=v.valid_until, qr_svg=svg,
-        ))
-    return views
-
-
-def tracking_page_build(order: ServiceOrder) -> TrackingPage:
-    """Everything the tracking page shows, read in a fixed number of queries."""
-    tz = order.store.tzinfo
-    stages = list(order.stages.select_related("definition").order_by("position"))
-    stage_names = {s.pk: s.definition.name for s in stages}
-    now = timezone.now()
-    appointment = (
-        Appointment.objects.filter(order=order, state__in=Appointment.ACTIVE_STATES, window_end__gte=now)
-        .select_related("stage__definition", "technician").order_by("window_start").first()
-    )
-    installments, paid, due, outstanding = _installments(order, stage_names)
-    current = next((s for s in stages if s.pk == order.current_stage_id), None)
-    # No upcoming visit while the stage is scheduled: its visit may have been missed (asked only then).
-    missed = (appointment is None and current is not None and current.state == S.SCHEDULED
-              and stage_visit_missed(stage_id=current.pk))
-    headline, next_action = _headline(order, current, appointment, due, tz, missed)
-    views = []
-    for s in stages:
-        status = _stage_status(s, order)
-        views.append(StageView(position=s.position, name=s.definition.name, code=s.definition.code, state=s.state,
-                               status=status, label=str(dict(S.choices).get(s.state, s.state)
-                               if status == "current" else STATUS_LABELS[status])))
-    done = sum(1 for v in views if v.status == "done")
-    percent = 100 if order.status == ServiceOrder.Status.COMPLETED else round(100 * done / max(len(views), 1))
-    return TrackingPage(
-        order=order, stages=views, progress_percent=percent, done_count=done, headline=headline,
-        next_action=next_action, next_appointment=appointment, installments=installments,
-        total=display(order.total_amount, order.currency), paid_total=paid,
-        due_total=due, outstanding_total=outstanding, vouchers=_vouchers(order, stage_names, tz),
-    )
+# What a redirect back to the page says happened (?done=...).
+DONE_MESSAGES = {
+    "code_sent": "A code was sent by SMS to your phone. Enter it below.",
+    "verified": "Your phone is confirmed: you can act on this order from this device.",
+    "logged_out": "You logged out on this device.",
+    "approved": "Thank you: you approved it.",
+    "rejected": "Your request for changes was sent to the store.",
+    "booked": "Your visit is booked.",
+    "moved": "Your visit was moved.",
+    "rated": "Thank you for rating the service.",
+    "paid": "Thank you for your payment.",
+}
+# Why an action was refused, in words (by the stable code).
+ERROR_MESSAGES = {
+    "code_wrong": "That code is not right. Check the SMS and try again.",
+    "code_locked": "That code was entered wrongly too often and no longer works. Ask for a new code.",
+    "code_expired": "That code has expired. Ask for a new code.",
+    "no_code": "Ask for a code first.",
+    "verify_first": "Confirm your phone with an SMS code first.",
+}
 
 
 class InvalidLink(Http404):
     pass
 
 
-def _order_or_404(token: str) -> ServiceOrder:
-    order = tracking_order_for_token(token, ServiceOrder.objects.select_related("store", "merchant"))
+def cookie_name(order: ServiceOrder) -> str:
+    return f"portal_{order.pk}"
+
+
+def order_or_invalid(token: str) -> ServiceOrder:
+    order = tracking_order_for_token(token, ServiceOrder.objects.select_related("store", "merchant", "consumer"))
     if order is None:
-        raise InvalidLink(_("This tracking link is not valid (any more). Ask the store for a new one."))
+        raise InvalidLink("This tracking link is not valid (any more). Ask the store for a new one.")
     return order
 
 
-def _invalid(request):
-    return _respond(request, "portal/tracking_invalid.html", {}, status=404)
+def invalid(request):
+    return respond(request, "portal/tracking_invalid.html", {}, status=404)
 
 
-def _respond(request, template: str, context: dict, status: int = 200):
-    response = render(request, template, context, status=status)
+def secure(response):
     for key, value in SECURITY_HEADERS.items():
         response[key] = value
     return response
+
+
+def respond(request, template: str, context: dict, status: int = 200):
+    return secure(render(request, template, context, status=status))
+
+
+def show_page(request, order: ServiceOrder, token: str, *, message: str = "", message_code: str = "",
+              status: int = 200, code_form: bool = False):
+    """The page itself (also after a refused action, with why)."""
+    session = services.session_for(order=order, key=request.COOKIES.get(cookie_name(order)))
+    page = tracking_page_build(order, live=session is not None)
+    return respond(request, "portal/tracking.html", {
+        "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": message,
+        "message_code": message_code, "session": session, "code_form": code_form,
+        "masked_phone": mask_phone(order.consumer.phone or ""),
+    }, status=status)
 
 
 @require_GET
 def tracking_page(request, token: str):
     try:
-        order = _order_or_404(token)
+        order = order_or_invalid(token)
     except InvalidLink:
-        return _invalid(request)
-    page = tracking_page_build(order)
-    message = {"paid": _("Thank you for your payment.")}.get(request.GET.get("payment", ""))
-    return _respond(request, "portal/tracking.html", {
-        "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": message,
-    })
+        return invalid(request)
+    done = request.GET.get("payment") or request.GET.get("done") or ""
+    message = _(DONE_MESSAGES[done]) if done in DONE_MESSAGES else ""
+    return show_page(request, order, token, message=message, message_code=done if message else "",
+                     code_form=done == "code_sent")
 
 
-def _start_payment(installment, order: ServiceOrder, return_url: str) -> str:
+def _start_payment(installment, order: ServiceOrder, return_url: str, channel: str, client_ip: str) -> str:
     """Start paying the installment through the payments app (as the order's consumer, whom the
-    signed link stands for); returns the provider's checkout URL with the way back to this page."""
-    result = payment_services.installment_pay(installment=installment, actor=order.consumer)
-    url = getattr(result.payment, "checkout_url", "") or ""
+    signed link stands for) through `channel` (one of the page's buttons; none: the sandbox where it is on);
+    returns the provider's checkout URL with the way back to this page."""
+    if channel and (channel not in CHANNELS or CHANNELS[channel].action != "redirect"):
+        raise DomainError(_("This page cannot pay through that channel."), code="channel_unavailable")
+    payer = payment_services.Payer(client_ip=client_ip, return_url=return_url)
+    result = payment_services.installment_pay(installment=installment, actor=order.consumer, channel=channel,
+                                              payer=payer)
+    action = _redirect_action(result.payment)
+    url = action.get("url", "") if action.get("type") == "redirect" else ""
     if not url:
         raise DomainError(_("The payment could not be opened at the provider; try again in a moment."),
                           code="no_checkout")
+    if result.payment.provider != "sandbox":
+        return url  # the provider sends the payer back to return_url itself
     sep = "&" if urlsplit(url).query else "?"
     return f"{url}{sep}{urlencode({'return': return_url})}"
+
+
+def _redirect_action(payment) -> dict:
+    return dict(payment.action or {}) or ({"type": "redirect", "url": payment.checkout_url}
+                                          if payment.checkout_url else {})
 
 
 @require_POST
 def tracking_pay(request, token: str, installment_id: int):
     try:
-        order = _order_or_404(token)
+        order = order_or_invalid(token)
     except InvalidLink:
-        return _invalid(request)
+        return invalid(request)
     installment = Installment.objects.filter(pk=installment_id, order=order).first()
     if installment is None:
-        raise Http404(_("No such installment."))
+        raise Http404("No such installment.")
     return_url = request.build_absolute_uri(f"{tracking_url(order)}?payment=paid")
     try:
-        checkout_url = _start_payment(installment, order, return_url)
+        checkout_url = _start_payment(installment, order, return_url, request.POST.get("channel", "")[:40],
+                                      request.META.get("REMOTE_ADDR", ""))
     except DomainError as exc:
         logger.info("tracking pay for order %s refused: %s", order.pk, exc.detail)
-        page = tracking_page_build(order)
-        return _respond(request, "portal/tracking.html", {
-            "page": page, "order": order, "token": token, "tz": order.store.timezone, "message": exc.detail,
-        }, status=exc.status_code if exc.status_code < 500 else 400)
-    response = HttpResponseRedirect(checkout_url)
-    for key, value in SECURITY_HEADERS.items():
-        response[key] = value
-    return response
+        return show_page(request, order, token, message=str(exc.detail), message_code=exc.code,
+                         status=exc.status_code if exc.status_code < 500 else 400)
+    return secure(HttpResponseRedirect(checkout_url))
+
+
+def _file_response(opened, content_type: str, name: str, *, inline: bool):
+    response = FileResponse(opened, content_type=content_type, as_attachment=not inline, filename=name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return secure(response)
+
+
+@require_GET
+def tracking_file(request, token: str, file_id: int):
+    """A file the store submitted for a stage (a design draft): PDFs and images open in the browser, anything
+    else downloads."""
+    try:
+        order = order_or_invalid(token)
+    except InvalidLink:
+        return invalid(request)
+    row = StageSubmissionFile.objects.filter(pk=file_id, stage__order=order).first()
+    if row is None:
+        raise Http404("No such file.")
+    try:
+        opened = stored_file_open(row.file, missing="missing", code="submission_file_missing")
+    except NotFound:
+        raise Http404("No such file.") from None
+    inline = row.content_type.startswith("image/") or row.content_type == "application/pdf"
+    return _file_response(opened, row.content_type if inline else "application/octet-stream",
+                          f"file-{row.pk}.{row.extension}", inline=inline)
+
+
+THUMB_PX = 320
+
+
+@require_GET
+def tracking_photo(request, token: str, photo_id: int):
+    """A technician's photo; `?size=thumb` gives it at most 320 px wide (a JPEG), for the page's thumbnails."""
+    try:
+        order = order_or_invalid(token)
+    except InvalidLink:
+        return invalid(request)
+    row = Evidence.objects.filter(pk=photo_id, order=order, content_type__startswith="image/").first()
+    if row is None:
+        raise Http404("No such photo.")
+    try:
+        opened = stored_file_open(row.file, missing="missing", code="evidence_file_missing")
+    except NotFound:
+        raise Http404("No such photo.") from None
+    if request.GET.get("size") == "thumb":
+        thumb = _thumbnail(opened)
+        if thumb is not None:
+            response = HttpResponse(thumb, content_type="image/jpeg")
+            response["X-Content-Type-Options"] = "nosniff"
+            return secure(response)
+        opened = stored_file_open(row.file, missing="missing", code="evidence_file_missing")
+    return _file_response(opened, row.content_type, f"photo-{row.pk}.{row.extension}", inline=True)
+
+
+def _thumbnail(opened) -> bytes | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with opened, Image.open(opened) as image:
+            image.thumbnail((THUMB_PX, THUMB_PX))
+            out = io.BytesIO()
+            image.convert("RGB").save(out, format="JPEG", quality=80)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None

@@ -2,6 +2,7 @@ from django.utils import translation
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -9,10 +10,11 @@ from rest_framework.views import APIView
 
 from core.authentication import issue_token, revoke_tokens
 from core.language import activate_for
+from tenancy import policy
 from tenancy.models import Store, User
 from tenancy.scoping import ScopedQuerysetMixin
-from tenancy.serializers import MeSerializer, StoreSerializer, TechnicianSerializer
-from tenancy.services import user_language_set
+from tenancy.serializers import MeSerializer, StoreSerializer, TechnicianSerializer, TechnicianSkillsSerializer
+from tenancy.services import technician_skills_set, user_language_set
 
 
 class TokenObtainView(ObtainAuthToken):
@@ -99,3 +101,17 @@ class TechnicianViewSet(
         if user.role == User.Role.CONSUMER:
             return self.queryset.none()
         return super().get_queryset()
+
+    @extend_schema(methods=["GET"], responses={200: TechnicianSkillsSerializer})
+    @extend_schema(methods=["PUT"], request=TechnicianSkillsSerializer, responses={200: TechnicianSkillsSerializer})
+    @action(detail=True, methods=["get", "put"], pagination_class=None, filter_backends=[])
+    def skills(self, request, pk=None):
+        """A technician's skills: which visits they may be given (a stage may require one). Staff set them."""
+        technician = self.get_object()
+        if request.method == "PUT":
+            policy.require(request.user, "technician.skills")
+            data = TechnicianSkillsSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            technician = technician_skills_set(technician=technician, skills=data.validated_data["skills"],
+                                               actor=request.user)
+        return Response({"skills": technician.skills or []})

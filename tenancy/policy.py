@@ -42,6 +42,7 @@ RULES: dict[str, frozenset] = {
     # --- orders and visits ---
     "order.create": STAFF,
     "appointment.assign": STAFF,
+    "technician.skills": STAFF,  # set a technician's skills (which visits they may be given)
     "stage.start_offsite": STORE_STAFF,  # staff begin off-site work; technicians start on-site work by checking in
     "stage.submit": STORE_STAFF,  # staff deliver off-site work (a design draft)
     # --- money and vouchers ---
@@ -49,6 +50,7 @@ RULES: dict[str, frozenset] = {
     "refund": STORE_STAFF,
     "redeem": frozenset({TECHNICIAN, *STORE_STAFF}),
     "reschedule.beyond_limit": STAFF,  # a consumer may move a visit APPOINTMENT_MAX_RESCHEDULES times; staff always
+    "payment_account.manage": frozenset({ADMIN, OPERATOR}),  # the brand's own accounts at Alipay / WeChat Pay
     # --- the technician's phone ---
     "job.work": frozenset({TECHNICIAN}),  # jobs, check-in/out, evidence, checklist, complete, sync
     # --- the platform's figures ---
@@ -57,7 +59,8 @@ RULES: dict[str, frozenset] = {
     "admin.view": STAFF,  # the tenant's records, read
     "admin.edit": frozenset({ADMIN, OPERATOR}),  # the tenant's set-up: users, stores, templates
     "admin.manage_orders": STAFF,  # orders, visits and distributions, worked by store staff
-    "admin.dashboard": frozenset({ADMIN, OPERATOR}),  # the insights dashboard and webhook endpoints
+    "admin.dashboard": frozenset({ADMIN, OPERATOR}),  # outbound webhook endpoints and their deliveries
+    "admin.store_dashboard": STAFF,  # the insights dashboard: each sees its scope's figures (tiers permitting)
     "admin.platform": frozenset({OPERATOR}),  # records only the platform keeps (providers' raw deliveries)
 }
 

@@ -3,6 +3,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.fields import StrictSlugField
 from tenancy.models import Merchant, Store, User
 
 
@@ -19,6 +20,11 @@ class StoreSerializer(serializers.ModelSerializer):
             "id", "merchant", "name", "code", "timezone", "address", "latitude", "longitude",
             "opens_at", "closes_at", "working_days",
         ]
+
+
+class TechnicianSkillsSerializer(serializers.Serializer):
+    skills = serializers.ListField(child=StrictSlugField(max_length=40), max_length=30,
+                                   help_text='The skills a stage may require, e.g. ["measure", "install"].')
 
 
 class TechnicianSerializer(serializers.ModelSerializer):

@@ -3,6 +3,7 @@ would call it: a custom wardrobe of 12,000.00 CNY from template to completed ord
 
 import copy
 import io
+import itertools
 import uuid
 from decimal import Decimal
 
@@ -16,10 +17,12 @@ from workflows.events import verify_chain
 from workflows.models import Appointment, OrderEvent
 from workflows.reference import CUSTOM_WARDROBE
 
+_SHADES = itertools.count()
+
 
 def photo(name="site.png"):
     buf = io.BytesIO()
-    Image.new("RGB", (64, 48), (120, 90, 60)).save(buf, format="PNG")
+    Image.new("RGB", (64, 48), (120, 90, next(_SHADES))).save(buf, format="PNG")  # the same photo twice is a 409
     return SimpleUploadedFile(name, buf.getvalue(), content_type="image/png")
 
 
@@ -27,7 +30,7 @@ class Flow:
     def __init__(self, client_for, admin, manager, technician, consumer, store):
         self.admin, self.manager = client_for(admin), client_for(manager)
         self.tech, self.consumer = client_for(technician), client_for(consumer)
-        self.store, self.technician = store, technician
+        self.store, self.technician, self.consumer_user = store, technician, consumer
         self.order_id = None
 
     def ok(self, response, status=(200, 201)):
@@ -49,7 +52,7 @@ class Flow:
         for inst in self.detail()["installments"]:
             if inst["state"] != "due":
                 continue
-            payment = self.ok(self.consumer.post(f"/api/v1/installments/{inst['id']}/pay/"))
+            payment = self.ok(self.consumer.post(f"/api/v1/installments/{inst['id']}/pay/"))["payment"]
             self.ok(self.consumer.post(payment["checkout_url"], {"outcome": "paid"}), status=(200, 302, 303))
             paid.append(Decimal(inst["amount"]))
         return paid
@@ -103,7 +106,13 @@ class Flow:
 
 @pytest.mark.django_db
 def test_reference_flow_end_to_end(client_for, merchant_admin, store_manager, technician, consumer, store):
-    flow = Flow(client_for, merchant_admin, store_manager, technician, consumer, store)
+    run_reference_flow(Flow(client_for, merchant_admin, store_manager, technician, consumer, store))
+
+
+def run_reference_flow(flow: Flow) -> None:
+    """The whole flow; `flow.pay_due` decides how the consumer pays (tests/payments/test_channel_flows.py runs
+    it through each real channel)."""
+    store, consumer = flow.store, flow.consumer_user
     data = copy.deepcopy(CUSTOM_WARDROBE)
     for s in data["stages"]:
         if s.get("payment_share") is not None:

@@ -18,7 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
-from vouchers import events  # noqa: F401 - declares the vouchers' event kinds
+from vouchers import (
+    admin_page,
+    events,  # noqa: F401 - declares the vouchers' event kinds
+)
 from vouchers.models import Voucher
 from workflows import hooks
 from workflows.hooks import BookingDeadline, OrderDetailRows, TransitionContext
@@ -150,3 +153,5 @@ def register() -> None:
     hooks.register_booking_deadline(voucher_booking_deadline)
     hooks.register_order_section("vouchers", load=load_section, serialize=serialize_section,
                                  schema=section_schema, seal=seal_section, unseal=unseal_section)
+    # Reads the "vouchers" section's rows.
+    hooks.register_admin_section("vouchers", title=admin_page.TITLE, render=admin_page.render, position=20)

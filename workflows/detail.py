@@ -53,6 +53,8 @@ def _stage(row: dict, files: dict) -> dict:
         "submitted_at": _dt(row["submitted_at"]),
         "completed_at": _dt(row["completed_at"]),
         "sla_due_at": _dt(row["sla_due_at"]),
+        "sla_paused_at": _dt(row["sla_paused_at"]),
+        "waiting_seconds": row["waiting_seconds"],
         "submission_notes": row["submission_notes"],
         "submission_files": [submission_file_data(stage_id=row["id"], **f) for f in files.get(row["id"], ())],
     }
@@ -109,6 +111,7 @@ def order_detail_data(detail: hooks.OrderDetailRows, request) -> dict:
     data = {
         "id": order.pk,
         "number": order.number,
+        "external_ref": order.external_ref,
         "store": order.store_id,
         "consumer": order.consumer_id,
         "template": version.template.name,

@@ -1,22 +1,16 @@
-"""Workflow diagrams drawn by `transitions`' own diagram support from the engine's machine spec,
-so the picture is the machine that runs, not a separate drawing.
-
-SVG needs Graphviz's `dot` program (Debian package `graphviz`); Mermaid text needs nothing.
+"""Workflow diagrams. Mermaid text is drawn by `transitions`' own diagram support from the engine's machine spec
+(the machine that runs, engine state names and all: for developers). The SVG is the merchant's picture, drawn in
+plain Python by workflows.flow_svg (stage names and what each involves, optionally coloured by live orders):
+no Graphviz binary, nothing to install.
 """
-
-import shutil
 
 from django.utils.translation import gettext as _
 from transitions.extensions.diagrams import GraphMachine
 
 from core.errors import DomainError
 from workflows.engine import build_spec
+from workflows.flow_svg import flow_svg
 from workflows.models import TemplateVersion, WorkflowTemplate
-
-
-class DiagramUnavailable(DomainError):
-    code = "diagram_unavailable"
-    status_code = 503
 
 
 def _safe(state: str) -> str:
@@ -75,9 +69,6 @@ def mermaid(version: TemplateVersion) -> str:
     return _graph_machine(version, "mermaid").get_graph().draw(None)
 
 
-def svg(version: TemplateVersion) -> bytes:
-    if shutil.which("dot") is None:
-        raise DiagramUnavailable("Graphviz is not installed on the server; ask for ?format=mermaid instead.")
-    graph = _graph_machine(version, "graphviz").get_graph()
-    graph.graph_attr.update(rankdir="TB")
-    return graph.pipe(format="svg")
+def svg(version: TemplateVersion, *, counts=None, link=None) -> bytes:
+    """The version's stages as SVG (workflows.flow_svg), with live order counts when given."""
+    return flow_svg(list(version.stages.all()), title=str(version), counts=counts, link=link).encode()

@@ -291,13 +291,17 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
         current.state = to_sub
         dirty[current.pk] = current
     touched = entered or current
+    if current is not None and current is not touched:
+        sla_clock(current, current.state, now)  # left (done or cancelled): a pause ends
+    if touched is not None:
+        sla_clock(touched, to_sub, now)
+        dirty[touched.pk] = touched
     if touched is not None and to_sub == S.IN_PROGRESS:
         if touched.started_at is None:
             touched.started_at = now
-            sla = touched.definition.sla_hours
-            touched.sla_due_at = now + timedelta(hours=sla) if sla else None
-        if trigger == "reject":
-            touched.rework_rounds += 1
+        dirty[touched.pk] = touched
+    if touched is not None and trigger == "reject" and to_sub in (S.IN_PROGRESS, S.READY):
+        touched.rework_rounds += 1  # a rework round: back to work, or (on-site work) to book the revisit
         dirty[touched.pk] = touched
     if touched is not None and to_sub == S.AWAITING_APPROVAL:
         touched.submitted_at = now
@@ -312,10 +316,37 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
                 "submitted_at",
                 "completed_at",
                 "sla_due_at",
+                "sla_paused_at",
+                "waiting_seconds",
                 "rework_rounds",
             ]
         )
     return entered
+
+
+# Where the order waits on the consumer: the stage's SLA clock stands still.
+CONSUMER_WAITS = (S.WAITING_PAYMENT, S.AWAITING_APPROVAL)
+
+
+def sla_clock(stage: StageInstance, sub: str, now) -> None:
+    """Keep the stage's SLA clock for its new sub-state (the caller saves the stage).
+
+    The clock starts when work on the stage can start: an off-site stage on entering `ready` (or `in_progress`),
+    an on-site one when the visit starts (`in_progress`). It stops while the order waits on the consumer
+    (CONSUMER_WAITS); when it resumes, the due time moves by the pause and the pause counts as waiting time."""
+    waiting = sub in CONSUMER_WAITS
+    if stage.sla_paused_at is not None and not waiting:
+        paused = max(now - stage.sla_paused_at, timedelta(0))
+        stage.waiting_seconds += int(paused.total_seconds())
+        if stage.sla_due_at is not None:
+            stage.sla_due_at += paused
+        stage.sla_paused_at = None
+    elif waiting and stage.sla_paused_at is None:
+        stage.sla_paused_at = now
+    starts = (S.IN_PROGRESS,) if stage.definition.requires_appointment else (S.READY, S.IN_PROGRESS)
+    sla = stage.definition.sla_hours
+    if sla and stage.sla_due_at is None and sub in starts:
+        stage.sla_due_at = now + timedelta(hours=sla)
 
 
 def _auto_advance(order: ServiceOrder) -> None:
@@ -346,7 +377,8 @@ def order_initialize(order: ServiceOrder) -> None:
     code, sub = split_state(spec.initial)
     first = stages[code]
     first.state, first.entered_at = sub, timezone.now()
-    first.save(update_fields=["state", "entered_at"])
+    sla_clock(first, sub, first.entered_at)
+    first.save(update_fields=["state", "entered_at", "sla_due_at", "sla_paused_at", "waiting_seconds"])
     order.current_stage = first
     order.save(update_fields=["state", "current_stage"])
     event = record_event(

@@ -279,3 +279,42 @@ def register_order_lock_related(*paths: str) -> None:
 
 def order_lock_related() -> tuple[str, ...]:
     return tuple(_order_lock_related)
+
+
+# --- the order's page in the admin ---------------------------------------------------------------
+# The store's staff read the whole order on one admin page (workflows.admin.order_page); the parts other apps
+# own (payments and refunds, e-vouchers, check-ins and photos) are theirs to show, so the page never imports
+# them. `load(details) -> {order id: data}` reads, in a fixed number of queries, what the part shows (kept
+# in `detail.sections["admin:<name>"]`); `render(detail, request) -> str` returns the part's HTML (the app's
+# own template, with its own action buttons pointing at its own admin views), reading loaded data only.
+
+
+@dataclass(frozen=True)
+class AdminSection:
+    name: str
+    title: Any  # a lazy translated string
+    render: Callable[[OrderDetailRows, Any], str]
+    load: Callable[[list[OrderDetailRows]], dict[int, Any]] | None = None
+    position: int = 100
+
+
+_admin_sections: dict[str, AdminSection] = {}
+
+
+def register_admin_section(name: str, *, title, render: Callable[[OrderDetailRows, Any], str],
+                           load: Callable[[list[OrderDetailRows]], dict[int, Any]] | None = None,
+                           position: int = 100) -> None:
+    _admin_sections[name] = AdminSection(name=name, title=title, render=render, load=load, position=position)
+
+
+def admin_sections() -> list[AdminSection]:
+    return sorted(_admin_sections.values(), key=lambda s: (s.position, s.name))
+
+
+def load_admin_sections(details: list[OrderDetailRows]) -> None:
+    for section in admin_sections():
+        if section.load is None:
+            continue
+        loaded = section.load(details)
+        for detail in details:
+            detail.sections[f"admin:{section.name}"] = loaded.get(detail.order.pk)

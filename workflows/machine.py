@@ -92,12 +92,14 @@ def build_spec(defs: list[StageDefinition]) -> MachineSpec:
         if d.requires_approval:
             awaiting, escalated = state_name(c, S.AWAITING_APPROVAL), state_name(c, S.ESCALATED)
             states += [awaiting, escalated]
+            # Rework of on-site work needs another visit: back to `ready`, where the revisit is booked.
+            rework = ready if d.requires_appointment else in_progress
             transitions += [
                 {"trigger": "complete", "source": complete_sources, "dest": awaiting, "conditions": "guard_complete"},
                 {"trigger": "approve", "source": awaiting, "dest": done_target, "conditions": "guard_approve"},
-                {"trigger": "reject", "source": awaiting, "dest": in_progress, "conditions": "rework_allowed"},
+                {"trigger": "reject", "source": awaiting, "dest": rework, "conditions": "rework_allowed"},
                 {"trigger": "reject", "source": awaiting, "dest": escalated, "unless": "rework_allowed"},
-                {"trigger": "resume", "source": escalated, "dest": in_progress},
+                {"trigger": "resume", "source": escalated, "dest": rework},
             ]
         else:
             transitions.append(

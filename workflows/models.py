@@ -109,6 +109,9 @@ class StageDefinition(models.Model):
     sla_hours = models.PositiveIntegerField(null=True, blank=True, help_text=_("Hours to finish once started."))
     arrival_tolerance_minutes = models.PositiveIntegerField(default=15)
     refundable_on_cancel = models.BooleanField(default=True)
+    # Only technicians with this skill (User.skills) are offered the stage's visits: "" for anyone.
+    required_skill = models.SlugField(max_length=40, blank=True, default="",
+                                      help_text="e.g. measure, design, install, repair; empty: any technician.")
 
     tenant_scope = TenantScope(merchant="version__template__merchant", store_manager_sees="merchant")
 
@@ -167,6 +170,9 @@ class ServiceOrder(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     number = models.CharField(max_length=20, unique=True, default=new_order_number)
+    # The brand's own order number (a marketplace order, its ERP's): unique per brand, so a retried import finds
+    # the order it made instead of making a second one. "" when the brand gave none.
+    external_ref = models.CharField(max_length=64, blank=True, default="")
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="orders")
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
     consumer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
@@ -198,6 +204,10 @@ class ServiceOrder(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["store", "status"]), models.Index(fields=["merchant", "status"])]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "external_ref"], condition=~models.Q(external_ref=""),
+                                    name="unique_external_ref_per_merchant"),
+        ]
 
     def __str__(self) -> str:
         return self.number
@@ -229,6 +239,10 @@ class StageInstance(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The SLA clock stops while the order waits on the consumer (a payment, an approval): set while it is
+    # stopped; on resuming, the due time moves by the pause, which is added to waiting_seconds.
+    sla_paused_at = models.DateTimeField(null=True, blank=True)
+    waiting_seconds = models.PositiveBigIntegerField(default=0)
     submission_notes = models.TextField(blank=True)
 
     tenant_scope = TenantScope(

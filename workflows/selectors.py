@@ -40,14 +40,16 @@ def order_detail_queryset(*, user: User) -> QuerySet[ServiceOrder]:
 
 
 DETAIL_ORDER_FIELDS = (
-    "number", "merchant", "store", "consumer", "template_version", "total_amount", "currency", "service_address",
+    "number", "external_ref", "merchant", "store", "consumer", "template_version", "total_amount", "currency",
+    "service_address",
     "latitude", "longitude", "state", "status", "current_stage", "created_at", "completed_at", "cancelled_at",
     "cancel_reason", "tracking_token_version", "store__name", "consumer__username", "consumer__first_name",
     "consumer__last_name", "template_version__number", "template_version__template__name",
 )
 DETAIL_STAGE_FIELDS = (
     "id", "order_id", "position", "state", "rework_rounds", "entered_at", "started_at", "submitted_at",
-    "completed_at", "sla_due_at", "submission_notes", "definition__code", "definition__name",
+    "completed_at", "sla_due_at", "sla_paused_at", "waiting_seconds", "submission_notes", "definition__code",
+    "definition__name",
     "definition__requires_appointment", "definition__requires_approval", "definition__requires_voucher",
     "definition__payment_share", "definition__payment_timing",
 )
@@ -196,3 +198,75 @@ def stage_visit_missed(*, stage_id: int) -> bool:
     latest = (Appointment.objects.filter(stage_id=stage_id).exclude(state=Appointment.State.CANCELLED)
               .order_by("-window_start", "-pk").values_list("state", flat=True).first())
     return latest == Appointment.State.NO_SHOW
+
+
+# --- the store's day (the admin's start page for store staff) ------------------------------------------------
+DAY_AT_RISK_HOURS = 24  # a stage whose SLA ends within this many hours (or has ended) is "at risk"
+
+
+def store_day(*, user: User, store, now=None) -> dict:
+    """What a store's staff need today and tomorrow, in four queries: the visits (store's local days) by
+    technician, the visits nobody is assigned to, and the orders waiting on the store (a visit to book,
+    off-site work to deliver, an escalated stage, an SLA ending soon or past). All within `user`'s scope."""
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    tz = store.tzinfo
+    today = timezone.localtime(now, tz).date()
+    start = datetime.combine(today, time.min, tzinfo=tz)
+    visits = list(
+        visible_to(Appointment.objects.all(), user)
+        .filter(store=store, window_start__gte=start, window_start__lt=start + timedelta(days=2))
+        .exclude(state=Appointment.State.CANCELLED)
+        .select_related("order", "stage__definition", "technician").order_by("window_start", "pk")
+    )
+    days = []
+    for offset in (0, 1):
+        day = today + timedelta(days=offset)
+        by_tech: dict = {}
+        for v in visits:
+            if timezone.localtime(v.window_start, tz).date() == day:
+                by_tech.setdefault(v.technician, []).append(v)
+        days.append({"date": day, "technicians": sorted(by_tech.items(), key=lambda kv: (
+            kv[0] is None, kv[0].display_name if kv[0] else ""))})
+    unassigned = list(
+        visible_to(Appointment.objects.all(), user)
+        .filter(store=store, state=Appointment.State.BOOKED, technician__isnull=True, window_end__gte=now)
+        .select_related("order", "stage__definition").order_by("window_start")[:50]
+    )
+    open_states = (S.READY, S.IN_PROGRESS, S.ESCALATED, S.SCHEDULED, S.AWAITING_APPROVAL, S.WAITING_PAYMENT)
+    waiting = list(
+        visible_to(ServiceOrder.objects.all(), user)
+        .filter(store=store, status=ServiceOrder.Status.ACTIVE, current_stage__state__in=open_states)
+        .select_related("current_stage__definition", "consumer").order_by("current_stage__sla_due_at", "pk")[:500]
+    )
+    soon = now + timedelta(hours=DAY_AT_RISK_HOURS)
+    lists: dict[str, list] = {"to_book": [], "to_deliver": [], "escalated": [], "sla_at_risk": []}
+    for order in waiting:
+        stage = order.current_stage
+        on_site = stage.definition.requires_appointment
+        if stage.state == S.READY and on_site:
+            lists["to_book"].append(order)
+        if stage.state in (S.READY, S.IN_PROGRESS) and not on_site:
+            lists["to_deliver"].append(order)
+        if stage.state == S.ESCALATED:
+            lists["escalated"].append(order)
+        if stage.sla_due_at is not None and stage.sla_due_at < soon:
+            lists["sla_at_risk"].append(order)
+    return {"today": today, "days": days, "unassigned": unassigned, **lists}
+
+
+def live_orders_by_stage(*, user: User, version) -> dict[int, dict[str, int]]:
+    """{stage definition id: {stage state: active orders}} of the orders on this version `user` may see (one
+    query): where the live orders sit, for the workflow diagram."""
+    from django.db.models import Count
+
+    rows = (visible_to(ServiceOrder.objects.filter(template_version=version, status=ServiceOrder.Status.ACTIVE), user)
+            .order_by().values_list("current_stage__definition_id", "current_stage__state").annotate(n=Count("pk")))
+    counts: dict[int, dict[str, int]] = {}
+    for definition_id, state, n in rows:
+        if definition_id is not None:
+            counts.setdefault(definition_id, {})[state] = n
+    return counts

@@ -12,6 +12,8 @@ from core.fields import (
     StrictCharField,
     StrictDecimalField,
     StrictSlugField,
+    latitude_field,
+    longitude_field,
 )
 from core.filters import MAX_ID
 from core.money import currencies, minor_units_error, quantize
@@ -164,8 +166,13 @@ class OrderCreateSerializer(serializers.Serializer):
     total_amount = StrictDecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     currency = currency_field()
     service_address = StrictCharField(max_length=300)
-    latitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-90, max_value=90)
-    longitude = StrictDecimalField(max_digits=9, decimal_places=6, min_value=-180, max_value=180)
+    latitude = latitude_field()
+    longitude = longitude_field()
+    external_ref = StrictCharField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text="The brand's own order number (e.g. the marketplace order), unique per brand. An order with this "
+        "number already there is answered (200) instead of a second one being made.",
+    )
     # An amount the currency would round is refused by workflows.services.order_create, for every caller.
 
 
@@ -256,6 +263,8 @@ class StageInstanceSerializer(serializers.ModelSerializer):
             "submitted_at",
             "completed_at",
             "sla_due_at",
+            "sla_paused_at",
+            "waiting_seconds",
             "submission_notes",
             "submission_files",
         ]
@@ -331,6 +340,7 @@ class OrderListSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "number",
+            "external_ref",
             "store",
             "consumer",
             "template",

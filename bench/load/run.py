@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ PERCENTILES = (0.5, 0.95, 0.99)
 
 
 def log(message: str) -> None:
-    print(f"[load {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    print(f"[load {time.strftime('%H:%M:%S', time.gmtime())} UTC] {message}", flush=True)
 
 
 # --- the processes ----------------------------------------------------------------------------------------
@@ -279,6 +280,8 @@ def main() -> int:
     connections.close_all()
 
     env = service_env(url, media)
+    # A timeout (scripts/load_smoke.sh) sends SIGTERM: raise, so the finally below stops the server and workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped (SIGTERM)"))
     workers = start_workers(env, args.out)
     port = free_port()
     server = start_gunicorn(env, port, args.workers, args.out)

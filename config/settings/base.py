@@ -5,8 +5,10 @@ With nothing set, the service runs embedded: SQLite and Celery in eager mode.
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
 from config.media import media_storage
@@ -191,6 +193,7 @@ SPECTACULAR_SETTINGS = {
         "InstallmentStateEnum": "payments.models.Installment.State",
         "VoucherStateEnum": "vouchers.models.Voucher.State",
         "SubmissionFileContentTypeEnum": "workflows.services.SUBMISSION_STORED_TYPES",
+        "PaymentChannelEnum": "payments.channels.CHANNEL_NAMES",
     },
 }
 
@@ -222,6 +225,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "purge-redeem-failure-counters": {"task": "vouchers.tasks.purge_redeem_failure_counters", "schedule": 3600.0},
     "expire-stale-payments": {"task": "payments.tasks.payments_expire_stale_task", "schedule": 900.0},
     "resubmit-stale-refunds": {"task": "payments.tasks.refunds_resubmit_stale_task", "schedule": 300.0},
+    "query-pending-payments": {"task": "payments.tasks.payments_query_pending_task", "schedule": 60.0},
+    # Yesterday's payments and refunds compared with the providers' answers, at 03:30 (CELERY_TIMEZONE).
+    "reconcile-payments": {"task": "payments.tasks.payments_reconcile_yesterday_task",
+                           "schedule": crontab(hour=3, minute=30)},
     "retry-outbound-webhooks": {"task": "insights.tasks.retry_webhook_deliveries", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "core.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "purge-client-events": {"task": "fieldwork.tasks.client_events_purge_task", "schedule": 86400.0},
@@ -234,6 +241,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "payments.tasks.refund_submit_task": {"queue": "payments"},
     "payments.tasks.refund_unowed_payment_task": {"queue": "payments"},
+    "payments.tasks.payment_reconcile_task": {"queue": "payments"},
     "notifications.tasks.deliver_notification": {"queue": "notifications"},
     "notifications.tasks.dispatch_notifications": {"queue": "notifications"},
     "insights.tasks.deliver_webhook": {"queue": "webhooks"},
@@ -264,7 +272,23 @@ APPOINTMENT_BOOKING_HORIZON_DAYS = env.int("APPOINTMENT_BOOKING_HORIZON_DAYS", d
 APPOINTMENT_MAX_RESCHEDULES = env.int("APPOINTMENT_MAX_RESCHEDULES", default=3)
 
 # --- payments (payments app) --------------------------------------------------
-PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="sandbox")
+# The sandbox channel (no money moves) is offered to every brand while this is on: the demo's default, and the
+# channel a pay that names none uses. Turn it off where real money is taken (docs/payments.md).
+PAYMENT_SANDBOX_ENABLED = env.bool("PAYMENT_SANDBOX_ENABLED", default=True)
+# The real providers' gateways (their own sandboxes, or local test servers, can stand in) and how long a call to
+# them may take.
+ALIPAY_GATEWAY_URL = env("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do")
+WECHATPAY_API_BASE_URL = env("WECHATPAY_API_BASE_URL", default="https://api.mch.weixin.qq.com")
+PAYMENT_PROVIDER_TIMEOUT_SECONDS = env.int("PAYMENT_PROVIDER_TIMEOUT_SECONDS", default=15)
+# Brands' private keys and WeChat Pay APIv3 keys are encrypted with this (Fernet keys, comma-separated, newest
+# first); empty: derived from SECRET_KEY (local, test). Production requires it.
+PAYMENT_ACCOUNT_ENCRYPTION_KEY = env("PAYMENT_ACCOUNT_ENCRYPTION_KEY", default="")
+# An attempt at a real provider whose notification has not come is asked of the provider this long after it
+# started, then twice as late after each "still waiting" answer, at most PAYMENT_QUERY_MAX_MINUTES apart
+# (payments_query_pending_task); PAYMENT_ATTEMPT_TTL_MINUTES after it started it is asked once more and expires.
+PAYMENT_QUERY_AFTER_MINUTES = env.int("PAYMENT_QUERY_AFTER_MINUTES", default=5)
+PAYMENT_QUERY_MAX_MINUTES = env.int("PAYMENT_QUERY_MAX_MINUTES", default=60)
+PAYMENT_ATTEMPT_TTL_MINUTES = env.int("PAYMENT_ATTEMPT_TTL_MINUTES", default=30)
 SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET", default="sandbox-webhook-secret-local-only")
 WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
 # A pending refund is asked of the provider again after this long without an answer (refunds_resubmit_stale_task),
@@ -308,8 +332,11 @@ SESSION_COOKIE_HTTPONLY = True
 # Content-Security-Policy (django-csp) on every response: scripts, styles, fonts and fetches only from this
 # origin, nothing inline (the pages' CSS and the Swagger UI's init script are static files), no eval, no
 # plugins, no framing, no <base> rewriting. `data:` images are the Swagger UI's CSS icons; the QR codes on the
-# tracking page are inline SVG elements, which need no source. Forms post to this origin only: a real payment
-# provider whose checkout a form redirects to must be added with CSP_FORM_ACTION (comma-separated origins).
+# tracking page are inline SVG elements, which need no source. Forms post to this origin, and the tracking page's
+# Pay form redirects to Alipay's gateway or WeChat Pay's H5 cashier (PAYMENT_FORM_ORIGINS); another provider's
+# checkout must be added with CSP_FORM_ACTION (comma-separated origins).
+_alipay = urlsplit(ALIPAY_GATEWAY_URL)
+PAYMENT_FORM_ORIGINS = [f"{_alipay.scheme}://{_alipay.netloc}", "https://wx.tenpay.com"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -319,7 +346,7 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [NONE],
         "frame-ancestors": [NONE],
-        "form-action": [SELF, *env.list("CSP_FORM_ACTION", default=[])],
+        "form-action": [SELF, *PAYMENT_FORM_ORIGINS, *env.list("CSP_FORM_ACTION", default=[])],
     },
 }
 # Uploads (evidence photos, design drafts) are kept out of memory above this size.

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import files
-from core.errors import DomainError, InvalidTransition
+from core.errors import Conflict, DomainError, InvalidTransition
 from fieldwork import events, selectors
 from fieldwork.models import Evidence
 from fieldwork.services.actions import RECORDED, ActionResult, _event_times, _replay, _run_action, _stored, is_late_sync
@@ -58,6 +58,13 @@ def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: st
     def work(order: ServiceOrder, appointment: Appointment, received_at: datetime) -> ActionResult:
         if appointment.state not in (A.CHECKED_IN, A.CHECKED_OUT):
             raise InvalidTransition(_("Check in before adding evidence."), allowed=[])
+        # The same photo twice on one order proves nothing new (sent again, or reused): refused, under the order's
+        # lock, so two uploads of it at once store one. Other kinds (a measurement file) may repeat.
+        existing = None if kind != Evidence.Kind.PHOTO else (
+            Evidence.objects.filter(order=order, sha256=sha256, kind=kind).values_list("pk", flat=True).first())
+        if existing is not None:
+            raise Conflict(_("This file is already on the order; take a new photo."), code="duplicate_evidence",
+                           evidence=existing)
         late_sync = is_late_sync(recorded_at, received_at)
         evidence = Evidence(
             order=order, appointment=appointment, stage=appointment.stage, technician=technician, kind=kind,

@@ -66,7 +66,11 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
         _refuse_too_early(order, appointment, recorded_at)
         definition = appointment.stage.definition
         distance = _distance_to_order(order, latitude, longitude)
-        outside = distance > settings.CHECKIN_RADIUS_METERS
+        radius = settings.CHECKIN_RADIUS_METERS
+        outside = distance > radius
+        # An accuracy circle wider than the radius: the position says nothing about being on site.
+        low_accuracy = accuracy_m is not None and accuracy_m > radius
+        reasons = [r for r, hit in (("outside_radius", outside), ("low_accuracy", low_accuracy)) if hit]
         tolerance = timedelta(minutes=definition.arrival_tolerance_minutes)
         on_time = recorded_at <= appointment.window_start + tolerance
         # Early by more than the tolerance: on time, but the consumer may not be ready; the metrics count it.
@@ -80,13 +84,14 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
             recorded_at=recorded_at, received_at=received_at, latitude=_coord(latitude),
             longitude=_coord(longitude), accuracy_m=accuracy_m, distance_m=distance, outside_radius=outside,
             on_time=on_time, minutes_late=minutes_late, minutes_early=minutes_early, late_sync=late_sync,
+            low_accuracy=low_accuracy, location_flagged=bool(reasons),
         )
         appointment.mark_checked_in(at=recorded_at)
         appointment.save(update_fields=["state", "checked_in_at"])
         payload = {"checkin": checkin.pk, "distance_m": distance,
                    "outside_radius": outside, "on_time": on_time, "minutes_late": minutes_late,
                    "early": early, "minutes_early": minutes_early, "accuracy_m": accuracy_m,
-                   **_event_times(recorded_at, received_at, late_sync)}
+                   "low_accuracy": low_accuracy, **_event_times(recorded_at, received_at, late_sync)}
         events.job_event(events.JOB_CHECKED_IN, order=order, appointment=appointment, actor=technician, **payload)
         if not on_time:
             events.job_event(events.JOB_LATE_ARRIVAL, order=order, appointment=appointment, actor=technician,
@@ -94,7 +99,10 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
                              tolerance_minutes=definition.arrival_tolerance_minutes)
         if outside:
             events.job_event(events.JOB_CHECKIN_OUTSIDE_RADIUS, order=order, appointment=appointment,
-                             actor=technician, **payload, radius_m=settings.CHECKIN_RADIUS_METERS)
+                             actor=technician, **payload, radius_m=radius)
+        if reasons:  # the notifications app tells the store's managers at once
+            events.job_event(events.JOB_CHECKIN_FLAGGED, order=order, appointment=appointment, actor=technician,
+                             **payload, radius_m=radius, reasons=reasons)
         if order.state == engine.state_name(definition.code, S.SCHEDULED):
             engine.fire_locked(order, trigger="start", actor=technician, stage_id=appointment.stage_id,
                                payload={"appointment": appointment.pk, "checkin": checkin.pk})
@@ -102,7 +110,8 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
             "id": checkin.pk, "job": appointment.pk, "client_event_id": str(client_event_id),
             "recorded_at": recorded_at, "received_at": received_at, "distance_m": distance,
             "outside_radius": outside, "on_time": on_time, "minutes_late": minutes_late,
-            "minutes_early": minutes_early, "late_sync": late_sync,
+            "minutes_early": minutes_early, "late_sync": late_sync, "low_accuracy": low_accuracy,
+            "location_flagged": bool(reasons),
             "job_state": appointment.state, "order_state": order.state,
         })
 

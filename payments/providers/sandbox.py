@@ -16,6 +16,7 @@ import json
 import secrets
 import time
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import reverse
@@ -58,12 +59,16 @@ def payment_event_data(payment) -> dict:
 
 class SandboxProvider(PaymentProvider):
     name = "sandbox"
+    records_unknown_refunds = True  # a refund made at "its dashboard" (a test's notification) is booked
 
-    def start_payment(self, payment) -> StartResult:
+    def start_payment(self, payment, request=None) -> StartResult:
         # Deterministic from our reference, so starting twice is harmless.
         path = reverse("sandbox-checkout", kwargs={"token": payment.reference})
-        return StartResult(provider_payment_id=f"sbx_pay_{payment.reference}",
-                           checkout_url=f"{settings.SITE_URL.rstrip('/')}{path}")
+        url = f"{settings.SITE_URL.rstrip('/')}{path}"
+        if request is not None and request.return_url:  # the page sends the payer back there (same site only)
+            url += f"?{urlencode({'return': request.return_url})}"
+        return StartResult(provider_payment_id=f"sbx_pay_{payment.reference}", checkout_url=url,
+                           action={"type": "redirect", "url": url})
 
     def verify_and_parse_webhook(self, headers: dict[str, str], raw_body: bytes) -> WebhookEvent:
         timestamp_text = headers.get(TIMESTAMP_HEADER.lower(), "")

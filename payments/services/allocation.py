@@ -45,6 +45,7 @@ def installments_make_due(order: ServiceOrder, *, to_state: str, actor=None) -> 
         wanted.add((stages[idx].pk, Installment.Timing.BEFORE))
         if idx > 0:
             wanted.add((stages[idx - 1].pk, Installment.Timing.AFTER))
+    by_pk = {s.pk: s for s in stages}  # read above with their definitions: the listeners word messages with them
     now = timezone.now()
     made = []
     for inst in installment_qs_select_for_update().filter(order_id=order.pk, state=I.SCHEDULED):
@@ -54,7 +55,7 @@ def installments_make_due(order: ServiceOrder, *, to_state: str, actor=None) -> 
         if inst.amount == 0:
             inst.mark_waived()
         inst.save()
-        events.installment_due(order=order, installment=inst)
+        events.installment_due(order=order, installment=inst, stage=by_pk[inst.stage_id])
         made.append(inst)
     return made
 

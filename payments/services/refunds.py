@@ -20,8 +20,9 @@ from core.errors import Conflict, DomainError, InvalidTransition
 from payments import events
 from payments.lock_objects import refund_qs_select_for_update
 from payments.models import Installment, LedgerEntry, Payment, Refund
-from payments.providers import get_provider
+from payments.providers import provider_for
 from payments.providers.base import ProviderUnavailable, WebhookEvent
+from payments.services.backoff import doubling_delay
 from payments.services.settlement import _capture_locked, _differs, _enqueue, _lock_chain, _record_mismatch
 from tenancy import policy
 from workflows import engine
@@ -103,7 +104,9 @@ def refund_settle(*, refund: Refund, succeeded: bool, provider_refund_id: str = 
         return _settle_refund_locked(order, inst, p, r, provider_refund_id)
 
 
-def _refund_from_event(payment: Payment, event: WebhookEvent, succeeded: bool) -> str:
+def _refund_from_event(payment: Payment, event: WebhookEvent, succeeded: bool, *, records_unknown: bool) -> str:
+    """A refund notification. One we never asked for is booked only where the provider allows it
+    (`records_unknown`: the sandbox's "dashboard"); a real provider's is recorded and the store is told."""
     refund = None
     if event.refund_reference:
         refund = Refund.objects.filter(payment=payment, reference=event.refund_reference).first()
@@ -114,6 +117,13 @@ def _refund_from_event(payment: Payment, event: WebhookEvent, succeeded: bool) -
                              amount=event.amount, currency=event.currency)
     if not succeeded:
         return "ignored: unknown refund"
+    if not records_unknown:
+        with transaction.atomic():
+            order, inst, p = _lock_chain(payment.pk)
+            events.refund_unrecognised(order=order, installment=inst, payment=p, amount=event.amount,
+                                       provider_refund_id=event.provider_refund_id,
+                                       refund_reference=event.refund_reference)
+        return "ignored: a refund never asked for (the store is told)"
     # A refund made at the provider (its dashboard), or whose record we have not seen: record it.
     if event.amount is None or event.amount <= 0 or not event.provider_refund_id:
         return "ignored: refund without amount or id"
@@ -188,17 +198,24 @@ def _submit_after_commit(refund_ids: list[int]) -> None:
 def refund_submit(*, refund_id: int) -> Refund:
     """Send a pending refund to the provider (outside any transaction) and record its answer.
     ProviderUnavailable propagates (the task retries); the refund stays pending meanwhile."""
-    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    refund = Refund.objects.select_related("payment__account").get(pk=refund_id)
     if refund.status != Refund.Status.PENDING:
         return refund
     now = timezone.now()
+    sent_before = refund.last_sent_at is not None
     # Asked now; with no answer (ProviderUnavailable) it is due again after the first delay, not a longer one, so
     # refunds go as soon as the provider is back.
     Refund.objects.filter(pk=refund.pk).update(last_sent_at=now, next_send_at=now + refund_resend_delay(1))
-    result = get_provider(refund.payment.provider).refund(refund.payment, refund.amount, refund)
+    provider = provider_for(refund.payment)
+    result = None
+    if sent_before and provider.can_query:
+        # Asked before: what does the provider know of it? Sent again only when it has none.
+        result = provider.query_refund(refund)
+    if result is None or result.status == "unknown":
+        result = provider.refund(refund.payment, refund.amount, refund)
     if result.status in ("succeeded", "failed"):
         refund_settle(refund=refund, succeeded=result.status == "succeeded",
-                      provider_refund_id=result.provider_refund_id)
+                      provider_refund_id=result.provider_refund_id, amount=result.amount)
     else:  # taken, "pending": the provider's notification should settle it; ask less and less often meanwhile
         Refund.objects.filter(pk=refund.pk).update(pending_answers=F("pending_answers") + 1,
                                                    next_send_at=now + refund_resend_delay(refund.pending_answers + 1))
@@ -212,9 +229,8 @@ def refund_resend_delay(pending_answers: int) -> timedelta:
     """How long a refund waits before it is asked again after the provider answered "pending" `pending_answers`
     times: REFUND_RESUBMIT_AFTER_MINUTES, doubled with each answer, at most REFUND_RESUBMIT_MAX_MINUTES
     (5, 10, 20 ... 320 minutes, then every 6 hours)."""
-    doublings = min(max(pending_answers - 1, 0), 30)  # 2**30 times any base is past every cap
-    return timedelta(minutes=min(settings.REFUND_RESUBMIT_AFTER_MINUTES * 2**doublings,
-                                 settings.REFUND_RESUBMIT_MAX_MINUTES))
+    return doubling_delay(pending_answers, base_minutes=settings.REFUND_RESUBMIT_AFTER_MINUTES,
+                          max_minutes=settings.REFUND_RESUBMIT_MAX_MINUTES)
 
 
 def payment_refund_unowed(*, payment_id: int) -> Refund | None:

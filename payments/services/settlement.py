@@ -74,8 +74,10 @@ def _record_mismatch(order, inst, asked: Payment | Refund, amount, currency: str
     return "ignored: amount mismatch"
 
 
-def payment_capture(*, payment: Payment, amount: Decimal | None = None, currency: str = "") -> str:
-    """The provider says the money arrived. Idempotent: a second capture changes nothing."""
+def payment_capture(*, payment: Payment, amount: Decimal | None = None, currency: str = "",
+                    provider_payment_id: str = "") -> str:
+    """The provider says the money arrived. Idempotent: a second capture changes nothing. `provider_payment_id`:
+    the provider's own number for it (Alipay's trade_no, WeChat Pay's transaction_id), kept when it was not known."""
     with transaction.atomic():
         order, inst, p = _lock_chain(payment.pk)
         if p.status in Payment.CAPTURED_STATUSES:
@@ -83,6 +85,8 @@ def payment_capture(*, payment: Payment, amount: Decimal | None = None, currency
         if _differs(p, amount, currency):
             # Not booked (the ledger holds what was asked for), but the provider may have taken the money.
             return _record_mismatch(order, inst, p, amount, currency)
+        if provider_payment_id and not p.provider_payment_id:
+            p.provider_payment_id = provider_payment_id[:128]
         result = _capture_locked(order, inst, p)
         engine.try_advance(order)
         return result

@@ -1,5 +1,6 @@
 """Request builders for the technician API tests."""
 
+import itertools
 import uuid
 from datetime import timedelta
 
@@ -38,8 +39,17 @@ def complete_body(*, recorded_at=None) -> dict:
             "recorded_at": (recorded_at or timezone.now() + timedelta(seconds=2)).isoformat()}
 
 
+_SHADES = itertools.count(1)
+
+
+def distinct_image(fmt: str = "PNG") -> bytes:
+    """A new picture each call: the same bytes twice on an order are refused (409 duplicate_evidence)."""
+    shade = next(_SHADES)
+    return image_bytes(fmt, color=(shade % 256, (shade // 256) % 256, 90))
+
+
 def photo_upload(tech_client, job, *, fmt="PNG", name="p.png", kind="photo", data=None, cid=None):
-    data = image_bytes(fmt) if data is None else data
+    data = distinct_image(fmt) if data is None else data
     upload = SimpleUploadedFile(name, data, content_type="image/png")
     return tech_client.post(job_url(job, "evidence"),
                             {"file": upload, "kind": kind, "client_event_id": cid or str(uuid.uuid4())},

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from fieldwork.models import Evidence
 from tests.factories.fieldwork import book_visit, image_bytes, make_field_order, starting_soon
-from tests.fieldwork.helpers import check_in_body, job_url, photo_upload
+from tests.fieldwork.helpers import check_in_body, distinct_image, job_url, photo_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def photo(tech, on_site):
 
 
 def upload(tech, job, *, kind="photo", data=None, recorded_at=None):
-    body = {"file": SimpleUploadedFile("x.bin", data if data is not None else image_bytes("PNG")), "kind": kind,
+    body = {"file": SimpleUploadedFile("x.bin", data if data is not None else distinct_image("PNG")), "kind": kind,
             "client_event_id": str(uuid.uuid4())}
     if recorded_at is not None:
         body["recorded_at"] = recorded_at.isoformat()

@@ -1,4 +1,5 @@
-"""The admin dashboard: operators and merchant admins (tier with metrics) see charts and the at-risk list."""
+"""The admin dashboard: operators, merchant admins and store managers (tier with metrics) see charts and the
+at-risk list of their scope."""
 
 import re
 from datetime import timedelta
@@ -92,9 +93,33 @@ def test_growth_tier_has_the_dashboard(client, merchant, merchant_admin):
     assert client.get(URL).status_code == 200
 
 
-def test_store_manager_has_no_dashboard(client, store_manager):
+def test_store_manager_sees_only_their_stores_figures(client, merchant, store2, store_manager, consumer,
+                                                      at_risk_order, foreign_order):
+    from tests.factories.workflows import make_order as order_at
+
+    other_store_order = order_at(store=store2, consumer=consumer)
+    StageInstance.objects.filter(order=other_store_order, definition__code="measuring").update(
+        state="in_progress", sla_due_at=timezone.now() + timedelta(hours=2))
     client.force_login(store_manager)
-    assert client.get(URL).status_code in (403, 404)
+    response = client.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert at_risk_order.number in html
+    assert other_store_order.number not in html and foreign_order.number not in html
+    assert client.get(URL, {"store": store2.pk}).status_code == 404  # another store of the merchant
+
+
+def test_store_manager_of_a_basic_tier_gets_the_tier_page(client, merchant, store_manager):
+    merchant.tier = "basic"
+    merchant.save()
+    client.force_login(store_manager)
+    response = client.get(URL)
+    assert response.status_code == 403 and b"tier" in response.content
+
+
+def test_store_manager_has_no_webhook_endpoints(client, store_manager):
+    client.force_login(store_manager)
+    assert client.get("/admin/insights/webhookendpoint/").status_code in (403, 404)
 
 
 def test_no_external_assets(client, operator, at_risk_order):

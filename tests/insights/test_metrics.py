@@ -81,7 +81,7 @@ def test_merchant_admin_figures(data, merchant_admin, store, store2):
     assert m["orders"] == {"created": 5, "active": 5, "completed": 0, "cancelled": 0}
     assert m["arrivals"] == {"checkins": 4, "on_time": 3, "late": 1, "on_time_rate": 0.75, "early": 1,
                              "early_rate": 0.25, "outside_radius": 1, "outside_radius_rate": 0.25,
-                             "avg_distance_m": 155.0}
+                             "low_accuracy": 0, "flagged": 1, "avg_distance_m": 155.0}
     assert m["arrivals_by_day"] == [
         {"date": "2026-03-02", "checkins": 2, "on_time": 1, "on_time_rate": 0.5},
         {"date": "2026-03-03", "checkins": 2, "on_time": 2, "on_time_rate": 1.0},
@@ -89,10 +89,12 @@ def test_merchant_admin_figures(data, merchant_admin, store, store2):
     durations = _by_code(m)
     # measuring: 1,2,3,4,10 h. p50 = 3 h; p90 at position 0.9*4 = 3.6: 4 h + 0.6 * (10 - 4) h = 7.6 h.
     assert durations["measuring"] == {"stage_code": "measuring", "count": 5, "avg_seconds": 4.0 * H,
-                                      "p50_seconds": 3.0 * H, "p90_seconds": 7.6 * H}
+                                      "p50_seconds": 3.0 * H, "p90_seconds": 7.6 * H,
+                                      "avg_work_seconds": 4.0 * H, "avg_waiting_seconds": 0.0}
     # design: 5 h and 7 h. p50 = 6 h, p90 = 5 + 0.9 * 2 = 6.8 h.
     assert durations["design"] == {"stage_code": "design", "count": 2, "avg_seconds": 6.0 * H,
-                                   "p50_seconds": 6.0 * H, "p90_seconds": 6.8 * H}
+                                   "p50_seconds": 6.0 * H, "p90_seconds": 6.8 * H,
+                                   "avg_work_seconds": 6.0 * H, "avg_waiting_seconds": 0.0}
     assert m["rework"] == {"approval_stages": 2, "stages_reworked": 1, "rounds_total": 2, "rounds_avg": 1.0}
     assert m["sla_breaches"]["total"] == 3
     assert m["sla_breaches"]["by_kind"] == {"stage_overdue": 2, "no_show": 0, "approval_overdue": 1,
@@ -113,7 +115,8 @@ def test_operator_sees_every_merchant(data, operator):
     assert m["arrivals"]["outside_radius"] == 2
     # measuring: 1,2,3,4,10,100 h. p50 at 2.5 -> 3.5 h; p90 at 4.5 -> 10 + 0.5 * 90 = 55 h; mean 20 h.
     assert _by_code(m)["measuring"] == {"stage_code": "measuring", "count": 6, "avg_seconds": 20.0 * H,
-                                        "p50_seconds": 3.5 * H, "p90_seconds": 55.0 * H}
+                                        "p50_seconds": 3.5 * H, "p90_seconds": 55.0 * H,
+                                        "avg_work_seconds": 20.0 * H, "avg_waiting_seconds": 0.0}
     assert m["sla_breaches"]["total"] == 4
 
 
@@ -131,7 +134,8 @@ def test_store_manager_sees_its_store_only(data, store_manager):
     assert m["arrivals"]["on_time_rate"] == 0.6667
     # measuring 1,2,3,4 h: p50 at 1.5 -> 2.5 h; p90 at 2.7 -> 3.7 h.
     assert _by_code(m)["measuring"] == {"stage_code": "measuring", "count": 4, "avg_seconds": 2.5 * H,
-                                        "p50_seconds": 2.5 * H, "p90_seconds": 3.7 * H}
+                                        "p50_seconds": 2.5 * H, "p90_seconds": 3.7 * H,
+                                        "avg_work_seconds": 2.5 * H, "avg_waiting_seconds": 0.0}
     assert m["sla_breaches"]["by_kind"]["stage_overdue"] == 2
     assert m["sla_breaches"]["by_kind"]["approval_overdue"] == 0
 

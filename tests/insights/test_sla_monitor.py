@@ -161,6 +161,18 @@ def test_scan_walks_in_batches(store, consumer, order):
     assert sla_scan(now=now, batch_size=2)[Kind.STAGE_OVERDUE] == 0
 
 
+def test_scan_walks_by_due_time_across_ties_and_against_id_order(store, consumer, order):
+    """The stage scan pages in (sla_due_at, id) order (its partial index): due times falling as ids rise, with ties
+    across a page's end, are each recorded once."""
+    now = timezone.now()
+    orders = [order] + [make_order(store=store, consumer=consumer) for _ in range(6)]
+    for i, o in enumerate(orders):
+        _set_stage(o, "measuring", state=S.IN_PROGRESS, sla_due_at=now - timedelta(hours=1 + i // 3))
+    assert sla_scan(now=now, batch_size=2)[Kind.STAGE_OVERDUE] == 7
+    assert SlaBreach.objects.filter(kind=Kind.STAGE_OVERDUE).count() == 7
+    assert sla_scan(now=now, batch_size=2)[Kind.STAGE_OVERDUE] == 0
+
+
 def test_candidate_query_count_does_not_grow_with_history(store, consumer, order, django_assert_max_num_queries):
     """With nothing to record, a scan is a handful of queries whatever the number of past breaches."""
     now = timezone.now()

@@ -21,12 +21,13 @@ def test_consumer_starts_paying_and_gets_the_checkout_url(client_for, order, con
     again = client_for(consumer).post(pay_url(inst))
 
     assert first.status_code == 201, first.content
-    body = first.json()
+    body = first.json()["payment"]
+    assert first.json()["action"] == {"type": "redirect", "url": body["checkout_url"]}
     assert body["amount"] == "1200.00" and body["currency"] == "CNY"
     assert body["status"] == "pending"
     assert body["checkout_url"].startswith("/sandbox/checkout/")
     assert again.status_code == 200
-    assert again.json()["id"] == body["id"]
+    assert again.json()["payment"]["id"] == body["id"]
     assert Payment.objects.count() == 1
 
 
@@ -72,7 +73,7 @@ def test_installment_list_is_scoped_and_filterable(client_for, order, consumer, 
 
 
 def test_payment_detail_is_scoped(client_for, order, consumer, other_consumer, other_admin):
-    pid = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()["id"]
+    pid = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()["payment"]["id"]
 
     assert client_for(consumer).get(f"/api/v1/payments/{pid}/").status_code == 200
     assert client_for(other_consumer).get(f"/api/v1/payments/{pid}/").status_code == 404
@@ -107,7 +108,7 @@ def test_staff_refund_over_the_api(client_for, order, store_manager, consumer, o
 
 @pytest.mark.usefixtures("english")
 def test_sandbox_checkout_page_pay_button_redirects_back(client, order, consumer, client_for):
-    body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()
+    body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()["payment"]
 
     page = client.get(body["checkout_url"] + "?return=/track/abc/")
     assert page.status_code == 200
@@ -124,7 +125,7 @@ def test_sandbox_checkout_page_pay_button_redirects_back(client, order, consumer
 
 
 def test_sandbox_checkout_json_fail_and_foreign_return_url(client, order, consumer, client_for):
-    body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()
+    body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()["payment"]
 
     response = client.post(body["checkout_url"] + "?return=https://evil.example/", {"outcome": "failed"},
                            content_type="application/json")
@@ -140,7 +141,7 @@ def test_sandbox_checkout_json_fail_and_foreign_return_url(client, order, consum
 @pytest.mark.usefixtures("english")
 def test_jpy_order_pays_whole_yen(client_for, store, consumer):
     order = make_order(store=store, consumer=consumer, total=Decimal("100001"), currency="JPY")
-    body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()
+    body = client_for(consumer).post(pay_url(inst_of(order, "booking"))).json()["payment"]
     assert body["amount"] == "10000" and body["currency"] == "JPY"
     assert Installment.objects.filter(order=order).first().amount == Decimal("10000")
     page = client_for(consumer).get(body["checkout_url"]).content.decode()

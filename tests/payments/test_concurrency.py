@@ -68,8 +68,8 @@ def test_32_concurrent_pay_calls_open_one_payment(order, consumer, client_for):
     assert [r.status_code for r in results].count(201) == 1
     assert Payment.objects.filter(order=order).count() == 1
     pid = Payment.objects.get(order=order).pk
-    assert {r.json()["id"] for r in results} == {pid}
-    assert {r.json()["checkout_url"] for r in results} == {Payment.objects.get(pk=pid).checkout_url}
+    assert {r.json()["payment"]["id"] for r in results} == {pid}
+    assert {r.json()["payment"]["checkout_url"] for r in results} == {Payment.objects.get(pk=pid).checkout_url}
 
 
 def test_32_concurrent_refunds_never_exceed_captured(order, store_manager):

@@ -21,9 +21,11 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from fieldwork import services as fieldwork
+from payments.services import payment_account_set
 from tests.factories.fieldwork import image_bytes, starting_soon
 from tests.factories.payments import pay_due_installments
 from tests.factories.workflows import StageSubmissionFileFactory, make_order, make_template, stage_of
+from tests.payments.fake_providers import keypair
 from workflows import services
 
 ROLES = ["anon", "admin", "manager", "tech", "tech2", "consumer", "consumer2", "ops",
@@ -55,11 +57,16 @@ EXPECTATIONS = {
     ("get", "/api/v1/auth/me/"): EVERYONE,  # each caller's own account
     ("patch", "/api/v1/auth/me/"): EVERYONE,
     ("post", "/api/v1/payments/webhooks/{provider}/"): rule(AUTHENTICATED, anon="ok"),
+    # the providers' notifications: the signature is the authentication (an unsigned one answers 400 to anyone)
+    ("post", "/api/v1/payments/notify/alipay/{account_id}/"): rule(AUTHENTICATED, anon="ok"),
+    ("post", "/api/v1/payments/notify/wechatpay/{account_id}/"): rule(AUTHENTICATED, anon="ok"),
     # tenancy
     ("get", "/api/v1/stores/"): EVERYONE,
     ("get", "/api/v1/stores/{id}/"): rule(STAFF_A | {"tech", "tech2"}),
     ("get", "/api/v1/technicians/"): EVERYONE,
     ("get", "/api/v1/technicians/{id}/"): rule(STAFF_A | {"tech"}),
+    ("get", "/api/v1/technicians/{id}/skills/"): rule(STAFF_A | {"tech"}),
+    ("put", "/api/v1/technicians/{id}/skills/"): rule(STAFF_A, forbidden={"tech"}),
     # templates: merchant staff only, edits by the merchant admin
     ("get", "/api/v1/templates/"): rule(STAFF_A | {"x_admin", "x_manager"}, forbidden=TECHS | CONSUMERS),
     ("post", "/api/v1/templates/"): rule({"admin", "x_admin"}, forbidden=TECHS | CONSUMERS | NOT_AUTHORS),
@@ -96,6 +103,7 @@ EXPECTATIONS = {
     ("post", "/api/v1/installments/{id}/pay/"): rule({"admin", "manager", "consumer"}, forbidden=TECHS | {"ops"}),
     ("get", "/api/v1/payments/"): EVERYONE,
     ("get", "/api/v1/payments/{id}/"): rule(STAFF_A | {"consumer"}),
+    ("get", "/api/v1/payments/{id}/qr/"): rule(STAFF_A | {"consumer"}),
     ("post", "/api/v1/payments/{id}/refund/"): rule({"admin", "manager"}, forbidden=TECHS | CONSUMERS | {"ops"}),
     # vouchers
     ("get", "/api/v1/vouchers/"): EVERYONE,
@@ -157,12 +165,18 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
     # A file attached to the stage, so a stage's file can be reached (the order's scope decides who may).
     submission_file = StageSubmissionFileFactory(stage=measuring)
     installment = Installment.objects.get(order=order, stage__definition__code="booking")
+    app, alipay_key = keypair("matrix-app"), keypair("matrix-alipay")
+    account, _ = payment_account_set(merchant=merchant, provider="alipay", app_id="2021000000000001",
+                                     private_key=app.private_pem, provider_public_key=alipay_key.public_pem)
+    wechat, _ = payment_account_set(merchant=merchant, provider="wechatpay", app_id="wx1", mch_id="1900000109",
+                                    merchant_serial_no="S1", private_key=app.private_pem, apiv3_key="k" * 32,
+                                    provider_public_key=alipay_key.public_pem, provider_public_key_id="PUB_KEY_ID_1")
     ids = {
         "templates": template.pk, "orders": order.pk, "appointments": appointment.pk, "stages": measuring.pk,
         "installments": installment.pk, "payments": installment.payments.first().pk,
         "vouchers": Voucher.objects.get(order=order).pk, "jobs": appointment.pk, "stores": store.pk,
         "technicians": technician.pk, "provider": "sandbox", "evidence": photo.data["id"],
-        "stage_files": submission_file.pk,
+        "stage_files": submission_file.pk, "alipay": account.pk, "wechatpay": wechat.pk,
     }
     users = {"admin": merchant_admin, "manager": store_manager, "tech": technician, "tech2": technician2,
              "consumer": consumer, "consumer2": consumer2, "ops": operator, "x_admin": other_admin,
@@ -175,6 +189,8 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
 
 def concrete(path: str, ids: dict) -> str:
     path = path.replace("{provider}", ids["provider"]).replace("{job_id}", str(ids["jobs"]))
+    if "{account_id}" in path:
+        path = path.replace("{account_id}", str(ids[path.split("/")[5]]))
     path = path.replace("{evidence_id}", str(ids["evidence"])).replace("{file_id}", str(ids["stage_files"]))
     if "{id}" in path:
         path = path.replace("{id}", str(ids[path.split("/")[3]]))

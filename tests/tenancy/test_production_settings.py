@@ -36,6 +36,7 @@ def key_env(**overrides: str) -> dict[str, str]:
         "VOUCHER_LOOKUP_KEY": secrets.token_urlsafe(32),
         "VOUCHER_ENCRYPTION_KEY": secrets.token_urlsafe(32),
         "SANDBOX_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        "PAYMENT_ACCOUNT_ENCRYPTION_KEY": secrets.token_urlsafe(32),
     }
     keys.update(overrides)
     return {k: v for k, v in keys.items() if v}
@@ -84,7 +85,8 @@ def test_refuses_to_start_without_allowed_hosts(no_dotenv_secret):
     assert "DJANGO_ALLOWED_HOSTS" in result.stderr
 
 
-@pytest.mark.parametrize("missing", ["VOUCHER_LOOKUP_KEY", "VOUCHER_ENCRYPTION_KEY", "SANDBOX_WEBHOOK_SECRET"])
+@pytest.mark.parametrize("missing", ["VOUCHER_LOOKUP_KEY", "VOUCHER_ENCRYPTION_KEY", "SANDBOX_WEBHOOK_SECRET",
+                                     "PAYMENT_ACCOUNT_ENCRYPTION_KEY"])
 def test_refuses_to_start_without_voucher_and_webhook_keys(missing):
     result = manage(
         "check", DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com", **key_env(**{missing: ""})

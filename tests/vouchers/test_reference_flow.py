@@ -21,7 +21,8 @@ images = pytest.importorskip("tests.factories.fieldwork")
 def _do_site_work(job):
     definition = job.stage.definition
     for i in range(definition.min_photos):
-        upload = SimpleUploadedFile(f"p{i}.png", images.image_bytes(), content_type="image/png")
+        data = images.image_bytes(color=(40 * i, job.pk % 256, 10))  # a photo of its own: a repeat is a 409
+        upload = SimpleUploadedFile(f"p{i}.png", data, content_type="image/png")
         fieldwork.job_evidence_add(technician=job.technician, job_id=job.pk, client_event_id=uuid.uuid4(),
                                    kind="photo", file=upload)
     fieldwork.job_check_out(technician=job.technician, job_id=job.pk, client_event_id=uuid.uuid4(),

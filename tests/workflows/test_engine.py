@@ -106,11 +106,13 @@ def test_a_rejection_needs_a_reason(order, store_manager, consumer):
         services.stage_reject(stage=stage_of(order, "design"), actor=consumer, reason="  ")
 
 
-def test_sla_clock_starts_when_work_starts(order, store_manager):
-    services.stage_start(stage=stage_of(order, "design"), actor=store_manager)
-    design = stage_of(order, "design")
-    assert design.started_at is not None
-    assert (design.sla_due_at - design.started_at).total_seconds() == 24 * 3600
+def test_sla_clock_of_an_off_site_stage_starts_when_work_can_start(order, store_manager):
+    design = stage_of(order, "design")  # `ready` since the passive brief completed (issue 21: not at `start`)
+    assert design.state == "ready" and design.started_at is None
+    assert (design.sla_due_at - design.entered_at).total_seconds() == 24 * 3600
+    services.stage_start(stage=design, actor=store_manager)
+    started = stage_of(order, "design")
+    assert started.started_at is not None and started.sla_due_at == design.sla_due_at  # starting does not reset it
 
 
 def test_cancelled_order_accepts_nothing_more(order, store_manager, consumer):

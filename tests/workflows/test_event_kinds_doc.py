@@ -37,13 +37,13 @@ def test_a_newly_declared_kind_shows_up(monkeypatch):
     """The listing reads the registry, so a kind declared tomorrow is listed (and the doc test then fails until
     docs/events.md is regenerated)."""
     monkeypatch.setattr(events, "_declared", dict(events.declared_kinds()))
-    events.declare("rating.given", "The consumer rated the service | its visits.", ("score", "comment"))
+    events.declare("survey.answered", "The consumer answered the survey | its questions.", ("score", "comment"))
     text = _markdown()
-    assert "## `rating.*`" in text
-    assert "| `rating.given` | The consumer rated the service \\| its visits. | `score`, `comment` |" in text
+    assert "## `survey.*`" in text
+    assert "| `survey.answered` | The consumer answered the survey \\| its questions. | `score`, `comment` |" in text
     assert text != DOC.read_text(encoding="utf-8")
 
     plain = StringIO()
     call_command("event_kinds", stdout=plain)
-    assert "rating.given\n    The consumer rated the service | its visits.\n    payload: score, comment\n" in (
+    assert "survey.answered\n    The consumer answered the survey | its questions.\n    payload: score, comment\n" in (
         plain.getvalue())

@@ -19,10 +19,11 @@ from django.utils import timezone
 from notifications.services import tracking_link_revoke
 from payments.models import Installment, Payment
 from payments.services import installment_pay, payment_fail, payment_refund, sandbox_checkout_complete
-from tests.factories.fieldwork import image_bytes, starting_soon
+from tests.factories.fieldwork import starting_soon
 from tests.factories.vouchers import book_visit as book_voucher_visit
 from tests.factories.vouchers import make_voucher_order, voucher_of
 from tests.factories.workflows import linear_stages, make_order, stage_of
+from tests.fieldwork.helpers import distinct_image
 from vouchers.services import voucher_expire
 from workflows import services
 from workflows.services import appointment_mark_no_show
@@ -76,7 +77,7 @@ class Watch:
 
 
 def photo(name="p.png"):
-    return SimpleUploadedFile(name, image_bytes(), content_type="image/png")
+    return SimpleUploadedFile(name, distinct_image(), content_type="image/png")  # the same photo twice is a 409
 
 
 def _pay(watchers, installment_id, consumer):
@@ -178,9 +179,9 @@ def test_every_kind_of_change_shows_in_the_very_next_detail(
     assert changed()["money"]["refunded"] == "200.00"
 
     # built from the database: token, version, order, stages (with files), appointments, events,
-    # installments (with the ledger), vouchers, check-ins and check-outs
+    # installments (with the ledger), vouchers, check-ins and check-outs, the brand's payment accounts
     settings.ORDER_DETAIL_CACHE_SECONDS = 0
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert consumer_api.get(f"/api/v1/orders/{order.pk}/").status_code == 200
     settings.ORDER_DETAIL_CACHE_SECONDS = 60
 

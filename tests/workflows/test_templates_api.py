@@ -168,12 +168,22 @@ def test_diagram_is_drawn_from_the_engine_machine(admin_api, merchant, store):
     assert admin_api.get(f"{URL}{template.pk}/diagram/?format=mermaid&version=").content == mermaid.content
     assert admin_api.get(f"{URL}{template.pk}/diagram/?format=mermaid&version=99").status_code == 400
 
+
+
+def test_the_svg_diagram_needs_no_graphviz_and_speaks_the_merchant_words(admin_api, merchant, store, consumer,
+                                                                         monkeypatch, tmp_path):
+    import shutil
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Graphviz binary (nor anything else) on the PATH
+    assert shutil.which("dot") is None
+    template = make_template(merchant=merchant, stores=[store])
+    make_order(store=store, consumer=consumer, template=template)
     svg = admin_api.get(f"{URL}{template.pk}/diagram/")
-    if svg.status_code == 503:
-        pytest.skip("Graphviz 'dot' is not installed here")
-    assert svg.status_code == 200
-    assert svg["Content-Type"] == "image/svg+xml"
-    assert b"<svg" in svg.content and b"measuring__scheduled" in svg.content
+    assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
+    body = svg.content.decode()
+    assert body.startswith("<svg") and "Measuring on site" in body and "10% due before" in body
+    assert "__" not in body and "waiting_payment" not in body  # no engine state names
+    assert 'data-stage="booking" data-live="1"' in body  # the live order waits at the booking stage
 
 
 def test_split_preview_adds_up_to_the_sample_total(admin_api, merchant, store):

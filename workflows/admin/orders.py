@@ -2,48 +2,29 @@
 services."""
 
 
-from django import forms
-from django.contrib import admin, messages
-from django.http import HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from functools import partial
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import path
 from django.utils.translation import gettext as _
 
-from core.errors import DomainError
-from tenancy.admin import PhoneSearchMixin, TenantScopedAdmin, TenantScopedInline
-from tenancy.models import User
-from workflows import services
+from tenancy.admin import PhoneSearchMixin, TenantScopedAdmin
+from tenancy.models import Store, User
+from tenancy.scoping import visible_to
+from workflows import selectors
+from workflows.admin import actions, order_page
+from workflows.admin.common import staff_may
 from workflows.models import (
     Appointment,
     OrderEvent,
     ServiceOrder,
-    StageInstance,
 )
 
 Role = User.Role
 
-
-
-class StageInstanceInline(TenantScopedInline, admin.TabularInline):
-    model = StageInstance
-    extra = 0
-    fields = ("position", "definition", "state", "rework_rounds", "started_at", "completed_at", "sla_due_at")
-    readonly_fields = fields
-    can_delete = False
-    edit_action = "admin.platform"
-
-
-class EventInline(TenantScopedInline, admin.TabularInline):
-    model = OrderEvent
-    extra = 0
-    fields = ("seq", "created_at", "kind", "from_state", "to_state", "actor", "actor_role", "payload")
-    readonly_fields = fields
-    can_delete = False
-    edit_action = "admin.platform"
-
-
-class CancelForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea, max_length=2000)
 
 
 @admin.register(ServiceOrder)
@@ -62,7 +43,6 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
     list_filter = ("status", "store")
     search_fields = ("number", "consumer__username", "consumer__phone")
     phone_search_field = "consumer__phone"  # the consumer's phone in any spelling finds their orders
-    inlines = [StageInstanceInline, EventInline]
     readonly_fields = (
         "number",
         "merchant",
@@ -86,42 +66,70 @@ class ServiceOrderAdmin(PhoneSearchMixin, TenantScopedAdmin):
     edit_action = "admin.manage_orders"
     list_select_related = ("store", "consumer", "template_version__template")
 
+    # The workflow diagram's counts link to a version's live orders in one stage.
+    DIAGRAM_LOOKUPS = ("template_version__id__exact", "current_stage__definition__id__exact")
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup in self.DIAGRAM_LOOKUPS or super().lookup_allowed(lookup, value, request)
+
     def has_add_permission(self, request):
-        return False  # orders are created through the API (or the demo), with a consumer and a price
+        return False  # orders are created by the "new order" action (create_view), with a consumer and a price
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def get_urls(self):
+        def view(fn, name, route):
+            return path(route, self.admin_site.admin_view(partial(fn, self)), name=f"workflows_order_{name}")
+
         return [
-            path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="workflows_order_cancel")
+            path("day/", self.admin_site.admin_view(self.day_view), name="workflows_order_day"),
+            view(actions.create_view, "create", "new/"),
+            view(actions.cancel_view, "cancel", "<int:pk>/cancel/"),
+            view(actions.start_view, "start", "<int:pk>/stages/<int:stage_pk>/start/"),
+            view(actions.submit_view, "submit", "<int:pk>/stages/<int:stage_pk>/submit/"),
+            view(actions.resume_view, "resume", "<int:pk>/stages/<int:stage_pk>/resume/"),
+            view(actions.book_view, "book", "<int:pk>/stages/<int:stage_pk>/book/"),
+            view(actions.assign_view, "assign", "<int:pk>/visits/<int:visit_pk>/assign/"),
+            view(actions.move_view, "move", "<int:pk>/visits/<int:visit_pk>/move/"),
         ] + super().get_urls()
 
-    def cancel_view(self, request, pk):
-        order = self.get_queryset(request).filter(pk=pk).first()
-        if order is None or not self.has_change_permission(request, order):
-            return HttpResponse(status=404)
-        form = CancelForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.order_cancel(order=order, actor=request.user, reason=form.cleaned_data["reason"])
-            except DomainError as exc:
-                self.message_user(request, exc.detail, messages.ERROR)
-            else:
-                told = _("Order %(number)s cancelled.") % {"number": order.number}
-                self.message_user(request, told, messages.SUCCESS)
-            return redirect(reverse("admin:workflows_serviceorder_change", args=[pk]))
-        return render(
-            request,
-            "admin/workflows/cancel.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"Cancel order {order.number}",
-                "form": form,
-                "order": order,
-                "opts": self.model._meta,
-            },
-        )
+    def day_view(self, request):
+        """The store's day: today's and tomorrow's visits by technician and the orders waiting on the store."""
+        if not self.has_view_permission(request) or not staff_may(request, "admin.manage_orders"):
+            raise PermissionDenied
+        stores = list(visible_to(Store.objects.all(), request.user).order_by("name"))
+        wanted = request.GET.get("store", "")
+        store = next((s for s in stores if str(s.pk) == wanted), stores[0] if stores else None)
+        if wanted and (store is None or str(store.pk) != wanted):
+            raise Http404  # a store outside the viewer's scope
+        context = selectors.store_day(user=request.user, store=store) if store is not None else {}
+        return render(request, "admin/workflows/day.html", {
+            **self.admin_site.each_context(request), **context, "opts": self.model._meta, "store": store,
+            "stores": stores, "title": _("The store's day"), "is_nav_sidebar_enabled": False,
+            "can_create_order": staff_may(request, "order.create"),
+        })
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_create_order": staff_may(request, "order.create"), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The order's page: the whole order in words with its actions (workflows.admin.order_page)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            detail = order_page.order_page_load(user=request.user, order_id=int(object_id))
+        except (TypeError, ValueError):
+            detail = None
+        if detail is None:
+            raise Http404
+        context = order_page.order_page_context(request, detail, may=lambda action: staff_may(request, action))
+        return render(request, "admin/workflows/order_page.html", {
+            **self.admin_site.each_context(request), **context, "opts": self.model._meta,
+            "title": _("Order %(number)s") % {"number": detail.order.number},
+            "is_nav_sidebar_enabled": False,  # the whole width for the order on a tablet
+        })
 
 
 @admin.register(Appointment)
@@ -169,3 +177,7 @@ class OrderEventAdmin(TenantScopedAdmin):
     fields = readonly_fields
     read_only_records = True
     list_select_related = ("order", "actor")
+
+
+# The admin's home page starts with the store's day (store staff open the admin to run their day).
+admin.site.index_template = "admin/workflows/index.html"

@@ -2,6 +2,7 @@
 payment split preview; distributions to stores. Every change goes through the services."""
 
 from decimal import Decimal
+from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,6 +12,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from core import display
@@ -20,7 +22,8 @@ from tenancy.admin import TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_allows, tier_check_template
-from workflows import diagrams, services
+from workflows import diagrams, selectors, services
+from workflows.admin import studio
 from workflows.models import (
     StageDefinition,
     TemplateDistribution,
@@ -43,6 +46,7 @@ class StageFormSet(BaseInlineFormSet):
             tier_check_template(self.instance.template.merchant, stages)
         except DomainError as exc:
             raise ValidationError(exc.detail) from exc
+        studio.append_new_stages(self)  # positions are never typed: a new stage goes last
 
 
 class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
@@ -51,7 +55,7 @@ class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
     extra = 0
     ordering = ["position"]
     fieldsets = (
-        (None, {"fields": (("position", "code", "name"), "description")}),
+        (None, {"fields": (("position", "code", "name"), "description")}),  # position: read-only, see Up/Down
         (
             "On site",
             {
@@ -65,6 +69,13 @@ class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
         ("Approval", {"fields": (("requires_approval", "max_rework_rounds"),)}),
         ("Payment and SLA", {"fields": (("payment_share", "payment_timing", "refundable_on_cancel"), "sla_hours")}),
     )
+
+    readonly_fields = ("position",)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "checklist":
+            return studio.ChecklistField(label=db_field.verbose_name)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def _editable(self, obj):
         return obj is None or obj.status == TemplateVersion.Status.DRAFT
@@ -117,6 +128,8 @@ class TemplateVersionAdmin(TenantScopedAdmin):
                 "<int:pk>/diagram.svg", self.admin_site.admin_view(self.diagram_view), name="workflows_version_diagram"
             ),
             path("<int:pk>/publish/", self.admin_site.admin_view(self.publish_view), name="workflows_version_publish"),
+            path("<int:pk>/reorder/", self.admin_site.admin_view(partial(studio.reorder_view, self)),
+                 name="workflows_version_reorder"),
             path(
                 "<int:pk>/distribute/",
                 self.admin_site.admin_view(self.distribute_view),
@@ -127,6 +140,24 @@ class TemplateVersionAdmin(TenantScopedAdmin):
 
     def _version(self, request, pk):
         return self.get_queryset(request).filter(pk=pk).select_related("template__merchant").first()
+
+    def _live_counts(self, request, version):
+        """Where this version's live orders sit (the viewer's orders only), and the link to each stage's orders."""
+        counts = selectors.live_orders_by_stage(user=request.user, version=version)
+        base = reverse("admin:workflows_serviceorder_changelist")
+
+        def link(stage):
+            return (f"{base}?template_version__id__exact={version.pk}&current_stage__definition__id__exact={stage.pk}"
+                    f"&status__exact=active")
+
+        return counts, link
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk and obj.stages.exists():
+            counts, link = self._live_counts(request, obj)
+            # Inline (not an <img>) so each count is a link; every text in it is escaped by flow_svg.
+            context["live_flow"] = mark_safe(diagrams.svg(obj, counts=counts, link=link).decode())  # noqa: S308
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     @admin.display(description=_("Problems to fix before publishing"))
     def problems(self, obj):
@@ -165,25 +196,25 @@ class TemplateVersionAdmin(TenantScopedAdmin):
         actions = ""
         if obj.status == TemplateVersion.Status.DRAFT:
             actions = format_html(
-                '<p><a class="button" href="{}">{}</a></p>',
+                '<p><a class="button" href="{}">{}</a> <a class="button" href="{}" '
+                'data-testid="reorder">{}</a></p>',
                 reverse("admin:workflows_version_publish", args=[obj.pk]), _("Publish this draft"),
+                reverse("admin:workflows_version_reorder", args=[obj.pk]), _("Order of the stages"),
             )
         else:
             actions = format_html(
                 '<p><a class="button" href="{}">{}</a></p>',
                 reverse("admin:workflows_version_distribute", args=[obj.pk]), _("Distribute to stores"),
             )
-        return format_html('{}<img src="{}" alt="{}" class="stage-diagram">', actions, url,
-                           _("State diagram of %(version)s") % {"version": obj})
+        # The picture itself is drawn below the fields, with the live orders (render_change_form).
+        return format_html('{}<p><a href="{}">{}</a></p>', actions, url, _("The diagram as an SVG file"))
 
     def diagram_view(self, request, pk):
         version = self._version(request, pk)
         if version is None:
             return HttpResponse(status=404)
-        try:
-            return HttpResponse(diagrams.svg(version), content_type="image/svg+xml")
-        except DomainError as exc:
-            return HttpResponse(diagrams.mermaid(version) + "\n" + exc.detail, content_type="text/plain")
+        counts, link = self._live_counts(request, version)
+        return HttpResponse(diagrams.svg(version, counts=counts, link=link), content_type="image/svg+xml")
 
     def _publish(self, request, version) -> bool:
         try:

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.http import Http404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -33,7 +33,7 @@ class OrderFilter(IdFilterSet):
 
     class Meta:
         model = ServiceOrder
-        fields = ["status", "store", "date"]
+        fields = ["status", "store", "date", "external_ref"]
 
 
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -75,7 +75,13 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         return Response(detail.data, headers=headers)
 
-    @extend_schema(request=OrderCreateSerializer, responses={201: OrderDetailSerializer})
+    @extend_schema(request=OrderCreateSerializer, responses={
+        201: OrderDetailSerializer,
+        200: OpenApiResponse(OrderDetailSerializer, description="The brand's order with this `external_ref` "
+                             "already existed: that order, unchanged (nothing else in the body is read)."),
+        409: OpenApiResponse(ProblemResponse, description="`external_ref_taken`: the brand's order with this "
+                             "`external_ref` is at a store the caller does not work for."),
+    })
     def create(self, request):
         data = OrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -86,8 +92,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         template = WorkflowTemplate.objects.filter(pk=v["template"], merchant_id=store.merchant_id).first()
         if template is None:
             raise DomainError(_("No such template."), code="invalid", errors={"template": ["No such template."]})
-        order = services.order_create_for_contact(
+        outcome = services.order_create_for_contact(
             contact=v["consumer"],
+            external_ref=v["external_ref"],
             template=template,
             store=store,
             total_amount=v["total_amount"],
@@ -97,7 +104,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             longitude=v["longitude"],
             actor=request.user,
         )
-        return self._detail(order.pk, status.HTTP_201_CREATED)
+        # The brand's order number seen before: its order, as it is now (a retried import makes no second one).
+        return self._detail(outcome.order.pk, status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
 
     @extend_schema(request=ReasonSerializer, responses={200: OrderDetailSerializer, 409: ProblemResponse})
     @action(detail=True, methods=["post"])

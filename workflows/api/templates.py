@@ -16,7 +16,7 @@ from tenancy.models import Store
 from tenancy.policy import RolePermission
 from tenancy.scoping import ScopedQuerysetMixin, visible_to
 from tenancy.tiers import tier_require
-from workflows import diagrams, services
+from workflows import diagrams, selectors, services
 from workflows.models import TemplateVersion, WorkflowTemplate
 from workflows.serializers import (
     DistributeSerializer,
@@ -111,14 +111,16 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
     )
     @action(detail=True, methods=["get"])
     def diagram(self, request, pk=None):
-        """The workflow as a state diagram, drawn from the engine's own machine definition."""
+        """The workflow as a diagram: SVG in the merchant's words with where the caller's live orders sit (drawn in
+        Python, no Graphviz), or `format=mermaid`: the engine's machine as Mermaid text."""
         template = self.get_object()
         if request.query_params.get("format") not in (None, "svg", "mermaid"):
             raise serializers.ValidationError({"format": ["svg or mermaid."]})
         version = diagrams.version_for_diagram(template, request.query_params.get("version"))
         if request.query_params.get("format") == "mermaid":
             return HttpResponse(diagrams.mermaid(version), content_type="text/plain; charset=utf-8")
-        return HttpResponse(diagrams.svg(version), content_type="image/svg+xml")
+        counts = selectors.live_orders_by_stage(user=request.user, version=version)
+        return HttpResponse(diagrams.svg(version, counts=counts), content_type="image/svg+xml")
 
     @extend_schema(
         parameters=[

@@ -36,12 +36,16 @@ def appointment_minutes_for(stage: StageInstance) -> int:
     return int(overrides.get(stage.definition.code, stage.definition.appointment_minutes))
 
 
-def _store_technician_ids(store: Store) -> list[int]:
-    return list(
-        User.objects.filter(role=Role.TECHNICIAN, is_active=True, stores=store)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+def _store_technician_ids(store: Store, skill: str = "") -> list[int]:
+    """The store's active technicians, in id order; with `skill`, only those who have it."""
+    rows = (User.objects.filter(role=Role.TECHNICIAN, is_active=True, stores=store)
+            .order_by("pk").values_list("pk", "skills"))
+    # Filtered here: JSON containment has no portable lookup (SQLite), and a store has a handful of technicians.
+    return [pk for pk, skills in rows if not skill or skill in (skills or [])]
+
+
+def required_skill(stage: StageInstance) -> str:
+    return stage.definition.required_skill or ""
 
 
 def technicians_busy(technician_ids: list[int], start: datetime, end: datetime,
@@ -77,7 +81,7 @@ def appointment_slots(*, stage: StageInstance, now: datetime | None = None) -> l
     tz = store.tzinfo
     length = timedelta(minutes=appointment_minutes_for(stage))
     now = now or timezone.now()
-    tech_ids = _store_technician_ids(store)
+    tech_ids = _store_technician_ids(store, required_skill(stage))
     if not tech_ids:
         return []
     first_day = now.astimezone(tz).date()
@@ -165,12 +169,12 @@ def _lock_technicians(ids: list[int]) -> None:
 
 
 def _free_technician(store: Store, start: datetime, end: datetime, *, moving: int | None = None,
-                     prefer: int | None = None) -> int:
+                     prefer: int | None = None, skill: str = "") -> int:
     """A technician for the window: `prefer` (the visit's own, when it is moved) if they still work at the store,
     are active and are free then, else the first such technician; their rows stay locked until the caller
-    commits. `moving`: the visit being moved, which does not keep its technician busy. Conflict when nobody is
-    free."""
-    tech_ids = _store_technician_ids(store)
+    commits. `moving`: the visit being moved, which does not keep its technician busy. `skill`: only technicians
+    with it. Conflict when nobody is free."""
+    tech_ids = _store_technician_ids(store, skill)
     _lock_technicians(tech_ids)
     busy = technicians_busy(tech_ids, start, end, exclude_pk=moving)
     free = [t for t in tech_ids if t not in busy]
@@ -193,7 +197,7 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
                                     allowed=allowed)
         raise InvalidTransition(_("This stage cannot be booked now."), allowed=allowed)
     window_end = _validate_window(stage, window_start)
-    technician_id = _free_technician(order.store, window_start, window_end)
+    technician_id = _free_technician(order.store, window_start, window_end, skill=required_skill(stage))
     engine.fire_locked(
         order,
         trigger="book",
@@ -241,7 +245,8 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
     stage = appointment.stage
     window_end = _validate_window(stage, window_start)
     technician_id = _free_technician(order.store, window_start, window_end, moving=appointment.pk,
-                                     prefer=None if missed else appointment.technician_id)
+                                     prefer=None if missed else appointment.technician_id,
+                                     skill=required_skill(stage))
     engine.fire_locked(
         order,
         trigger="reschedule",
@@ -269,7 +274,7 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
 def appointment_assign(*, appointment: Appointment, technician: User, actor) -> Appointment:
     """Give the visit to an active technician of its store who is free for the window."""
     order = engine.lock_order(appointment.order_id)
-    appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+    appointment = Appointment.objects.select_for_update().select_related("stage__definition").get(pk=appointment.pk)
     if not appointment.is_active:
         raise InvalidTransition(_("This visit is no longer active."), allowed=[])
     if technician.role != Role.TECHNICIAN or not technician.stores.filter(pk=appointment.store_id).exists():
@@ -284,6 +289,13 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
             "That technician's account is deactivated.",
             code="invalid",
             errors={"technician": ["This technician's account is deactivated."]},
+        )
+    skill = required_skill(appointment.stage)
+    if skill and skill not in (technician.skills or []):
+        raise DomainError(
+            f"This visit needs the skill '{skill}', which that technician does not have.",
+            code="missing_skill", skill=skill,
+            errors={"technician": [f"Lacks the skill '{skill}' this visit needs."]},
         )
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition(_("The technician has already checked in."), allowed=[])

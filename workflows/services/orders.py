@@ -4,16 +4,18 @@ delivered by store staff (files checked by their bytes), cancel."""
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from core.errors import DomainError, InvalidTransition, NotFound
+from core.errors import Conflict, DomainError, InvalidTransition, NotFound
 from core.files import IMAGE_FORMATS, OPAQUE, PDF, detect_document, upload_read
 from core.money import minor_units_error, quantize
 from tenancy.models import Store, User
+from tenancy.scoping import visible_to
 from workflows import engine
 from workflows.models import (
     Appointment,
@@ -28,22 +30,53 @@ from workflows.services.consumers import consumer_find_or_create
 Role = User.Role
 
 
+@dataclass
+class OrderCreated:
+    """An order creation's outcome: `created` False when the brand's `external_ref` named an order it had."""
+
+    order: ServiceOrder
+    created: bool = True
+
+
+def _order_by_external_ref(*, merchant_id: int, external_ref: str, actor) -> ServiceOrder | None:
+    """The brand's order with that number, when the caller may see it; 409 when it exists in a store the caller
+    does not work for (answering it would show another store's order; a second one would break the rule)."""
+    if not external_ref:
+        return None
+    existing = ServiceOrder.objects.filter(merchant_id=merchant_id, external_ref=external_ref).first()
+    if existing is None:
+        return None
+    if actor is not None and not visible_to(ServiceOrder.objects.filter(pk=existing.pk), actor).exists():
+        raise Conflict("The brand already has an order with this external_ref, in a store you do not work for.",
+                       code="external_ref_taken")
+    return existing
+
+
 @transaction.atomic
-def order_create_for_contact(*, contact: dict, **order_fields) -> ServiceOrder:
+def order_create_for_contact(*, contact: dict, store: Store, external_ref: str = "", actor=None,
+                             **order_fields) -> OrderCreated:
     """Find or create the consumer by their contact details (consumer_find_or_create) and create their
     order, in one transaction: an order refused (say, a template not distributed to the store, or contact
-    details of two different people) leaves no new account behind. Field errors come under `consumer`."""
+    details of two different people) leaves no new account behind. Field errors come under `consumer`.
+    An `external_ref` the brand already used answers its order (created False), whatever else was sent."""
+    if existing := _order_by_external_ref(merchant_id=store.merchant_id, external_ref=external_ref, actor=actor):
+        return OrderCreated(existing, created=False)
     try:
         consumer = consumer_find_or_create(**contact)
     except DomainError as exc:
         if "errors" in exc.extra:
             exc.extra["errors"] = {"consumer": exc.extra["errors"]}
         raise
-    return order_create(consumer=consumer, **order_fields)
+    return _order_create(consumer=consumer, store=store, external_ref=external_ref, actor=actor, **order_fields)
+
+
+def order_create(**fields) -> ServiceOrder:
+    """A new order at its first stage (see _order_create)."""
+    return _order_create(**fields).order
 
 
 @transaction.atomic
-def order_create(
+def _order_create(
     *,
     template: WorkflowTemplate,
     store: Store,
@@ -53,27 +86,38 @@ def order_create(
     service_address: str,
     latitude: Decimal,
     longitude: Decimal,
+    external_ref: str = "",
     actor=None,
-) -> ServiceOrder:
+) -> OrderCreated:
+    """A new order at its first stage. With an `external_ref` the brand already used (a concurrent import of the
+    same order got there first), the brand's existing order is returned instead of a second one."""
     dist = TemplateDistribution.objects.select_related("version").filter(template=template, store=store).first()
     if dist is None:
         raise DomainError(_("This workflow is not distributed to that store."), code="not_distributed")
     if error := minor_units_error(total_amount, currency):
         raise DomainError(error, code="invalid", errors={"total_amount": [error]})
 
-    order = ServiceOrder.objects.create(
-        merchant_id=store.merchant_id,
-        store=store,
-        consumer=consumer,
-        template_version=dist.version,
-        total_amount=quantize(total_amount, currency),
-        currency=currency,
-        service_address=service_address,
-        latitude=latitude,
-        longitude=longitude,
-        state="",
-        created_by=actor if getattr(actor, "pk", None) else None,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: the unique (brand, external_ref) may refuse the row
+            order = ServiceOrder.objects.create(
+                merchant_id=store.merchant_id,
+                store=store,
+                consumer=consumer,
+                template_version=dist.version,
+                total_amount=quantize(total_amount, currency),
+                currency=currency,
+                service_address=service_address,
+                latitude=latitude,
+                longitude=longitude,
+                external_ref=external_ref,
+                state="",
+                created_by=actor if getattr(actor, "pk", None) else None,
+            )
+    except IntegrityError:
+        existing = _order_by_external_ref(merchant_id=store.merchant_id, external_ref=external_ref, actor=actor)
+        if existing is None:
+            raise
+        return OrderCreated(existing, created=False)
     StageInstance.objects.bulk_create(
         [
             StageInstance(order=order, definition=d, position=d.position)
@@ -81,7 +125,7 @@ def order_create(
         ]
     )
     engine.order_initialize(order)
-    return order
+    return OrderCreated(order)
 
 
 def stage_fire(*, stage: StageInstance, trigger: str, actor, payload: dict | None = None) -> engine.FireResult:

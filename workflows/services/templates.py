@@ -31,6 +31,7 @@ STAGE_FIELDS = (
     "sla_hours",
     "arrival_tolerance_minutes",
     "refundable_on_cancel",
+    "required_skill",
 )
 MAX_SLA_HOURS = 24 * 365
 MAX_VOUCHER_VALID_DAYS = 3650  # as StageDefinition.voucher_valid_days' validator
@@ -218,3 +219,27 @@ def distribution_set_overrides(
     distribution.save(update_fields=["appointment_minutes_overrides"])
     return distribution
 
+
+
+@transaction.atomic
+def template_stage_move(*, version: TemplateVersion, stage_id: int, offset: int, actor=None) -> list[int]:
+    """Move one stage of a draft up (offset -1) or down (+1): it swaps places with its neighbour, the others keep
+    theirs. The template's row is locked (as every draft edit locks it). Returns the stage ids in their new order."""
+    WorkflowTemplate.objects.select_for_update().filter(pk=version.template_id).first()
+    version = TemplateVersion.objects.get(pk=version.pk)
+    if version.status != TemplateVersion.Status.DRAFT:
+        raise Conflict("Published versions are frozen: edit the draft.", code="version_published")
+    stages = list(version.stages.order_by("position"))
+    index = next((i for i, s in enumerate(stages) if s.pk == stage_id), None)
+    if index is None:
+        raise NotFound("No such stage in this draft.")
+    other = index + offset
+    if offset not in (-1, 1) or not 0 <= other < len(stages):
+        raise DomainError("That stage cannot move further.", code="invalid")
+    a, b = stages[index], stages[other]
+    # (version, position) is unique: park one stage out of the way while the two swap.
+    StageDefinition.objects.filter(pk=a.pk).update(position=stages[-1].position + 1)
+    StageDefinition.objects.filter(pk=b.pk).update(position=a.position)
+    StageDefinition.objects.filter(pk=a.pk).update(position=b.position)
+    stages[index], stages[other] = b, a
+    return [s.pk for s in stages]

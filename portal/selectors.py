@@ -1,0 +1,44 @@
+"""Read-side queries of the consumer's page that other screens use: the ratings' figures for the platform's
+metrics (registered as an order figure, so insights never imports this app)."""
+
+from __future__ import annotations
+
+from django.db.models import Avg, Count, Q, QuerySet
+
+from portal.models import Rating, VisitRating
+
+
+def _rows(qs, key: str, name: str) -> list[dict]:
+    return [{key: r[key], "name": r[name] or "", "count": r["count"],
+             "average": round(float(r["average"]), 2) if r["average"] is not None else None}
+            for r in qs]
+
+
+def rating_figures(orders: QuerySet, start=None, end=None) -> dict:
+    """Average stars and how many ratings, in all and per store, per template and per technician (visits'
+    ratings), for ratings given in [start, end) on these orders; `low`: ratings of 1-2 stars. Four queries."""
+    period = Q()
+    if start is not None:
+        period &= Q(created_at__gte=start)
+    if end is not None:
+        period &= Q(created_at__lt=end)
+    ratings = Rating.objects.filter(order__in=orders).filter(period)
+    overall = ratings.aggregate(count=Count("pk"), average=Avg("score"), low=Count("pk", filter=Q(score__lte=2)))
+    by_store = (ratings.values("order__store", "order__store__name").order_by("order__store")
+                .annotate(count=Count("pk"), average=Avg("score")))
+    by_template = (ratings.values("order__template_version__template", "order__template_version__template__name")
+                   .order_by("order__template_version__template").annotate(count=Count("pk"), average=Avg("score")))
+    visit_period = Q(rating__in=ratings.values("pk"))
+    by_technician = (VisitRating.objects.filter(visit_period).values("technician", "technician__username")
+                     .order_by("technician").annotate(count=Count("pk"), average=Avg("score")))
+    return {
+        "count": overall["count"],
+        "average": round(float(overall["average"]), 2) if overall["average"] is not None else None,
+        "low": overall["low"],
+        "by_store": [{**r, "store": r.pop("order__store")} for r in _rows(by_store, "order__store",
+                                                                           "order__store__name")],
+        "by_template": [{**r, "template": r.pop("order__template_version__template")} for r in _rows(
+            by_template, "order__template_version__template", "order__template_version__template__name")],
+        "by_technician": [{**r, "technician": r.pop("technician")} for r in _rows(
+            by_technician, "technician", "technician__username")],
+    }

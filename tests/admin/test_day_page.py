@@ -1,0 +1,60 @@
+"""The store's day: today's and tomorrow's visits by technician, and the orders waiting on the store, each a
+link to its order page; only the viewer's stores."""
+
+import pytest
+from django.urls import reverse
+
+from tests.admin.conftest import web
+from tests.factories import StoreManagerFactory
+from tests.factories.workflows import make_order
+
+pytestmark = pytest.mark.django_db
+DAY = reverse("admin:workflows_order_day")
+
+
+def section(html: str, testid: str) -> str:
+    start = html.index(f'data-testid="{testid}"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_the_day_lists_visits_by_technician_and_what_waits_on_the_store(manager_web, visit, design_order,
+                                                                        escalated_order, technician, store,
+                                                                        consumer, store_manager):
+    ready = make_order(store=store, consumer=consumer, actor=store_manager,
+                       definition={"name": "Visit only", "stages": [
+                           {"code": "visit", "name": "Visit", "requires_appointment": True}]})
+    html = manager_web.get(DAY).content.decode()
+    visits = section(html, "visits-today") + section(html, "visits-tomorrow")
+    assert technician.display_name in visits and visit.order.number in visits
+    assert reverse("admin:workflows_serviceorder_change", args=[visit.order_id]) in visits
+    assert design_order.number in section(html, "to_deliver")
+    assert escalated_order.number in section(html, "escalated")
+    assert escalated_order.number not in section(html, "to_deliver")
+    assert ready.number in section(html, "to_book")
+    assert design_order.number in section(html, "sla_at_risk")  # a 24-hour SLA, just started
+
+
+def test_the_day_costs_a_fixed_number_of_queries(manager_web, visit, design_order, escalated_order,
+                                                 django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        assert manager_web.get(DAY).status_code == 200
+
+
+def test_only_the_viewer_stores(visit, store, store2, other_store_manager, merchant_admin):
+    other_manager = StoreManagerFactory(username="a_manager2", stores=[store2])
+    assert web(other_manager).get(DAY, {"store": store.pk}).status_code == 404
+    assert visit.order.number not in web(other_manager).get(DAY).content.decode()
+    assert web(other_store_manager).get(DAY, {"store": store.pk}).status_code == 404
+    # the merchant's admin picks any of its stores
+    html = web(merchant_admin).get(DAY, {"store": store.pk}).content.decode()
+    assert visit.order.number in html
+
+
+def test_the_admin_index_links_the_day(manager_web):
+    assert DAY in manager_web.get(reverse("admin:index")).content.decode()
+
+
+def test_accounts_that_are_not_staff_go_to_the_login(technician, consumer):
+    for user in (technician, consumer):
+        response = web(user).get(DAY)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]

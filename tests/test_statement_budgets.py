@@ -1,0 +1,151 @@
+"""Statement budgets of the three hot paths (issue 22, target 2): a technician's check-in, a stage transition
+(start, complete, approve) and a built order detail, each sending the same number of statements for a small and a
+big order.
+
+Counted as django_assert_max_num_queries counts: every statement, the token lookup and the transaction's two ends
+included (in a test the request's BEGIN/COMMIT become a SAVEPOINT/RELEASE pair inside the test's transaction: the
+same number). BUDGET is today's count, a guard against regressions; the issue's targets (TARGET) are lower, and
+where they stand is in docs/performance.md ("Statement budgets").
+
+Small: the reference wardrobe (5 stages, 4 installments) with its ordinary history. Big: the same workflow with
+20 more paid stages (25 stages, 24 installments) and 20 more events (its measuring visit handed between two
+technicians ten times and back).
+"""
+
+import copy
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from demo.builder import Driver
+from tests.factories.fieldwork import starting_soon
+from tests.factories.workflows import make_order, make_template
+from tests.fieldwork.helpers import check_in_body, job_url
+from workflows import engine
+from workflows import services as wf
+from workflows.models import Appointment, OrderEvent
+from workflows.reference import CUSTOM_WARDROBE
+
+pytestmark = pytest.mark.django_db
+
+# The design's approval makes two installments due (its own 'after' one and the installation's 'before' one): two
+# more events, each with its chain-tail read and a notification, and the installments locked and read again.
+BUDGET = {"check-in": 16, "start": 7, "complete": 8, "approve": 21, "detail": 9}
+# The issue's targets, not met yet where they are below BUDGET (the gaps: docs/performance.md).
+TARGET = {"check-in": 10, "start": 8, "complete": 8, "approve": 8, "detail": 6}
+EXTRA_STAGES, HANDOVERS = 20, 10
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def big_wardrobe() -> dict:
+    """The wardrobe with EXTRA_STAGES plain stages paid 2 % each after installation (whose share drops from 50 to
+    10 %), so the stages around the measuring visit and the design are those of the small one."""
+    data = copy.deepcopy(CUSTOM_WARDROBE)
+    data["name"] = "Custom wardrobe, many stages"
+    stages = data["stages"]
+    at = next(i for i, s in enumerate(stages) if s["code"] == "installation")
+    stages[at]["payment_share"] = Decimal("10")
+    extra = [{"code": f"fitting{i}", "name": f"Fitting {i}", "payment_share": Decimal("2"),
+              "payment_timing": "after"} for i in range(1, EXTRA_STAGES + 1)]
+    data["stages"] = stages[:at + 1] + extra + stages[at + 1:]
+    return data
+
+
+@pytest.fixture
+def people(store, consumer, store_manager, technician, technician2):
+    return {"store": store, "consumer": consumer, "manager": store_manager, "technician": technician,
+            "technician2": technician2}
+
+
+def drive(people, *, big: bool, to: str):
+    """An order of the small or big workflow, moved by its people to `to`; the big one's visit changes hands
+    2 x HANDOVERS times while it is booked."""
+    store = people["store"]
+    definition = big_wardrobe() if big else CUSTOM_WARDROBE
+    template = make_template(merchant=store.merchant, stores=[store], definition=definition)
+    order = make_order(store=store, consumer=people["consumer"], template=template, actor=people["manager"])
+    driver = Driver(order=order, manager=people["manager"], technician=people["technician"])
+    driver.run_to("measuring:scheduled")
+    if big:
+        visit = Appointment.objects.get(order=order, state="booked")
+        for _ in range(HANDOVERS):
+            for tech in (people["technician2"], people["technician"]):
+                visit = wf.appointment_assign(appointment=visit, technician=tech, actor=people["manager"])
+    if to != "measuring:scheduled":
+        driver.run_to(to)
+    return order
+
+
+def sizes(order) -> tuple[int, int, int]:
+    return order.stages.count(), order.installments.count(), OrderEvent.objects.filter(order=order).count()
+
+
+def count(fn) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return len(ctx.captured_queries)
+
+
+def test_the_big_order_is_bigger(people):
+    small, big = (drive(people, big=b, to="design:ready") for b in (False, True))
+    (s_stages, s_inst, s_events), (b_stages, b_inst, b_events) = sizes(small), sizes(big)
+    assert (s_stages, b_stages) == (5, 5 + EXTRA_STAGES)
+    assert b_inst == s_inst + EXTRA_STAGES
+    assert b_events >= s_events + 2 * HANDOVERS
+
+
+def test_a_check_in_costs_the_same_statements_for_a_small_and_a_big_order(people, client_for,
+                                                                          django_assert_max_num_queries):
+    tech = client_for(people["technician"])
+    counts = []
+    for big in (False, True):
+        visit = Appointment.objects.get(order=drive(people, big=big, to="measuring:scheduled"), state="booked")
+        starting_soon(visit)  # the demo parks the second one two hours on (its technician has the first one then)
+        assert visit.technician_id == people["technician"].pk
+        body = check_in_body(visit.order)
+        with django_assert_max_num_queries(BUDGET["check-in"]):
+            counts.append(count(lambda v=visit, b=body: _expect(tech.post(job_url(v, "check-in"), b), 201)))
+    assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("trigger", ["start", "complete", "approve"])
+def test_a_stage_transition_costs_the_same_statements_for_a_small_and_a_big_order(
+        people, trigger, django_assert_max_num_queries):
+    actor = people["consumer"] if trigger == "approve" else people["manager"]
+    before = {"start": [], "complete": ["start"], "approve": ["start", "complete"]}[trigger]
+    counts = []
+    for big in (False, True):
+        order = drive(people, big=big, to="design:ready")
+        for step in before:
+            engine.fire(order_id=order.pk, trigger=step, actor=people["manager"])
+        with django_assert_max_num_queries(BUDGET[trigger]):
+            counts.append(count(lambda o=order: engine.fire(order_id=o.pk, trigger=trigger, actor=actor)))
+        order.refresh_from_db()
+        assert order.state == {"start": "design:in_progress", "complete": "design:awaiting_approval",
+                               "approve": "installation:waiting_payment"}[trigger]
+    assert counts[0] == counts[1], counts
+
+
+def test_a_built_order_detail_costs_the_same_statements_for_a_small_and_a_big_order(
+        people, client_for, settings, django_assert_max_num_queries):
+    settings.ORDER_DETAIL_CACHE_SECONDS = 0  # built from the database every time
+    api = client_for(people["consumer"])
+    counts = []
+    for big in (False, True):
+        order = drive(people, big=big, to="design:awaiting_approval")
+        with django_assert_max_num_queries(BUDGET["detail"]):
+            counts.append(count(lambda o=order: _expect(api.get(f"/api/v1/orders/{o.pk}/"), 200)))
+        body = api.get(f"/api/v1/orders/{order.pk}/").json()
+        assert len(body["stages"]) == order.stages.count() and len(body["installments"]) == order.installments.count()
+    assert counts[0] == counts[1], counts
+
+
+def _expect(response, status):
+    assert response.status_code == status, response.content
+    return response
