@@ -245,7 +245,7 @@ def create_view(admin, request):
                 latitude=v["latitude"], longitude=v["longitude"], actor=request.user))
 
         if run_action(request, action="order.create", do=create, success=_("The order was created.")):
-            return redirect(order_page_url(made[0].pk))
+            return redirect(order_page_url(made[0].order.pk))
     return confirm_page(request, admin.admin_site, title=_("New service order"), form=form, order=None,
                         submit=_("Create the order"),
                         intro=_("The consumer is found by phone, or gets an account; they are sent the tracking link."))
