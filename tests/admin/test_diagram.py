@@ -12,7 +12,7 @@ from tests.admin.conftest import web
 from tests.factories.payments import pay_due_installments
 from tests.factories.workflows import make_order, make_template
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # reads English wording
 
 
 @pytest.fixture

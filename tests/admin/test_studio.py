@@ -8,7 +8,7 @@ from tests.admin.conftest import web
 from tests.factories.workflows import make_template
 from workflows.admin.studio import ChecklistField
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # reads English wording
 
 
 @pytest.fixture

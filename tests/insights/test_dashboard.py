@@ -109,7 +109,7 @@ def test_store_manager_sees_only_their_stores_figures(client, merchant, store2, 
     assert client.get(URL, {"store": store2.pk}).status_code == 404  # another store of the merchant
 
 
-def test_store_manager_of_a_basic_tier_gets_the_tier_page(client, merchant, store_manager):
+def test_store_manager_of_a_basic_tier_gets_the_tier_page(client, merchant, store_manager, english):
     merchant.tier = "basic"
     merchant.save()
     client.force_login(store_manager)

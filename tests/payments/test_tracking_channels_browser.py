@@ -56,7 +56,7 @@ def test_pay_the_deposit_through_alipay_from_the_tracking_page(live_server, alip
             assert answer == b"success"
 
             page.goto(f"{url}?payment=paid")  # Alipay sends the browser back to the return_url
-            expect(page.get_by_test_id("paid-total")).to_have_text("1,200.00 CNY")
+            expect(page.get_by_test_id("paid-total")).to_have_text("CN¥1,200.00")
             assert not csp_violations(messages), messages
         finally:
             browser.close()
