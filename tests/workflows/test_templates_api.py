@@ -171,7 +171,7 @@ def test_diagram_is_drawn_from_the_engine_machine(admin_api, merchant, store):
 
 
 def test_the_svg_diagram_needs_no_graphviz_and_speaks_the_merchant_words(admin_api, merchant, store, consumer,
-                                                                         monkeypatch, tmp_path):
+                                                                         monkeypatch, tmp_path, english):
     import shutil
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no Graphviz binary (nor anything else) on the PATH
