@@ -10,7 +10,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
