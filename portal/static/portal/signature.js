@@ -11,6 +11,11 @@
     if (!canvas || !field || typeof window.SignaturePad !== "function") { return; }
     canvas.hidden = false;
     clear.hidden = false;
+    // The drawing surface is the box's size on screen (sharp on high-density screens).
+    var ratio = Math.max(window.devicePixelRatio || 1, 1);
+    canvas.width = canvas.offsetWidth * ratio;
+    canvas.height = canvas.offsetHeight * ratio;
+    canvas.getContext("2d").scale(ratio, ratio);
     var pad = new window.SignaturePad(canvas, { backgroundColor: "rgb(255,255,255)" });
     clear.addEventListener("click", function () { pad.clear(); field.value = ""; });
     form.addEventListener("submit", function () {
