@@ -9,8 +9,8 @@ import pytest
 
 from notifications.services import tracking_url
 from tests.browser import BROWSER_SKIPS, CHROMIUM, CHROMIUM_ARGS, csp_violations, expect, sync_playwright
-from tests.portal.test_portal_browser import axe_check, enter_code, merchant, to_docs  # noqa: F401
 from tests.portal.conftest import last_code
+from tests.portal.test_portal_browser import axe_check, enter_code, merchant, to_docs  # noqa: F401
 from tests.portal.test_signature import signed_order
 
 pytestmark = [*BROWSER_SKIPS, pytest.mark.django_db(transaction=True)]
