@@ -117,10 +117,13 @@ class Evidence(models.Model):
         PHOTO = "photo", _("Photo")
         MEASUREMENT = "measurement", _("Measurement")
         OTHER = "other", _("Other")
+        SIGNATURE = "signature", _("Signature")  # the consumer's, on approving a stage: no visit, no technician
 
     order = models.ForeignKey(ServiceOrder, on_delete=models.PROTECT, related_name="evidence")
-    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="evidence")
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="evidence", null=True,
+                                    blank=True)
     stage = models.ForeignKey(StageInstance, on_delete=models.PROTECT, related_name="evidence")
+    # Who recorded it: the technician, or the consumer for a signature.
     technician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     file = models.FileField(upload_to=evidence_upload_to, max_length=200)

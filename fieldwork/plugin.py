@@ -172,3 +172,21 @@ def register() -> None:
     # Reads the "visits" section's check-ins; loads the evidence rows itself.
     hooks.register_admin_section("site", title=admin_page.TITLE, load=admin_page.load, render=admin_page.render,
                                  position=30)
+    hooks.register_signature_store(signature_store)
+
+
+def signature_store(stage: StageInstance, actor, data: bytes, sha256: str) -> None:
+    """Keep the consumer's approval signature as an evidence file of kind "signature" (no visit)."""
+    import uuid
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from fieldwork.models import Evidence
+
+    now = timezone.now()
+    evidence = Evidence(order_id=stage.order_id, stage=stage, appointment=None, technician=actor,
+                        kind=Evidence.Kind.SIGNATURE, sha256=sha256, size=len(data), content_type="image/png",
+                        client_event_id=uuid.uuid4(), recorded_at=now, received_at=now)
+    evidence.file.save("signature.png", ContentFile(data), save=False)
+    evidence.save()

@@ -57,7 +57,8 @@ class ChecklistInput(serializers.Serializer):
 
 class EvidenceInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=False)
-    kind = serializers.ChoiceField(choices=Evidence.Kind.choices)
+    # A signature is the consumer's (kept on approval), never a technician's upload.
+    kind = serializers.ChoiceField(choices=[c for c in Evidence.Kind.choices if c[0] != Evidence.Kind.SIGNATURE])
     client_event_id = serializers.UUIDField()
     recorded_at = DeviceDateTimeField(required=False)
 

@@ -107,7 +107,7 @@ def logout(request, token: str):
 
 @_acting
 def approve(request, order, stage_id: int):
-    services.work_approve(order=order, stage_id=stage_id)
+    services.work_approve(order=order, stage_id=stage_id, signature=str(request.POST.get("signature", "")))
     return _back(order, "approved")
 
 

@@ -79,6 +79,7 @@ class StageView:
     state_words: str
     requires_appointment: bool = False
     needs_approval: bool = False  # waiting for the consumer's approval now
+    needs_signature: bool = False  # approving it takes the consumer's drawn signature
     bookable: bool = False  # ready for a visit to be booked now
     notes: str = ""
     files: list[FileView] = field(default_factory=list)
@@ -326,6 +327,7 @@ def tracking_page_build(order: ServiceOrder, *, live: bool = False) -> TrackingP
             state_words=str(STATE_WORDS.get(s.state, s.state)),
             requires_appointment=s.definition.requires_appointment,
             needs_approval=is_current and s.state == S.AWAITING_APPROVAL,
+            needs_signature=s.definition.approval_requires_signature,
             bookable=is_current and s.state == S.READY and s.definition.requires_appointment,
             notes=s.submission_notes, files=files.get(s.pk, []), photos=photos.get(s.pk, []),
             visits=stage_visits, rework=rework.get(s.pk, []),

@@ -318,3 +318,18 @@ def load_admin_sections(details: list[OrderDetailRows]) -> None:
         loaded = section.load(details)
         for detail in details:
             detail.sections[f"admin:{section.name}"] = loaded.get(detail.order.pk)
+
+
+# Where a consumer's approval signature is kept (the fieldwork app registers it: an evidence file of kind
+# "signature"). `fn(stage, actor, data: bytes, sha256: str) -> None`, run inside the approval's transaction.
+_signature_store: list[Callable[..., None]] = []
+
+
+def register_signature_store(fn: Callable[..., None]) -> None:
+    _signature_store[:] = [fn]
+
+
+def signature_store(stage: StageInstance, actor: Any, data: bytes, sha256: str) -> None:
+    if not _signature_store:
+        raise RuntimeError("no app keeps approval signatures (fieldwork not installed?)")
+    _signature_store[0](stage, actor, data, sha256)

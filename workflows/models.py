@@ -90,6 +90,8 @@ class StageDefinition(models.Model):
     requires_appointment = models.BooleanField(default=False)
     appointment_minutes = models.PositiveIntegerField(default=120, validators=[MinValueValidator(15)])
     requires_approval = models.BooleanField(default=False)
+    # Approving takes the consumer's handwritten signature (a PNG kept as a "signature" evidence file).
+    approval_requires_signature = models.BooleanField(default=False)
     max_rework_rounds = models.PositiveIntegerField(default=2, validators=[MaxValueValidator(20)])
     min_photos = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(50)])
     checklist = models.JSONField(default=list, blank=True, help_text=_("Items the technician must tick off."))

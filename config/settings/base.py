@@ -261,6 +261,9 @@ IDEMPOTENCY_CLAIM_LEASE = timedelta(seconds=env.int("IDEMPOTENCY_CLAIM_LEASE_SEC
 # Each file store staff attach to an off-site stage (POST /stages/{id}/submit/, at most 10 a request): a PDF or a
 # JPEG/PNG/WebP image of at most this size.
 SUBMISSION_MAX_BYTES = env.int("SUBMISSION_MAX_BYTES", default=20 * 1024 * 1024)
+# A consumer's drawn approval signature (a PNG): at most this many bytes and pixels a side.
+SIGNATURE_MAX_BYTES = env.int("SIGNATURE_MAX_BYTES", default=512 * 1024)
+SIGNATURE_MAX_PX = env.int("SIGNATURE_MAX_PX", default=2000)
 
 # --- appointments (workflows app) -----------------------------------------------
 # How far ahead visits can be booked: the slots listing offers windows from now to the store's closing

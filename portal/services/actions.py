@@ -4,8 +4,12 @@ checks the device's session first; these only make sure the stage or visit is th
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 
+from django.conf import settings
+from django.core.files.base import ContentFile
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
@@ -29,8 +33,29 @@ def _window(value: str) -> datetime:
     return start
 
 
-def work_approve(*, order: ServiceOrder, stage_id: int):
-    return services.stage_approve(stage=_stage(order, stage_id), actor=order.consumer)
+PNG_DATA_URL = "data:image/png;base64,"
+
+
+def signature_file(data_url: str) -> ContentFile | None:
+    """The PNG the page's signature box put in its hidden field (a data URL), as a file; None when empty (the
+    service then says a signature is needed). Anything else than a base64 PNG data URL: 400."""
+    if not data_url:
+        return None
+    # base64 takes 4 characters for 3 bytes: refuse far larger input before decoding it.
+    if not data_url.startswith(PNG_DATA_URL) or len(data_url) > settings.SIGNATURE_MAX_BYTES * 4 // 3 + 100:
+        raise DomainError(_("The signature could not be read: draw it again."), code="invalid_signature",
+                          errors={"signature": ["Not a PNG data URL of the allowed size."]})
+    try:
+        data = base64.b64decode(data_url.removeprefix(PNG_DATA_URL), validate=True)
+    except (binascii.Error, ValueError):
+        raise DomainError(_("The signature could not be read: draw it again."), code="invalid_signature",
+                          errors={"signature": ["Not base64."]}) from None
+    return ContentFile(data, name="signature.png")
+
+
+def work_approve(*, order: ServiceOrder, stage_id: int, signature: str = ""):
+    stage = _stage(order, stage_id)
+    return services.stage_approve(stage=stage, actor=order.consumer, signature=signature_file(signature))
 
 
 def work_reject(*, order: ServiceOrder, stage_id: int, reason: str):

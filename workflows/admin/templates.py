@@ -66,7 +66,7 @@ class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
                 )
             },
         ),
-        ("Approval", {"fields": (("requires_approval", "max_rework_rounds"),)}),
+        ("Approval", {"fields": (("requires_approval", "approval_requires_signature", "max_rework_rounds"),)}),
         ("Payment and SLA", {"fields": (("payment_share", "payment_timing", "refundable_on_cancel"), "sla_hours")}),
     )
 

@@ -55,11 +55,14 @@ class StageViewSet(ScopedQuerysetMixin, mixins.RetrieveModelMixin, viewsets.Gene
         services.stage_start(stage=stage, actor=request.user)
         return self._stage_response(stage)
 
-    @extend_schema(request=None, responses={200: StageInstanceSerializer, 409: ProblemResponse})
-    @action(detail=True, methods=["post"])
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "signature": {"type": "string", "format": "binary",
+                      "description": "The consumer's drawn signature (PNG); required when the stage asks for it."}}}},
+        responses={200: StageInstanceSerializer, 400: ProblemResponse, 409: ProblemResponse})
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
     def approve(self, request, pk=None):
         stage = self.get_object()
-        services.stage_approve(stage=stage, actor=request.user)
+        services.stage_approve(stage=stage, actor=request.user, signature=request.FILES.get("signature"))
         return self._stage_response(stage)
 
     @extend_schema(request=ReasonSerializer, responses={200: StageInstanceSerializer, 409: ProblemResponse})

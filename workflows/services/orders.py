@@ -3,6 +3,7 @@ delivered by store staff (files checked by their bytes), cancel."""
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,11 +13,11 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound
-from core.files import IMAGE_FORMATS, OPAQUE, PDF, detect_document, upload_read
+from core.files import IMAGE_FORMATS, OPAQUE, PDF, detect_document, detect_image, upload_read
 from core.money import minor_units_error, quantize
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
-from workflows import engine
+from workflows import engine, hooks
 from workflows.models import (
     Appointment,
     ServiceOrder,
@@ -132,8 +133,38 @@ def stage_fire(*, stage: StageInstance, trigger: str, actor, payload: dict | Non
     return engine.fire(order_id=stage.order_id, trigger=trigger, actor=actor, stage_id=stage.pk, payload=payload)
 
 
-def stage_approve(*, stage: StageInstance, actor) -> engine.FireResult:
-    return stage_fire(stage=stage, trigger="approve", actor=actor)
+def signature_check(file) -> bytes:
+    """The bytes of a drawn signature: a real PNG of at most SIGNATURE_MAX_BYTES and SIGNATURE_MAX_PX a side
+    (400 `invalid_signature` otherwise; the client's name and Content-Type are not trusted)."""
+    bad = DomainError(_("The signature could not be read: draw it again."), code="invalid_signature",
+                      errors={"signature": ["Not a PNG image of the allowed size."]})
+    try:
+        data = upload_read(file, max_bytes=settings.SIGNATURE_MAX_BYTES, field="signature")
+    except DomainError:
+        raise bad from None
+    if detect_image(data) != IMAGE_FORMATS["PNG"]:
+        raise bad
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")  # the IHDR chunk
+    if not (0 < width <= settings.SIGNATURE_MAX_PX and 0 < height <= settings.SIGNATURE_MAX_PX):
+        raise bad
+    return data
+
+
+@transaction.atomic
+def stage_approve(*, stage: StageInstance, actor, signature=None) -> engine.FireResult:
+    """The consumer accepts the work. A stage whose definition asks for it needs the consumer's drawn
+    signature (a PNG file): checked before anything changes, its SHA-256 in the approval event, the file kept
+    by the app registered for it (hooks.signature_store)."""
+    if not stage.definition.approval_requires_signature:
+        return stage_fire(stage=stage, trigger="approve", actor=actor)
+    if signature is None:
+        raise DomainError(_("Sign to approve this step."), code="signature_required",
+                          errors={"signature": ["Required."]})
+    data = signature_check(signature)
+    sha256 = hashlib.sha256(data).hexdigest()
+    result = stage_fire(stage=stage, trigger="approve", actor=actor, payload={"signature_sha256": sha256})
+    hooks.signature_store(stage, actor, data, sha256)
+    return result
 
 
 def stage_reject(*, stage: StageInstance, actor, reason: str) -> engine.FireResult:

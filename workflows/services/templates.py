@@ -21,6 +21,7 @@ STAGE_FIELDS = (
     "requires_appointment",
     "appointment_minutes",
     "requires_approval",
+    "approval_requires_signature",
     "max_rework_rounds",
     "min_photos",
     "checklist",
