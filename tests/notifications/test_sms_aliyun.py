@@ -3,13 +3,7 @@ loopback that checks the request's ACS3 signature (made with an AccessKey made h
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -22,86 +16,18 @@ from notifications.sms import SMSDeliveryError, SMSRejected
 from notifications.sms_aliyun import AliyunSMSBackend, check_settings, required_kinds
 from tests.factories.notifications import PLAIN_VISIT_WORKFLOW, NotificationFactory
 from tests.factories.workflows import make_order
+from tests.notifications.dysms_server import KEY_ID, KEY_SECRET, FakeDysms
 from workflows.models import OrderEvent
 
 pytestmark = pytest.mark.django_db
 State = Notification.State
-KEY_ID = "LTAI-test-" + secrets.token_hex(4)
-KEY_SECRET = secrets.token_urlsafe(24)
-
-
-def _pct(text: str) -> str:
-    return quote(text, safe="-_.~")
-
-
-def signature_ok(method: str, path: str, headers, body: bytes) -> bool:
-    """Alibaba Cloud's ACS3-HMAC-SHA256 (the V3 signature) recomputed from the request as the gateway does."""
-    auth = headers.get("Authorization", "")
-    algorithm, _sp, rest = auth.partition(" ")
-    parts = dict(p.split("=", 1) for p in rest.split(","))
-    if algorithm != "ACS3-HMAC-SHA256" or parts.get("Credential") != KEY_ID:
-        return False
-    url = urlsplit(path)
-    query = "&".join(f"{_pct(k)}={_pct(v)}" for k, v in sorted(parse_qsl(url.query, keep_blank_values=True)))
-    signed = parts["SignedHeaders"].split(";")
-    lower = {k.lower(): v for k, v in headers.items()}
-    canonical = "\n".join([method, url.path or "/", query,
-                           "".join(f"{h}:{lower.get(h, '').strip()}\n" for h in signed),
-                           parts["SignedHeaders"], hashlib.sha256(body).hexdigest()])
-    to_sign = f"ACS3-HMAC-SHA256\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    expected = hmac.new(KEY_SECRET.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("Signature", ""))
-
-
-class FakeDysms:
-    """Answers SendSms with the next queued Code (then OK), and records what each request carried."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.codes: list[str] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                params = dict(parse_qsl(urlsplit(self.path).query))
-                params.update(parse_qsl(body.decode()))
-                fake.requests.append({"action": self.headers.get("x-acs-action"), "params": params,
-                                      "signed": signature_ok("POST", self.path, self.headers, body)})
-                if not fake.requests[-1]["signed"]:
-                    status, answer = 400, {"Code": "IncompleteSignature", "Message": "signature mismatch"}
-                else:
-                    code = fake.codes.pop(0) if fake.codes else "OK"
-                    status, answer = 200, {"Code": code, "Message": "OK" if code == "OK" else f"{code} says no"}
-                    if code == "OK":
-                        answer["BizId"] = f"9{len(fake.requests):05d}^0"
-                answer["RequestId"] = secrets.token_hex(8).upper()
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.server.server_port}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def templates() -> dict:
     return {kind: {"code": f"SMS_{100 + i}", "params": {"order": "n", "url": "link"}}
             for i, kind in enumerate(required_kinds())}
+
+
+def all_templates() -> dict:
+    return {**templates(), "test.message": {"code": "SMS_900", "params": {"order": "n"}}}
 
 
 @pytest.fixture
@@ -110,7 +36,7 @@ def dysms(settings):
     settings.SMS_BACKEND = "notifications.sms_aliyun.AliyunSMSBackend"
     settings.ALIYUN_SMS = {"ACCESS_KEY_ID": KEY_ID, "ACCESS_KEY_SECRET": KEY_SECRET, "SIGN_NAME": "服务通",
                            "ENDPOINT": fake.endpoint, "PROTOCOL": "http", "TIMEOUT_SECONDS": 5,
-                           "TEMPLATES": {**templates(), "test.message": {"code": "SMS_900", "params": {"order": "n"}}}}
+                           "TEMPLATES": all_templates()}
     yield fake
     fake.close()
 
