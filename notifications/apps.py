@@ -7,6 +7,10 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
+        from django.core import checks
+
         from notifications import plugin
+        from notifications.sms_aliyun import check_settings
 
         plugin.register()
+        checks.register(check_settings)

@@ -47,6 +47,8 @@ class Planned:
 class Rendered:
     subject: str
     body: str
+    # The variables as text, for SMS providers that send approved templates (notifications.sms_aliyun).
+    params: dict | None = None
 
 
 def _sub(state: str) -> str:
@@ -77,6 +79,8 @@ ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "payment.reconciliation_difference": ((STORE, "payment.reconciliation_difference", None),),
     # a check-in too far away or too vaguely located: the store confirms the technician is on site
     "job.checkin_flagged": ((STORE, "checkin.flagged", None),),
+    # an SMS refused for good (bad number, template problem): a person at the store reaches the consumer otherwise
+    "notification.undeliverable": ((STORE, "notification.undeliverable", None),),
     # 1-2 stars: the store hears at once
     "rating.given": ((STORE, "rating.low", "low"),),
 }
@@ -180,8 +184,10 @@ def _values(ctx: Context) -> dict:
 def render(kind: str, ctx: Context, language: str | None = None) -> Rendered:
     """Message `kind` in `language` (the default language when None): its subject and its text."""
     with override(language):
+        values = _values(ctx)
         text = ENGINE.get_template(f"{kind if kind in KINDS else 'update'}.txt").render(
-            TemplateContext(_values(ctx), autoescape=False))
+            TemplateContext(values, autoescape=False))
+        params = {k: str(v).replace("\u202f", " ") for k, v in values.items() if not isinstance(v, bool)}
     subject, _newline, body = text.strip().partition("\n")
     # CLDR's narrow no-break spaces ("2:00 PM") become plain spaces: an SMS is a plain-text channel.
-    return Rendered(subject.strip(), body.strip().replace("\u202f", " "))
+    return Rendered(subject.strip(), body.strip().replace("\u202f", " "), params)

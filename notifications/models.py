@@ -43,6 +43,8 @@ class Notification(models.Model):
     to_address = models.CharField(max_length=254, blank=True)
     subject = models.CharField(max_length=200)
     body = models.TextField()
+    # The message's variables as text (SMS rows): what a template-based SMS provider (China's) fills in.
+    params = models.JSONField(_("message variables"), default=dict, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)

@@ -4,7 +4,8 @@ A backend's `send(phone, message, reference=...)` returns a provider reference (
 `SMSDeliveryError` for a failure worth retrying (provider down, timeout) or `SMSRejected` for one
 that retrying will not fix (invalid number). `reference` is the same for every attempt at one
 notification: pass it as the provider's client reference (Aliyun's OutId, say) so a provider that
-deduplicates on it drops a message sent twice.
+deduplicates on it drops a message sent twice. `kind` (the message kind, "order.created") and `params` (the
+message's variables as text) are for providers that send pre-approved templates rather than free text (China's).
 """
 
 from __future__ import annotations
@@ -50,14 +51,15 @@ def mask_phone(phone: str) -> str:
 
 
 class BaseSMSBackend:
-    def send(self, phone: str, message: str, *, reference: str) -> str:  # pragma: no cover - interface
+    def send(self, phone: str, message: str, *, reference: str, kind: str = "",
+             params: dict | None = None) -> str:  # pragma: no cover - interface
         raise NotImplementedError
 
 
 class LoggingSMSBackend(BaseSMSBackend):
     """The default: writes the message to the log (with the phone's last 4 digits only)."""
 
-    def send(self, phone: str, message: str, *, reference: str) -> str:
+    def send(self, phone: str, message: str, *, reference: str, kind: str = "", params: dict | None = None) -> str:
         masked = mask_phone(phone)
         logger.info("SMS %s to %s (%s part(s)): %s", reference, masked, segments(message), message)
         return f"log:{masked}"

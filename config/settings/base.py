@@ -323,6 +323,16 @@ LATE_SYNC_FLAG_HOURS = env.int("LATE_SYNC_FLAG_HOURS", default=72)
 
 # --- notifications (notifications app) --------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.LoggingSMSBackend")
+# Alibaba Cloud SMS (notifications.sms_aliyun; docs/operations.md "SMS in China"). TEMPLATES: JSON, message kind ->
+# {"code": "SMS_...", "params": {template variable: message variable}}. Checked at start when it is SMS_BACKEND.
+ALIYUN_SMS = {
+    "ACCESS_KEY_ID": env("ALIYUN_SMS_ACCESS_KEY_ID", default=""),
+    "ACCESS_KEY_SECRET": env("ALIYUN_SMS_ACCESS_KEY_SECRET", default=""),
+    "SIGN_NAME": env("ALIYUN_SMS_SIGN_NAME", default=""),
+    "ENDPOINT": env("ALIYUN_SMS_ENDPOINT", default="dysmsapi.aliyuncs.com"),
+    "PROTOCOL": env("ALIYUN_SMS_PROTOCOL", default="https"),
+    "TEMPLATES": env.json("ALIYUN_SMS_TEMPLATES", default={}),
+}
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="service@example.com")
 

@@ -16,9 +16,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from notifications.conf import setting
+from notifications.events import notification_undeliverable
 from notifications.models import Notification
 from notifications.services.outbox import notifications_enqueue
 from notifications.sms import SMSDeliveryError, SMSRejected, get_sms_backend
+from workflows.models import ServiceOrder
 
 logger = logging.getLogger("notifications")
 State = Notification.State
@@ -66,7 +68,8 @@ def _send(n: Notification) -> str:
         return "email"
     if n.channel == Channel.SMS:
         try:
-            return get_sms_backend().send(n.to_address, n.body, reference=delivery_reference(n)) or "sms"
+            return get_sms_backend().send(n.to_address, n.body, reference=delivery_reference(n), kind=n.kind,
+                                          params=n.params) or "sms"
         except SMSDeliveryError as exc:
             raise DeliveryError(f"sms: {exc}") from exc
     raise SMSRejected(f"unknown channel {n.channel!r}")
@@ -109,11 +112,22 @@ def notification_deliver(*, notification_id: int, claim_token: str = "") -> str:
         logger.warning("notification %s: attempt %s failed, will retry: %s", n.pk, n.attempts, exc)
         raise
     except (SMSRejected, smtplib.SMTPRecipientsRefused) as exc:
-        _finish(n, State.FAILED, error=f"rejected: {exc}")
+        _reject(n, exc)
         logger.error("notification %s: rejected by the channel: %s", n.pk, exc)
         return "failed"
     _finish(n, State.SENT, ref=ref)
     return "sent"
+
+
+@transaction.atomic
+def _reject(n: Notification, exc: Exception) -> None:
+    """Failed for good, with the reason. A refused SMS also tells the store (an event its managers hear of by
+    e-mail, notifications.messages.ROUTES); staff get no SMS, so that message cannot be refused the same way."""
+    ServiceOrder.objects.select_for_update().only("pk").get(pk=n.order_id)  # record_event wants the order lock
+    _finish(n, State.FAILED, error=f"rejected: {exc}")
+    if n.channel == Channel.SMS:
+        notification_undeliverable(order=n.order, notification_id=n.pk, channel=n.channel, message_kind=n.kind,
+                                   reason=str(exc))
 
 
 def _finish(n: Notification, state: str, *, error: str = "", ref: str = "") -> None:

@@ -96,7 +96,8 @@ def code_send(*, order: ServiceOrder, ip: str | None) -> VerificationCode:
     message = _("Your verification code is %(code)s, valid for %(minutes)s minutes, for order %(number)s. "
                 "Do not tell it to anyone.") % {"code": code, "minutes": minutes, "number": order.number}
     try:
-        get_sms_backend().send(phone, message, reference=f"portal-code-{row.pk}")
+        get_sms_backend().send(phone, message, reference=f"portal-code-{row.pk}", kind="portal.code",
+                               params={"code": code, "minutes": str(minutes), "n": order.number})
     except (SMSDeliveryError, SMSRejected) as exc:
         logger.warning("verification code %s to %s not sent: %s", row.pk, mask_phone(phone), exc)
         raise DomainError(_("The code could not be sent just now. Try again in a moment."),

@@ -13,7 +13,7 @@ class RecordingSMSBackend(BaseSMSBackend):
     sent: list[tuple[str, str]] = []
     references: list[str] = []
 
-    def send(self, phone: str, message: str, *, reference: str) -> str:
+    def send(self, phone: str, message: str, *, reference: str, **_) -> str:
         type(self).sent.append((phone, message))
         type(self).references.append(reference)
         return f"rec-{len(type(self).sent)}"
@@ -24,7 +24,7 @@ class FailingSMSBackend(BaseSMSBackend):
 
     calls = 0
 
-    def send(self, phone: str, message: str, *, reference: str) -> str:
+    def send(self, phone: str, message: str, *, reference: str, **_) -> str:
         type(self).calls += 1
         raise SMSDeliveryError("provider timeout")
 
@@ -35,7 +35,7 @@ class FlakySMSBackend(BaseSMSBackend):
     failures = 2
     calls = 0
 
-    def send(self, phone: str, message: str, *, reference: str) -> str:
+    def send(self, phone: str, message: str, *, reference: str, **_) -> str:
         type(self).calls += 1
         if type(self).calls <= type(self).failures:
             raise SMSDeliveryError(f"provider busy ({type(self).calls})")
@@ -45,7 +45,7 @@ class FlakySMSBackend(BaseSMSBackend):
 class RejectingSMSBackend(BaseSMSBackend):
     calls = 0
 
-    def send(self, phone: str, message: str, *, reference: str) -> str:
+    def send(self, phone: str, message: str, *, reference: str, **_) -> str:
         type(self).calls += 1
         raise SMSRejected("invalid number")
 
@@ -54,7 +54,7 @@ class FileSMSBackend(BaseSMSBackend):
     """Appends one line per message to $NTF_SMS_OUTBOX (used by the real-worker test, where the
     worker is another process). Sleeps a little so two concurrent deliveries really overlap."""
 
-    def send(self, phone: str, message: str, *, reference: str) -> str:
+    def send(self, phone: str, message: str, *, reference: str, **_) -> str:
         time.sleep(float(os.environ.get("NTF_SMS_DELAY", "0.5")))
         path = os.environ["NTF_SMS_OUTBOX"]
         with open(path, "a") as fh:
