@@ -142,6 +142,12 @@ class TrackingPage:
     # The brand's channels a phone browser can pay through (name, label): one Pay button each.
     channels: list[tuple[str, str]] = field(default_factory=list)
 
+    @property
+    def signing(self) -> bool:
+        """A stage waits for a signed approval: only then does the page load the signature pad (the rest of the
+        page works without JavaScript)."""
+        return any(s.needs_approval and s.needs_signature for s in self.stages)
+
 
 def _browser_channels(order: ServiceOrder) -> list[tuple[str, str]]:
     """The channels of the order's brand that end in a redirect (the sandbox, Alipay, WeChat Pay H5); WeChat's
