@@ -3,7 +3,9 @@ metrics (registered as an order figure, so insights never imports this app)."""
 
 from __future__ import annotations
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from portal.models import Rating, VisitRating
 
@@ -16,14 +18,18 @@ def _rows(qs, key: str, name: str) -> list[dict]:
 
 def rating_figures(orders: QuerySet, start=None, end=None) -> dict:
     """Average stars and how many ratings, in all and per store, per template and per technician (visits'
-    ratings), for ratings given in [start, end) on these orders; `low`: ratings of 1-2 stars. Four queries."""
+    ratings) and per day (the service's time zone), for ratings given in [start, end) on these orders; `low`:
+    ratings of 1-2 stars. Four queries (the totals are summed from the days)."""
     period = Q()
     if start is not None:
         period &= Q(created_at__gte=start)
     if end is not None:
         period &= Q(created_at__lt=end)
     ratings = Rating.objects.filter(order__in=orders).filter(period)
-    overall = ratings.aggregate(count=Count("pk"), average=Avg("score"), low=Count("pk", filter=Q(score__lte=2)))
+    by_day = list(ratings.annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+                  .values("day").order_by("day")
+                  .annotate(count=Count("pk"), stars=Sum("score"), low=Count("pk", filter=Q(score__lte=2))))
+    count = sum(d["count"] for d in by_day)
     by_store = (ratings.values("order__store", "order__store__name").order_by("order__store")
                 .annotate(count=Count("pk"), average=Avg("score")))
     by_template = (ratings.values("order__template_version__template", "order__template_version__template__name")
@@ -32,13 +38,15 @@ def rating_figures(orders: QuerySet, start=None, end=None) -> dict:
     by_technician = (VisitRating.objects.filter(visit_period).values("technician", "technician__username")
                      .order_by("technician").annotate(count=Count("pk"), average=Avg("score")))
     return {
-        "count": overall["count"],
-        "average": round(float(overall["average"]), 2) if overall["average"] is not None else None,
-        "low": overall["low"],
+        "count": count,
+        "average": round(sum(d["stars"] for d in by_day) / count, 2) if count else None,
+        "low": sum(d["low"] for d in by_day),
         "by_store": [{**r, "store": r.pop("order__store")} for r in _rows(by_store, "order__store",
                                                                            "order__store__name")],
         "by_template": [{**r, "template": r.pop("order__template_version__template")} for r in _rows(
             by_template, "order__template_version__template", "order__template_version__template__name")],
         "by_technician": [{**r, "technician": r.pop("technician")} for r in _rows(
             by_technician, "technician", "technician__username")],
+        "by_day": [{"date": d["day"].isoformat(), "count": d["count"], "average": round(d["stars"] / d["count"], 2)}
+                   for d in by_day],
     }
