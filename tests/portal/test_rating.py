@@ -13,28 +13,11 @@ from core.errors import DomainError
 from notifications.models import Notification
 from portal.models import Rating
 from portal.services import ratings
-from tests.factories.fieldwork import make_job
 from tests.factories.workflows import make_order
-from tests.portal.conftest import url, verify
-from workflows.models import Appointment, OrderEvent
+from tests.portal.conftest import ONE_STEP, url, verify
+from workflows.models import OrderEvent
 
 pytestmark = pytest.mark.django_db
-
-ONE_STEP = {"name": "One step", "stages": [{"code": "fit", "name": "Fitting"},
-                                           {"code": "visit", "name": "Visit"}]}
-
-
-@pytest.fixture
-def done_order(store, consumer, store_manager, technician):
-    """A completed order (its plain steps complete by themselves) with one finished on-site visit."""
-    order = make_order(store=store, consumer=consumer, definition=ONE_STEP, actor=store_manager)
-    job = make_job(order=order, code="visit", technician=technician, window_start=timezone.now() - timedelta(hours=3))
-    Appointment.objects.filter(pk=job.pk).update(state=Appointment.State.CHECKED_OUT)
-    order.refresh_from_db()
-    assert order.status == "completed", order.state
-    order.job = job
-    return order
-
 
 def test_a_rating_is_stored_and_recorded(done_order, consumer):
     rating = ratings.rating_give(order=done_order, score="5", comment="Neat work",
