@@ -51,7 +51,7 @@ DETAIL_STAGE_FIELDS = (
     "completed_at", "sla_due_at", "sla_paused_at", "waiting_seconds", "submission_notes", "definition__code",
     "definition__name",
     "definition__requires_appointment", "definition__requires_approval", "definition__requires_voucher",
-    "definition__payment_share", "definition__payment_timing",
+    "definition__payment_share", "definition__payment_amount", "definition__payment_timing",
 )
 # A stage's submission files as the detail lists them: never their storage name (downloads go through the API).
 DETAIL_FILE_FIELDS = {

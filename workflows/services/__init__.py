@@ -46,6 +46,7 @@ from workflows.services.templates import (
     template_latest_published,
     template_problems,
     template_publish,
+    template_split,
     template_stage_move,
     template_update,
 )
@@ -58,5 +59,5 @@ __all__ = [
     "order_create", "order_create_for_contact", "stage_approve", "stage_complete", "stage_fire", "stage_reject",
     "stage_resume", "stage_start", "stage_submit", "submission_file_check", "template_create",
     "template_distribute", "template_draft", "template_latest_published", "template_problems", "template_publish",
-    "template_stage_move", "template_update", "technicians_busy",
+    "template_split", "template_stage_move", "template_update", "technicians_busy",
 ]
