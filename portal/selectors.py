@@ -3,11 +3,17 @@ metrics (registered as an order figure, so insights never imports this app)."""
 
 from __future__ import annotations
 
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from datetime import timedelta
+
+from django.db.models import Avg, Count, Exists, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from portal.conf import setting
 from portal.models import Rating, VisitRating
+from tenancy.scoping import visible_to
+from workflows.models import ServiceOrder
 
 
 def _rows(qs, key: str, name: str) -> list[dict]:
@@ -50,3 +56,18 @@ def rating_figures(orders: QuerySet, start=None, end=None) -> dict:
         "by_day": [{"date": d["day"].isoformat(), "count": d["count"], "average": round(d["stars"] / d["count"], 2)}
                    for d in by_day],
     }
+
+
+def low_rated_orders(*, user, store, now) -> list[tuple[ServiceOrder, str]]:
+    """The store's orders rated 1-2 stars (the order, or one of its visits' technicians) in the last
+    PORTAL_LOW_RATING_DAYS days, newest first, within `user`'s scope: for the store's day. One query."""
+    since = now - timedelta(days=setting("PORTAL_LOW_RATING_DAYS"))
+    low_visit = VisitRating.objects.filter(rating=OuterRef("rating"), score__lte=2)
+    orders = (visible_to(ServiceOrder.objects.all(), user)
+              .filter(store=store, rating__updated_at__gte=since)
+              .filter(Q(rating__score__lte=2) | Exists(low_visit))
+              .annotate(visit_low=Min("rating__visits__score"))
+              .select_related("rating").order_by("-rating__updated_at", "-pk")[:50])
+    return [(o, _("%(score)s of 5 stars: %(comment)s") % {"score": min(o.rating.score, o.visit_low or 5),
+                                                            "comment": o.rating.comment or "-"})
+            for o in orders]
