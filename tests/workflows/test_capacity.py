@@ -15,6 +15,7 @@ from tenancy.models import Store, StoreCapacity
 from tests.admin.conftest import web
 from tests.factories.tenancy import ConsumerFactory
 from tests.factories.workflows import make_order, make_template, stage_of
+from tests.tenancy.test_admin_isolation import store_form
 from workflows import services
 from workflows.models import Appointment
 
@@ -274,13 +275,8 @@ def test_a_merchant_admin_sets_capacity_and_buffer_on_the_store_page(store, merc
     client = web(merchant_admin)
     form = client.get(page)
     assert form.status_code == 200 and b"capacities-TOTAL_FORMS" in form.content
-    data = {
-        "name": store.name, "code": store.code, "timezone": store.timezone, "address": store.address,
-        "latitude": str(store.latitude), "longitude": str(store.longitude), "opens_at": "09:00",
-        "closes_at": "18:00", "working_days": "[0, 1, 2, 3, 4, 5]", "travel_buffer_minutes": "30",
-        "capacities-TOTAL_FORMS": "1", "capacities-INITIAL_FORMS": "0", "capacities-MIN_NUM_FORMS": "0",
-        "capacities-MAX_NUM_FORMS": "1000", "capacities-0-skill": "install", "capacities-0-visits_per_day": "6",
-    }
+    data = store_form(store, **{"travel_buffer_minutes": "30", "capacities-TOTAL_FORMS": "1",
+                                "capacities-0-skill": "install", "capacities-0-visits_per_day": "6"})
     response = client.post(page, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Store.objects.get(pk=store.pk).travel_buffer_minutes == 30
