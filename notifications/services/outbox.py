@@ -168,16 +168,18 @@ def _technicians(order: ServiceOrder, ids: set[int]) -> dict[int, User]:
     if not ids:
         return {}
     return {u.pk: u for u in User.objects.filter(pk__in=ids, role=User.Role.TECHNICIAN, is_active=True,
-                                                 stores=order.store_id).distinct()}
+                                                 stores=order.store_id)
+            .select_related("notification_preference").distinct()}
 
 
 def _preferences(order: ServiceOrder, people: dict[int, User]) -> dict[int, NotificationPreference]:
     """The preferences of these people. The consumer's come with the engine's lock of the order
-    (registered in NotificationsConfig.ready), so a message to the consumer alone reads nothing more."""
+    (registered in NotificationsConfig.ready), and the technicians' with their own read (`_technicians`), so a
+    message to the consumer and technicians reads nothing more."""
     relation = User._meta.get_field("notification_preference")
-    if set(people) == {order.consumer_id} and relation.is_cached(order.consumer):
-        pref = getattr(order.consumer, "notification_preference", None)
-        return {order.consumer_id: pref} if pref is not None else {}
+    if all(relation.is_cached(person) for person in people.values()):  # the consumer's, technicians' (loaded)
+        prefs = {pk: getattr(person, "notification_preference", None) for pk, person in people.items()}
+        return {pk: pref for pk, pref in prefs.items() if pref is not None}
     return {p.user_id: p for p in NotificationPreference.objects.filter(user_id__in=list(people))}
 
 
