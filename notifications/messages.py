@@ -64,7 +64,8 @@ def _sub(state: str) -> str:
 
 # The routing table. By event kind ("sla." : any kind starting so), then, for the engine's stage moves
 # ("stage.<trigger>"), by the state moved to: "completed", "cancelled", or ":<sub-state>" of a stage.
-# A route's audience is CONSUMER or STORE; `only` names a condition of the event (CONDITIONS).
+# A route's audience is CONSUMER, STORE or a technician audience (TECHNICIAN_KEYS: whom the payload names);
+# `only` names a condition of the event (CONDITIONS).
 ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "order.created": ((CONSUMER, "order.created", None),),
     # the visit's technician hears of it too: given to them (at booking, by staff), moved, taken off them

@@ -4,6 +4,7 @@ transaction), visit reminders, and queueing their delivery after the commit."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -220,7 +221,9 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
     for p in planned:
         if p.audience in messages.TECHNICIAN_AUDIENCES:  # each their own visit's window, in their language
             for person in (technicians[t] for t in p.technicians if t in technicians):
-                own = _context(order, stage, messages.technician_payload(p.audience, payload, person.pk))
+                # never the consumer's tracking link, not even among the SMS's variables (`params`)
+                own = replace(_context(order, stage, messages.technician_payload(p.audience, payload, person.pk)),
+                              tracking_url="")
                 rows += _build_rows(order=order, recipient=person, staff=False, technician=True, kind=p.kind,
                                     rendered=messages.render(p.kind, own, recipient_language(person)), prefs=prefs,
                                     now=now, event=event)
