@@ -16,6 +16,7 @@ whoever may see the order's detail, not only the technician who took it.
 from datetime import date
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -36,7 +37,7 @@ from fieldwork.serializers import (
     CompleteInput,
     EvidenceInput,
     JobDetailSerializer,
-    JobSerializer,
+    JobRowSerializer,
     OrderEvidenceSerializer,
     SyncChecklistInput,
     SyncCompleteInput,
@@ -45,6 +46,7 @@ from fieldwork.serializers import (
     SyncOutput,
 )
 from tenancy import policy
+from workflows.models import Appointment
 
 
 class IsTechnician(BasePermission):
@@ -91,20 +93,30 @@ def _answer(result: services.ActionResult) -> Response:
 
 class JobListApi(generics.ListAPIView):
     """My jobs on a day (`?date=YYYY-MM-DD`, in each store's time zone; by default today, each store's own
-    today in its time zone), by window."""
+    today in its time zone), by window, each with what changed since I last read this day's list (`changed`);
+    reading the list records the read. Visits cancelled while mine are listed too (state `cancelled`)."""
 
     permission_classes = PERMISSIONS
-    serializer_class = JobSerializer
+    serializer_class = JobRowSerializer
+    day = None
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, without a technician
+            return Appointment.objects.none()
         raw = self.request.query_params.get("date")
         try:
-            day = date.fromisoformat(raw) if raw else None
+            self.day = date.fromisoformat(raw) if raw else None
         except ValueError:
             raise exceptions.ValidationError({"date": ["Use YYYY-MM-DD."]}) from None
-        if day is not None and not dates.in_range(day):
+        if self.day is not None and not dates.in_range(self.day):
             raise exceptions.ValidationError({"date": [dates.OUT_OF_RANGE]})
-        return selectors.job_list_for_date(technician=self.request.user, day=day)
+        return selectors.job_list_for_date(technician=self.request.user, day=self.day)
+
+    def list(self, request, *args, **kwargs):
+        read_at = timezone.now()  # what was there when the read began counts as seen; a later change does not
+        response = super().list(request, *args, **kwargs)
+        services.job_list_read(technician=request.user, day=selectors.job_list_day(self.day), at=read_at)
+        return response
 
     @extend_schema(parameters=[OpenApiParameter(
         "date", dates.QUERY_SCHEMA,

@@ -186,3 +186,46 @@ class ClientEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.client_event_id} -> {self.outcome}"
+
+
+class JobChange(models.Model):
+    """A change to one of a technician's visits that their job list marks until they read it (`changed`): given
+    to them (at booking, by staff, a move to them), moved (kept by them), cancelled (with its order, or moved to a
+    colleague). Written by the event listener (fieldwork.services.changes) in the event's transaction. A visit is
+    named by its stage and window start: a booking's event is recorded before the visit's row exists."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", _("Given to the technician")
+        MOVED = "moved", _("Moved to another window")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    technician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    stage = models.ForeignKey(StageInstance, on_delete=models.CASCADE, related_name="+")
+    window_start = models.DateTimeField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    at = models.DateTimeField(help_text=_("When the change was recorded (its event's time)."))
+
+    tenant_scope = TenantScope(merchant="stage__order__merchant", store="stage__order__store",
+                               technician="technician")
+
+    class Meta:
+        indexes = [models.Index(fields=["technician", "stage", "window_start"], name="jobchange_visit")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.technician_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class JobListRead(models.Model):
+    """When a technician last read their job list of a day: what changed after it is marked."""
+
+    technician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    read_at = models.DateTimeField()
+
+    tenant_scope = TenantScope(technician="technician")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["technician", "day"], name="one_job_list_read_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.technician_id} read {self.day} at {self.read_at:%Y-%m-%d %H:%M}"

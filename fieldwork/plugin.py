@@ -161,6 +161,9 @@ def _evidence_url_schema():
 
 
 def register() -> None:
+    from fieldwork.services import changes
+
+    hooks.register_event_listener(changes.on_order_event)  # the job list's `changed` marks
     hooks.register_visit_location(checkin_location)
     hooks.register_guard("complete", guard_visit_checked_in)
     hooks.register_guard("complete", guard_photos)

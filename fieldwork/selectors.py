@@ -6,13 +6,13 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.files import File
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import files
 from core.errors import NotFound
-from fieldwork.models import CheckIn, ChecklistSubmission, CheckOut, Evidence
+from fieldwork.models import CheckIn, ChecklistSubmission, CheckOut, Evidence, JobChange, JobListRead
 from tenancy.models import User
 from tenancy.scoping import visible_to
 from workflows import hooks
@@ -26,16 +26,31 @@ def job_qs_for(*, technician: User) -> QuerySet[Appointment]:
     return visible_to(Appointment.objects.all(), technician).select_related(*JOB_RELATED)
 
 
+def job_list_day(day: date | None) -> date:
+    """The day a job list read is recorded under: the asked day, or today in the service's time zone."""
+    return day or timezone.localdate()
+
+
 def job_list_for_date(*, technician: User, day: date | None = None) -> QuerySet[Appointment]:
     """The technician's jobs whose window starts on `day` in their store's time zone (None: on today there,
     each store's own today), by window.
 
+    A cancelled visit is listed when it was cancelled while theirs (its order cancelled, or moved to a colleague;
+    not a visit they keep at another window). Each job carries its latest change (`change_kind`, `change_at`:
+    fieldwork.services.changes) and when the technician last read this day's list (`list_read_at`).
+
     One small query finds the time zones of the technician's stores; the list itself is one query
     with one day-range per time zone, so the cost does not depend on the number of jobs.
     """
-    base = job_qs_for(technician=technician).exclude(state=Appointment.State.CANCELLED)
+    changes = JobChange.objects.filter(technician=technician, stage=OuterRef("stage_id"),
+                                       window_start=OuterRef("window_start")).order_by("-at", "-pk")
+    read = JobListRead.objects.filter(technician=technician, day=job_list_day(day)).values("read_at")[:1]
+    base = (job_qs_for(technician=technician)
+            .filter(~Q(state=Appointment.State.CANCELLED) | Exists(changes.filter(kind=JobChange.Kind.CANCELLED)))
+            .annotate(change_kind=Subquery(changes.values("kind")[:1]), change_at=Subquery(changes.values("at")[:1]),
+                      list_read_at=Subquery(read)))
     zones = set(visible_to(Appointment.objects.all(), technician)
-                .values_list("store__timezone", flat=True).distinct())
+                .order_by().values_list("store__timezone", flat=True).distinct())
     if not zones:
         return base.none()
     now = timezone.now()

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import AwareDateTimeField, latitude_field, longitude_field
-from fieldwork.models import Evidence
+from fieldwork.models import Evidence, JobChange
 from workflows.models import Appointment
 
 
@@ -169,6 +169,43 @@ class JobSerializer(serializers.ModelSerializer):
     def get_consumer(self, obj) -> dict:
         c = obj.order.consumer
         return {"name": c.display_name, "phone": c.phone}
+
+
+class JobChangeMark(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=JobChange.Kind.choices, help_text=(
+        "assigned: given to you (booked, by staff, or moved to you); moved: your visit moved to this window; "
+        "cancelled: called off (its order cancelled, or moved to a colleague)."))
+    at = serializers.DateTimeField(help_text="When it changed (store time).")
+
+
+class JobRowSerializer(JobSerializer):
+    """A row of the job list: a job, with what changed about it since you last read this day's list. A cancelled
+    visit is only a marker (what, when, which order): its address and the consumer's contact are null."""
+
+    address = serializers.CharField(source="order.service_address", allow_null=True)
+    latitude = serializers.DecimalField(source="order.latitude", max_digits=9, decimal_places=6, allow_null=True)
+    longitude = serializers.DecimalField(source="order.longitude", max_digits=9, decimal_places=6, allow_null=True)
+    changed = serializers.SerializerMethodField()
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "changed"]
+
+    @extend_schema_field(JobChangeMark(allow_null=True))
+    def get_changed(self, obj) -> dict | None:
+        at, read_at = getattr(obj, "change_at", None), getattr(obj, "list_read_at", None)
+        if at is None or (read_at is not None and at <= read_at):
+            return None
+        return {"kind": obj.change_kind, "at": _local(at, obj)}
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_consumer(self, obj) -> dict | None:
+        return None if obj.state == Appointment.State.CANCELLED else super().get_consumer(obj)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.state == Appointment.State.CANCELLED:
+            data.update(address=None, latitude=None, longitude=None)
+        return data
 
 
 class CheckInOut(serializers.Serializer):

@@ -7,7 +7,9 @@ many events nobody needs to hear about. Each message kind's wording is a templat
 rendered with `{% blocktranslate %}` in the recipient's language (`render(kind, ctx, language)`).
 
 Audiences: the order's consumer, and the managers of the order's store ("store" below) for what
-needs a person at the store (escalations, SLA breaches, missed visits, a consumer's cancellation).
+needs a person at the store (escalations, SLA breaches, missed visits, a consumer's cancellation); and the
+technicians the event names in its payload (`TECHNICIAN_KEYS`): the one a visit is given to, the one it was
+taken off, those of the visits an order's cancellation called off.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from tenancy import policy
 
 CONSUMER = "consumer"
 STORE = "store"
+TECHNICIAN = "technician"  # payload["technician"]: the visit's technician now
+PREVIOUS_TECHNICIAN = "previous_technician"  # payload["previous"]: its technician before (reassigned, moved)
+VISIT_TECHNICIANS = "visit_technicians"  # payload["visits"][...]["technician"]: visits called off
+TECHNICIAN_AUDIENCES = (TECHNICIAN, PREVIOUS_TECHNICIAN, VISIT_TECHNICIANS)
 
 
 # The insights app's breach kinds, in words.
@@ -41,6 +47,7 @@ SLA_WORDS = {
 class Planned:
     audience: str
     kind: str
+    technicians: tuple[int, ...] = ()  # the technician audiences' people (ids from the payload)
 
 
 @dataclass(frozen=True)
@@ -57,11 +64,17 @@ def _sub(state: str) -> str:
 
 # The routing table. By event kind ("sla." : any kind starting so), then, for the engine's stage moves
 # ("stage.<trigger>"), by the state moved to: "completed", "cancelled", or ":<sub-state>" of a stage.
-# A route's audience is CONSUMER or STORE; `only` names a condition of the event (CONDITIONS).
+# A route's audience is CONSUMER, STORE or a technician audience (TECHNICIAN_KEYS: whom the payload names);
+# `only` names a condition of the event (CONDITIONS).
 ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "order.created": ((CONSUMER, "order.created", None),),
-    "stage.book": ((CONSUMER, "appointment.booked", None),),
-    "stage.reschedule": ((CONSUMER, "appointment.moved", None),),
+    # the visit's technician hears of it too: given to them (at booking, by staff), moved, taken off them
+    "stage.book": ((CONSUMER, "appointment.booked", None), (TECHNICIAN, "job.assigned", None)),
+    "stage.reschedule": ((CONSUMER, "appointment.moved", None), (TECHNICIAN, "job.moved", "same_technician"),
+                         (TECHNICIAN, "job.assigned", "other_technician"),
+                         (PREVIOUS_TECHNICIAN, "job.unassigned", "taken_off")),
+    "appointment.assigned": ((TECHNICIAN, "job.assigned", "other_technician"),
+                             (PREVIOUS_TECHNICIAN, "job.unassigned", "taken_off")),
     "job.checked_in": ((CONSUMER, "technician.arrived", None),),
     "job.no_show": ((CONSUMER, "visit.missed", None), (STORE, "visit.no_show", None)),
     "installment.due": ((CONSUMER, "installment.due", None),),
@@ -86,7 +99,8 @@ ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
 }
 STAGE_ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "completed": ((CONSUMER, "order.completed", None),),
-    "cancelled": ((CONSUMER, "order.cancelled", None), (STORE, "order.cancelled_by_consumer", "by_consumer")),
+    "cancelled": ((CONSUMER, "order.cancelled", None), (STORE, "order.cancelled_by_consumer", "by_consumer"),
+                  (VISIT_TECHNICIANS, "job.cancelled", None)),
     ":awaiting_approval": ((CONSUMER, "approval.requested", "newly"),),
     ":escalated": ((STORE, "stage.escalated", None),),
     # A new stage is open for the consumer; the template asks them to book when it is a visit.
@@ -97,7 +111,27 @@ CONDITIONS = {
     "newly": lambda event: (event.from_state or "") != (event.to_state or ""),
     "opened": lambda event: event.trigger in ("unblock", "complete", "approve"),
     "low": lambda event: bool((event.payload or {}).get("low")),
+    # a visit moved (not a missed one rebooked) kept its technician / went to another one
+    "same_technician": lambda event: _moved(event) and _ids(event, "previous") == _ids(event, "technician"),
+    "other_technician": lambda event: not (_moved(event) and _ids(event, "previous") == _ids(event, "technician")),
+    "taken_off": lambda event: _moved(event) and bool(_ids(event, "previous"))
+    and _ids(event, "previous") != _ids(event, "technician"),
 }
+
+
+def _moved(event) -> bool:
+    return not (event.payload or {}).get("missed")
+
+
+def _ids(event, key: str) -> tuple[int, ...]:
+    """The technician ids under `key` of the payload ("visits": each visit's), in order, once each."""
+    payload = event.payload or {}
+    found = [v.get("technician") for v in payload.get("visits") or () if isinstance(v, dict)] \
+        if key == "visits" else [payload.get(key)]
+    return tuple(dict.fromkeys(i for i in found if isinstance(i, int) and not isinstance(i, bool)))
+
+
+TECHNICIAN_KEYS = {TECHNICIAN: "technician", PREVIOUS_TECHNICIAN: "previous", VISIT_TECHNICIANS: "visits"}
 
 
 def plan(event) -> list[Planned]:
@@ -106,8 +140,26 @@ def plan(event) -> list[Planned]:
     routes = ROUTES.get(kind) or (ROUTES["sla."] if kind.startswith("sla.") else None)
     if routes is None and kind.startswith("stage."):
         routes = STAGE_ROUTES.get(to_state) or STAGE_ROUTES.get(f":{_sub(to_state)}") if to_state else None
-    return [Planned(audience, message) for audience, message, only in routes or ()
-            if only is None or CONDITIONS[only](event)]
+    planned = []
+    for audience, message, only in routes or ():
+        if only is not None and not CONDITIONS[only](event):
+            continue
+        people = _ids(event, TECHNICIAN_KEYS[audience]) if audience in TECHNICIAN_KEYS else ()
+        if audience in TECHNICIAN_KEYS and not people:
+            continue  # nobody to tell (a visit without a technician)
+        planned.append(Planned(audience, message, people))
+    return planned
+
+
+def technician_payload(audience: str, payload: dict, technician_id: int) -> dict:
+    """The event's payload as one technician's message reads it: the window of *their* visit (the new one when
+    a visit is given to them or moved; the one taken off them; their visit an order's cancellation called off)."""
+    if audience == VISIT_TECHNICIANS:
+        mine = next((v for v in payload.get("visits") or () if v.get("technician") == technician_id), {})
+        return {**payload, "window_start": mine.get("window_start"), "window_end": mine.get("window_end")}
+    if audience == PREVIOUS_TECHNICIAN and payload.get("from"):  # moved away from them: their old window
+        return {**payload, "to": None, "window_start": payload["from"], "window_end": None}
+    return payload
 
 
 # --- wording -----------------------------------------------------------------------------------
@@ -126,6 +178,7 @@ class Context:
     currency: str
     needs_booking: bool = False
     technician_name: str = ""
+    address: str = ""
 
 
 # Message templates: plain text (no HTML escaping), the i18n tags built in.
@@ -158,6 +211,15 @@ def _checkin_words(p: dict) -> str:
     return _("; ").join(words[r] for r in p.get("reasons", ()) if r in words) or _("an unreliable location")
 
 
+ADDRESS_SHORT = 24  # characters of the service address a technician's SMS shows
+
+
+def _short_address(address: str) -> str:
+    """The address's first characters (an SMS stays short; the job shows it whole)."""
+    text = " ".join((address or "").split())
+    return text if len(text) <= ADDRESS_SHORT else text[:ADDRESS_SHORT - 1].rstrip() + "…"
+
+
 def _values(ctx: Context) -> dict:
     """The template's variables, formatted in the active language (core.display)."""
     p, tz = ctx.payload, ctx.tz
@@ -166,6 +228,8 @@ def _values(ctx: Context) -> dict:
         "n": ctx.order_number, "store": ctx.store_name, "stage": ctx.stage_name or _("the next step"),
         "link": ctx.tracking_url, "who": ctx.technician_name, "needs_booking": ctx.needs_booking,
         "when": display.when(p.get("to") or p.get("window_start"), tz=tz),
+        "window": display.window(p.get("to") or p.get("window_start"), p.get("window_end"), tz=tz),
+        "address": _short_address(ctx.address),
         "until": display.when(p.get("expires_at") or p.get("valid_until"), tz=tz),
         "amount": _amount(p, ctx.currency) or (_("another amount") if "amount_mismatch" in rule else ""),
         "reported": _reported(p),

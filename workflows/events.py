@@ -85,9 +85,10 @@ ORDER_CREATED = declare("order.created", "The order was created and put in its f
 STAGE_KINDS = {
     "unblock": declare("stage.unblock", "The stage's installment was paid: the stage is open."),
     "settle": declare("stage.settle", "The final installment was paid: the order is complete."),
-    "book": declare("stage.book", "An on-site visit was booked.", ("window_start", "technician")),
+    "book": declare("stage.book", "An on-site visit was booked (its window, the technician given it).",
+                      ("window_start", "window_end", "technician")),
     "reschedule": declare("stage.reschedule", "An on-site visit was moved, or a missed one rebooked.",
-                          ("from", "to", "technician", "appointment", "missed")),
+                          ("from", "to", "window_end", "technician", "previous", "appointment", "missed")),
     "start": declare("stage.start", "Work on the stage began (a technician's check-in, or staff).",
                      ("appointment", "checkin")),
     "complete": declare("stage.complete", "The stage's work was delivered (done, or waiting for approval).",
@@ -96,10 +97,11 @@ STAGE_KINDS = {
     "approve": declare("stage.approve", "The consumer accepted the stage's work.", ("signature_sha256",)),
     "reject": declare("stage.reject", "The consumer rejected the stage's work, with a reason.", ("reason",)),
     "resume": declare("stage.resume", "Staff resumed an escalated stage.", ("note",)),
-    "cancel": declare("stage.cancel", "The order was cancelled.", ("reason",)),
+    "cancel": declare("stage.cancel", "The order was cancelled (with the active visits it called off).",
+                      ("reason", "visits")),
 }
 APPOINTMENT_ASSIGNED = declare("appointment.assigned", "Staff gave a visit to a technician.",
-                               ("appointment", "technician", "previous"))
+                               ("appointment", "technician", "previous", "window_start", "window_end"))
 # Named for the technician's job (its name predates this declaration; webhook subscribers filter on it).
 APPOINTMENT_NO_SHOW = declare("job.no_show", "Nobody checked in to a booked visit: marked a no-show.",
                               ("appointment", "technician", "window_start", "window_end"))

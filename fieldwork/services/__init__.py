@@ -23,6 +23,7 @@ from fieldwork.services.actions import (
     is_late_sync,
     job_for_technician,
 )
+from fieldwork.services.changes import job_list_read
 from fieldwork.services.completion import job_complete
 from fieldwork.services.evidence import EVIDENCE_CONTENT_TYPES, evidence_content_type, job_evidence_add
 from fieldwork.services.visits import checklist_normalize, job_check_in, job_check_out, job_checklist_submit
@@ -30,5 +31,5 @@ from fieldwork.services.visits import checklist_normalize, job_check_in, job_che
 __all__ = [
     "EVIDENCE_CONTENT_TYPES", "ActionResult", "checklist_normalize",
     "device_time_validate", "evidence_content_type", "is_late_sync", "job_check_in", "job_check_out",
-    "job_checklist_submit", "job_complete", "job_evidence_add", "job_for_technician",
+    "job_checklist_submit", "job_complete", "job_evidence_add", "job_for_technician", "job_list_read",
 ]

@@ -4,6 +4,7 @@ transaction), visit reminders, and queueing their delivery after the commit."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -55,8 +56,11 @@ def _quiet_until(pref: NotificationPreference | None, now: datetime, tz) -> date
     return datetime.combine(end_day, end, tzinfo=tz)
 
 
-def _channels(user: User, *, staff: bool) -> list[tuple[str, str]]:
-    """(channel, address) pairs the person can be reached on. Staff hear by email only."""
+def _channels(user: User, *, staff: bool, technician: bool = False) -> list[tuple[str, str]]:
+    """(channel, address) pairs the person can be reached on. Staff hear by email only; a technician about their
+    jobs by SMS (on the phone they work from), by email only when they have no phone number."""
+    if technician:
+        return [(Channel.SMS, user.phone)] if user.phone else [(Channel.EMAIL, user.email)] if user.email else []
     out = []
     if user.email:
         out.append((Channel.EMAIL, user.email))
@@ -67,10 +71,10 @@ def _channels(user: User, *, staff: bool) -> list[tuple[str, str]]:
 
 def _build_rows(*, order: ServiceOrder, recipient: User, staff: bool, kind: str, rendered: messages.Rendered,
                 prefs: dict[int, NotificationPreference], now: datetime, event: OrderEvent | None = None,
-                appointment: Appointment | None = None) -> list[Notification]:
+                appointment: Appointment | None = None, technician: bool = False) -> list[Notification]:
     pref = prefs.get(recipient.pk)
     rows = []
-    for channel, address in _channels(recipient, staff=staff):
+    for channel, address in _channels(recipient, staff=staff, technician=technician):
         row = Notification(
             order=order, event=event, appointment=appointment, recipient=recipient, channel=channel, kind=kind,
             to_address=address, subject=rendered.subject[:200], body=rendered.body, created_at=now,
@@ -127,7 +131,7 @@ def notifications_enqueue(ids: list[int]) -> int:
 
 def _context(order: ServiceOrder, stage: StageInstance | None, payload: dict, **extra) -> messages.Context:
     return messages.Context(
-        order_number=order.number, store_name=order.store.name, tz=order.store.tzinfo,
+        order_number=order.number, store_name=order.store.name, tz=order.store.tzinfo, address=order.service_address,
         stage_name=stage.definition.name if stage is not None else "", tracking_url=tracking_url(order),
         payload=payload, currency=order.currency,
         needs_booking=bool(stage is not None and stage.definition.requires_appointment), **extra,
@@ -160,13 +164,23 @@ def _loaded_stage(order: ServiceOrder, code: str) -> StageInstance | None:
     return None
 
 
+def _technicians(order: ServiceOrder, ids: set[int]) -> dict[int, User]:
+    """The technicians an event names, when they are still active technicians of the order's store."""
+    if not ids:
+        return {}
+    return {u.pk: u for u in User.objects.filter(pk__in=ids, role=User.Role.TECHNICIAN, is_active=True,
+                                                 stores=order.store_id)
+            .select_related("notification_preference").distinct()}
+
+
 def _preferences(order: ServiceOrder, people: dict[int, User]) -> dict[int, NotificationPreference]:
     """The preferences of these people. The consumer's come with the engine's lock of the order
-    (registered in NotificationsConfig.ready), so a message to the consumer alone reads nothing more."""
+    (registered in NotificationsConfig.ready), and the technicians' with their own read (`_technicians`), so a
+    message to the consumer and technicians reads nothing more."""
     relation = User._meta.get_field("notification_preference")
-    if set(people) == {order.consumer_id} and relation.is_cached(order.consumer):
-        pref = getattr(order.consumer, "notification_preference", None)
-        return {order.consumer_id: pref} if pref is not None else {}
+    if all(relation.is_cached(person) for person in people.values()):  # the consumer's, technicians' (loaded)
+        prefs = {pk: getattr(person, "notification_preference", None) for pk, person in people.items()}
+        return {pk: pref for pk, pref in prefs.items() if pref is not None}
     return {p.user_id: p for p in NotificationPreference.objects.filter(user_id__in=list(people))}
 
 
@@ -199,11 +213,21 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
     payload = {**(event.payload or {}), "_event_kind": event.kind}
     ctx = _context(order, stage, payload, technician_name=technician_name)
     managers = _store_managers(order) if any(p.audience == messages.STORE for p in planned) else []
-    people = {order.consumer_id: order.consumer, **{m.pk: m for m in managers}}
+    technicians = _technicians(order, {t for p in planned for t in p.technicians})
+    people = {order.consumer_id: order.consumer, **{m.pk: m for m in managers}, **technicians}
     prefs = _preferences(order, people)
     now = timezone.now()
     rows: list[Notification] = []
     for p in planned:
+        if p.audience in messages.TECHNICIAN_AUDIENCES:  # each their own visit's window, in their language
+            for person in (technicians[t] for t in p.technicians if t in technicians):
+                # never the consumer's tracking link, not even among the SMS's variables (`params`)
+                own = replace(_context(order, stage, messages.technician_payload(p.audience, payload, person.pk)),
+                              tracking_url="")
+                rows += _build_rows(order=order, recipient=person, staff=False, technician=True, kind=p.kind,
+                                    rendered=messages.render(p.kind, own, recipient_language(person)), prefs=prefs,
+                                    now=now, event=event)
+            continue
         recipients = [order.consumer] if p.audience == messages.CONSUMER else managers
         in_language: dict[str, messages.Rendered] = {}  # each language rendered once
         for person in recipients:

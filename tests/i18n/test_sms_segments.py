@@ -26,7 +26,9 @@ def test_no_routine_chinese_message_needs_more_than_two_parts(store, consumer, s
     ctx = messages.Context(
         order_number=order.number, store_name="静安体验店", tz=store.tzinfo, stage_name="上门测量",
         tracking_url=services.tracking_url(order), currency="CNY", needs_booking=True, technician_name="王师傅",
-        payload={"window_start": "2030-03-04T02:00:00+00:00", "amount": "12000.00", "reason": "颜色不对",
+        address="上海市静安区南京西路1266号恒隆广场办公楼一座2501室（请走北门）",
+        payload={"window_start": "2030-03-04T02:00:00+00:00", "window_end": "2030-03-04T04:00:00+00:00",
+                 "amount": "12000.00", "reason": "颜色不对",
                  "valid_until": "2030-06-01T00:00:00+00:00", "_event_kind": "sla.no_show"},
     )
     parts = {kind: segments(messages.render(kind, ctx, "zh-hans").body) for kind in messages.KINDS}

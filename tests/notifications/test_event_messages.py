@@ -135,7 +135,7 @@ def test_cancellation_by_the_store_tells_only_the_consumer(order, consumer, stor
     assert {(n.recipient_id, n.kind) for n in rows} == {(consumer.pk, "order.cancelled")}
 
 
-@pytest.mark.parametrize("kind", ["appointment.assigned", "tracking.link_revoked", "job.evidence_added"])
+@pytest.mark.parametrize("kind", ["job.checklist_updated", "tracking.link_revoked", "job.evidence_added"])
 def test_events_nobody_needs_to_hear_about_make_no_message(order, kind, django_assert_num_queries):
     event = emit(order, kind)
     assert not Notification.objects.filter(event=event).exists()

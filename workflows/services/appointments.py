@@ -215,7 +215,8 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
         trigger="book",
         actor=actor,
         stage_id=stage.pk,
-        payload={"window_start": window_start.isoformat(), "technician": technician_id},
+        payload={"window_start": window_start.isoformat(), "window_end": window_end.isoformat(),
+                 "technician": technician_id},
     )
     return Appointment.objects.create(
         order=order,
@@ -268,7 +269,8 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
         actor=actor,
         stage_id=stage.pk,
         payload={"from": appointment.window_start.isoformat(), "to": window_start.isoformat(),
-                 "technician": technician_id, "appointment": appointment.pk, "missed": missed},
+                 "window_end": window_end.isoformat(), "technician": technician_id,
+                 "previous": appointment.technician_id, "appointment": appointment.pk, "missed": missed},
     )
     if not missed:
         appointment.mark_cancelled()
@@ -327,7 +329,9 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
         kind=APPOINTMENT_ASSIGNED,
         actor=actor,
         stage=appointment.stage,
-        payload={"appointment": appointment.pk, "technician": technician.pk, "previous": previous},
+        payload={"appointment": appointment.pk, "technician": technician.pk, "previous": previous,
+                 "window_start": appointment.window_start.isoformat(),
+                 "window_end": appointment.window_end.isoformat()},
     )
     return appointment
 

@@ -254,10 +254,16 @@ def order_cancel(*, order: ServiceOrder, actor, reason: str) -> ServiceOrder:
     locked = engine.lock_order(order.pk)
     if actor is not None and actor.role == Role.CONSUMER and locked.consumer_id != actor.pk:
         raise NotFound(_("No such order."))
-    engine.fire_locked(locked, trigger="cancel", actor=actor, payload={"reason": reason})
+    visits = list(Appointment.objects.filter(order=locked, state__in=Appointment.ACTIVE_STATES))
+    # The visits it calls off, so their technicians can be told (notifications, the job list's changes).
+    called_off = [{"appointment": a.pk, "stage": a.stage_id, "technician": a.technician_id,
+                   "window_start": a.window_start.isoformat(), "window_end": a.window_end.isoformat()}
+                  for a in visits if a.technician_id]
+    engine.fire_locked(locked, trigger="cancel", actor=actor,
+                       payload={"reason": reason, **({"visits": called_off} if called_off else {})})
     locked.cancel_reason = reason
     locked.save(update_fields=["cancel_reason"])
-    for appt in Appointment.objects.filter(order=locked, state__in=Appointment.ACTIVE_STATES):
+    for appt in visits:
         appt.mark_cancelled()
         appt.save()
     return locked
