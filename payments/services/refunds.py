@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from core import display, money
 from core.errors import Conflict, DomainError, InvalidTransition
 from payments import events
-from payments.lock_objects import refund_qs_select_for_update
+from payments.lock_objects import payment_qs_select_for_update, refund_qs_select_for_update
 from payments.models import Installment, LedgerEntry, Payment, Refund
 from payments.providers import provider_for
 from payments.providers.base import ProviderUnavailable, WebhookEvent
@@ -188,6 +188,30 @@ def payment_refund(*, payment: Payment, amount, actor, reason: str = "") -> Refu
         logger.warning("refund %s: the provider is unavailable (%s); queued to be sent again", refund.pk, exc)
         _submit_after_commit([refund.pk])
         return Refund.objects.select_related("payment").get(pk=refund.pk)
+
+
+def refunds_request_locked(*, order, amount: Decimal, reason: str, actor=None) -> list[Refund]:
+    """Ask `amount` back from the order's captured payments, the latest capture first, never more than each
+    payment has left (so never more than was captured). The caller holds the order's lock and its installments';
+    the refunds are recorded here (refund.requested events) and sent to the provider after the commit."""
+    refunds: list[Refund] = []
+    left = amount
+    captured = payment_qs_select_for_update().filter(order_id=order.pk, status__in=[P.CAPTURED, P.PARTIALLY_REFUNDED])
+    for p in sorted(captured, key=lambda p: (p.captured_at, p.pk), reverse=True):
+        if left <= ZERO:
+            break
+        part = min(left, p.amount - _refunded_total(p.pk, Refund.COUNTED_STATUSES))
+        if part <= ZERO:
+            continue
+        refund = Refund.objects.create(payment=p, amount=part, currency=p.currency, reason=reason[:300],
+                                       requested_by=actor if getattr(actor, "pk", None) else None)
+        inst = Installment.objects.get(pk=p.installment_id)
+        events.refund_event(events.REFUND_REQUESTED, order=order, installment=inst, refund=refund, actor=actor,
+                            reason=refund.reason)
+        refunds.append(refund)
+        left -= part
+    _submit_after_commit([r.pk for r in refunds])
+    return refunds
 
 
 def _submit_after_commit(refund_ids: list[int]) -> None:
