@@ -77,7 +77,7 @@ _ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 
 
 class OrderRevisionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """The price revisions of one order (`/orders/{order_id}/revisions/`)."""
+    """The price revisions of one order (`/orders/{id}/revisions/`)."""
 
     serializer_class = RevisionSerializer
     permission_classes = [RolePermission]
@@ -85,7 +85,7 @@ class OrderRevisionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def _order(self) -> ServiceOrder:
         order = visible_to(ServiceOrder.objects.all(), self.request.user).filter(
-            pk=self.kwargs["order_id"]).first()
+            pk=self.kwargs["id"]).first()
         if order is None:
             raise Http404
         return order

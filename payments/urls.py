@@ -16,7 +16,7 @@ urlpatterns = [
     path("payments/notify/alipay/<str:account_id>/", AlipayNotifyView.as_view(), name="payment-notify-alipay"),
     path("payments/notify/wechatpay/<str:account_id>/", WeChatPayNotifyView.as_view(),
          name="payment-notify-wechatpay"),
-    path("orders/<int:order_id>/revisions/", OrderRevisionViewSet.as_view({"get": "list", "post": "create"}),
+    path("orders/<int:id>/revisions/", OrderRevisionViewSet.as_view({"get": "list", "post": "create"}),
          name="order-revisions"),
     *router.urls,
 ]
