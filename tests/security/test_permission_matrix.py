@@ -108,8 +108,10 @@ EXPECTATIONS = {
     # price revisions: store staff propose, the order's consumer answers; technicians never see an order's money
     ("get", "/api/v1/orders/{id}/revisions/"): rule(STAFF_A | {"consumer"}, forbidden=TECHS),
     ("post", "/api/v1/orders/{id}/revisions/"): rule({"admin", "manager"}, forbidden=TECHS | CONSUMERS | {"ops"}),
-    ("post", "/api/v1/revisions/{id}/accept/"): rule({"consumer"}, forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
-    ("post", "/api/v1/revisions/{id}/decline/"): rule({"consumer"}, forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
+    ("post", "/api/v1/revisions/{id}/accept/"): rule({"consumer"},
+                                                     forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
+    ("post", "/api/v1/revisions/{id}/decline/"): rule({"consumer"},
+                                                      forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
     # vouchers
     ("get", "/api/v1/vouchers/"): EVERYONE,
     ("get", "/api/v1/vouchers/{id}/"): rule(STAFF_A | {"tech", "consumer"}),
