@@ -4,7 +4,7 @@ declines; accepting re-splits the unpaid installments exactly and refunds what w
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notifications.models import Notification
@@ -245,3 +245,57 @@ def test_split_property(rows, paid_prefix, new_total, places):
     if new_total < paid:
         assert split.refund == paid - new_total
         assert all(a == 0 for r, a in zip(split_rows, split.amounts, strict=True) if r.unpaid)
+
+
+# --- the same through the services, on real orders: random shares, totals and paid prefixes -----------------
+
+
+def _passive_paying(shares: list[int]) -> dict:
+    """Stages that only take a payment (each opens once paid), then one that waits for the consumer's approval:
+    paying the due installments one by one gives any paid prefix."""
+    stages = [{"code": f"p{i}", "name": f"Pay {i}", "payment_share": D(s), "payment_timing": "before"}
+              for i, s in enumerate(shares)]
+    return {"name": "Prefix", "stages": [*stages, {"code": "work", "name": "Work", "requires_approval": True}]}
+
+
+@st.composite
+def shares_summing_to_100(draw):
+    n = draw(st.integers(min_value=2, max_value=5))
+    cuts = sorted(draw(st.lists(st.integers(min_value=1, max_value=99), min_size=n - 1, max_size=n - 1,
+                                unique=True)))
+    return [b - a for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
+
+
+@given(shares=shares_summing_to_100(), total=st.integers(min_value=1, max_value=10**7),
+       new_total=st.integers(min_value=1, max_value=10**7), paid_count=st.integers(min_value=0, max_value=4))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_accepting_is_exact_on_real_orders(store, consumer, store_manager, shares, total, new_total, paid_count,
+                                           django_capture_on_commit_callbacks):
+    from payments.services import revision_accept, revision_propose
+    from tests.factories.payments import pay_installment
+
+    total, new_total = D(total) / 100, D(new_total) / 100
+    order = make_order(store=store, consumer=consumer, definition=_passive_paying(shares), total=total,
+                       actor=store_manager)
+    for _ in range(min(paid_count, len(shares) - 1)):
+        due = Installment.objects.filter(order=order, state__in=Installment.PAYABLE_STATES).order_by("position")
+        pay_installment(due.first())
+    before = {i.pk: (i.amount, i.state) for i in Installment.objects.filter(order=order)}
+    paid = sum((a for a, s in before.values() if s == "paid"), D(0))
+    if new_total == total:
+        return
+    revision = revision_propose(order=order, actor=store_manager, total_amount=new_total, reason="measured",
+                                lines=[{"description": "change", "amount": str(new_total - total)}])
+    with django_capture_on_commit_callbacks(execute=True):
+        revision = revision_accept(revision=revision, actor=consumer)
+
+    after = {i.pk: (i.amount, i.state) for i in Installment.objects.filter(order=order)}
+    assert ServiceOrder.objects.get(pk=order.pk).total_amount == new_total
+    for pk, (amount, state) in before.items():
+        if state == "paid":
+            assert after[pk][0] == amount  # paid installments keep their amounts
+    refunded = sum((r.amount for r in Refund.objects.filter(payment__order=order)), D(0))
+    assert refunded == revision.refund_amount == max(paid - new_total, D(0)) and refunded <= paid
+    assert sum(a for a, _ in after.values()) - revision.refund_amount == new_total
+    if new_total >= paid:
+        assert sum(a for a, _ in after.values()) == new_total
