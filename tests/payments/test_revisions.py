@@ -4,7 +4,7 @@ declines; accepting re-splits the unpaid installments exactly and refunds what w
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from notifications.models import Notification
@@ -279,11 +279,12 @@ def test_accepting_is_exact_on_real_orders(store, consumer, store_manager, share
                        actor=store_manager)
     for _ in range(min(paid_count, len(shares) - 1)):
         due = Installment.objects.filter(order=order, state__in=Installment.PAYABLE_STATES).order_by("position")
-        pay_installment(due.first())
+        if due.exists():  # a tiny total may leave 0.00 installments, waived at once
+            pay_installment(due.first())
     before = {i.pk: (i.amount, i.state) for i in Installment.objects.filter(order=order)}
     paid = sum((a for a, s in before.values() if s == "paid"), D(0))
-    if new_total == total:
-        return
+    # a revision needs a change and something still unpaid (else 400 / 409, tested above)
+    assume(new_total != total and any(s in ("scheduled", "due") for _, s in before.values()))
     revision = revision_propose(order=order, actor=store_manager, total_amount=new_total, reason="measured",
                                 lines=[{"description": "change", "amount": str(new_total - total)}])
     with django_capture_on_commit_callbacks(execute=True):
