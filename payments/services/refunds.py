@@ -264,7 +264,9 @@ def payment_refund_unowed(*, payment_id: int) -> Refund | None:
         order, inst, p = _lock_chain(payment_id)
         if p.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
             return None
-        first_capture = Payment.objects.filter(installment_id=inst.pk, status__in=Payment.CAPTURED_STATUSES) \
+        # The installment's own payment: its first capture of the amount it owes (a revision may have changed it).
+        first_capture = Payment.objects.filter(installment_id=inst.pk, status__in=Payment.CAPTURED_STATUSES,
+                                               amount=inst.amount) \
             .order_by("captured_at", "pk").values_list("pk", flat=True).first()
         if inst.state not in (I.CANCELLED, I.WAIVED) and first_capture == p.pk:
             return None  # this capture is the installment's own payment
@@ -293,10 +295,12 @@ def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
     now = timezone.now()
     cutoff = now - older_than
     earlier_capture = Payment.objects.filter(installment_id=OuterRef("installment_id"),
-                                             status__in=Payment.CAPTURED_STATUSES).filter(
+                                             status__in=Payment.CAPTURED_STATUSES,
+                                             amount=OuterRef("installment__amount")).filter(
         Q(captured_at__lt=OuterRef("captured_at")) | Q(captured_at=OuterRef("captured_at"), pk__lt=OuterRef("pk")))
     unowed = Payment.objects.filter(status=P.CAPTURED, captured_at__lt=cutoff, refunds__isnull=True).filter(
-        Q(installment__state__in=(I.CANCELLED, I.WAIVED)) | Q(Exists(earlier_capture)))
+        Q(installment__state__in=(I.CANCELLED, I.WAIVED)) | Q(Exists(earlier_capture))
+        | ~Q(amount=F("installment__amount")))
     _report_stuck_refunds(now - timedelta(hours=settings.REFUND_STUCK_AFTER_HOURS))
     # The longest-due first (never sent: since it was made): those a provider never confirms go to the back.
     pending = (Refund.objects.filter(status=Refund.Status.PENDING)

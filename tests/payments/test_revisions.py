@@ -300,3 +300,37 @@ def test_accepting_is_exact_on_real_orders(store, consumer, store_manager, share
     assert sum(a for a, _ in after.values()) - revision.refund_amount == new_total
     if new_total >= paid:
         assert sum(a for a, _ in after.values()) == new_total
+
+
+def test_money_arriving_late_for_an_old_amount_goes_back(manager_client, consumer_client, order, consumer,
+                                                         django_capture_on_commit_callbacks):
+    """An attempt opened before a revision, expired, then captured late by the provider: it no longer pays the
+    re-split installment (another amount); it is sent back, the installment stays due, and paying the new amount
+    works and is kept (the periodic resubmission does not take it for a duplicate)."""
+    from datetime import timedelta
+
+    from payments.models import Payment
+    from payments.services import payment_expire, refunds_resubmit_stale
+    from tests.factories.payments import pay_installment
+    from tests.payments.helpers import deliver_capture
+
+    booking = Installment.objects.get(order=order, stage__definition__code="booking")
+    old = installment_pay(installment=booking, actor=consumer).payment
+    payment_expire(payment_id=old.pk)
+    rev = manager_client.post(_url(order), _body(), format="json").json()
+    assert consumer_client.post(f"/api/v1/revisions/{rev['id']}/accept/").status_code == 200
+    booking.refresh_from_db()
+    assert booking.amount == D("1300.00") != old.amount
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver_capture(old) == "captured_unowed"
+
+    booking.refresh_from_db()
+    assert booking.state == "due"
+    assert Refund.objects.get(payment=old).amount == old.amount
+    new = pay_installment(booking)
+    booking.refresh_from_db()
+    assert booking.state == "paid" and new.amount == booking.amount
+    refunds_resubmit_stale(older_than=timedelta(seconds=-60))
+    assert not Refund.objects.filter(payment=new).exists()
+    assert Payment.objects.get(pk=new.pk).status == "captured"
