@@ -92,6 +92,10 @@ ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "payment.reconciliation_difference": ((STORE, "payment.reconciliation_difference", None),),
     # a check-in too far away or too vaguely located: the store confirms the technician is on site
     "job.checkin_flagged": ((STORE, "checkin.flagged", None),),
+    # price revisions (增减项): the consumer is asked; the store hears the answer
+    "revision.proposed": ((CONSUMER, "revision.proposed", None),),
+    "revision.accepted": ((STORE, "revision.accepted", None),),
+    "revision.declined": ((STORE, "revision.declined", None),),
     # an SMS refused for good (bad number, template problem): a person at the store reaches the consumer otherwise
     "notification.undeliverable": ((STORE, "notification.undeliverable", None),),
     # 1-2 stars: the store hears at once
@@ -233,6 +237,8 @@ def _values(ctx: Context) -> dict:
         "until": display.when(p.get("expires_at") or p.get("valid_until"), tz=tz),
         "amount": _amount(p, ctx.currency) or (_("another amount") if "amount_mismatch" in rule else ""),
         "reported": _reported(p),
+        "previous": display.money(p["previous_amount"], p.get("currency") or ctx.currency)
+        if p.get("previous_amount") else "",
         "hours": p.get("hours") or _("many"),
         "reason": p.get("reason") or "",
         # check-ins flagged (fieldwork), provider reconciliation (payments), ratings (portal)

@@ -17,19 +17,42 @@ from payments.models import (
     LedgerEntry,
     Payment,
     PaymentAccount,
+    PriceRevision,
     ReconciliationRun,
     Refund,
     WebhookDelivery,
 )
-from payments.services import account_fields_clean, payment_account_set, payment_refund
+from payments.services import account_fields_clean, payment_account_set, payment_refund, revision_propose
 from tenancy.admin import TenantScopedAdmin
 from workflows.admin.common import back_to_order, confirm_page, run_action, staff_may, visible_or_404
+from workflows.models import ServiceOrder
 
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(label=gettext_lazy("Amount to refund"), max_digits=14, decimal_places=2,
                                 min_value=Decimal("0.01"))
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300, required=False)
+
+
+class RevisionForm(forms.Form):
+    total_amount = forms.DecimalField(label=gettext_lazy("New total"), max_digits=14, decimal_places=2,
+                                      min_value=Decimal("0.01"))
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300)
+    lines = forms.CharField(label=gettext_lazy("Items (增项 / 减项)"), widget=forms.Textarea(attrs={"rows": 4}),
+                            help_text=gettext_lazy("One per line: description; amount (negative for 减项), e.g. "
+                                                   "\"Extra shelf; 1500.00\". They add up to the new total minus the "
+                                                   "current total."))
+
+    def clean_lines(self) -> list[dict]:
+        lines = []
+        for text in self.cleaned_data["lines"].splitlines():
+            if not text.strip():
+                continue
+            description, sep, amount = text.rpartition(";")
+            if not sep or not description.strip():
+                raise forms.ValidationError(_("Write each item as: description; amount"))
+            lines.append({"description": description.strip(), "amount": amount.strip()})
+        return lines
 
 
 class RecordAdmin(TenantScopedAdmin):
@@ -77,6 +100,40 @@ class PaymentAdmin(RecordAdmin):
                             intro=_("Paid %(amount)s %(currency)s through %(channel)s. The money goes back the "
                                     "way it came.") % {"amount": payment.amount, "currency": payment.currency,
                                                        "channel": payment.provider})
+
+
+@admin.register(PriceRevision)
+class PriceRevisionAdmin(RecordAdmin):
+    list_display = ("id", "order", "old_total", "new_total", "currency", "status", "reason", "created_at",
+                    "answered_at", "refund_amount")
+    list_filter = ("status",)
+    search_fields = ("order__number",)
+    list_select_related = ("order",)
+
+    def get_urls(self):
+        return [path("propose/<int:order_pk>/", self.admin_site.admin_view(self.propose_view),
+                     name="payments_pricerevision_propose"), *super().get_urls()]
+
+    def propose_view(self, request, order_pk):
+        """Propose a price revision (增减项) from the order page: payments.services.revision_propose, as the API."""
+        order = visible_or_404(ServiceOrder.objects.all(), request.user, order_pk)
+        if not staff_may(request, "revision.propose"):
+            run_action(request, action="revision.propose", do=lambda: None, success="")
+            return back_to_order(order.pk)
+        form = RevisionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            v = form.cleaned_data
+            run_action(request, action="revision.propose",
+                       success=_("The new price was sent to the consumer to accept or decline."),
+                       do=lambda: revision_propose(order=order, actor=request.user, total_amount=v["total_amount"],
+                                                   reason=v["reason"], lines=v["lines"]))
+            return back_to_order(order.pk)
+        return confirm_page(request, self.admin_site, form=form, order=order, title=_("Propose a price revision"),
+                            submit=_("Send to the consumer"),
+                            intro=_("The total is %(amount)s %(currency)s now. The consumer accepts or declines the "
+                                    "new total; on acceptance the unpaid installments are re-split by the workflow's "
+                                    "shares, and what was paid beyond the new total is refunded.")
+                            % {"amount": order.total_amount, "currency": order.currency})
 
 
 @admin.register(Refund)

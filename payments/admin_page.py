@@ -46,6 +46,8 @@ def render(detail: OrderDetailRows, request) -> str:
         if r.status in Refund.COUNTED_STATUSES:
             refunded[r.payment_id] = refunded.get(r.payment_id, 0) + r.amount
     may_refund = staff_may(request, "refund")
+    revisable = (detail.order.status == detail.order.Status.ACTIVE and staff_may(request, "revision.propose")
+                 and any(i.state in Installment.OPEN_STATES for i in installments))
     return render_to_string("admin/payments/order_section.html", {
         "installments": [{"stage": stage_of[i.id], "amount": i.amount, "currency": i.currency,
                           "timing": Installment.Timing(i.timing).label, "state": i.state,
@@ -61,4 +63,5 @@ def render(detail: OrderDetailRows, request) -> str:
                      "status_words": Refund.Status(r.status).label, "reason": r.reason, "created_at": r.created_at}
                     for r in rows.refunds],
         "order": detail.order,
+        "revisable": revisable,
     }, request=request)

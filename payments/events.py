@@ -54,6 +54,18 @@ REFUND_UNRECOGNISED = declare(
     "refund.unrecognised",
     "The provider reported a refund of this payment that was never asked here: not booked; the store is told.",
     ("installment", "payment", *_MONEY, "reported_amount", "provider_refund_id", "refund_reference"))
+_REVISION = ("revision", "amount", "previous_amount", "currency")
+REVISION_PROPOSED = declare(
+    "revision.proposed",
+    "Store staff proposed a price revision (增减项): a new total (amount) with its line items and reason; the "
+    "consumer is asked to accept or decline.", (*_REVISION, "reason", "lines"))
+REVISION_ACCEPTED = declare(
+    "revision.accepted",
+    "The consumer accepted a price revision: the order's total is the new one (amount), the unpaid installments "
+    "were re-split (installments: id -> new amount), and refund_amount was asked back when the new total was below "
+    "what was paid.", (*_REVISION, "installments", "refund_amount"))
+REVISION_DECLINED = declare("revision.declined",
+                            "The consumer declined a price revision: the order's total is unchanged.", _REVISION)
 RECONCILIATION_DIFFERENCE = declare(
     "payment.reconciliation_difference",
     "The day's reconciliation found the provider's record of a payment or refund differs from the ledger.",
@@ -129,3 +141,10 @@ def reconciliation_difference(*, order: ServiceOrder, installment: Installment, 
         "installment": installment.pk, "payment": payment.pk, "refund": refund.pk if refund else None,
         **_money(asked.amount, asked.currency), "day": day, "difference": difference, "ledger": ledger,
         "provider_says": provider_says})
+
+
+def revision_event(kind, /, *, order: ServiceOrder, revision, actor=None, **extra) -> OrderEvent:
+    """One of the revision.* kinds: `amount` is the proposed new total, `previous_amount` the total before."""
+    return record_event(order=order, kind=kind, actor=actor, payload={
+        "revision": revision.pk, **_money(revision.new_total, revision.currency),
+        "previous_amount": str(revision.old_total), **extra})

@@ -139,3 +139,15 @@ def rate(request, order):
     ratings.rating_give(order=order, score=request.POST.get("score", ""), comment=str(request.POST.get("comment", "")),
                         visits=visits)
     return _back(order, "rated", "rating")
+
+
+@_acting
+def revision_accept(request, order, revision_id: int):
+    services.revision_answer(order=order, revision_id=revision_id, accept=True)
+    return _back(order, "revision_accepted")
+
+
+@_acting
+def revision_decline(request, order, revision_id: int):
+    services.revision_answer(order=order, revision_id=revision_id, accept=False)
+    return _back(order, "revision_declined")

@@ -16,7 +16,7 @@ from core.display import money as display
 from fieldwork.models import Evidence
 from payments import services as payment_services
 from payments.channels import CHANNELS
-from payments.models import Installment
+from payments.models import Installment, PriceRevision
 from payments.selectors import order_money_summary
 from portal import timeline
 from portal.conf import setting
@@ -111,6 +111,17 @@ class VoucherView:
 
 
 @dataclass
+class RevisionView:
+    """An open price revision (增减项) the consumer is asked to accept or decline."""
+
+    pk: int
+    old_total: str
+    new_total: str
+    reason: str
+    lines: list[tuple[str, str]]  # (description, signed amount in words: "+CN¥1,500.00")
+
+
+@dataclass
 class RatingView:
     score: int = 0
     comment: str = ""
@@ -141,6 +152,7 @@ class TrackingPage:
     rateable: bool = False
     # The brand's channels a phone browser can pay through (name, label): one Pay button each.
     channels: list[tuple[str, str]] = field(default_factory=list)
+    revision: RevisionView | None = None
 
     @property
     def signing(self) -> bool:
@@ -267,6 +279,22 @@ def _visit_view(a: Appointment, live: bool) -> VisitView:
                      movable=live and a.state == A.BOOKED)
 
 
+def _revision(order: ServiceOrder, events: list[OrderEvent]) -> RevisionView | None:
+    """The open revision, read only when the order's last revision event is a proposal (the events are loaded
+    anyway: an order without one costs no query)."""
+    last = next((e for e in reversed(events) if e.kind.startswith("revision.")), None)
+    if last is None or last.kind != "revision.proposed" or order.status != ServiceOrder.Status.ACTIVE:
+        return None
+    rev = PriceRevision.objects.filter(order=order, pk=(last.payload or {}).get("revision"),
+                                       status=PriceRevision.Status.OPEN).first()
+    if rev is None:
+        return None
+    lines = [(line["description"], ("+" if Decimal(line["amount"]) > 0 else "-")
+              + display(abs(Decimal(line["amount"])), rev.currency)) for line in rev.lines]
+    return RevisionView(pk=rev.pk, old_total=display(rev.old_total, rev.currency),
+                        new_total=display(rev.new_total, rev.currency), reason=rev.reason, lines=lines)
+
+
 def _rating(order: ServiceOrder) -> RatingView | None:
     rating = Rating.objects.filter(order=order).prefetch_related("visits").first()
     if rating is None:
@@ -353,7 +381,10 @@ def tracking_page_build(order: ServiceOrder, *, live: bool = False) -> TrackingP
         due_total=due, outstanding_total=outstanding, vouchers=_vouchers(order, stage_names),
         history=timeline.history(events, stage_names, order=order), slots=slots,
         channels=_browser_channels(order) if any(i.payable for i in installments) else [],
+        revision=_revision(order, events),
     )
+    if page.revision is not None:
+        page.next_action = _("The store proposes a new price: review it below, then accept or decline it.")
     if completed:
         page.rating = _rating(order)
         page.rateable = page.rating is None or page.rating.changeable

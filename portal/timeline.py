@@ -32,6 +32,9 @@ WORDS = {
     "job.evidence_added": _("%(stage)s: the technician added a photo"),
     "tracking.link_revoked": _("The tracking link was replaced by a new one"),
     "rating.given": _("You rated the service %(score)s stars"),
+    "revision.proposed": _("The store proposed a new total of %(amount)s: %(reason)s"),
+    "revision.accepted": _("You accepted the new total of %(amount)s"),
+    "revision.declined": _("You declined the new total of %(amount)s"),
 }
 COMPLETE_FOR_APPROVAL = _("%(stage)s: ready for your approval")
 COMPLETE_DONE = _("%(stage)s: done")

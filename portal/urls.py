@@ -17,4 +17,8 @@ urlpatterns = [
     path("track/<str:token>/stages/<int:stage_id>/book/", acts.book, name="tracking-book"),
     path("track/<str:token>/visits/<int:appointment_id>/move/", acts.move, name="tracking-move"),
     path("track/<str:token>/rating/", acts.rate, name="tracking-rate"),
+    path("track/<str:token>/revisions/<int:revision_id>/accept/", acts.revision_accept,
+         name="tracking-revision-accept"),
+    path("track/<str:token>/revisions/<int:revision_id>/decline/", acts.revision_decline,
+         name="tracking-revision-decline"),
 ]

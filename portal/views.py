@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError, NotFound
@@ -39,25 +40,27 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store, private",
     "X-Robots-Tag": "noindex, nofollow",
 }
-# What a redirect back to the page says happened (?done=...).
+# What a redirect back to the page says happened (?done=...); marked for the catalogue, translated when shown.
 DONE_MESSAGES = {
-    "code_sent": "A code was sent by SMS to your phone. Enter it below.",
-    "verified": "Your phone is confirmed: you can act on this order from this device.",
-    "logged_out": "You logged out on this device.",
-    "approved": "Thank you: you approved it.",
-    "rejected": "Your request for changes was sent to the store.",
-    "booked": "Your visit is booked.",
-    "moved": "Your visit was moved.",
-    "rated": "Thank you for rating the service.",
-    "paid": "Thank you for your payment.",
+    "code_sent": gettext_noop("A code was sent by SMS to your phone. Enter it below."),
+    "verified": gettext_noop("Your phone is confirmed: you can act on this order from this device."),
+    "logged_out": gettext_noop("You logged out on this device."),
+    "approved": gettext_noop("Thank you: you approved it."),
+    "rejected": gettext_noop("Your request for changes was sent to the store."),
+    "booked": gettext_noop("Your visit is booked."),
+    "moved": gettext_noop("Your visit was moved."),
+    "rated": gettext_noop("Thank you for rating the service."),
+    "paid": gettext_noop("Thank you for your payment."),
+    "revision_accepted": gettext_noop("You accepted the new price: the payments below follow it."),
+    "revision_declined": gettext_noop("You declined the new price: the store will contact you."),
 }
 # Why an action was refused, in words (by the stable code).
 ERROR_MESSAGES = {
-    "code_wrong": "That code is not right. Check the SMS and try again.",
-    "code_locked": "That code was entered wrongly too often and no longer works. Ask for a new code.",
-    "code_expired": "That code has expired. Ask for a new code.",
-    "no_code": "Ask for a code first.",
-    "verify_first": "Confirm your phone with an SMS code first.",
+    "code_wrong": gettext_noop("That code is not right. Check the SMS and try again."),
+    "code_locked": gettext_noop("That code was entered wrongly too often and no longer works. Ask for a new code."),
+    "code_expired": gettext_noop("That code has expired. Ask for a new code."),
+    "no_code": gettext_noop("Ask for a code first."),
+    "verify_first": gettext_noop("Confirm your phone with an SMS code first."),
 }
 
 

@@ -48,6 +48,9 @@ RULES: dict[str, frozenset] = {
     # --- money and vouchers ---
     "pay": frozenset({CONSUMER, *STORE_STAFF}),  # staff open a payment to show its link or QR at the counter
     "refund": STORE_STAFF,
+    "revision.propose": STORE_STAFF,  # a price revision (增减项) of an order, like other staff order actions
+    "revision.answer": frozenset({CONSUMER}),  # only the order's consumer accepts or declines it
+    "revision.view": frozenset({CONSUMER, *STAFF}),  # technicians never see an order's money
     "redeem": frozenset({TECHNICIAN, *STORE_STAFF}),
     "reschedule.beyond_limit": STAFF,  # a consumer may move a visit APPOINTMENT_MAX_RESCHEDULES times; staff always
     "payment_account.manage": frozenset({ADMIN, OPERATOR}),  # the brand's own accounts at Alipay / WeChat Pay

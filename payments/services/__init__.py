@@ -36,6 +36,13 @@ from payments.services.refunds import (
     refund_submit,
     refunds_resubmit_stale,
 )
+from payments.services.revisions import (
+    revision_accept,
+    revision_decline,
+    revision_preview,
+    revision_propose,
+    revision_split,
+)
 from payments.services.settlement import payment_capture, payment_fail, payment_mark_pending
 from payments.services.webhooks import WebhookResult, sandbox_checkout_complete, webhook_receive
 
@@ -45,5 +52,6 @@ __all__ = [
     "payments_reconcile", "reconcile_day",
     "installments_cancel", "installments_make_due", "payment_capture", "payment_ensure_started", "payment_expire",
     "payment_fail", "payment_mark_pending", "payment_refund", "payment_refund_unowed", "refund_resend_delay",
-    "refund_settle", "refund_submit", "refunds_resubmit_stale", "sandbox_checkout_complete", "webhook_receive",
+    "refund_settle", "refund_submit", "revision_accept", "revision_decline", "revision_preview", "revision_propose",
+    "revision_split", "refunds_resubmit_stale", "sandbox_checkout_complete", "webhook_receive",
 ]

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from core import display, money
 from core.errors import Conflict, DomainError, InvalidTransition
 from payments import events
-from payments.lock_objects import refund_qs_select_for_update
+from payments.lock_objects import payment_qs_select_for_update, refund_qs_select_for_update
 from payments.models import Installment, LedgerEntry, Payment, Refund
 from payments.providers import provider_for
 from payments.providers.base import ProviderUnavailable, WebhookEvent
@@ -190,6 +190,30 @@ def payment_refund(*, payment: Payment, amount, actor, reason: str = "") -> Refu
         return Refund.objects.select_related("payment").get(pk=refund.pk)
 
 
+def refunds_request_locked(*, order, amount: Decimal, reason: str, actor=None) -> list[Refund]:
+    """Ask `amount` back from the order's captured payments, the latest capture first, never more than each
+    payment has left (so never more than was captured). The caller holds the order's lock and its installments';
+    the refunds are recorded here (refund.requested events) and sent to the provider after the commit."""
+    refunds: list[Refund] = []
+    left = amount
+    captured = payment_qs_select_for_update().filter(order_id=order.pk, status__in=[P.CAPTURED, P.PARTIALLY_REFUNDED])
+    for p in sorted(captured, key=lambda p: (p.captured_at, p.pk), reverse=True):
+        if left <= ZERO:
+            break
+        part = min(left, p.amount - _refunded_total(p.pk, Refund.COUNTED_STATUSES))
+        if part <= ZERO:
+            continue
+        refund = Refund.objects.create(payment=p, amount=part, currency=p.currency, reason=reason[:300],
+                                       requested_by=actor if getattr(actor, "pk", None) else None)
+        inst = Installment.objects.get(pk=p.installment_id)
+        events.refund_event(events.REFUND_REQUESTED, order=order, installment=inst, refund=refund, actor=actor,
+                            reason=refund.reason)
+        refunds.append(refund)
+        left -= part
+    _submit_after_commit([r.pk for r in refunds])
+    return refunds
+
+
 def _submit_after_commit(refund_ids: list[int]) -> None:
     for refund_id in refund_ids:
         transaction.on_commit(partial(_enqueue, "refund_submit_task", refund_id))
@@ -240,7 +264,9 @@ def payment_refund_unowed(*, payment_id: int) -> Refund | None:
         order, inst, p = _lock_chain(payment_id)
         if p.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
             return None
-        first_capture = Payment.objects.filter(installment_id=inst.pk, status__in=Payment.CAPTURED_STATUSES) \
+        # The installment's own payment: its first capture of the amount it owes (a revision may have changed it).
+        first_capture = Payment.objects.filter(installment_id=inst.pk, status__in=Payment.CAPTURED_STATUSES,
+                                               amount=inst.amount) \
             .order_by("captured_at", "pk").values_list("pk", flat=True).first()
         if inst.state not in (I.CANCELLED, I.WAIVED) and first_capture == p.pk:
             return None  # this capture is the installment's own payment
@@ -269,10 +295,12 @@ def refunds_resubmit_stale(*, older_than: timedelta, limit: int = 500) -> int:
     now = timezone.now()
     cutoff = now - older_than
     earlier_capture = Payment.objects.filter(installment_id=OuterRef("installment_id"),
-                                             status__in=Payment.CAPTURED_STATUSES).filter(
+                                             status__in=Payment.CAPTURED_STATUSES,
+                                             amount=OuterRef("installment__amount")).filter(
         Q(captured_at__lt=OuterRef("captured_at")) | Q(captured_at=OuterRef("captured_at"), pk__lt=OuterRef("pk")))
     unowed = Payment.objects.filter(status=P.CAPTURED, captured_at__lt=cutoff, refunds__isnull=True).filter(
-        Q(installment__state__in=(I.CANCELLED, I.WAIVED)) | Q(Exists(earlier_capture)))
+        Q(installment__state__in=(I.CANCELLED, I.WAIVED)) | Q(Exists(earlier_capture))
+        | ~Q(amount=F("installment__amount")))
     _report_stuck_refunds(now - timedelta(hours=settings.REFUND_STUCK_AFTER_HOURS))
     # The longest-due first (never sent: since it was made): those a provider never confirms go to the back.
     pending = (Refund.objects.filter(status=Refund.Status.PENDING)

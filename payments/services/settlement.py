@@ -43,7 +43,9 @@ def _capture_locked(order: ServiceOrder, inst: Installment, payment: Payment) ->
     payment.save()
     LedgerEntry.objects.create(order=order, installment=inst, payment=payment, kind=LedgerEntry.Kind.CHARGE,
                                amount=payment.amount, currency=payment.currency)
-    if inst.state in (I.DUE, I.PROCESSING, I.FAILED):
+    # An attempt pays its installment only for the amount it was opened for: after a price revision changed the
+    # installment's amount, money arriving late for an old attempt is unowed (sent back) and the installment stays due.
+    if inst.state in (I.DUE, I.PROCESSING, I.FAILED) and payment.amount == inst.amount:
         inst.mark_paid(now)
         inst.save()
         events.payment_event(events.PAYMENT_CAPTURED, order=order, installment=inst, payment=payment)

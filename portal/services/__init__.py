@@ -8,6 +8,7 @@ rating.
 """
 
 from portal.services.actions import (
+    revision_answer,
     visit_book,
     visit_move,
     work_approve,
@@ -21,5 +22,5 @@ from portal.services.codes import (
     session_for,
 )
 
-__all__ = ["CodeResult", "code_send", "code_verify", "session_end", "session_for", "visit_book", "visit_move",
-           "work_approve", "work_reject"]
+__all__ = ["CodeResult", "code_send", "code_verify", "revision_answer", "session_end", "session_for", "visit_book",
+           "visit_move", "work_approve", "work_reject"]

@@ -14,6 +14,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotFound
+from payments import services as payment_services
+from payments.models import PriceRevision
 from workflows import services
 from workflows.models import Appointment, ServiceOrder, StageInstance
 
@@ -73,3 +75,12 @@ def visit_move(*, order: ServiceOrder, appointment_id: int, window_start: str) -
         raise NotFound(_("No such visit."))
     return services.appointment_reschedule(appointment=appointment, window_start=_window(window_start),
                                            actor=order.consumer)
+
+
+def revision_answer(*, order: ServiceOrder, revision_id: int, accept: bool) -> PriceRevision:
+    """Accept or decline the order's price revision, as its consumer (the same service as the API's)."""
+    revision = PriceRevision.objects.filter(pk=revision_id, order_id=order.pk).first()
+    if revision is None:
+        raise NotFound(_("No such price revision."))
+    answer = payment_services.revision_accept if accept else payment_services.revision_decline
+    return answer(revision=revision, actor=order.consumer)

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from payments.models import Payment, Refund
+from payments.models import Payment, PriceRevision, Refund
 from tests.admin.conftest import web
 from tests.factories import StoreManagerFactory
 from tests.factories.vouchers import code_of
@@ -65,6 +65,13 @@ def _refund(request):
             lambda: Refund.objects.filter(payment=payment, amount=Decimal("150.00")).exists())
 
 
+def _revise(request):
+    order = request.getfixturevalue("paid_order")
+    data = {"total_amount": "12500.00", "reason": "Measured", "lines": "Extra shelf; 800.00\nNo drawer; -300.00"}
+    return (reverse("admin:payments_pricerevision_propose", args=[order.pk]), data,
+            lambda: PriceRevision.objects.filter(order=order, new_total=Decimal("12500.00"), status="open").exists())
+
+
 def _resume(request):
     order = request.getfixturevalue("escalated_order")
     design = stage_of(order, "design")
@@ -98,6 +105,7 @@ ACTIONS = {
     "redeem": (_redeem, {"admin", "manager"}),
     "refund": (_refund, {"admin", "manager"}),
     "resume": (_resume, {"admin", "manager"}),
+    "revise": (_revise, {"admin", "manager"}),
     "submit": (_submit, {"admin", "manager"}),
     "create": (_create, {"admin", "manager", "ops"}),
 }
@@ -138,6 +146,18 @@ def test_a_refusal_of_the_service_is_an_admin_message_not_a_500(manager_web, pai
     assert not Refund.objects.exists()
 
 
+def test_a_revision_whose_items_do_not_add_up_is_an_admin_message(manager_web, paid_order, english):
+    url = reverse("admin:payments_pricerevision_propose", args=[paid_order.pk])
+    response = manager_web.post(url, {"total_amount": "12500.00", "reason": "Measured", "lines": "Shelf; 100.00"},
+                                follow=True)
+    assert response.status_code == 200
+    assert [m.level_tag for m in response.context["messages"]] == ["error"]
+    assert "new total minus the current total" in str(list(response.context["messages"])[0])
+    assert not PriceRevision.objects.exists()
+    page = manager_web.get(reverse("admin:workflows_serviceorder_change", args=[paid_order.pk])).content.decode()
+    assert 'data-testid="propose-revision"' in page
+
+
 def test_a_wrong_voucher_code_is_a_message_and_the_form_again(manager_web, visit):
     url = reverse("admin:vouchers_voucher_redeem") + f"?order={visit.order_id}"
     response = manager_web.post(url, {"code": "ABCD-EFGH-JKLM"})
@@ -150,6 +170,7 @@ def test_buttons_follow_the_viewer_role(busy_order, merchant_admin, operator):
     # the operator may cancel and reassign but not refund or redeem (store staff's work)
     html = web(operator).get(reverse("admin:workflows_serviceorder_change", args=[busy_order.pk])).content.decode()
     assert 'data-testid="cancel-order"' in html and 'data-testid="refund-' not in html
+    assert 'data-testid="propose-revision"' not in html
     assert 'data-testid="redeem"' not in html
     html = web(merchant_admin).get(reverse("admin:workflows_serviceorder_change",
                                            args=[busy_order.pk])).content.decode()

@@ -21,7 +21,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from fieldwork import services as fieldwork
-from payments.services import payment_account_set
+from payments.services import payment_account_set, revision_propose
 from tests.factories.fieldwork import image_bytes, starting_soon
 from tests.factories.payments import pay_due_installments
 from tests.factories.workflows import StageSubmissionFileFactory, make_order, make_template, stage_of
@@ -105,6 +105,13 @@ EXPECTATIONS = {
     ("get", "/api/v1/payments/{id}/"): rule(STAFF_A | {"consumer"}),
     ("get", "/api/v1/payments/{id}/qr/"): rule(STAFF_A | {"consumer"}),
     ("post", "/api/v1/payments/{id}/refund/"): rule({"admin", "manager"}, forbidden=TECHS | CONSUMERS | {"ops"}),
+    # price revisions: store staff propose, the order's consumer answers; technicians never see an order's money
+    ("get", "/api/v1/orders/{id}/revisions/"): rule(STAFF_A | {"consumer"}, forbidden=TECHS),
+    ("post", "/api/v1/orders/{id}/revisions/"): rule({"admin", "manager"}, forbidden=TECHS | CONSUMERS | {"ops"}),
+    ("post", "/api/v1/revisions/{id}/accept/"): rule({"consumer"},
+                                                     forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
+    ("post", "/api/v1/revisions/{id}/decline/"): rule({"consumer"},
+                                                      forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
     # vouchers
     ("get", "/api/v1/vouchers/"): EVERYONE,
     ("get", "/api/v1/vouchers/{id}/"): rule(STAFF_A | {"tech", "consumer"}),
@@ -165,6 +172,8 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
     # A file attached to the stage, so a stage's file can be reached (the order's scope decides who may).
     submission_file = StageSubmissionFileFactory(stage=measuring)
     installment = Installment.objects.get(order=order, stage__definition__code="booking")
+    revision = revision_propose(order=order, actor=store_manager, total_amount="13000.00", reason="measured",
+                                lines=[{"description": "Extra shelf", "amount": "1000.00"}])
     app, alipay_key = keypair("matrix-app"), keypair("matrix-alipay")
     account, _ = payment_account_set(merchant=merchant, provider="alipay", app_id="2021000000000001",
                                      private_key=app.private_pem, provider_public_key=alipay_key.public_pem)
@@ -177,6 +186,7 @@ def world(merchant, store, merchant_admin, store_manager, technician, technician
         "vouchers": Voucher.objects.get(order=order).pk, "jobs": appointment.pk, "stores": store.pk,
         "technicians": technician.pk, "provider": "sandbox", "evidence": photo.data["id"],
         "stage_files": submission_file.pk, "alipay": account.pk, "wechatpay": wechat.pk,
+        "revisions": revision.pk,
     }
     users = {"admin": merchant_admin, "manager": store_manager, "tech": technician, "tech2": technician2,
              "consumer": consumer, "consumer2": consumer2, "ops": operator, "x_admin": other_admin,
