@@ -180,6 +180,9 @@ class StoreBounds(models.Model):
 
     tenant_scope = TenantScope(merchant="template__merchant", store_manager_sees="merchant")
 
+    class Meta:
+        verbose_name = verbose_name_plural = _("store bounds")
+
     def __str__(self) -> str:
         return f"{self.template}: store bounds"
 

@@ -53,6 +53,10 @@ class Migration(migrations.Migration):
                 ('checklist_max_items', models.PositiveIntegerField(default=3, verbose_name='most items a store adds per stage')),
                 ('template', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='store_bounds', to='workflows.workflowtemplate')),
             ],
+            options={
+                'verbose_name': 'store bounds',
+                'verbose_name_plural': 'store bounds',
+            },
         ),
         migrations.RunPython(open_appointment_lengths_where_stores_set_them, migrations.RunPython.noop),
     ]
