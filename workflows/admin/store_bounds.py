@@ -59,10 +59,16 @@ def save_bounds_formset(request, form, formset, change) -> bool:
     """Save the bounds inline through the service; False when `formset` is another inline's."""
     if formset.model is not StoreBounds:
         return False
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []  # for the admin's history
     for f in formset.forms:
         if f.has_changed():
-            services.store_bounds_set(template=form.instance, actor=request.user,
-                                      **{k: f.cleaned_data[k] for k in BOUND_FIELDS})
+            new = f.instance.pk is None
+            bounds = services.store_bounds_set(template=form.instance, actor=request.user,
+                                               **{k: f.cleaned_data[k] for k in BOUND_FIELDS})
+            if new:
+                formset.new_objects.append(bounds)
+            else:
+                formset.changed_objects.append((bounds, f.changed_data))
     return True
 
 
