@@ -78,9 +78,11 @@ def effective_values(distribution: TemplateDistribution | None, bounds: StoreBou
     return StoreValues(appointment_minutes=minutes, sla_hours=sla, extra_checklist=extra, reminder_lead_hours=lead)
 
 
-def store_values_for(*, template_id: int, store_id: int) -> StoreValues:
-    """The values orders of `template_id` at `store_id` use (one query)."""
-    dist = (TemplateDistribution.objects.filter(template_id=template_id, store_id=store_id)
+def store_values_for(*, store_id: int, template_id: int | None = None, version_id: int | None = None
+                     ) -> StoreValues:
+    """The values orders of a template (or of one of its versions) at `store_id` use (one query)."""
+    where = {"template_id": template_id} if version_id is None else {"template__versions": version_id}
+    dist = (TemplateDistribution.objects.filter(store_id=store_id, **where)
             .select_related("template__store_bounds", "template__merchant").first())
     if dist is None:
         return NONE
@@ -100,6 +102,6 @@ def order_store_values(order) -> StoreValues:
     """The store's values for `order` (cached on the instance for the request)."""
     cached = getattr(order, "_store_values", None)
     if cached is None:
-        cached = store_values_for(template_id=order.template_version.template_id, store_id=order.store_id)
+        cached = store_values_for(version_id=order.template_version_id, store_id=order.store_id)
         order._store_values = cached
     return cached
