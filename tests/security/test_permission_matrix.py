@@ -79,6 +79,8 @@ EXPECTATIONS = {
     ("post", "/api/v1/templates/{id}/distribute/"): rule({"admin"}, forbidden=TECHS | CONSUMERS | NOT_AUTHORS),
     ("get", "/api/v1/templates/{id}/diagram/"): rule(STAFF_A, forbidden=TECHS | CONSUMERS),
     ("get", "/api/v1/templates/{id}/split-preview/"): rule(STAFF_A, forbidden=TECHS | CONSUMERS),
+    ("get", "/api/v1/templates/{id}/store-bounds/"): rule(STAFF_A, forbidden=TECHS | CONSUMERS),
+    ("put", "/api/v1/templates/{id}/store-bounds/"): rule({"admin"}, forbidden=TECHS | CONSUMERS | NOT_AUTHORS),
     # orders
     ("get", "/api/v1/orders/"): EVERYONE,
     ("post", "/api/v1/orders/"): rule(STAFF_A | {"x_admin", "x_manager"}, forbidden=TECHS | CONSUMERS),

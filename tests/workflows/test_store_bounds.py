@@ -178,3 +178,15 @@ def test_the_admin_form_refuses_a_value_past_the_bound_in_its_field(dist, store_
     dist.refresh_from_db()
     assert dist.appointment_minutes_overrides == {"measuring": 120}
     assert dist.extra_checklist == {"measuring": ["Meter photographed"]}
+
+
+@pytest.mark.usefixtures("english")
+def test_the_brand_sets_its_bounds_through_the_template_api(dist, client_for, merchant_admin, store_manager):
+    url = f"/api/v1/templates/{dist.template_id}/store-bounds/"
+    admin = client_for(merchant_admin)
+    assert admin.get(url).json()["appointment_max_minutes"] == 180
+    bad = admin.put(url, {"reminder_min_hours": 50}, format="json")  # above the longest (48)
+    assert bad.status_code == 400 and "the shortest no longer than the longest" in bad.json()["detail"]
+    ok = admin.put(url, {"sla_open": False, "appointment_max_minutes": 120}, format="json")
+    assert ok.status_code == 200 and ok.json()["sla_open"] is False and ok.json()["appointment_max_minutes"] == 120
+    assert client_for(store_manager).put(url, {"sla_open": True}, format="json").status_code == 403
