@@ -190,3 +190,19 @@ def test_the_brand_sets_its_bounds_through_the_template_api(dist, client_for, me
     ok = admin.put(url, {"sla_open": False, "appointment_max_minutes": 120}, format="json")
     assert ok.status_code == 200 and ok.json()["sla_open"] is False and ok.json()["appointment_max_minutes"] == 120
     assert client_for(store_manager).put(url, {"sla_open": True}, format="json").status_code == 403
+
+
+def test_lengths_stores_set_before_bounds_existed_are_kept_by_the_migration(merchant, store, consumer):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("workflows.migrations.0008_store_bounds")
+    template = make_template(merchant=merchant, stores=[store])
+    TemplateDistribution.objects.filter(template=template).update(appointment_minutes_overrides={"measuring": 100})
+    migration.open_appointment_lengths_where_stores_set_them(apps, None)
+    bounds = services.store_bounds_of(template)
+    assert (bounds.appointment_open, bounds.appointment_min_minutes, bounds.appointment_max_minutes) == (True, 15, 720)
+    assert not (bounds.sla_open or bounds.reminder_open or bounds.checklist_open)
+    order = make_order(store=store, consumer=consumer, template=template)
+    assert services.appointment_minutes_for(stage_of(order, "measuring")) == 100
