@@ -109,9 +109,10 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
     def store_bounds(self, request, pk=None):
         """What the template's stores may change, and within which bounds (the merchant admin sets them; opening a
         knob needs a tier with store overrides). Stores set their values at /stores/{id}/overrides/{template_id}/."""
+        if request.method == "PUT":
+            policy.require(request.user, "template.author")  # a role that never authors: 403, as for PATCH
         template = self.get_object()
         if request.method == "PUT":
-            policy.require(request.user, "template.author")
             data = StoreBoundsSerializer(data=request.data, partial=True)
             data.is_valid(raise_exception=True)
             bounds = services.store_bounds_set(template=template, actor=request.user, **data.validated_data)
