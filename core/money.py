@@ -4,10 +4,13 @@ Lives in core because workflows (template shares, order totals) uses it too and 
 (dependencies point one way, README)."""
 
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
+
+from core.errors import DomainError
 
 
 def currency_decimals(currency: str) -> int:
@@ -63,3 +66,68 @@ def allocate(total: Decimal, shares: list[Decimal], currency: str) -> list[Decim
     for i in order[:leftover]:
         floors[i] += 1
     return [(Decimal(u) * unit).quantize(unit) for u in floors]
+
+
+class Part(NamedTuple):
+    """One paying stage's part of a total: a percentage `share`, or a `fixed` amount in `currency` (a deposit).
+    Exactly one of `share` and `fixed` is given."""
+
+    share: Decimal | None = None
+    fixed: Decimal | None = None
+    currency: str = ""
+
+
+def part_errors(share: Decimal | None, fixed: Decimal | None, currency: str) -> dict[str, list[str]]:
+    """Why a stage's payment cannot be taken as given, by field (payment_amount, payment_currency), or {}: a share
+    or a fixed amount, not both; a fixed amount positive, in a known currency, in whole minor units of it."""
+    if fixed is None:
+        return {}
+    if share is not None:
+        return {"payment_amount": [_("Give a payment share or a fixed amount, not both.")]}
+    if (currency or "").upper() not in settings.CURRENCY_DECIMALS:
+        return {"payment_currency": [_("Not a currency this service takes: %(currency)s.") % {"currency": currency}]}
+    if fixed <= 0:
+        return {"payment_amount": [_("A fixed amount must be positive.")]}
+    if error := minor_units_error(fixed, currency):
+        return {"payment_amount": [error]}
+    return {}
+
+
+class TotalBelowFixed(DomainError):
+    code = "total_below_fixed_payments"
+    default_detail = gettext_lazy("The total is less than the fixed payments of this workflow.")
+
+
+class FixedCurrencyMismatch(DomainError):
+    code = "currency_mismatch"
+    default_detail = gettext_lazy("The fixed payments of this workflow are in another currency.")
+
+
+def allocate_with_fixed(total: Decimal, parts: list[Part], currency: str) -> list[Decimal]:
+    """Split `total` into `parts`: each fixed part takes its amount exactly, the shares split the rest with
+    `allocate` (in proportion to one another, so they need not add up to 100 here; publishing checks that).
+
+    Every amount is a whole number of minor units and they add up to the total exactly. Refuses (a 400) a total
+    below the fixed parts, a fixed part in another currency or with more places than `currency` has, and a rest
+    that no share could take (only fixed parts, and a total that differs from their sum). No parts: []."""
+    fixed = [p.fixed for p in parts if p.fixed is not None]
+    if any(p.currency.upper() != currency.upper() for p in parts if p.fixed is not None):
+        raise FixedCurrencyMismatch(_("The fixed payments of this workflow are in %(fixed)s, not %(currency)s.") % {
+            "fixed": ", ".join(sorted({p.currency.upper() for p in parts if p.fixed is not None})),
+            "currency": currency})
+    if any(not whole_minor_units(f, currency) or f < 0 for f in fixed):
+        raise ValueError("fixed parts must be non-negative whole minor units of the currency")
+    total = quantize(total, currency)
+    fixed_total = quantize(sum(fixed, Decimal(0)), currency)
+    words = {"total": total, "fixed": fixed_total, "currency": currency}
+    rest = total - fixed_total
+    if rest < 0:
+        raise TotalBelowFixed(_("The total %(total)s %(currency)s is less than the fixed payments of this workflow "
+                                "(%(fixed)s %(currency)s together).") % words, fixed_total=str(fixed_total))
+    shares = [p.share for p in parts if p.fixed is None]
+    if fixed and not shares and rest:
+        raise DomainError(_("This workflow's payments are all fixed amounts (%(fixed)s %(currency)s together): "
+                            "the total must be that amount.") % words,
+                          code="total_differs_from_fixed_payments", fixed_total=str(fixed_total))
+    split = iter(allocate(rest, shares, currency))
+    return [quantize(p.fixed, currency) if p.fixed is not None else next(split) for p in parts]

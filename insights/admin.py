@@ -59,7 +59,7 @@ class DashboardAdmin(TenantScopedAdmin):
         if not self.has_view_permission(request):
             raise Http404
         user = request.user
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Platform dashboard"}
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": _("Platform dashboard")}
         if not user.is_operator:
             try:
                 tier_require(user.merchant, "metrics")
@@ -82,6 +82,7 @@ class DashboardAdmin(TenantScopedAdmin):
             "duration_chart": charts.stage_duration_bars(data["stage_durations"]),
             "breach_chart": charts.breach_bars(data["sla_breaches"]["per_store"]),
             "money_chart": charts.money_bars(data["payments"]),
+            "rating_chart": charts.rating_columns((data.get("ratings") or {}).get("by_day", [])),
             "duration_rows": [
                 {**s, "p50": charts.fmt_hours(s["p50_seconds"]), "p90": charts.fmt_hours(s["p90_seconds"]),
                  "avg": charts.fmt_hours(s["avg_seconds"])} for s in data["stage_durations"]

@@ -118,11 +118,11 @@ PaymentRows = namedtuple("PaymentRows", ("installments", "ledger"))
 
 def load(details: list[OrderDetailRows]) -> dict[int, PaymentRows]:
     """Each order's installments (in position order) and ledger rows, from one query (installments LEFT
-    JOIN their ledger rows). Installments are only made for stages carrying a payment share
+    JOIN their ledger rows). Installments are only made for stages carrying a payment share or amount
     (installments_allocate) and every ledger row belongs to one: an order without such a stage costs no
     query."""
     loaded = {d.order.pk: PaymentRows([], []) for d in details}
-    ids = [d.order.pk for d in details if any((s["definition__payment_share"] or 0) > 0 for s in d.stages)]
+    ids = [d.order.pk for d in details if _pays(d)]
     if ids:
         rows = (Installment.objects.filter(order_id__in=ids).order_by("position", "pk", "ledger_entries__id")
                 .values_list(*_INSTALLMENT_FIELDS, "ledger_entries__kind", "ledger_entries__amount"))
@@ -154,7 +154,9 @@ def serialize_money(detail: OrderDetailRows, request=None) -> dict:
 
 
 def _pays(detail: OrderDetailRows) -> bool:
-    return any((s["definition__payment_share"] or 0) > 0 for s in detail.stages)
+    """Whether a stage of the order carries a share or a fixed amount (StageDefinition.carries_payment)."""
+    return any((s["definition__payment_share"] or 0) > 0 or (s["definition__payment_amount"] or 0) > 0
+               for s in detail.stages)
 
 
 def load_channels(details: list[OrderDetailRows]) -> dict[int, list[str]]:

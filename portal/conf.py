@@ -12,6 +12,8 @@ DEFAULTS = {
     "PORTAL_SESSION_DAYS": 30,
     # A rating can be changed this long after it was first given.
     "PORTAL_RATING_CHANGE_DAYS": 7,
+    # A rating of 1-2 stars (the order's or a visit's) stays on the store's day this many days.
+    "PORTAL_LOW_RATING_DAYS": 14,
     # Bookable windows shown on the page (the earliest ones).
     "PORTAL_SLOTS_SHOWN": 12,
 }

@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 
 from tenancy import policy
-from tenancy.models import Merchant, Store, User
+from tenancy.models import Merchant, Store, StoreCapacity, User
 from tenancy.phones import phone_or_none
 from tenancy.scoping import visible_to
 
@@ -180,11 +180,19 @@ class MerchantAdmin(TenantScopedAdmin):
         return () if request.user.is_operator else ("tier",)
 
 
+class StoreCapacityInline(TenantScopedInline, admin.TabularInline):
+    """The store's daily capacity per skill (workflows.services.capacity): a skill without a row is unlimited."""
+
+    model = StoreCapacity
+    extra = 0
+
+
 @admin.register(Store)
 class StoreAdmin(TenantScopedAdmin):
-    list_display = ("name", "code", "merchant", "timezone", "opens_at", "closes_at")
+    list_display = ("name", "code", "merchant", "timezone", "opens_at", "closes_at", "travel_buffer_minutes")
     list_filter = ("merchant",)
     search_fields = ("name", "code", "address")
+    inlines = (StoreCapacityInline,)
 
 
 @admin.register(User)

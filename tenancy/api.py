@@ -77,7 +77,7 @@ class StoreViewSet(
 ):
     """The stores the caller works with."""
 
-    queryset = Store.objects.select_related("merchant").order_by("pk")
+    queryset = Store.objects.select_related("merchant").prefetch_related("capacities").order_by("pk")
     serializer_class = StoreSerializer
 
 

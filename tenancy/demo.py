@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from tenancy.models import Merchant, Store, User
+from tenancy.models import Merchant, Store, StoreCapacity, User
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - the documented demo password
 MON_TO_SAT = [0, 1, 2, 3, 4, 5]
@@ -29,6 +29,7 @@ STORES = [
         "name": "Lumen Jing'an Showroom",
         "address": "1266 West Nanjing Road, Jing'an District, Shanghai 200040",
         "latitude": Decimal("31.229580"), "longitude": Decimal("121.454620"),
+        "travel_buffer_minutes": 30,  # across central Shanghai between two visits
     }),
     ("lumen", "pudong", {
         "name": "Lumen Pudong Design Center",
@@ -41,6 +42,9 @@ STORES = [
         "latitude": Decimal("30.277020"), "longitude": Decimal("120.133980"),
     }),
 ]
+
+# (store code, skill, visits per day): the showroom's two technicians install at most 6 times a day.
+CAPACITIES = [("jingan", "install", 6), ("jingan", "measure", 8)]
 
 R = User.Role
 USERS = [
@@ -102,6 +106,9 @@ def load_tenancy_demo() -> dict[str, Any]:
                 "working_days": MON_TO_SAT,
             },
         )
+
+    for code, skill, per_day in CAPACITIES:
+        _upsert(StoreCapacity, {"store": stores[code], "skill": skill}, {"visits_per_day": per_day})
 
     users: dict[str, User] = {}
     for username, role, slug, store_codes, values in USERS:

@@ -6,6 +6,7 @@ from datetime import time
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -68,6 +69,12 @@ class Store(models.Model):
     closes_at = models.TimeField(default=time(18, 0))
     # ISO weekday numbers Monday=0 .. Sunday=6 on which the store takes appointments.
     working_days = models.JSONField(default=default_working_days)
+    # Time a technician keeps free between two of their visits (travel): no visit of theirs may start less than
+    # this after another ends, nor end less than this before another starts. 0: back to back.
+    travel_buffer_minutes = models.PositiveSmallIntegerField(
+        _("travel buffer (minutes)"), default=0, validators=[MaxValueValidator(24 * 60)],
+        help_text=_("Free time each technician keeps between two visits, for travel. 0: visits may be back to back."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     tenant_scope = TenantScope(merchant="merchant", store="pk", technician="staff")
@@ -87,6 +94,29 @@ class Store(models.Model):
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+
+class StoreCapacity(models.Model):
+    """How many visits needing one skill (a stage's required skill) the store takes on one of its days (store
+    time). No row for a skill: no limit. Bookings and moves lock this row while they count the day's visits
+    (workflows.services.capacity), so two of them never both take the day's last place."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="capacities")
+    skill = models.SlugField(_("skill"), max_length=40, help_text=_("A skill stages require, e.g. install."))
+    visits_per_day = models.PositiveSmallIntegerField(
+        _("visits per day"), help_text=_("Visits needing this skill the store takes per day. 0: none."),
+    )
+
+    tenant_scope = TenantScope(merchant="store__merchant", store="store")
+
+    class Meta:
+        ordering = ["store_id", "skill"]
+        verbose_name = _("daily capacity")
+        verbose_name_plural = _("daily capacities")
+        constraints = [models.UniqueConstraint(fields=["store", "skill"], name="unique_capacity_per_store_skill")]
+
+    def __str__(self) -> str:
+        return f"{self.skill}: {self.visits_per_day}"
 
 
 class User(AbstractUser):

@@ -14,12 +14,20 @@ class MerchantSerializer(serializers.ModelSerializer):
 
 
 class StoreSerializer(serializers.ModelSerializer):
+    daily_capacity = serializers.SerializerMethodField(
+        help_text='Visits per day the store takes for each skill a stage may require, e.g. {"install": 6}; a skill '
+                  "not listed is unlimited. Set in the admin.")
+
     class Meta:
         model = Store
         fields = [
             "id", "merchant", "name", "code", "timezone", "address", "latitude", "longitude",
-            "opens_at", "closes_at", "working_days",
+            "opens_at", "closes_at", "working_days", "travel_buffer_minutes", "daily_capacity",
         ]
+        read_only_fields = fields
+
+    def get_daily_capacity(self, store: Store) -> dict[str, int]:
+        return {c.skill: c.visits_per_day for c in store.capacities.all()}  # prefetched by the view
 
 
 class TechnicianSkillsSerializer(serializers.Serializer):

@@ -34,8 +34,8 @@ def _name(first: str, last: str, username: str) -> str:
     return f"{first} {last}".strip() or username
 
 
-def _stage(row: dict, files: dict) -> dict:
-    share = row["definition__payment_share"]
+def _stage(row: dict, files: dict, currency: str) -> dict:
+    share, amount = row["definition__payment_share"], row["definition__payment_amount"]
     return {
         "id": row["id"],
         "position": row["position"],
@@ -46,6 +46,7 @@ def _stage(row: dict, files: dict) -> dict:
         "requires_approval": bool(row["definition__requires_approval"]),
         "requires_voucher": bool(row["definition__requires_voucher"]),
         "payment_share": _SHARE.to_representation(share) if share is not None else None,
+        "payment_amount": str(quantize(amount, currency)) if amount is not None else None,
         "payment_timing": row["definition__payment_timing"],
         "rework_rounds": row["rework_rounds"],
         "entered_at": _dt(row["entered_at"]),
@@ -134,7 +135,7 @@ def order_detail_data(detail: hooks.OrderDetailRows, request) -> dict:
         "next_step": order_next_step(order, current, detail.appointments),
         # What this viewer may do: the detail is cached per viewer, so the list can be theirs.
         "allowed_triggers": allowed_triggers(order, actor=getattr(request, "user", None)),
-        "stages": [_stage(s, detail.files) for s in stages],
+        "stages": [_stage(s, detail.files, order.currency) for s in stages],
         "appointments": [_appointment(a) for a in detail.appointments],
         "timeline": [_event(e) for e in detail.events],
         "completed_at": _dt(order.completed_at),

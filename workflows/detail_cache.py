@@ -30,7 +30,7 @@ from workflows.detail import order_detail_data
 from workflows.models import ServiceOrder
 
 # Bump when the detail's body changes shape, so entries written by the previous code are not served.
-FORMAT = 9  # 6: payment_channels; 7: SLA pause; 8: both; 9: display fields
+FORMAT = 10  # 6: payment_channels; 7: SLA pause; 8: both; 9: display fields; 10: stages' payment_amount
 # Sections built per request, never cached; their serialize gets an order with only its id, consumer_id and
 # tracking_token_version (the tracking link is signed per request, absolute for its host, the consumer's only).
 UNCACHED_SECTIONS = ("tracking_url",)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
+from core import display
 from workflows.models import StageDefinition, StageInstance
 
 WIDTH, BOX_H, GAP, PAD = 720, 74, 26, 16
@@ -24,8 +25,10 @@ TEXT, QUIET, LINE = "#1d2733", "#45505c", "#6b7785"
 def stage_facts(stage: StageDefinition) -> str:
     """What the stage involves, in words."""
     facts = []
-    if stage.payment_share:
-        share = f"{stage.payment_share.normalize():f}%"
+    # A fixed amount (a deposit) as money, a share as a percentage.
+    share = (display.money(stage.payment_amount, stage.payment_currency) if stage.payment_amount
+             else f"{stage.payment_share.normalize():f}%" if stage.payment_share else None)
+    if share:
         facts.append(_("%(share)s due before") % {"share": share} if stage.payment_timing == "before"
                      else _("%(share)s due after") % {"share": share})
     if stage.requires_appointment:

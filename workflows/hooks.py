@@ -320,6 +320,28 @@ def load_admin_sections(details: list[OrderDetailRows]) -> None:
             detail.sections[f"admin:{section.name}"] = loaded.get(detail.order.pk)
 
 
+# Lists apps add to the store's day in the admin (workflows.selectors.store_day): `load(user, store, now)` returns
+# [(order, note)], the orders of that store within the user's scope waiting on the store for the app's reason
+# (portal: low ratings), each with a short note in words. One query each.
+@dataclass(frozen=True)
+class DayList:
+    key: str
+    heading: Any  # a lazy translated string
+    load: Callable[..., list[tuple[Any, str]]]
+    position: int = 100
+
+
+_day_lists: dict[str, DayList] = {}
+
+
+def register_day_list(key: str, *, heading, load: Callable[..., list[tuple[Any, str]]], position: int = 100) -> None:
+    _day_lists[key] = DayList(key=key, heading=heading, load=load, position=position)
+
+
+def day_lists() -> list[DayList]:
+    return sorted(_day_lists.values(), key=lambda d: (d.position, d.key))
+
+
 # Where a consumer's approval signature is kept (the fieldwork app registers it: an evidence file of kind
 # "signature"). `fn(stage, actor, data: bytes, sha256: str) -> None`, run inside the approval's transaction.
 _signature_store: list[Callable[..., None]] = []

@@ -10,12 +10,14 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from core import money
 from core.files import OPAQUE, extension_for
 from tenancy.models import Merchant, Store
 from tenancy.scoping import TenantScope
@@ -107,6 +109,11 @@ class StageDefinition(models.Model):
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
         help_text=_("Percentage of the order total carried by this stage, or empty for none."),
     )
+    # A fixed amount instead of a share (a booking deposit of 500 CNY): taken first, the shares split the rest.
+    payment_amount = models.DecimalField(
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("A fixed amount carried by this stage instead of a share (e.g. a deposit), or empty."))
+    payment_currency = models.CharField(max_length=3, default="CNY", help_text=_("Currency of the fixed amount."))
     payment_timing = models.CharField(max_length=10, choices=PaymentTiming.choices, default=PaymentTiming.BEFORE)
     sla_hours = models.PositiveIntegerField(null=True, blank=True, help_text=_("Hours to finish once started."))
     arrival_tolerance_minutes = models.PositiveIntegerField(default=15)
@@ -122,14 +129,30 @@ class StageDefinition(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "code"], name="unique_stage_code_per_version"),
             models.UniqueConstraint(fields=["version", "position"], name="unique_stage_position_per_version"),
+            models.CheckConstraint(condition=Q(payment_share__isnull=True) | Q(payment_amount__isnull=True),
+                                   name="stage_payment_share_or_amount"),
         ]
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name}"
 
+    def clean(self):
+        super().clean()
+        if errors := money.part_errors(self.payment_share, self.payment_amount, self.payment_currency):
+            raise ValidationError(errors)
+
     @property
     def carries_payment(self) -> bool:
-        return self.payment_share is not None and self.payment_share > 0
+        return self.payment_part is not None
+
+    @property
+    def payment_part(self) -> money.Part | None:
+        """What this stage pays of an order's total (core.money.allocate_with_fixed), or None."""
+        if self.payment_amount is not None and self.payment_amount > 0:
+            return money.Part(fixed=self.payment_amount, currency=self.payment_currency)
+        if self.payment_share is not None and self.payment_share > 0:
+            return money.Part(share=self.payment_share)
+        return None
 
     @property
     def has_site_work(self) -> bool:

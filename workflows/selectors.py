@@ -51,7 +51,7 @@ DETAIL_STAGE_FIELDS = (
     "completed_at", "sla_due_at", "sla_paused_at", "waiting_seconds", "submission_notes", "definition__code",
     "definition__name",
     "definition__requires_appointment", "definition__requires_approval", "definition__requires_voucher",
-    "definition__payment_share", "definition__payment_timing",
+    "definition__payment_share", "definition__payment_amount", "definition__payment_timing",
 )
 # A stage's submission files as the detail lists them: never their storage name (downloads go through the API).
 DETAIL_FILE_FIELDS = {
@@ -207,7 +207,8 @@ DAY_AT_RISK_HOURS = 24  # a stage whose SLA ends within this many hours (or has 
 def store_day(*, user: User, store, now=None) -> dict:
     """What a store's staff need today and tomorrow, in four queries: the visits (store's local days) by
     technician, the visits nobody is assigned to, and the orders waiting on the store (a visit to book,
-    off-site work to deliver, an escalated stage, an SLA ending soon or past). All within `user`'s scope."""
+    off-site work to deliver, an escalated stage, an SLA ending soon or past); plus one query per list other apps
+    add (hooks.register_day_list: low ratings). All within `user`'s scope."""
     from datetime import datetime, time, timedelta
 
     from django.utils import timezone
@@ -255,7 +256,9 @@ def store_day(*, user: User, store, now=None) -> dict:
             lists["escalated"].append(order)
         if stage.sla_due_at is not None and stage.sla_due_at < soon:
             lists["sla_at_risk"].append(order)
-    return {"today": today, "days": days, "unassigned": unassigned, **lists}
+    more = [{"key": d.key, "heading": d.heading, "rows": d.load(user=user, store=store, now=now)}
+            for d in hooks.day_lists()]
+    return {"today": today, "days": days, "unassigned": unassigned, **lists, "more_lists": more}
 
 
 def live_orders_by_stage(*, user: User, version) -> dict[int, dict[str, int]]:

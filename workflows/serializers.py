@@ -16,7 +16,7 @@ from core.fields import (
     longitude_field,
 )
 from core.filters import MAX_ID
-from core.money import currencies, minor_units_error, quantize
+from core.money import currencies, minor_units_error, part_errors, quantize
 from tenancy.phones import MAX_INPUT_LENGTH as MAX_PHONE_INPUT
 from workflows import hooks
 from workflows.detail import order_detail_data, submission_file_data
@@ -34,6 +34,13 @@ from workflows.selectors import order_detail_load
 from workflows.services import STAGE_FIELDS, SUBMISSION_STORED_TYPES
 
 
+def currency_field(**kwargs) -> serializers.ChoiceField:
+    """One of the currencies the service knows the minor unit of (settings.CURRENCY_DECIMALS)."""
+    return serializers.ChoiceField(choices=currencies(), default="CNY", error_messages={
+        "invalid_choice": "Not a currency this service takes: {input}. Use one of " + ", ".join(currencies()) + ".",
+    }, **kwargs)
+
+
 class StageDefinitionSerializer(serializers.ModelSerializer):
     # `true`/`false` and strings only, as the schema says (DRF would take "yes", 0 or 1 as booleans).
     serializer_field_mapping = {
@@ -45,11 +52,19 @@ class StageDefinitionSerializer(serializers.ModelSerializer):
         models.SlugField: StrictSlugField,
     }
     checklist = serializers.ListField(child=StrictCharField(max_length=200), required=False, max_length=50)
+    payment_currency = currency_field(help_text="Currency of `payment_amount` (an order with fixed payments is in it).")
 
     class Meta:
         model = StageDefinition
         fields = ["position", *STAGE_FIELDS]
         read_only_fields = ["position"]
+
+    def validate(self, attrs):
+        # A share or a fixed amount, in whole minor units of its currency (as StageDefinition.clean).
+        if errors := part_errors(attrs.get("payment_share"), attrs.get("payment_amount"),
+                                 attrs.get("payment_currency", "CNY")):
+            raise serializers.ValidationError(errors)
+        return attrs
 
     def validate_code(self, value: str) -> str:
         if "__" in value:
@@ -111,13 +126,6 @@ class DistributeSerializer(serializers.Serializer):
     # Bounded like a primary key: the ids go into one `pk__in` query, which SQLite cannot bind past 64 bits.
     stores = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False,
                                    max_length=500)
-
-
-def currency_field(**kwargs) -> serializers.ChoiceField:
-    """One of the currencies the service knows the minor unit of (settings.CURRENCY_DECIMALS)."""
-    return serializers.ChoiceField(choices=currencies(), default="CNY", error_messages={
-        "invalid_choice": "Not a currency this service takes: {input}. Use one of " + ", ".join(currencies()) + ".",
-    }, **kwargs)
 
 
 def amount_errors(attrs: dict, field: str) -> dict:
@@ -241,6 +249,7 @@ class StageInstanceSerializer(serializers.ModelSerializer):
     payment_share = serializers.DecimalField(
         source="definition.payment_share", max_digits=5, decimal_places=2, read_only=True, allow_null=True
     )
+    payment_amount = serializers.SerializerMethodField()
     payment_timing = serializers.CharField(source="definition.payment_timing", read_only=True)
     submission_files = SubmissionFileSerializer(many=True, read_only=True)
 
@@ -256,6 +265,7 @@ class StageInstanceSerializer(serializers.ModelSerializer):
             "requires_approval",
             "requires_voucher",
             "payment_share",
+            "payment_amount",
             "payment_timing",
             "rework_rounds",
             "entered_at",
@@ -269,6 +279,12 @@ class StageInstanceSerializer(serializers.ModelSerializer):
             "submission_files",
         ]
 
+
+    @extend_schema_field(serializers.CharField(allow_null=True, help_text="The stage's fixed amount (a deposit) in "
+                                               "the order's currency, or null: it pays a share, or nothing."))
+    def get_payment_amount(self, obj):
+        amount, currency = obj.definition.payment_amount, obj.definition.payment_currency
+        return None if amount is None else str(quantize(amount, currency))
 
 class AppointmentSerializer(serializers.ModelSerializer):
     technician_name = serializers.SerializerMethodField()

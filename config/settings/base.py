@@ -194,6 +194,7 @@ SPECTACULAR_SETTINGS = {
         "VoucherStateEnum": "vouchers.models.Voucher.State",
         "SubmissionFileContentTypeEnum": "workflows.services.SUBMISSION_STORED_TYPES",
         "PaymentChannelEnum": "payments.channels.CHANNEL_NAMES",
+        "CurrencyEnum": "core.money.currencies",
     },
 }
 

@@ -1,5 +1,7 @@
 """Production: no defaults for secrets, HTTPS everywhere. `manage.py check --deploy` is clean."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import DATABASES, env
 
@@ -29,3 +31,9 @@ VOUCHER_LOOKUP_KEY = env("VOUCHER_LOOKUP_KEY")
 VOUCHER_ENCRYPTION_KEY = env("VOUCHER_ENCRYPTION_KEY")
 SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET")
 PAYMENT_ACCOUNT_ENCRYPTION_KEY = env("PAYMENT_ACCOUNT_ENCRYPTION_KEY")
+
+# Links in SMS (the tracking page) and the addresses Alipay and WeChat Pay send notifications and consumers back
+# to are built on it: a relative link is useless in an SMS and the providers refuse one, so it is required.
+SITE_URL = env("SITE_URL")
+if not SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured("SITE_URL must be the service's absolute https:// address, e.g. https://service.example.com")

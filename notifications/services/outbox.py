@@ -76,7 +76,7 @@ def _build_rows(*, order: ServiceOrder, recipient: User, staff: bool, kind: str,
         row = Notification(
             order=order, event=event, appointment=appointment, recipient=recipient, channel=channel, kind=kind,
             to_address=address, subject=rendered.subject[:200], body=rendered.body, created_at=now,
-            deliver_after=now, params=(rendered.params or {}) if channel == Channel.SMS else {},
+            deliver_after=now, params=rendered.params or {},  # SMS templates' variables; the e-mail's link
         )
         if pref is not None and not pref.allows(channel):
             row.state = State.SKIPPED

@@ -16,12 +16,14 @@ I = Installment.State  # noqa: E741
 
 
 def installments_allocate(order: ServiceOrder) -> list[Installment]:
-    """One installment per stage carrying a share; the amounts add up to the total exactly."""
+    """One installment per stage carrying a share or a fixed amount; the fixed amounts are taken first, the shares
+    split the rest, and the amounts add up to the total exactly (core.money.allocate_with_fixed)."""
     stages = list(order.stages.select_related("definition").order_by("position"))
     paying = [s for s in stages if s.definition.carries_payment]
     if not paying:
         return []
-    amounts = money.allocate(order.total_amount, [s.definition.payment_share for s in paying], order.currency)
+    amounts = money.allocate_with_fixed(order.total_amount, [s.definition.payment_part for s in paying],
+                                        order.currency)
     return Installment.objects.bulk_create([
         Installment(order=order, stage=s, position=s.position, amount=amt, currency=order.currency,
                     timing=s.definition.payment_timing, refundable=s.definition.refundable_on_cancel)

@@ -90,7 +90,8 @@ def test_the_draft_page_saves_checklist_rows_and_appends_a_new_stage(draft, merc
                  f"stages-{total}-name": "Clean-up", f"stages-{total}-payment_timing": "before",
                  f"stages-{total}-appointment_minutes": "120", f"stages-{total}-max_rework_rounds": "2",
                  f"stages-{total}-min_photos": "0", f"stages-{total}-voucher_valid_days": "90",
-                 f"stages-{total}-arrival_tolerance_minutes": "15", f"stages-{total}-checklist": ""})
+                 f"stages-{total}-arrival_tolerance_minutes": "15", f"stages-{total}-checklist": "",
+                 f"stages-{total}-payment_currency": "CNY"})  # the currency select's default, as a browser sends it
     saved = client.post(url, data)
     assert saved.status_code == 302, saved.context["inline_admin_formsets"][0].formset.errors
     assert draft.stages.get(code="measuring").checklist == ["Walls measured", "Windows measured"]

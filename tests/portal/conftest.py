@@ -4,15 +4,18 @@ book; the SMS backend records what it sends, so a test reads the code the consum
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from notifications.services import tracking_url
-from tests.factories.fieldwork import image_bytes
+from tests.factories.fieldwork import image_bytes, make_job
 from tests.factories.workflows import make_order, pdf_bytes, stage_of
 from tests.notifications.sms_backends import RecordingSMSBackend
 from workflows import services
+from workflows.models import Appointment
 
 DESIGN_FLOW = {
     "name": "Design and measure",
@@ -74,3 +77,19 @@ def verify(client, order, sms) -> None:
     assert client.post(url(order, "code/")).status_code == 302
     response = client.post(url(order, "verify/"), {"code": last_code(sms)})
     assert response.status_code == 302 and "done=verified" in response["Location"]
+
+
+ONE_STEP = {"name": "One step", "stages": [{"code": "fit", "name": "Fitting"},
+                                           {"code": "visit", "name": "Visit"}]}
+
+
+@pytest.fixture
+def done_order(store, consumer, store_manager, technician):
+    """A completed order (its plain steps complete by themselves) with one finished on-site visit."""
+    order = make_order(store=store, consumer=consumer, definition=ONE_STEP, actor=store_manager)
+    job = make_job(order=order, code="visit", technician=technician, window_start=timezone.now() - timedelta(hours=3))
+    Appointment.objects.filter(pk=job.pk).update(state=Appointment.State.CHECKED_OUT)
+    order.refresh_from_db()
+    assert order.status == "completed", order.state
+    order.job = job
+    return order

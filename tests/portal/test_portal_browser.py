@@ -194,3 +194,58 @@ def test_the_session_of_another_order_cannot_act_on_this_one(live_server, orders
     assert refused.status == 403
     page.reload()
     assert status_of(page, "design") == "awaiting_approval"
+
+
+VISIT_FLOW = {"name": "Measure", "stages": [{"code": "measure", "name": "Measure", "requires_appointment": True}]}
+
+
+@pytest.fixture
+def visit_order(store, consumer, store_manager, technician, technician2):
+    from tests.factories.workflows import make_order
+
+    return make_order(store=store, consumer=consumer, definition=VISIT_FLOW, actor=store_manager)
+
+
+def test_book_a_time_then_move_the_visit(live_server, visit_order, browser, sms):
+    page = phone(browser)
+    page.goto(f"{live_server.url}{tracking_url(visit_order)}")
+    expect(page.get_by_test_id("book")).to_have_count(0)  # times are offered once the phone is confirmed
+    page.get_by_test_id("send-code").click()
+    enter_code(page, last_code(sms))
+    times = page.locator('form.slots input[name="window_start"]')
+    expect(times.first).to_be_visible()
+    chosen = times.nth(1).get_attribute("value")
+    times.nth(1).check()
+    axe_check(page, "book")
+    page.get_by_test_id("book").click()
+    expect(page.get_by_test_id("message")).to_have_attribute("data-code", "booked")
+    expect(page.get_by_test_id("visit")).to_have_count(1)
+    assert status_of(page, "measure") == "scheduled"
+
+    moves = page.locator('form.slots input[name="window_start"]')
+    other = next(i for i in range(moves.count()) if moves.nth(i).get_attribute("value") != chosen)
+    moves.nth(other).check()
+    page.get_by_test_id("move").click()
+    expect(page.get_by_test_id("message")).to_have_attribute("data-code", "moved")
+    expect(page.locator('[data-testid="history"] li[data-kind="stage.reschedule"]')).to_have_count(1)
+    axe_check(page, "moved")
+    assert not csp_violations(page.console_messages), page.console_messages
+
+
+def test_rate_the_service_and_the_technician(live_server, done_order, browser, sms):
+    page = phone(browser)
+    page.goto(f"{live_server.url}{tracking_url(done_order)}")
+    expect(page.get_by_test_id("rate")).to_have_count(0)  # rating needs the confirmed phone
+    page.get_by_test_id("send-code").click()
+    enter_code(page, last_code(sms))
+    rating = page.get_by_test_id("rating")
+    rating.locator('input[name="score"][value="4"]').check(force=True)
+    rating.locator(f'input[name="visit_{done_order.job.pk}"][value="5"]').check(force=True)
+    page.get_by_label(re.compile("Comment|评论|留言|备注")).fill("Tidy work, a little late")
+    axe_check(page, "rate")
+    page.get_by_test_id("rate").click()
+    expect(page.get_by_test_id("message")).to_have_attribute("data-code", "rated")
+    expect(page.get_by_test_id("rating-given")).to_have_attribute("data-score", "4")
+    expect(page.get_by_test_id("rating-given")).to_contain_text("Tidy work, a little late")
+    axe_check(page, "rated")
+    assert not csp_violations(page.console_messages), page.console_messages

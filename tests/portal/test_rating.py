@@ -13,28 +13,11 @@ from core.errors import DomainError
 from notifications.models import Notification
 from portal.models import Rating
 from portal.services import ratings
-from tests.factories.fieldwork import make_job
 from tests.factories.workflows import make_order
-from tests.portal.conftest import url, verify
-from workflows.models import Appointment, OrderEvent
+from tests.portal.conftest import ONE_STEP, url, verify
+from workflows.models import OrderEvent
 
 pytestmark = pytest.mark.django_db
-
-ONE_STEP = {"name": "One step", "stages": [{"code": "fit", "name": "Fitting"},
-                                           {"code": "visit", "name": "Visit"}]}
-
-
-@pytest.fixture
-def done_order(store, consumer, store_manager, technician):
-    """A completed order (its plain steps complete by themselves) with one finished on-site visit."""
-    order = make_order(store=store, consumer=consumer, definition=ONE_STEP, actor=store_manager)
-    job = make_job(order=order, code="visit", technician=technician, window_start=timezone.now() - timedelta(hours=3))
-    Appointment.objects.filter(pk=job.pk).update(state=Appointment.State.CHECKED_OUT)
-    order.refresh_from_db()
-    assert order.status == "completed", order.state
-    order.job = job
-    return order
-
 
 def test_a_rating_is_stored_and_recorded(done_order, consumer):
     rating = ratings.rating_give(order=done_order, score="5", comment="Neat work",
@@ -114,3 +97,31 @@ def test_ratings_show_in_the_platform_metrics_per_store_template_and_technician(
     assert [(r["technician"], r["count"], r["average"]) for r in figures["by_technician"]] == [
         (technician.pk, 1, 4.0)]
     assert platform_metrics(user=other_admin)["ratings"]["count"] == 0  # another brand sees none of them
+
+
+def test_ratings_per_day_give_the_dashboard_its_chart_in_chinese(done_order, store, consumer, store_manager,
+                                                                 merchant_admin, client):
+    """Each day's count and average (the service's time zone) feed the platform dashboard's ratings chart; the
+    totals are the days summed."""
+    from insights.selectors import platform_metrics
+
+    second = make_order(store=store, consumer=consumer, definition=ONE_STEP, actor=store_manager)
+    third = make_order(store=store, consumer=consumer, definition=ONE_STEP, actor=store_manager)
+    ratings.rating_give(order=done_order, score=5)
+    ratings.rating_give(order=second, score=2)
+    Rating.objects.filter(order=done_order).update(created_at=timezone.now() - timedelta(days=1))
+    ratings.rating_give(order=third, score=4)
+    by_day = platform_metrics(user=merchant_admin)["ratings"]["by_day"]
+    today = timezone.localdate()
+    assert by_day == [{"date": (today - timedelta(days=1)).isoformat(), "count": 1, "average": 5.0},
+                      {"date": today.isoformat(), "count": 2, "average": 3.0}]
+    figures = platform_metrics(user=merchant_admin)["ratings"]
+    assert (figures["count"], figures["average"], figures["low"]) == (3, 3.67, 1)
+
+    client.force_login(merchant_admin)
+    html = client.get("/admin/insights/dashboard/").content.decode()
+    section = html.split('data-testid="ratings"', 1)[1].split("</section>", 1)[0]
+    assert "每日平均服务评价（星级）" in section
+    assert f"{today.isoformat()}：2 条服务评价，平均 3.0 星" in section  # the day's bar, told in words
+    assert section.count("<rect") == 2
+    assert "平均服务评价（3 条，其中低分 1 条）" in html

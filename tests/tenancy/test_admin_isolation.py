@@ -32,6 +32,10 @@ def store_form(store, **changes):
         "name": store.name, "code": store.code, "timezone": store.timezone, "address": store.address,
         "latitude": str(store.latitude), "longitude": str(store.longitude),
         "opens_at": "09:00", "closes_at": "18:00", "working_days": "[0, 1, 2, 3, 4, 5]",
+        "travel_buffer_minutes": "0",
+        # The daily capacities inline (none).
+        "capacities-TOTAL_FORMS": "0", "capacities-INITIAL_FORMS": "0", "capacities-MIN_NUM_FORMS": "0",
+        "capacities-MAX_NUM_FORMS": "1000",
     }
     data.update(changes)
     return data

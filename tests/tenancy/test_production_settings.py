@@ -37,6 +37,7 @@ def key_env(**overrides: str) -> dict[str, str]:
         "VOUCHER_ENCRYPTION_KEY": secrets.token_urlsafe(32),
         "SANDBOX_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "PAYMENT_ACCOUNT_ENCRYPTION_KEY": secrets.token_urlsafe(32),
+        "SITE_URL": "https://service.example.com",
     }
     keys.update(overrides)
     return {k: v for k, v in keys.items() if v}
@@ -86,13 +87,23 @@ def test_refuses_to_start_without_allowed_hosts(no_dotenv_secret):
 
 
 @pytest.mark.parametrize("missing", ["VOUCHER_LOOKUP_KEY", "VOUCHER_ENCRYPTION_KEY", "SANDBOX_WEBHOOK_SECRET",
-                                     "PAYMENT_ACCOUNT_ENCRYPTION_KEY"])
+                                     "PAYMENT_ACCOUNT_ENCRYPTION_KEY", "SITE_URL"])
 def test_refuses_to_start_without_voucher_and_webhook_keys(missing):
     result = manage(
         "check", DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com", **key_env(**{missing: ""})
     )
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_refuses_a_site_url_that_is_not_https():
+    """SMS links and the payment providers' notify and return addresses are built on SITE_URL."""
+    result = manage(
+        "check", DJANGO_SECRET_KEY=random_secret_key(), DJANGO_ALLOWED_HOSTS="example.com",
+        **key_env(SITE_URL="http://service.example.com"),
+    )
+    assert result.returncode != 0
+    assert "SITE_URL must be the service's absolute https:// address" in result.stderr
 
 
 PRINT_DB = (

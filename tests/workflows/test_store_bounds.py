@@ -197,7 +197,7 @@ def test_lengths_stores_set_before_bounds_existed_are_kept_by_the_migration(merc
 
     from django.apps import apps
 
-    migration = importlib.import_module("workflows.migrations.0008_store_bounds")
+    migration = importlib.import_module("workflows.migrations.0009_store_bounds")
     template = make_template(merchant=merchant, stores=[store])
     TemplateDistribution.objects.filter(template=template).update(appointment_minutes_overrides={"measuring": 100})
     migration.open_appointment_lengths_where_stores_set_them(apps, None)

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core import display
 from core.errors import DomainError
-from core.money import allocate
+from core.money import currencies
 from tenancy.admin import TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
@@ -68,7 +68,8 @@ class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
             },
         ),
         ("Approval", {"fields": (("requires_approval", "approval_requires_signature", "max_rework_rounds"),)}),
-        ("Payment and SLA", {"fields": (("payment_share", "payment_timing", "refundable_on_cancel"), "sla_hours")}),
+        ("Payment and SLA", {"fields": (("payment_share", "payment_amount", "payment_currency"),
+                                        ("payment_timing", "refundable_on_cancel"), "sla_hours")}),
     )
 
     readonly_fields = ("position",)
@@ -76,6 +77,9 @@ class StageDefinitionInline(TenantScopedInline, admin.StackedInline):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "checklist":
             return studio.ChecklistField(label=db_field.verbose_name)
+        if db_field.name == "payment_currency":
+            return forms.ChoiceField(choices=[(c, c) for c in currencies()], initial="CNY",
+                                     label=db_field.verbose_name, help_text=db_field.help_text)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def _editable(self, obj):
@@ -171,21 +175,28 @@ class TemplateVersionAdmin(TenantScopedAdmin):
 
     @admin.display(description=_("Payment split of a sample order"))
     def payment_split(self, obj):
-        stages = [s for s in obj.stages.order_by("position") if s.carries_payment]
-        shares = [s.payment_share for s in stages]
-        if not stages or sum(shares) != 100:
+        paying = [s for s in obj.stages.order_by("position") if s.carries_payment]
+        shares = [s.payment_share for s in paying if s.payment_share is not None]
+        if not shares or sum(shares) != 100:
             return _("Shares must add up to 100%% for a split.") % {}
-        amounts = allocate(SAMPLE_TOTAL, shares, "CNY")
+        currency = next((s.payment_currency for s in paying if s.payment_amount is not None), "CNY").upper()
+        try:
+            split = services.template_split(obj, SAMPLE_TOTAL, currency)
+        except DomainError as exc:  # fixed amounts above the sample total, or in several currencies
+            return exc.detail
+
+        def part(s):
+            return display.money(s.payment_amount, currency) if s.payment_amount is not None else f"{s.payment_share}%"
+
         return format_html(
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
-            _("Stage"), _("Share"), _("When"), _("Amount"),
+            "<p>{}</p><table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            _("A total of %(total)s: fixed amounts first, the shares split the rest.")
+            % {"total": display.money(SAMPLE_TOTAL, currency)},
+            _("Stage"), _("Share or fixed amount"), _("When"), _("Amount"),
             format_html_join(
                 "",
-                "<tr><td>{}</td><td>{}%</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (s.name, s.payment_share, s.get_payment_timing_display(), display.money(a, "CNY"))
-                    for s, a in zip(stages, amounts, strict=True)
-                ),
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ((s.name, part(s), s.get_payment_timing_display(), display.money(a, currency)) for s, a in split),
             ),
         )
 

@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.errors import DomainError, NotFound
-from core.money import allocate, currencies
+from core.money import currencies
 from core.schema import ProblemResponse, empty_or
 from tenancy import policy
 from tenancy.models import Store
@@ -155,27 +155,29 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
                     "currency": serializers.CharField(),
                     "installments": serializers.ListField(child=serializers.DictField()),
                 },
-            )
+            ),
+            400: ProblemResponse,
         },
     )
     @action(detail=True, methods=["get"], url_path="split-preview")
     def split_preview(self, request, pk=None):
-        """How a sample total splits into installments under the draft (or latest) version."""
+        """How a sample total splits into installments under the draft (or latest) version: a fixed amount (a
+        deposit) is taken first, the shares split the rest. A total below the fixed amounts answers 400
+        `total_below_fixed_payments`, a currency other than theirs 400 `currency_mismatch`."""
         template = self.get_object()
         params = SplitPreviewSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         version = diagrams.version_for_diagram(template, None)
-        stages = [s for s in version.stages.order_by("position") if s.carries_payment]
-        amounts = allocate(
-            params.validated_data["total"], [s.payment_share for s in stages], params.validated_data["currency"]
-        )
+        split = services.template_split(version, params.validated_data["total"], params.validated_data["currency"])
         return Response(
             {
                 "total": str(params.validated_data["total"]),
                 "currency": params.validated_data["currency"],
                 "installments": [
-                    {"stage": s.code, "share": str(s.payment_share), "timing": s.payment_timing, "amount": str(a)}
-                    for s, a in zip(stages, amounts, strict=True)
+                    {"stage": s.code, "share": None if s.payment_share is None else str(s.payment_share),
+                     "fixed_amount": None if s.payment_amount is None else str(a),
+                     "timing": s.payment_timing, "amount": str(a)}
+                    for s, a in split
                 ],
             }
         )

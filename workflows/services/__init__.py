@@ -52,6 +52,7 @@ from workflows.services.templates import (
     template_latest_published,
     template_problems,
     template_publish,
+    template_split,
     template_stage_move,
     template_update,
 )
@@ -65,5 +66,5 @@ __all__ = [
     "stage_resume", "stage_start", "stage_submit", "store_bounds_of", "store_bounds_set",
     "store_overrides_of", "store_overrides_problems", "store_overrides_set", "submission_file_check", "template_create",
     "template_distribute", "template_draft", "template_latest_published", "template_problems", "template_publish",
-    "template_stage_move", "template_update", "technicians_busy",
+    "template_split", "template_stage_move", "template_update", "technicians_busy",
 ]

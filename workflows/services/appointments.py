@@ -1,5 +1,6 @@
 """On-site visits: the bookable windows, booking, moving, assigning a technician, and marking a visit nobody
-came to. Technicians are locked in id order whenever one is chosen, so two bookings never double-book."""
+came to. Technicians are locked in id order whenever one is chosen, so two bookings never double-book; the store's
+daily capacity per skill and its travel buffer between a technician's visits are in capacity.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tenancy.models import Store, User
 from workflows import engine, hooks
 from workflows.events import APPOINTMENT_ASSIGNED, APPOINTMENT_NO_SHOW, record_event
 from workflows.models import Appointment, StageInstance
+from workflows.services.capacity import capacity_claim, daily_capacity, day_loads, travel_buffer
 from workflows.store_values import order_store_values
 
 Role = User.Role
@@ -47,13 +49,14 @@ def required_skill(stage: StageInstance) -> str:
 
 
 def technicians_busy(technician_ids: list[int], start: datetime, end: datetime,
-                     exclude_pk: int | None = None) -> set[int]:
-    """Those of `technician_ids` with an active visit (other than `exclude_pk`) overlapping [start, end)."""
+                     exclude_pk: int | None = None, buffer: timedelta = timedelta(0)) -> set[int]:
+    """Those of `technician_ids` with an active visit (other than `exclude_pk`) overlapping [start, end), or less
+    than `buffer` (the store's travel buffer) before or after it."""
     qs = Appointment.objects.filter(
         technician_id__in=technician_ids,
         state__in=Appointment.ACTIVE_STATES,
-        window_start__lt=end,
-        window_end__gt=start,
+        window_start__lt=end + buffer,
+        window_end__gt=start - buffer,
     )
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
@@ -71,8 +74,10 @@ def booking_horizon_end(store: Store, now: datetime | None = None) -> datetime:
 
 def appointment_slots(*, stage: StageInstance, now: datetime | None = None) -> list[Slot]:
     """Bookable windows: the store's working hours cut into the stage's appointment length, with
-    at least one of the store's technicians free, up to the booking horizon (booking_horizon_end) and
-    ending by the stage's booking deadline (hooks.booking_deadline: its e-voucher's expiry)."""
+    at least one of the store's technicians free (the store's travel buffer kept around their other visits), on
+    days the store still has a place for the stage's skill (capacity.py), up to the booking horizon
+    (booking_horizon_end) and ending by the stage's booking deadline (hooks.booking_deadline: its e-voucher's
+    expiry). The stage's own booked visit takes no place: these are also the windows it may be moved to."""
     if not stage.definition.requires_appointment:
         return []
     store = stage.order.store
@@ -88,25 +93,31 @@ def appointment_slots(*, stage: StageInstance, now: datetime | None = None) -> l
     latest_end = min(horizon_end, deadline.until) if deadline else horizon_end
     if latest_end <= now:
         return []
+    buffer = travel_buffer(store)
     busy = list(
         Appointment.objects.filter(
             technician_id__in=tech_ids,
             state__in=Appointment.ACTIVE_STATES,
-            window_end__gt=now,
-            window_start__lt=horizon_end,
+            window_end__gt=now - buffer,
+            window_start__lt=horizon_end + buffer,
         ).values_list("technician_id", "window_start", "window_end")
     )
+    skill = required_skill(stage)
+    capacity = daily_capacity(store, skill)
+    loads = day_loads(store, skill, first_day, horizon_end.date(), not_stage=stage.pk) if capacity is not None else {}
     slots = []
     for offset in range((horizon_end.date() - first_day).days + 1):
         day = first_day + timedelta(days=offset)
         if day.weekday() not in store.working_days:
+            continue
+        if capacity is not None and loads.get(day, 0) >= capacity:
             continue
         start = datetime.combine(day, store.opens_at, tzinfo=tz)
         close = min(datetime.combine(day, store.closes_at, tzinfo=tz), latest_end)
         while start + length <= close:
             end = start + length
             if start > now:
-                taken = {t for t, s, e in busy if s < end and e > start}
+                taken = {t for t, s, e in busy if s < end + buffer and e > start - buffer}
                 free = len(tech_ids) - len(taken)
                 if free > 0:
                     slots.append(Slot(start=start, end=end, free_technicians=free))
@@ -169,12 +180,12 @@ def _lock_technicians(ids: list[int]) -> None:
 def _free_technician(store: Store, start: datetime, end: datetime, *, moving: int | None = None,
                      prefer: int | None = None, skill: str = "") -> int:
     """A technician for the window: `prefer` (the visit's own, when it is moved) if they still work at the store,
-    are active and are free then, else the first such technician; their rows stay locked until the caller
-    commits. `moving`: the visit being moved, which does not keep its technician busy. `skill`: only technicians
-    with it. Conflict when nobody is free."""
+    are active and are free then (the store's travel buffer kept), else the first such technician; their rows
+    stay locked until the caller commits. `moving`: the visit being moved, which does not keep its technician
+    busy. `skill`: only technicians with it. Conflict when nobody is free."""
     tech_ids = _store_technician_ids(store, skill)
     _lock_technicians(tech_ids)
-    busy = technicians_busy(tech_ids, start, end, exclude_pk=moving)
+    busy = technicians_busy(tech_ids, start, end, exclude_pk=moving, buffer=travel_buffer(store))
     free = [t for t in tech_ids if t not in busy]
     if not free:
         raise Conflict(_("That window has just been taken; pick another."), code="slot_taken")
@@ -195,6 +206,7 @@ def appointment_book(*, stage: StageInstance, window_start: datetime, actor) -> 
                                     allowed=allowed)
         raise InvalidTransition(_("This stage cannot be booked now."), allowed=allowed)
     window_end = _validate_window(stage, window_start)
+    capacity_claim(store=order.store, skill=required_skill(stage), window_start=window_start)
     technician_id = _free_technician(order.store, window_start, window_end, skill=required_skill(stage))
     engine.fire_locked(
         order,
@@ -242,6 +254,9 @@ def appointment_reschedule(*, appointment: Appointment, window_start: datetime, 
         )
     stage = appointment.stage
     window_end = _validate_window(stage, window_start)
+    # A moved visit gives its place back (moving within its day counts once); a missed one keeps its place.
+    capacity_claim(store=order.store, skill=required_skill(stage), window_start=window_start,
+                   moving=None if missed else appointment.pk)
     technician_id = _free_technician(order.store, window_start, window_end, moving=appointment.pk,
                                      prefer=None if missed else appointment.technician_id,
                                      skill=required_skill(stage))
@@ -298,8 +313,10 @@ def appointment_assign(*, appointment: Appointment, technician: User, actor) -> 
     if appointment.state != Appointment.State.BOOKED:
         raise InvalidTransition(_("The technician has already checked in."), allowed=[])
     _lock_technicians(sorted({technician.pk, appointment.technician_id or technician.pk}))
-    if technicians_busy([technician.pk], appointment.window_start, appointment.window_end, exclude_pk=appointment.pk):
-        raise Conflict(_("That technician has another visit in this window."), code="technician_busy")
+    if technicians_busy([technician.pk], appointment.window_start, appointment.window_end, exclude_pk=appointment.pk,
+                        buffer=travel_buffer(order.store)):
+        raise Conflict(_("That technician has another visit in this window, or too close to it to travel between."),
+                       code="technician_busy")
     previous = appointment.technician_id
     appointment.technician = technician
     appointment.save(update_fields=["technician"])

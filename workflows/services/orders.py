@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, InvalidTransition, NotFound
 from core.files import IMAGE_FORMATS, OPAQUE, PDF, detect_document, detect_image, upload_read
-from core.money import minor_units_error, quantize
+from core.money import allocate_with_fixed, minor_units_error, quantize
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
 from workflows import engine, hooks
@@ -97,6 +97,10 @@ def _order_create(
         raise DomainError(_("This workflow is not distributed to that store."), code="not_distributed")
     if error := minor_units_error(total_amount, currency):
         raise DomainError(error, code="invalid", errors={"total_amount": [error]})
+    definitions = list(dist.version.stages.order_by("position"))
+    # The installments are made from these by payments (allocate_with_fixed): a total below the fixed payments,
+    # or in another currency than theirs, is refused here, before any row is written.
+    allocate_with_fixed(total_amount, [d.payment_part for d in definitions if d.carries_payment], currency)
 
     try:
         with transaction.atomic():  # a savepoint: the unique (brand, external_ref) may refuse the row
@@ -122,7 +126,7 @@ def _order_create(
     StageInstance.objects.bulk_create(
         [
             StageInstance(order=order, definition=d, position=d.position)
-            for d in dist.version.stages.order_by("position")
+            for d in definitions
         ]
     )
     engine.order_initialize(order)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, NotFound
+from core.money import allocate_with_fixed, part_errors
 from tenancy.models import Merchant, Store
 from tenancy.tiers import tier_check_template
 from workflows.models import StageDefinition, TemplateDistribution, TemplateVersion, WorkflowTemplate
@@ -28,6 +29,8 @@ STAGE_FIELDS = (
     "requires_voucher",
     "voucher_valid_days",
     "payment_share",
+    "payment_amount",
+    "payment_currency",
     "payment_timing",
     "sla_hours",
     "arrival_tolerance_minutes",
@@ -132,6 +135,9 @@ def template_problems(stages: list[StageDefinition]) -> list[dict]:
                 _("Stage '%(code)s' asks for a voucher but has no on-site appointment.") % c)
         if st.payment_share is not None and st.payment_share <= 0:
             add(st, "payment_share", _("Payment share of stage '%(code)s' must be positive, or empty.") % c)
+        for field, messages in part_errors(st.payment_share, st.payment_amount, st.payment_currency).items():
+            for message in messages:
+                add(st, field, _("Payment of stage '%(code)s': %(problem)s") % {**c, "problem": message})
         if not isinstance(st.checklist, list) or not all(isinstance(i, str) and i.strip() for i in st.checklist):
             add(st, "checklist", _("Checklist of stage '%(code)s' must be a list of non-empty texts.") % c)
         elif len({i.strip() for i in st.checklist}) != len(st.checklist):
@@ -141,7 +147,24 @@ def template_problems(stages: list[StageDefinition]) -> list[dict]:
     if shares and sum(shares, Decimal(0)) != Decimal(100):
         add(None, "payment_share",
             _("Payment shares add up to %(sum)s%%, not 100%%.") % {"sum": sum(shares, Decimal(0))})
+    fixed = {st.payment_currency.upper() for st in stages if st.payment_amount is not None}
+    if fixed and not shares:
+        # An order's total is its own (set by measuring): with no share, a total other than the fixed amounts'
+        # sum could not be split exactly. A fixed amount that quietly took the rest would not be fixed.
+        add(None, "payment_amount", _("Every payment is a fixed amount: give at least one stage a payment share, "
+                                      "which takes the rest of the order's total."))
+    if len(fixed) > 1:
+        add(None, "payment_currency", _("Fixed amounts are in several currencies (%(currencies)s): use one.")
+            % {"currencies": ", ".join(sorted(fixed))})
     return problems
+
+
+def template_split(version: TemplateVersion, total: Decimal, currency: str) -> list[tuple[StageDefinition, Decimal]]:
+    """How `total` would split into installments under this version: each paying stage with its amount, the fixed
+    amounts first and the shares splitting the rest, as payments makes them (core.money.allocate_with_fixed).
+    A total below the fixed amounts, or in another currency than theirs, is refused (400)."""
+    stages = [s for s in version.stages.order_by("position") if s.carries_payment]
+    return list(zip(stages, allocate_with_fixed(total, [s.payment_part for s in stages], currency), strict=True))
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ def open_appointment_lengths_where_stores_set_them(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0007_stage_approval_requires_signature'),
+        ('workflows', '0008_stage_fixed_payment_amount'),
     ]
 
     operations = [
