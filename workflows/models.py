@@ -189,7 +189,6 @@ class TemplateDistribution(models.Model):
 
 class StoreBounds(models.Model):
     """What a brand lets the stores of one template change (二次开发), and within which bounds."""
-
     template = models.OneToOneField(WorkflowTemplate, on_delete=models.CASCADE, related_name="store_bounds")
     appointment_open = models.BooleanField(_("stores may set appointment lengths"), default=False)
     appointment_min_minutes = models.PositiveIntegerField(_("shortest appointment (minutes)"), default=15)
@@ -200,7 +199,6 @@ class StoreBounds(models.Model):
     reminder_max_hours = models.PositiveIntegerField(_("longest reminder lead (hours)"), default=72)
     checklist_open = models.BooleanField(_("stores may add checklist items"), default=False)
     checklist_max_items = models.PositiveIntegerField(_("most items a store adds per stage"), default=3)
-
     tenant_scope = TenantScope(merchant="template__merchant", store_manager_sees="merchant")
 
     class Meta:
