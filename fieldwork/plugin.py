@@ -44,7 +44,7 @@ def guard_photos(order: ServiceOrder, stage: StageInstance) -> str | None:
 
 
 def guard_checklist(order: ServiceOrder, stage: StageInstance) -> str | None:
-    if not _on_site(stage) or not stage.definition.checklist:
+    if not _on_site(stage) or not selectors.stage_checklist(stage=stage):
         return None
     open_items = [item for item, ticked in selectors.stage_checklist_state(stage=stage).items() if not ticked]
     if not open_items:

@@ -17,6 +17,7 @@ from tenancy.models import User
 from tenancy.scoping import visible_to
 from workflows import hooks
 from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
+from workflows.store_values import order_store_values
 
 JOB_RELATED = ("order__consumer", "store", "stage__definition")
 
@@ -92,10 +93,16 @@ def job_stale_reason(*, technician: User, appointment: Appointment) -> str | Non
     return "reassigned" if was_mine else None
 
 
+def stage_checklist(*, stage: StageInstance) -> list[str]:
+    """The items the technician ticks on the stage: the template's, then those its store added (within the
+    brand's bounds, workflows.store_values)."""
+    return order_store_values(stage.order).checklist_of(stage.definition)
+
+
 def stage_checklist_state(*, stage: StageInstance) -> dict[str, bool]:
     """Each checklist item of the stage and whether it is ticked: the latest answer wins,
     across the check-outs and checklist submissions of the stage's visits (by device time)."""
-    items = list(stage.definition.checklist or [])
+    items = stage_checklist(stage=stage)
     state = dict.fromkeys(items, False)
     if not items:
         return state

@@ -271,7 +271,7 @@ class JobDetailSerializer(JobSerializer):
         done = self.context["done"]
         return {
             "min_photos": d.min_photos,
-            "checklist": list(d.checklist or []),
+            "checklist": list(done["checklist"]),  # the template's items and those the store added
             "requires_voucher": d.requires_voucher,
             "voucher_redeemed": done["voucher_redeemed"],
             "requires_approval": d.requires_approval,

@@ -42,6 +42,7 @@ RULES: dict[str, frozenset] = {
     # --- orders and visits ---
     "order.create": STAFF,
     "appointment.assign": STAFF,
+    "store.overrides": STORE_STAFF,  # a store's own values within its brand's bounds (the merchant admin's too)
     "technician.skills": STAFF,  # set a technician's skills (which visits they may be given)
     "stage.start_offsite": STORE_STAFF,  # staff begin off-site work; technicians start on-site work by checking in
     "stage.submit": STORE_STAFF,  # staff deliver off-site work (a design draft)

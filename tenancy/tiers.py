@@ -41,7 +41,7 @@ CAPABILITIES: dict[str, dict] = {
 
 DESCRIPTIONS = {
     "rework_loops": gettext_lazy("rework loops after a rejected approval"),
-    "store_overrides": gettext_lazy("store-level adjustments of appointment lengths"),
+    "store_overrides": gettext_lazy("store-level adjustments within the brand's bounds"),
     "metrics": gettext_lazy("the metrics API and dashboard"),
     "template_api": gettext_lazy("the template API"),
     "outbound_webhooks": gettext_lazy("outbound webhooks to your own systems"),

@@ -42,6 +42,7 @@ from workflows.machine import (  # noqa: F401 - the machine's names, re-exported
     state_name,
 )
 from workflows.models import OrderEvent, ServiceOrder, StageInstance
+from workflows.store_values import order_store_values
 
 S = StageInstance.State
 
@@ -344,9 +345,9 @@ def sla_clock(stage: StageInstance, sub: str, now) -> None:
     elif waiting and stage.sla_paused_at is None:
         stage.sla_paused_at = now
     starts = (S.IN_PROGRESS,) if stage.definition.requires_appointment else (S.READY, S.IN_PROGRESS)
-    sla = stage.definition.sla_hours
-    if sla and stage.sla_due_at is None and sub in starts:
-        stage.sla_due_at = now + timedelta(hours=sla)
+    if stage.definition.sla_hours and stage.sla_due_at is None and sub in starts:
+        # The store's SLA where its brand lets it tighten the template's (workflows.store_values).
+        stage.sla_due_at = now + timedelta(hours=order_store_values(stage.order).sla_hours_of(stage.definition))
 
 
 def _auto_advance(order: ServiceOrder) -> None:

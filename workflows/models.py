@@ -170,8 +170,11 @@ class TemplateDistribution(models.Model):
     template = models.ForeignKey(WorkflowTemplate, on_delete=models.CASCADE, related_name="distributions")
     version = models.ForeignKey(TemplateVersion, on_delete=models.PROTECT, related_name="distributions")
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="distributions")
-    # {stage_code: minutes}: the store's own appointment lengths. Payment shares are never adjustable.
-    appointment_minutes_overrides = models.JSONField(default=dict, blank=True)
+    # The store's own values, within the template's StoreBounds (workflows.store_values). Payment shares never.
+    appointment_minutes_overrides = models.JSONField(default=dict, blank=True)  # {stage code: minutes}
+    sla_hours_overrides = models.JSONField(default=dict, blank=True)  # {stage code: hours}, tighter only
+    extra_checklist = models.JSONField(default=dict, blank=True)  # {stage code: [items added to its checklist]}
+    reminder_lead_hours = models.PositiveIntegerField(null=True, blank=True)
     distributed_at = models.DateTimeField(auto_now=True)
     distributed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -182,6 +185,27 @@ class TemplateDistribution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} @ {self.store}"
+
+
+class StoreBounds(models.Model):
+    """What a brand lets the stores of one template change (二次开发), and within which bounds."""
+    template = models.OneToOneField(WorkflowTemplate, on_delete=models.CASCADE, related_name="store_bounds")
+    appointment_open = models.BooleanField(_("stores may set appointment lengths"), default=False)
+    appointment_min_minutes = models.PositiveIntegerField(_("shortest appointment (minutes)"), default=15)
+    appointment_max_minutes = models.PositiveIntegerField(_("longest appointment (minutes)"), default=720)
+    sla_open = models.BooleanField(_("stores may tighten SLA hours"), default=False)
+    reminder_open = models.BooleanField(_("stores may set the reminder lead time"), default=False)
+    reminder_min_hours = models.PositiveIntegerField(_("shortest reminder lead (hours)"), default=1)
+    reminder_max_hours = models.PositiveIntegerField(_("longest reminder lead (hours)"), default=72)
+    checklist_open = models.BooleanField(_("stores may add checklist items"), default=False)
+    checklist_max_items = models.PositiveIntegerField(_("most items a store adds per stage"), default=3)
+    tenant_scope = TenantScope(merchant="template__merchant", store_manager_sees="merchant")
+
+    class Meta:
+        verbose_name = verbose_name_plural = _("store bounds")
+
+    def __str__(self) -> str:
+        return f"{self.template}: store bounds"
 
 
 def new_order_number() -> str:

@@ -156,7 +156,7 @@ def job_check_out(*, technician: User, job_id: int, client_event_id, recorded_at
         if appointment.state != A.CHECKED_IN:
             raise InvalidTransition("Check in before checking out." if appointment.state == A.BOOKED
                                     else "This visit is already checked out.", allowed=[])
-        answers = checklist_normalize(checklist, list(appointment.stage.definition.checklist or []))
+        answers = checklist_normalize(checklist, selectors.stage_checklist(stage=appointment.stage))
         if recorded_at < appointment.checked_in_at:
             raise DomainError(_("The check-out is earlier than the check-in."), code="invalid",
                               errors={"recorded_at": ["Earlier than the check-in."]})
@@ -192,7 +192,7 @@ def job_checklist_submit(*, technician: User, job_id: int, client_event_id, chec
     def work(order: ServiceOrder, appointment: Appointment, received_at: datetime) -> ActionResult:
         if appointment.state not in (A.CHECKED_IN, A.CHECKED_OUT):
             raise InvalidTransition(_("Check in before answering the checklist."), allowed=[])
-        answers = checklist_normalize(checklist, list(appointment.stage.definition.checklist or []))
+        answers = checklist_normalize(checklist, selectors.stage_checklist(stage=appointment.stage))
         late_sync = is_late_sync(recorded_at, received_at)
         entry = ChecklistSubmission.objects.create(
             appointment=appointment, stage=appointment.stage, technician=technician,

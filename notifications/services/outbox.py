@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -17,7 +18,8 @@ from notifications.conf import setting
 from notifications.models import Notification, NotificationPreference
 from notifications.services.links import tracking_url
 from tenancy.models import User
-from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
+from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance, TemplateDistribution
+from workflows.store_values import store_values_for
 
 logger = logging.getLogger("notifications")
 State = Notification.State
@@ -246,23 +248,32 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
 
 
 def visit_reminders_create(*, now: datetime | None = None) -> int:
-    """Make the 24-hour reminder of every booked visit that is now within the lead time, once.
+    """Make the reminder of every booked visit that is now within its lead time (24 hours, or its store's), once.
 
     A visit booked less than the lead time ahead gets no reminder: its booking message was just sent.
     The unique constraint (appointment, kind, recipient, channel) keeps concurrent runs from doubling.
     """
     now = now or timezone.now()
-    lead = timedelta(hours=setting("NOTIFICATION_REMINDER_LEAD_HOURS"))
+    default_lead = setting("NOTIFICATION_REMINDER_LEAD_HOURS")
+    # A store may set its own lead within its brand's bounds (workflows.store_values): look as far ahead as the
+    # longest any store set, then judge each visit by its store's lead.
+    longest = TemplateDistribution.objects.aggregate(most=Max("reminder_lead_hours"))["most"] or 0
     candidates = (
         Appointment.objects.filter(state=Appointment.State.BOOKED, window_start__gt=now,
-                                   window_start__lte=now + lead)
+                                   window_start__lte=now + timedelta(hours=max(default_lead, longest)))
         .exclude(notifications__kind="appointment.reminder")
-        .select_related("order__store", "order__consumer", "stage__definition")
+        .select_related("order__store", "order__consumer", "order__template_version", "stage__definition")
         .order_by("window_start", "pk")
     )
     made = 0
+    leads: dict[tuple[int, int], timedelta] = {}
     for appt in candidates:
-        if appt.created_at > appt.window_start - lead:
+        key = (appt.order.template_version.template_id, appt.order.store_id)
+        if key not in leads:
+            own = store_values_for(template_id=key[0], store_id=key[1]).reminder_lead_hours
+            leads[key] = timedelta(hours=own or default_lead)
+        lead = leads[key]
+        if appt.window_start > now + lead or appt.created_at > appt.window_start - lead:
             continue
         order = appt.order
         ctx = _context(order, appt.stage, {"window_start": appt.window_start.isoformat()})

@@ -67,6 +67,9 @@ EXPECTATIONS = {
     ("get", "/api/v1/technicians/{id}/"): rule(STAFF_A | {"tech"}),
     ("get", "/api/v1/technicians/{id}/skills/"): rule(STAFF_A | {"tech"}),
     ("put", "/api/v1/technicians/{id}/skills/"): rule(STAFF_A, forbidden={"tech"}),
+    # a store's own values within its brand's bounds: its manager and the brand's admin set them
+    ("get", "/api/v1/stores/{id}/overrides/{template_id}/"): rule(STAFF_A),
+    ("put", "/api/v1/stores/{id}/overrides/{template_id}/"): rule({"admin", "manager"}, forbidden={"ops"}),
     # templates: merchant staff only, edits by the merchant admin
     ("get", "/api/v1/templates/"): rule(STAFF_A | {"x_admin", "x_manager"}, forbidden=TECHS | CONSUMERS),
     ("post", "/api/v1/templates/"): rule({"admin", "x_admin"}, forbidden=TECHS | CONSUMERS | NOT_AUTHORS),
@@ -76,6 +79,8 @@ EXPECTATIONS = {
     ("post", "/api/v1/templates/{id}/distribute/"): rule({"admin"}, forbidden=TECHS | CONSUMERS | NOT_AUTHORS),
     ("get", "/api/v1/templates/{id}/diagram/"): rule(STAFF_A, forbidden=TECHS | CONSUMERS),
     ("get", "/api/v1/templates/{id}/split-preview/"): rule(STAFF_A, forbidden=TECHS | CONSUMERS),
+    ("get", "/api/v1/templates/{id}/store-bounds/"): rule(STAFF_A, forbidden=TECHS | CONSUMERS),
+    ("put", "/api/v1/templates/{id}/store-bounds/"): rule({"admin"}, forbidden=TECHS | CONSUMERS | NOT_AUTHORS),
     # orders
     ("get", "/api/v1/orders/"): EVERYONE,
     ("post", "/api/v1/orders/"): rule(STAFF_A | {"x_admin", "x_manager"}, forbidden=TECHS | CONSUMERS),
@@ -202,6 +207,7 @@ def concrete(path: str, ids: dict) -> str:
     if "{account_id}" in path:
         path = path.replace("{account_id}", str(ids[path.split("/")[5]]))
     path = path.replace("{evidence_id}", str(ids["evidence"])).replace("{file_id}", str(ids["stage_files"]))
+    path = path.replace("{template_id}", str(ids["templates"]))
     if "{id}" in path:
         path = path.replace("{id}", str(ids[path.split("/")[3]]))
     return path

@@ -53,7 +53,8 @@ def test_slots_follow_working_hours_and_appointment_length(order, store):
 
 def test_store_override_changes_the_appointment_length(order, store):
     dist = order.template_version.distributions.get(store=store)
-    services.distribution_set_overrides(distribution=dist, appointment_minutes={"visit": 180})
+    services.store_bounds_set(template=dist.template, appointment_open=True, appointment_max_minutes=240)
+    services.store_overrides_set(distribution=dist, appointment_minutes={"visit": 180})
     slots = services.appointment_slots(stage=stage_of(order, "visit"))
     assert {s.end - s.start for s in slots} == {timedelta(minutes=180)}
 

@@ -21,9 +21,10 @@ from core.money import currencies
 from tenancy.admin import TenantScopedAdmin, TenantScopedInline
 from tenancy.models import Store, User
 from tenancy.scoping import visible_to
-from tenancy.tiers import tier_allows, tier_check_template
+from tenancy.tiers import tier_check_template
 from workflows import diagrams, selectors, services
 from workflows.admin import studio
+from workflows.admin.store_bounds import StoreBoundsInline, save_bounds_formset
 from workflows.models import (
     StageDefinition,
     TemplateDistribution,
@@ -322,64 +323,27 @@ class VersionInline(TenantScopedInline, admin.TabularInline):
 class DistributionInline(TenantScopedInline, admin.TabularInline):
     model = TemplateDistribution
     extra = 0
-    fields = ("store", "version", "appointment_minutes_overrides", "distributed_at")
+    fields = ("store", "version", "distributed_at")
     readonly_fields = fields
     edit_action = "admin.platform"
     show_change_link = True
-
-
-class DistributionForm(forms.ModelForm):
-    class Meta:
-        model = TemplateDistribution
-        fields = ["appointment_minutes_overrides"]
-
-    def clean_appointment_minutes_overrides(self):
-        value = self.cleaned_data["appointment_minutes_overrides"] or {}
-        problems = services.distribution_override_problems(distribution=self.instance, appointment_minutes=value)
-        if problems:
-            raise ValidationError(problems)
-        return value
-
-
-@admin.register(TemplateDistribution)
-class TemplateDistributionAdmin(TenantScopedAdmin):
-    """Where a store adjusts what the brand allows it to: its appointment lengths (growth tier and up)."""
-
-    form = DistributionForm
-    list_display = ("template", "version", "store", "distributed_at")
-    list_filter = ("store",)
-    readonly_fields = ("template", "version", "store", "distributed_at")
-    fields = ("template", "version", "store", "appointment_minutes_overrides", "distributed_at")
-    edit_action = "admin.manage_orders"
-
-    def has_add_permission(self, request):
-        return False  # distributions are made by the publish/distribute action
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None and not tier_allows(obj.store.merchant, "store_overrides"):
-            return (*self.readonly_fields, "appointment_minutes_overrides")
-        return self.readonly_fields
-
-    def save_model(self, request, obj, form, change):
-        services.distribution_set_overrides(
-            distribution=obj, appointment_minutes=form.cleaned_data["appointment_minutes_overrides"]
-        )
 
 
 @admin.register(WorkflowTemplate)
 class WorkflowTemplateAdmin(TenantScopedAdmin):
     list_display = ("name", "merchant", "updated_at")
     search_fields = ("name",)
-    inlines = [VersionInline, DistributionInline]
+    inlines = [VersionInline, StoreBoundsInline, DistributionInline]
     actions = ["open_draft"]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
             services.template_draft(obj)
+
+    def save_formset(self, request, form, formset, change):
+        if not save_bounds_formset(request, form, formset, change):
+            super().save_formset(request, form, formset, change)
 
     @admin.action(description=_("Open a draft (a new version to edit)"))
     def open_draft(self, request, queryset):

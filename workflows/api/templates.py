@@ -12,11 +12,13 @@ from rest_framework.response import Response
 from core.errors import DomainError, NotFound
 from core.money import currencies
 from core.schema import ProblemResponse, empty_or
+from tenancy import policy
 from tenancy.models import Store
 from tenancy.policy import RolePermission
 from tenancy.scoping import ScopedQuerysetMixin, visible_to
 from tenancy.tiers import tier_require
 from workflows import diagrams, selectors, services
+from workflows.api.store_overrides import StoreBoundsSerializer
 from workflows.models import TemplateVersion, WorkflowTemplate
 from workflows.serializers import (
     DistributeSerializer,
@@ -46,7 +48,7 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
     permission_classes = [RolePermission]
     policy_action = "template.view"
     policy_actions = dict.fromkeys(("create", "partial_update", "publish", "distribute"), "template.author")
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "put", "head", "options"]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -99,6 +101,23 @@ class TemplateViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retriev
             raise NotFound(_("No such store."))
         services.template_distribute(template=template, stores=stores, actor=request.user)
         return Response(TemplateSerializer(self.get_queryset().get(pk=template.pk)).data)
+
+    @extend_schema(methods=["GET"], responses={200: StoreBoundsSerializer})
+    @extend_schema(methods=["PUT"], request=StoreBoundsSerializer,
+                   responses={200: StoreBoundsSerializer, 400: ProblemResponse, 403: ProblemResponse})
+    @action(detail=True, methods=["get", "put"], url_path="store-bounds", pagination_class=None, filter_backends=[])
+    def store_bounds(self, request, pk=None):
+        """What the template's stores may change, and within which bounds (the merchant admin sets them; opening a
+        knob needs a tier with store overrides). Stores set their values at /stores/{id}/overrides/{template_id}/."""
+        if request.method == "PUT":
+            policy.require(request.user, "template.author")  # a role that never authors: 403, as for PATCH
+        template = self.get_object()
+        if request.method == "PUT":
+            data = StoreBoundsSerializer(data=request.data, partial=True)
+            data.is_valid(raise_exception=True)
+            bounds = services.store_bounds_set(template=template, actor=request.user, **data.validated_data)
+            return Response(StoreBoundsSerializer(bounds).data)
+        return Response(StoreBoundsSerializer(services.store_bounds_of(template)).data)
 
     @extend_schema(
         parameters=[

@@ -17,8 +17,9 @@ from tenancy import policy
 from tenancy.models import Store, User
 from workflows import engine, hooks
 from workflows.events import APPOINTMENT_ASSIGNED, APPOINTMENT_NO_SHOW, record_event
-from workflows.models import Appointment, StageInstance, TemplateDistribution
+from workflows.models import Appointment, StageInstance
 from workflows.services.capacity import capacity_claim, daily_capacity, day_loads, travel_buffer
+from workflows.store_values import order_store_values
 
 Role = User.Role
 
@@ -31,11 +32,8 @@ class Slot:
 
 
 def appointment_minutes_for(stage: StageInstance) -> int:
-    dist = TemplateDistribution.objects.filter(
-        template_id=stage.order.template_version.template_id, store_id=stage.order.store_id
-    ).first()
-    overrides = dist.appointment_minutes_overrides if dist else {}
-    return int(overrides.get(stage.definition.code, stage.definition.appointment_minutes))
+    """The visit's length: the store's, within its brand's bounds, or the template's (workflows.store_values)."""
+    return order_store_values(stage.order).appointment_minutes_of(stage.definition)
 
 
 def _store_technician_ids(store: Store, skill: str = "") -> list[int]:

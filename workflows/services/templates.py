@@ -1,5 +1,5 @@
 """Workflow templates: drafts, validation, publishing (a published version never changes), distribution to
-stores, and the stores' own appointment lengths."""
+stores (what stores may change within the brand's bounds: services.store_bounds)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from core.errors import Conflict, DomainError, NotFound
 from core.money import allocate_with_fixed, part_errors
 from tenancy.models import Merchant, Store
-from tenancy.tiers import tier_check_template, tier_require
+from tenancy.tiers import tier_check_template
 from workflows.models import StageDefinition, TemplateDistribution, TemplateVersion, WorkflowTemplate
 
 STAGE_FIELDS = (
@@ -215,34 +215,6 @@ def template_distribute(
         )
         result.append(dist)
     return result
-
-
-def distribution_override_problems(*, distribution: TemplateDistribution, appointment_minutes) -> list[str]:
-    """Why these store appointment lengths cannot be saved (empty when they can)."""
-    if not isinstance(appointment_minutes, dict):
-        return [_("Give the lengths as {stage code: minutes}.")]
-    codes = set(distribution.version.stages.filter(requires_appointment=True).values_list("code", flat=True))
-    problems = []
-    for code, minutes in appointment_minutes.items():
-        if code not in codes:
-            problems.append(_("No on-site stage '%(code)s' in this workflow.") % {"code": code})
-        elif isinstance(minutes, bool) or not isinstance(minutes, int) or not 15 <= minutes <= 12 * 60:
-            problems.append(_("Appointment length for '%(code)s' must be 15 to 720 minutes.") % {"code": code})
-    return problems
-
-
-def distribution_set_overrides(
-    *, distribution: TemplateDistribution, appointment_minutes: dict[str, int]
-) -> TemplateDistribution:
-    """A store's own appointment lengths. Only lengths: payment shares are the brand's."""
-    tier_require(distribution.store.merchant, "store_overrides")
-    problems = distribution_override_problems(distribution=distribution, appointment_minutes=appointment_minutes)
-    if problems:
-        raise DomainError(" ".join(problems), code="invalid", errors={"appointment_minutes_overrides": problems})
-    distribution.appointment_minutes_overrides = dict(appointment_minutes)
-    distribution.save(update_fields=["appointment_minutes_overrides"])
-    return distribution
-
 
 
 @transaction.atomic
