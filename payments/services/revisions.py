@@ -53,8 +53,8 @@ def revision_split(new_total: Decimal, rows: Sequence[SplitRow], currency: str) 
     `new_total` minus the paid amounts: an unpaid stage with a fixed amount keeps it and the shares split the rest
     (core.money.allocate_with_fixed: exact to the minor unit). When no unpaid stage carries a share, or the rest
     is below the unpaid fixed amounts, the rest is split in proportion to the fixed amounts; with none, by the
-    shares, else equally. When the paid amounts already exceed `new_total`, every unpaid row becomes 0 and the excess is the
-    refund. So sum(amounts) - refund == new_total, always."""
+    shares, else equally. When the paid amounts already exceed `new_total`, every unpaid row becomes 0 and the
+    excess is the refund. So sum(amounts) - refund == new_total, always."""
     kept = sum((r.amount for r in rows if not r.unpaid), ZERO)
     unpaid = [r for r in rows if r.unpaid]
     remaining = new_total - kept
