@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from core import display
@@ -29,7 +30,7 @@ from payments import (
 )
 from payments.channels import CHANNELS, channels_for
 from payments.models import Installment, PaymentAccount
-from payments.selectors import money_figures, money_summary_from_rows
+from payments.selectors import money_figures, money_summary_from_rows, revisions_for_the_day
 from payments.services import installments_allocate, installments_cancel, installments_make_due
 from workflows import hooks
 from workflows.hooks import OrderDetailRows, TransitionContext
@@ -211,6 +212,8 @@ def register() -> None:
     # Entering a stage that waits for money, or "closing", follows these triggers.
     hooks.register_effect(("create", "complete", "approve"), make_due)
     hooks.register_effect("cancel", cancel_and_refund)
+    hooks.register_day_list("price_revisions", heading=gettext_lazy("Price revisions waiting or declined"),
+                            load=revisions_for_the_day, position=50)
     hooks.register_sla_scan("installment_overdue", scan_installments_overdue)
     hooks.register_order_figure("payments", money_figures)
     hooks.register_guard("unblock", guard_unblock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -142,3 +143,22 @@ def money_figures(orders: QuerySet, start=None, end=None) -> list[dict]:
          "outstanding": money(v.get("outstanding"), cur), "due_now": money(v.get("due_now"), cur)}
         for cur, v in sorted(by_currency.items())
     ]
+
+
+def revisions_for_the_day(*, user, store, now) -> list[tuple[ServiceOrder, str]]:
+    """The store's price revisions a person there should know of, for the store's day: open ones (waiting for the
+    consumer's answer) and ones the consumer declined in the last 14 days (to talk over), newest first, within
+    `user`'s scope. One query."""
+    from django.utils.translation import gettext as _
+
+    from core import display
+    from payments.models import PriceRevision
+
+    revisions = (visible_to(PriceRevision.objects.all(), user)
+                 .filter(order__store=store, order__status=ServiceOrder.Status.ACTIVE)
+                 .filter(Q(status=PriceRevision.Status.OPEN)
+                         | Q(status=PriceRevision.Status.DECLINED, answered_at__gte=now - timedelta(days=14)))
+                 .select_related("order").order_by("-created_at", "-pk")[:50])
+    words = {PriceRevision.Status.OPEN: _("price revision to %(total)s waiting for the consumer"),
+             PriceRevision.Status.DECLINED: _("price revision to %(total)s declined by the consumer")}
+    return [(r.order, words[r.status] % {"total": display.money(r.new_total, r.currency)}) for r in revisions]

@@ -68,7 +68,7 @@ def test_low_ratings_wait_on_the_store_for_two_weeks(manager_web, store, consume
 
 def test_the_day_costs_a_fixed_number_of_queries(manager_web, visit, design_order, escalated_order,
                                                  django_assert_max_num_queries):
-    with django_assert_max_num_queries(13):  # 12, and one per list another app adds (the portal's low ratings)
+    with django_assert_max_num_queries(14):  # 12, and one per list other apps add (low ratings, price revisions)
         assert manager_web.get(DAY).status_code == 200
 
 
@@ -90,3 +90,25 @@ def test_accounts_that_are_not_staff_go_to_the_login(technician, consumer):
     for user in (technician, consumer):
         response = web(user).get(DAY)
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_price_revisions_waiting_or_declined_are_on_the_day(manager_web, store, consumer, store_manager,
+                                                           other_store_manager):
+    """An open revision (waiting for the consumer) and a declined one (to talk over) are listed with the new total;
+    an accepted one is not; another brand's manager never sees them."""
+    from decimal import Decimal
+
+    from payments.services.revisions import revision_accept, revision_decline, revision_propose
+
+    def propose(order, total="13000.00"):
+        return revision_propose(order=order, actor=store_manager, total_amount=total, reason="measured",
+                                lines=[{"description": "Extra shelf", "amount": str(Decimal(total) - 12000)}])
+
+    waiting, declined, accepted = (make_order(store=store, consumer=consumer, actor=store_manager) for _ in range(3))
+    propose(waiting)
+    revision_decline(revision=propose(declined), actor=consumer)
+    revision_accept(revision=propose(accepted, "12500.00"), actor=consumer)
+    listed = section(manager_web.get(DAY).content.decode(), "price_revisions")
+    assert waiting.number in listed and declined.number in listed and accepted.number not in listed
+    assert "增减项（新总价 ¥13,000.00）待消费者确认" in listed and "增减项（新总价 ¥13,000.00）已被消费者拒绝" in listed
+    assert waiting.number not in web(other_store_manager).get(DAY).content.decode()
