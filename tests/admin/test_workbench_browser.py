@@ -1,7 +1,9 @@
 """A store manager's day in the admin, in a real browser at a tablet's size (Debian's Chromium driven by
 Playwright): log in, open the store's day, open the order from its visit, give the visit to another technician,
 redeem the consumer's e-voucher at the counter (the code typed), refund part of the deposit, and cancel another
-order with a reason; a merchant admin reading the live workflow diagram and reordering a draft's stages. Each
+order with a reason; create an order at the counter by the consumer's phone, start and deliver its design draft
+(a PDF and a note), book another order's measuring visit and give it to the second technician; a merchant admin
+reading the live workflow diagram and reordering a draft's stages. Each
 page passes an axe-core check with no serious or critical violation and no
 Content-Security-Policy violation. Screenshots go to artifacts/ (and to docs/ with DOCS_SCREENSHOTS=1).
 
@@ -18,7 +20,7 @@ from tests.browser import BROWSER_SKIPS, CHROMIUM, CHROMIUM_ARGS, csp_violations
 from tests.factories.fieldwork import book_visit, starting_soon
 from tests.factories.payments import pay_due_installments
 from tests.factories.vouchers import code_of
-from tests.factories.workflows import make_order, make_template
+from tests.factories.workflows import make_order, make_template, pdf_bytes
 from vouchers.models import Voucher
 
 try:
@@ -184,4 +186,74 @@ def test_a_merchant_admin_reads_the_live_diagram_and_reorders_a_draft(live_serve
     codes = page.locator('[data-testid="stage-order"] li').evaluate_all("els => els.map(e => e.dataset.stage)")
     assert codes[:2] == ["measuring", "booking"]
     assert serious(page) == []
+    assert not csp_violations(page.console_messages), page.console_messages
+
+
+DESIGN_THEN_VISIT = {"name": "Design then measure", "stages": [
+    {"code": "design", "name": "Design draft", "requires_approval": True},
+    {"code": "measure", "name": "Measuring visit", "requires_appointment": True}]}
+VISIT_ONLY = {"name": "Measuring only", "stages": [
+    {"code": "measure", "name": "Measuring visit", "requires_appointment": True}]}
+
+
+@pytest.fixture
+def counter(store, consumer, store_manager, technician, technician2, merchant):
+    """Made before the browser starts: a template whose first step is the design (for an order created at the
+    counter), and an order whose measuring visit is to book."""
+    template = make_template(merchant=merchant, stores=[store], definition=DESIGN_THEN_VISIT)
+    to_book = make_order(store=store, consumer=consumer, actor=store_manager, definition=VISIT_ONLY)
+    return {"template": template, "to_book": to_book, "manager": store_manager, "technician2": technician2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_store_manager_creates_an_order_delivers_the_draft_and_books_a_visit(live_server, counter, tablet_page,
+                                                                              tmp_path, store):
+    page = tablet_page
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", counter["manager"].username)
+    page.fill("#id_password", "demo-pass-123")
+    page.click("input[type=submit]")
+
+    # a consumer at the counter: a new order by their phone
+    page.goto(f"{live_server.url}/admin/workflows/serviceorder/")
+    page.get_by_test_id("new-order").click()
+    page.select_option("#id_store", str(store.pk))
+    page.select_option("#id_template", str(counter["template"].pk))
+    page.fill("#id_phone", "139 1234 5678")
+    page.fill("#id_name", "Wang Fang")
+    page.fill("#id_total_amount", "8000.00")
+    page.fill("#id_service_address", "1 Huaihai Road, Shanghai")
+    page.fill("#id_latitude", "31.2")
+    page.fill("#id_longitude", "121.4")
+    assert not serious(page)
+    page.get_by_test_id("confirm").click()
+    success(page).to_have_count(1)
+    expect(page.get_by_test_id("order-page")).to_be_visible()
+
+    # deliver the design draft: a PDF and a note
+    draft = tmp_path / "wardrobe-draft.pdf"
+    draft.write_bytes(pdf_bytes())
+    page.get_by_test_id("start-design").click()  # the designer starts on it
+    page.get_by_test_id("confirm").click()
+    success(page).to_have_count(1)
+    page.get_by_test_id("submit-design").click()
+    page.set_input_files("#id_files", str(draft))
+    page.fill("#id_notes", "Oak doors, two drawers")
+    page.get_by_test_id("confirm").click()
+    success(page).to_have_count(1)
+    expect(page.locator('[data-testid="stages"]')).to_contain_text("wardrobe-draft.pdf")
+    assert not serious(page)
+
+    # another order: book its measuring visit, then give it to the second technician
+    page.goto(f"{live_server.url}/admin/workflows/serviceorder/{counter['to_book'].pk}/change/")
+    page.get_by_test_id("book-measure").click()
+    page.select_option("#id_window_start", index=1)
+    page.get_by_test_id("confirm").click()
+    success(page).to_have_count(1)
+    page.locator('[data-testid^="assign-"]').first.click()
+    page.select_option("#id_technician", str(counter["technician2"].pk))
+    page.get_by_test_id("confirm").click()
+    success(page).to_have_count(1)
+    expect(page.get_by_test_id("visit-technician")).to_contain_text(counter["technician2"].display_name)
+    assert not serious(page)
     assert not csp_violations(page.console_messages), page.console_messages
