@@ -33,7 +33,9 @@ pytestmark = pytest.mark.django_db
 # The design's approval makes two installments due (its own 'after' one and the installation's 'before' one): two
 # more events, each with its chain-tail read and a notification, and the installments locked and read again.
 # The built detail reads the brand's payment accounts too (the channels it offers: payments' section), 9 -> 10.
-BUDGET = {"check-in": 16, "start": 7, "complete": 8, "approve": 21, "detail": 10}
+# check-in 17: one more since the stage's SLA clock reads the store's own SLA hours when it starts (issue 20,
+# the brand's bounds on store values: workflows.store_values).
+BUDGET = {"check-in": 17, "start": 7, "complete": 8, "approve": 21, "detail": 10}
 # The issue's targets, not met yet where they are below BUDGET (the gaps: docs/performance.md).
 TARGET = {"check-in": 10, "start": 8, "complete": 8, "approve": 8, "detail": 6}
 EXTRA_STAGES, HANDOVERS = 20, 10
