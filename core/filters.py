@@ -37,8 +37,18 @@ def parse_id(text) -> int | None:
     return value if valid_id(value) else None
 
 
+class _WholeNumberField(forms.IntegerField):
+    """An integer written as digits: Django's IntegerField also takes "1.0" as 1 (it strips a decimal point and
+    zeros), which the schema's integer does not allow, so `?store=0.0` answered 200 instead of 400."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not re.fullmatch(r"\s*[+-]?[0-9]+\s*", str(value)):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 class IdFilter(filters.NumberFilter):
-    field_class = forms.IntegerField
+    field_class = _WholeNumberField
 
     def filter(self, qs, value):
         if value is None:

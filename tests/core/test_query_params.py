@@ -63,3 +63,14 @@ def test_a_page_size_of_thousands_of_digits_is_capped_or_refused_never_a_500(man
     response = manager_client.get(f"/api/v1/stores/?page_size={size}")
     assert response.status_code == expected
 
+
+
+@pytest.mark.parametrize("value", ["0.0", "{pk}.0", "{pk}.", "1e2", "{pk}x"])
+def test_an_id_filter_takes_digits_only(manager_client, merchant, store, consumer, value):
+    """Django's IntegerField reads "12.0" as 12: the schema says integer, so such a value is a 400 naming the
+    parameter, never a list filtered by a number the client did not write (the fuzzer found `?store=0.0`)."""
+    make_order(store=store, consumer=consumer, template=make_template(merchant=merchant, stores=[store]))
+    response = manager_client.get("/api/v1/orders/?store=" + value.format(pk=store.pk))
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["store"]
+    assert manager_client.get(f"/api/v1/orders/?store={store.pk}").json()["count"] == 1
