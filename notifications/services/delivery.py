@@ -69,7 +69,7 @@ def email_html(n: Notification) -> str:
 
 def _body_html(n: Notification) -> str:
     """The text as paragraphs, escaped; the message's own link (its `link` variable) made an anchor. Chinese text
-    runs into the link without a space ("查看订单进度：https://..."), which urlize cannot split, so the link is
+    runs into the link without a space ("订单进度：https://..."), which urlize cannot split, so the link is
     found by its known value, not guessed."""
     link = (n.params or {}).get("link", "")
     text = escape(n.body)

@@ -31,7 +31,7 @@ def test_a_consumer_without_a_language_gets_chinese_with_cldr_amounts_and_times(
 
     assert "上门已预约：3月4日周一 10:00" in sms(booked, consumer)
     assert "阶段款待支付：¥12,000.00" in sms(due, consumer)
-    assert "查看订单进度：/track/" in sms(due, consumer)
+    assert "订单进度：/track/" in sms(due, consumer)
     created = Notification.objects.get(order=order, kind="order.created", channel=Channel.EMAIL)
     assert created.subject == f"您在{order.store.name}的服务订单 {order.number}"
 

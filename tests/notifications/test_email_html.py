@@ -30,14 +30,14 @@ def html_part(message) -> str:
 
 def test_the_html_part_is_the_message_with_its_link_clickable_in_chinese(order, mailoutbox):
     link = "https://service.example.com/track/abc/?x=1&y=2"
-    body = f"您的设计稿已提交，请确认。\n查看订单进度：{link}"
+    body = f"您的设计稿已提交，请确认。\n订单进度：{link}"
     send_email(order, subject="设计稿待确认", body=body, params={"link": link})
     message = mailoutbox[0]
     assert message.body == body  # the text part is unchanged
     html = html_part(message)
     assert '<html lang="zh-hans">' in html
     assert "<title>设计稿待确认</title>" in html
-    assert '查看订单进度：<a href="https://service.example.com/track/abc/?x=1&amp;y=2">' in html
+    assert '订单进度：<a href="https://service.example.com/track/abc/?x=1&amp;y=2">' in html
     assert "您的设计稿已提交，请确认。<br>" in html
     assert f"此消息与服务订单 {order.number} 相关。" in html
 
