@@ -81,12 +81,22 @@ def _count(**kwargs):
         gevent.spawn(ENVIRONMENT.runner.quit)
 
 
-def _photo() -> bytes:
-    """A phone-camera-sized JPEG (noise does not compress: about 150 kB)."""
+def _photo():
+    """A phone-camera-sized picture (noise does not compress: about 150 kB as JPEG)."""
     from PIL import Image
 
+    return Image.effect_noise((400, 300), 64).convert("RGB")
+
+
+def _photo_bytes(picture) -> bytes:
+    """The picture as a JPEG different from every other upload of the run (a random 8x8 corner, across the load
+    generator's processes too): the same photo twice on an order is refused (409 duplicate_evidence), as it is
+    from a real phone."""
+    from PIL import Image
+
+    picture.paste(Image.frombytes("RGB", (8, 8), os.urandom(8 * 8 * 3)), (0, 0))
     buf = io.BytesIO()
-    Image.effect_noise((400, 300), 64).convert("RGB").save(buf, format="JPEG", quality=85)
+    picture.save(buf, format="JPEG", quality=85)
     return buf.getvalue()
 
 
@@ -180,7 +190,7 @@ class Mixed(HttpUser):
         elif step == "evidence":
             self.send("POST", f"{url}evidence/", name="technician: POST evidence (photo)", expect=(201,),
                       **common, data={"kind": "photo", "client_event_id": str(uuid.uuid4())},
-                      files={"file": ("site.jpg", RUN.photo, "image/jpeg")})
+                      files={"file": ("site.jpg", _photo_bytes(RUN.photo), "image/jpeg")})
         elif step == "check-out":
             self.send("POST", f"{url}check-out/", name="technician: POST check-out", expect=(200, 201), **common,
                       json={"client_event_id": str(uuid.uuid4()), "recorded_at": _now(), **where,
