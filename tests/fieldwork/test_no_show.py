@@ -24,7 +24,7 @@ def test_the_store_rebooks_a_missed_visit_and_the_stage_goes_on(client_for, visi
                                                                 technician):
     appointment_mark_no_show(appointment=visit)
     missed = Notification.objects.filter(recipient=consumer, kind="visit.missed").first()
-    assert "Pick a new time in the app" in missed.body
+    assert "Pick a new time on your order's page" in missed.body
     detail = client_for(consumer).get(f"/api/v1/orders/{visit.order_id}/").json()
     assert detail["next_step"]["action"] == "reschedule" and "pick a new time" in detail["next_step"]["text"]
 
