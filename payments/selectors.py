@@ -9,10 +9,12 @@ from types import SimpleNamespace
 
 from django.db.models import DecimalField, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
+from core import display
 from core.filters import parse_id
 from core.money import quantize
-from payments.models import Installment, LedgerEntry, PaymentAccount
+from payments.models import Installment, LedgerEntry, PaymentAccount, PriceRevision
 from tenancy.scoping import visible_to
 from workflows.models import ServiceOrder
 
@@ -149,11 +151,6 @@ def revisions_for_the_day(*, user, store, now) -> list[tuple[ServiceOrder, str]]
     """The store's price revisions a person there should know of, for the store's day: open ones (waiting for the
     consumer's answer) and ones the consumer declined in the last 14 days (to talk over), newest first, within
     `user`'s scope. One query."""
-    from django.utils.translation import gettext as _
-
-    from core import display
-    from payments.models import PriceRevision
-
     revisions = (visible_to(PriceRevision.objects.all(), user)
                  .filter(order__store=store, order__status=ServiceOrder.Status.ACTIVE)
                  .filter(Q(status=PriceRevision.Status.OPEN)
