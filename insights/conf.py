@@ -7,6 +7,10 @@ DEFAULTS = {
     "INSIGHTS_SLA_SCAN_BATCH_SIZE": 500,
     "INSIGHTS_APPROVAL_WAIT_HOURS": 72,  # a stage awaiting the consumer's approval longer than this
     "INSIGHTS_AT_RISK_HOURS": 24,  # dashboard: stages whose SLA ends within this many hours
+    # escalation (insights.escalation): an unresolved breach goes to the brand's admins this long after the store
+    # was told (a brand may set its own: EscalationSetting), then to the platform's operators this much later
+    "INSIGHTS_ESCALATE_BRAND_AFTER_HOURS": 4,
+    "INSIGHTS_ESCALATE_PLATFORM_AFTER_HOURS": 24,
     # outbound webhooks
     "OUTBOUND_WEBHOOK_TIMEOUT_SECONDS": 10,
     "OUTBOUND_WEBHOOK_MAX_ATTEMPTS": 8,

@@ -256,7 +256,10 @@ def rework_metrics(scope: MetricsScope) -> dict:
 # --- SLA breaches -----------------------------------------------------------------------------------
 def breach_metrics(scope: MetricsScope) -> dict:
     qs = SlaBreach.objects.filter(order__in=_order_ids(scope)).filter(scope.period("detected_at"))
-    by_kind = dict(qs.values_list("kind").order_by("kind").annotate(n=Count("pk")))
+    rows = list(qs.values_list("kind").order_by("kind").annotate(
+        n=Count("pk"), brand=Count("pk", filter=Q(brand_escalated_at__isnull=False)),
+        platform=Count("pk", filter=Q(platform_escalated_at__isnull=False))))
+    by_kind = {kind: n for kind, n, _brand, _platform in rows}
     per_store = [
         {"store": r["store_id"], "store_name": r["store__name"], "breaches": r["n"]}
         for r in qs.values("store_id", "store__name").annotate(n=Count("pk")).order_by("-n", "store__name")
@@ -264,6 +267,8 @@ def breach_metrics(scope: MetricsScope) -> dict:
     return {
         "total": sum(by_kind.values()),
         "by_kind": {str(k): by_kind.get(k, 0) for k in SlaBreach.Kind.values},
+        # how far they went (insights.escalation): told the brand's admins, told the platform's operators
+        "escalated": {"brand": sum(r[2] for r in rows), "platform": sum(r[3] for r in rows)},
         "per_store": per_store,
     }
 

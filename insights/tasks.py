@@ -1,17 +1,22 @@
 """Celery tasks of the insights app (ids in; the services re-read under lock and are idempotent).
 
-Periodic (CELERY_BEAT_SCHEDULE): insights.tasks.scan_sla_breaches every 5 minutes,
-insights.tasks.retry_webhook_deliveries every minute.
+Periodic (CELERY_BEAT_SCHEDULE): insights.tasks.scan_sla_breaches and insights.tasks.escalate_sla_breaches every
+5 minutes, insights.tasks.retry_webhook_deliveries every minute.
 """
 
 from celery import shared_task
 
-from insights import sla, webhooks
+from insights import escalation, sla, webhooks
 
 
 @shared_task(acks_late=True)
 def scan_sla_breaches() -> dict:
     return sla.sla_scan()
+
+
+@shared_task(acks_late=True)
+def escalate_sla_breaches() -> dict:
+    return escalation.escalation_scan()
 
 
 @shared_task(acks_late=True)
