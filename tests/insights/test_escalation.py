@@ -209,3 +209,39 @@ def test_inactive_people_and_other_roles_are_not_told(order, merchant, store_man
     assert not Notification.objects.filter(recipient__in=[gone, ops_gone, store_manager],
                                            kind__startswith="sla.escalated").exists()
     assert OrderEvent.objects.filter(order=order, kind__startswith="breach.escalated").count() == 2
+
+
+# --- the admin: the brand sets its delay, everyone sees the level ---------------------------------------------------
+def test_a_brand_admin_sets_its_own_delay_in_the_admin_and_sees_only_its_own(merchant, merchant_admin, other_merchant,
+                                                                            store_manager):
+    from django.test import Client
+
+    EscalationSetting.objects.create(merchant=other_merchant, brand_after_hours=9)
+    web = Client()
+    web.force_login(merchant_admin)
+    url = "/admin/insights/escalationsetting/"
+    response = web.post(f"{url}add/", {"brand_after_hours": "2"})
+    assert response.status_code == 302, response.content[:500]
+    mine = EscalationSetting.objects.get(merchant=merchant)
+    assert mine.brand_after_hours == 2
+    listing = web.get(url).content.decode()
+    assert str(merchant) in listing and str(other_merchant) not in listing
+    theirs = EscalationSetting.objects.get(merchant=other_merchant)
+    assert web.get(f"{url}{theirs.pk}/change/").status_code in (302, 404)  # outside the scope: absent
+    assert web.post(f"{url}add/", {"brand_after_hours": "0"}).status_code == 200  # at least an hour: the form again
+    manager = Client()
+    manager.force_login(store_manager)
+    assert manager.get(url).status_code == 403  # a store manager neither sees nor sets it
+
+
+def test_the_breach_admin_shows_the_level(order, merchant_admin, english):
+    from django.test import Client
+
+    now = timezone.now()
+    breach = _breach(order, now)
+    escalation_scan(now=now + 4 * H)
+    web = Client()
+    web.force_login(merchant_admin)
+    assert "Brand" in web.get("/admin/insights/slabreach/?level=1").content.decode()
+    assert "0 results" in web.get("/admin/insights/slabreach/?level=2").content.decode()
+    assert "told the brand" in web.get(f"/admin/insights/slabreach/{breach.pk}/change/").content.decode().lower()
