@@ -23,12 +23,14 @@ H = timedelta(hours=1)
 
 
 def _together(n: int, fn) -> list:
-    barrier, results = threading.Barrier(n), []
+    barrier, results, errors = threading.Barrier(n), [], []
 
     def run():
         try:
-            barrier.wait()
+            barrier.wait(timeout=10)
             results.append(fn())
+        except Exception as exc:  # a thread's exception would otherwise vanish
+            errors.append(exc)
         finally:
             connection.close()
 
@@ -36,7 +38,8 @@ def _together(n: int, fn) -> list:
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=60)
+    assert not errors and len(results) == n, errors
     return results
 
 
