@@ -245,3 +245,15 @@ def test_the_breach_admin_shows_the_level(order, merchant_admin, english):
     assert "Brand" in web.get("/admin/insights/slabreach/?level=1").content.decode()
     assert "0 results" in web.get("/admin/insights/slabreach/?level=2").content.decode()
     assert "told the brand" in web.get(f"/admin/insights/slabreach/{breach.pk}/change/").content.decode().lower()
+
+
+def test_the_metrics_count_how_far_the_breaches_went(order, store, consumer, operator_client, admin_client_api):
+    now = timezone.now()
+    _breach(order, now)
+    _breach(make_order(store=store, consumer=consumer), now)
+    escalation_scan(now=now + 4 * H)  # both to the brand
+    SlaBreach.objects.filter(pk=SlaBreach.objects.order_by("pk").first().pk).update(platform_escalated_at=now)
+    for client in (operator_client, admin_client_api):
+        body = client.get("/api/v1/platform/metrics/").json()
+        assert body["sla_breaches"]["escalated"] == {"brand": 2, "platform": 1}
+        assert body["sla_breaches"]["total"] == 2
