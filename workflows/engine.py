@@ -349,8 +349,10 @@ def sla_clock(stage: StageInstance, sub: str, now, *, held: bool = False) -> Non
         stage.sla_paused_at = now
     starts = (S.IN_PROGRESS,) if stage.definition.requires_appointment else (S.READY, S.IN_PROGRESS)
     if stage.definition.sla_hours and stage.sla_due_at is None and sub in starts:
-        # The store's SLA where its brand lets it tighten the template's (workflows.store_values).
-        stage.sla_due_at = now + timedelta(hours=order_store_values(stage.order).sla_hours_of(stage.definition))
+        # The store's SLA where its brand lets it tighten the template's (workflows.store_values). Starting while
+        # held (a price revision open), it counts from the pause's start: resuming moves it on by the whole pause.
+        stage.sla_due_at = (stage.sla_paused_at or now) + timedelta(
+            hours=order_store_values(stage.order).sla_hours_of(stage.definition))
 
 
 def _auto_advance(order: ServiceOrder) -> None:

@@ -161,3 +161,29 @@ def test_waiting_time_is_the_union_of_the_waits(steps):
     assert stage.sla_paused_at is None
     assert stage.waiting_seconds == expected
     assert stage.sla_due_at == T0 + 48 * H + timedelta(seconds=expected)
+
+
+VISIT_THEN_PAY = {"name": "Install", "stages": [
+    {"code": "install", "name": "Install", "requires_appointment": True, "sla_hours": 8},
+    {"code": "final", "name": "Final", "requires_approval": True, "payment_share": Decimal("100"),
+     "payment_timing": "after"},
+]}
+
+
+def test_a_visit_started_while_the_revision_is_open_runs_its_clock_from_the_answer(store, consumer, store_manager,
+                                                                                   clock):
+    """The on-site clock starts at the visit's start; held by the open revision, it runs only from the answer: the
+    due time is the answer + the SLA, not the start + the SLA + the whole pause (which began before the start)."""
+    order = make_order(store=store, consumer=consumer, actor=store_manager, definition=VISIT_THEN_PAY)
+    engine.fire(order_id=order.pk, trigger="book", actor=store_manager)
+    clock.move_to(T0 + 1 * H)
+    revision = _propose(order, store_manager)
+    clock.move_to(T0 + 2 * H)
+    wf.stage_start(stage=stage_of(order, "install"), actor=store_manager)  # the visit starts, the answer awaited
+    stage = stage_of(order, "install")
+    assert stage.state == S.IN_PROGRESS and stage.sla_paused_at == T0 + 1 * H
+    clock.move_to(T0 + 5 * H)
+    revision_accept(revision=revision, actor=consumer)
+    stage.refresh_from_db()
+    assert stage.sla_paused_at is None and stage.sla_due_at == T0 + 13 * H  # 5 h + 8 h
+    assert stage.waiting_seconds == 4 * 3600
