@@ -74,5 +74,5 @@ def qr(code: str) -> segno.QRCode:
     """The code as the QR code the consumer shows: the bare code (no link, no payload) in a full QR code, error level
     M or better (version 1; version 2 for the check symbols ~ and =, which are not in QR's alphanumeric set), to be
     drawn with the standard 4-module quiet zone. Never a Micro QR code, which `segno.make` picks for 17 symbols:
-    phones' scanners, browsers' BarcodeDetector and jsQR do not read Micro QR."""
+    jsQR and browsers' BarcodeDetector do not read Micro QR, nor do many phone scanners."""
     return segno.make_qr(code, error="m")
