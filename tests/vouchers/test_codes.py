@@ -67,8 +67,8 @@ def test_check_symbol_is_verified_before_the_database_is_asked(db, django_assert
 @given(random_codes)
 def test_the_qr_code_is_a_full_qr_code_holding_the_bare_code(code):
     """segno.make would draw 17 symbols as a Micro QR code (M4), which jsQR, BarcodeDetector and many phone
-    scanners do not read: the consumer's QR is a full QR code of the bare code, at level M or better, version 1 (2 for the
-    check symbols ~ and =) (tests/admin/test_redeem_scan_browser.py reads it with a camera)."""
+    scanners do not read: the consumer's QR is a full QR code of the bare code, at level M or better, version 1
+    (2 for the check symbols ~ and =); tests/admin/test_redeem_scan_browser.py reads it with a camera."""
     qr = codes.qr(code)
     assert not qr.is_micro
     assert qr.version == (2 if code[-1] in "~=" else 1) and qr.error in ("M", "Q", "H")
