@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import io
 import random
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import segno
 from PIL import Image
 
-from tests.admin.test_workbench_browser import Axe, serious, shot
-from tests.browser import BROWSER_SKIPS, CHROMIUM, CHROMIUM_ARGS, csp_violations, expect, sync_playwright
+from tests.admin.test_workbench_browser import TABLET, Axe, serious, shot
+from tests.browser import BROWSER_SKIPS, browser_page, csp_violations, expect
 from tests.factories.vouchers import code_of
 from vouchers import codes, crypto
 from vouchers.models import Voucher
@@ -54,24 +53,9 @@ def write_y4m(path: Path, qr: segno.QRCode | None, *, blank_frames: int = 3, cod
     return path
 
 
-@contextmanager
 def chromium(*args: str, java_script: bool = True, init_script: str | None = None):
-    """A tablet-sized page (820×1180) in Chinese, Chromium started with `args`; console messages kept."""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *args])
-        try:
-            context = browser.new_context(viewport={"width": 820, "height": 1180}, device_scale_factor=1,
-                                          has_touch=True, locale="zh-CN", java_script_enabled=java_script)
-            if init_script:
-                context.add_init_script(init_script)
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            page.console_messages = []
-            page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
-            yield page
-            context.close()
-        finally:
-            browser.close()
+    """A tablet-sized page (820×1180) in Chinese, Chromium started with `args`."""
+    return browser_page(args=args, init_script=init_script, locale="zh-CN", java_script_enabled=java_script, **TABLET)
 
 
 def open_redeem_page(page, url: str, user, order) -> None:
@@ -260,13 +244,8 @@ def test_the_pages_code_rule_is_the_services():
               codes.display(valid[0]).replace("-", "\u2013")]
     expected = [codes.display(codes.normalize(t)) if codes.is_valid(t) else None for t in texts]
     assert expected.count(None) > 20 and len(expected) - expected.count(None) > 50  # both kinds are there
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_content("<!doctype html><title>codeFrom</title>")
-            page.add_script_tag(path=str(SCRIPT))
-            got = page.evaluate("texts => texts.map(window.voucherScan.codeFrom)", texts)
-        finally:
-            browser.close()
+    with browser_page() as page:
+        page.set_content("<!doctype html><title>codeFrom</title>")
+        page.add_script_tag(path=str(SCRIPT))
+        got = page.evaluate("texts => texts.map(window.voucherScan.codeFrom)", texts)
     assert got == expected
