@@ -58,6 +58,19 @@ def chromium(*args: str, java_script: bool = True, init_script: str | None = Non
     return browser_page(args=args, init_script=init_script, locale="zh-CN", java_script_enabled=java_script, **TABLET)
 
 
+# Keeps what the page asked the camera for and the streams it got, to check that it stops them.
+WATCH_CAMERA = """
+const openCamera = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+window.cameraStreams = [];
+navigator.mediaDevices.getUserMedia = (constraints) => openCamera(constraints).then((stream) => {
+  window.cameraAsked = constraints;
+  window.cameraStreams.push(stream);
+  return stream;
+});
+"""
+CAMERA_STOPPED = "window.cameraStreams.every(s => s.getTracks().every(t => t.readyState === 'ended'))"
+
+
 def open_redeem_page(page, url: str, user, order) -> None:
     page.goto(f"{url}/admin/login/")
     page.fill("#id_username", user.username)
@@ -93,7 +106,7 @@ def assert_redeemed_by(voucher: Voucher, user) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_store_manager_scans_the_voucher_qr_and_redeems_it(live_server, counter, tmp_path):
     video = write_y4m(tmp_path / "voucher.y4m", codes.qr(counter["qr_text"]))  # the QR the consumer shows
-    with chromium(*FAKE_CAMERA, f"--use-file-for-fake-video-capture={video}") as page:
+    with chromium(*FAKE_CAMERA, f"--use-file-for-fake-video-capture={video}", init_script=WATCH_CAMERA) as page:
         open_redeem_page(page, live_server.url, counter["manager"], counter["order"])
         scan = page.get_by_test_id("scan")
         expect(scan).to_have_text("扫码")
@@ -105,7 +118,10 @@ def test_a_store_manager_scans_the_voucher_qr_and_redeems_it(live_server, counte
         expect(area).to_have_attribute("data-scan-state", "found")
         expect(area).to_have_attribute("data-decoder", "jsQR")  # Chromium on Linux has no BarcodeDetector
         expect(page.get_by_test_id("scan-status")).to_have_text("已读取编码，请核对后点击“核销”。")
-        expect(page.get_by_test_id("scan-video")).to_be_hidden()  # the camera is stopped
+        expect(page.get_by_test_id("scan-video")).to_be_hidden()
+        rear = {"audio": False, "video": {"facingMode": {"ideal": "environment"}}}
+        assert page.evaluate("window.cameraAsked") == rear
+        assert page.evaluate("window.cameraStreams.length") == 1 and page.evaluate(CAMERA_STOPPED)  # camera off
         assert page.evaluate("document.querySelector('[data-scan-video]').srcObject") is None
         expect(scan).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 820  # fits the tablet
@@ -119,7 +135,7 @@ def test_a_store_manager_scans_the_voucher_qr_and_redeems_it(live_server, counte
 @pytest.mark.django_db(transaction=True)
 def test_while_the_camera_runs_the_page_passes_axe_and_cancel_stops_it(live_server, counter, tmp_path):
     video = write_y4m(tmp_path / "blank.y4m", None)  # nothing to read: the camera keeps looking
-    with chromium(*FAKE_CAMERA, f"--use-file-for-fake-video-capture={video}") as page:
+    with chromium(*FAKE_CAMERA, f"--use-file-for-fake-video-capture={video}", init_script=WATCH_CAMERA) as page:
         open_redeem_page(page, live_server.url, counter["manager"], counter["order"])
         page.get_by_test_id("scan").click()
         expect(page.get_by_test_id("scan-area")).to_have_attribute("data-scan-state", "looking")
@@ -128,8 +144,10 @@ def test_while_the_camera_runs_the_page_passes_axe_and_cancel_stops_it(live_serv
         assert page.evaluate("document.querySelector('[data-scan-video]').srcObject.getVideoTracks()[0]"
                              ".readyState") == "live"
         assert serious(page) == []
+        assert not page.evaluate(CAMERA_STOPPED)
         page.get_by_test_id("scan-cancel").click()
         expect(page.get_by_test_id("scan-video")).to_be_hidden()
+        assert page.evaluate(CAMERA_STOPPED)
         assert page.evaluate("document.querySelector('[data-scan-video]').srcObject") is None
         expect(page.get_by_test_id("scan-status")).to_have_text("")
         expect(page.locator("#id_code")).to_have_value("")
