@@ -43,6 +43,7 @@ TRIGGERS = ["start", "complete", "approve", "reject", "resume", "cancel", "unblo
 ROLES = ["consumer", "store_manager", "system"]
 PAID = (Installment.State.PAID, Installment.State.PARTIALLY_REFUNDED, Installment.State.REFUNDED)
 CONSUMER_WAITS = (S.WAITING_PAYMENT, S.AWAITING_APPROVAL)
+NOT_STARTED_OR_ENDED = (S.PENDING, S.DONE, S.CANCELLED)
 
 
 @st.composite
@@ -311,9 +312,15 @@ class OrderMachine(RuleBasedStateMachine):
 
     @invariant()
     def a_paused_clock_moves_the_due_time_by_the_pause_only(self):
-        for stage in self._fresh():
+        stages = self._fresh()
+        # An open price revision holds the order (sla_held_since): its current stage's clock stands still too.
+        held = self.order.sla_held_since is not None
+        assert held == PriceRevision.objects.filter(order=self.order, status="open").exists()
+        for stage in stages:
             due, paused, waited = stage.sla_due_at, stage.sla_paused_at, stage.waiting_seconds
-            if stage.state in (S.READY, S.SCHEDULED, S.IN_PROGRESS, S.ESCALATED, S.DONE):
+            if held and stage.pk == self.order.current_stage_id and stage.state not in NOT_STARTED_OR_ENDED:
+                assert paused is not None, f"{stage} runs its clock while a revision waits on the consumer"
+            elif stage.state in (S.READY, S.SCHEDULED, S.IN_PROGRESS, S.ESCALATED, S.DONE):
                 assert paused is None, f"{stage} {stage.state} with its clock stopped"
             elif stage.state in CONSUMER_WAITS:
                 assert paused is not None, f"{stage} waits on the consumer with its clock running"
