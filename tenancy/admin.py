@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 
 from tenancy import policy
-from tenancy.models import Merchant, Store, StoreCapacity, User
+from tenancy.models import Merchant, Skill, Store, StoreCapacity, User
 from tenancy.phones import phone_or_none
 from tenancy.scoping import visible_to
 
@@ -178,6 +178,14 @@ class MerchantAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return () if request.user.is_operator else ("tier",)
+
+
+@admin.register(Skill)
+class SkillAdmin(TenantScopedAdmin):
+    """The brand's list of skills: what its technicians may have and its stages may require."""
+
+    list_display = ("name", "code", "merchant")
+    search_fields = ("name", "code")
 
 
 class StoreCapacityInline(TenantScopedInline, admin.TabularInline):

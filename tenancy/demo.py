@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from tenancy.models import Merchant, Store, StoreCapacity, User
+from tenancy.models import Merchant, Skill, Store, StoreCapacity, User
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - the documented demo password
 MON_TO_SAT = [0, 1, 2, 3, 4, 5]
@@ -42,6 +42,12 @@ STORES = [
         "latitude": Decimal("30.277020"), "longitude": Decimal("120.133980"),
     }),
 ]
+
+# Each brand's list of skills (code, name): what its technicians may have and its stages may require.
+SKILLS = {
+    "lumen": [("measure", "测量"), ("design", "设计"), ("install", "安装"), ("repair", "维修")],
+    "harbor": [("install", "安装"), ("repair", "维修")],
+}
 
 # (store code, skill, visits per day): the showroom's two technicians install at most 6 times a day.
 CAPACITIES = [("jingan", "install", 6), ("jingan", "measure", 8)]
@@ -106,6 +112,10 @@ def load_tenancy_demo() -> dict[str, Any]:
                 "working_days": MON_TO_SAT,
             },
         )
+
+    for slug, skills in SKILLS.items():
+        for code, name in skills:
+            _upsert(Skill, {"merchant": merchants[slug], "code": code}, {"name": name})
 
     for code, skill, per_day in CAPACITIES:
         _upsert(StoreCapacity, {"store": stores[code], "skill": skill}, {"visits_per_day": per_day})

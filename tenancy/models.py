@@ -96,6 +96,33 @@ class Store(models.Model):
         return zoneinfo.ZoneInfo(self.timezone)
 
 
+class Skill(models.Model):
+    """One skill of the brand's list (测量, 安装 ...): what technicians may have and stages may require. A brand
+    with no list yet may use any skill (tenancy.services.unknown_skills)."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="skills")
+    code = models.SlugField(_("code"), max_length=40, help_text=_("Short code used by the API, e.g. install."))
+    name = models.CharField(_("name"), max_length=40, help_text=_("What people read, e.g. 安装."))
+
+    tenant_scope = TenantScope(merchant="merchant", store_manager_sees="merchant")
+
+    class Meta:
+        ordering = ["merchant_id", "code"]
+        verbose_name = _("skill")
+        verbose_name_plural = _("skills")
+        constraints = [models.UniqueConstraint(fields=["merchant", "code"], name="unique_skill_per_merchant")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @classmethod
+    def unknown(cls, merchant_id: int | None, skills) -> list[str]:
+        """The skills (codes) not on the brand's list; none while the brand has no list (any skill goes)."""
+        wanted = [s for s in dict.fromkeys(skills) if s]
+        known = set(cls.objects.filter(merchant_id=merchant_id).values_list("code", flat=True))
+        return [s for s in wanted if s not in known] if known else []
+
+
 class StoreCapacity(models.Model):
     """How many visits needing one skill (a stage's required skill) the store takes on one of its days (store
     time). No row for a skill: no limit. Bookings and moves lock this row while they count the day's visits
@@ -117,6 +144,10 @@ class StoreCapacity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.skill}: {self.visits_per_day}"
+
+    def clean(self):
+        if self.store_id and Skill.unknown(self.store.merchant_id, [self.skill]):
+            raise ValidationError({"skill": _("Not among the brand's skills.")})
 
 
 class User(AbstractUser):
@@ -174,6 +205,10 @@ class User(AbstractUser):
             raise ValidationError({"merchant": "Merchant staff must belong to a merchant."})
         if self.role in (self.Role.CONSUMER, self.Role.PLATFORM_OPERATOR) and self.merchant_id is not None:
             raise ValidationError({"merchant": "Consumers and platform operators belong to no merchant."})
+        unknown = Skill.unknown(self.merchant_id, self.skills or []) if isinstance(self.skills, list) else []
+        if unknown:
+            raise ValidationError({"skills": _("Not among the brand's skills: %(unknown)s.")
+                                   % {"unknown": ", ".join(unknown)}})
 
     MERCHANT_ROLES = (Role.MERCHANT_ADMIN, Role.STORE_MANAGER, Role.TECHNICIAN)
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 from core.language import supported
 from tenancy import policy
-from tenancy.models import User
+from tenancy.models import Skill, User
 
 
 @transaction.atomic
@@ -29,6 +29,11 @@ def technician_skills_set(*, technician: User, skills: list[str], actor) -> User
     technician = User.objects.select_for_update().get(pk=technician.pk)
     if technician.role != User.Role.TECHNICIAN:
         raise DomainError(_("Only technicians have skills."), code="invalid")
+    unknown = Skill.unknown(technician.merchant_id, skills)
+    if unknown:
+        message = _("Not among the brand's skills: %(unknown)s.") % {"unknown": ", ".join(unknown)}
+        raise DomainError(message, code="invalid", errors={"skills": [message]})
     technician.skills = list(dict.fromkeys(skills))
     technician.save(update_fields=["skills"])
     return technician
+

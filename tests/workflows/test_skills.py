@@ -3,8 +3,9 @@ active technicians of the store with it; assigning one without it is a 400 namin
 set through GET/PUT /api/v1/technicians/{id}/skills/."""
 
 import pytest
+from django.core.exceptions import ValidationError
 
-from tenancy.models import User
+from tenancy.models import Skill, StoreCapacity, User
 from tests.factories.tenancy import TechnicianFactory
 from tests.factories.workflows import make_order, make_template, stage_of
 from workflows import services
@@ -117,3 +118,54 @@ def test_others_do_not_see_the_technician(request, client_for, technician, actor
 def test_bad_skills_are_a_400(manager_client, technician, skills):
     response = manager_client.put(f"/api/v1/technicians/{technician.pk}/skills/", {"skills": skills}, format="json")
     assert response.status_code == 400 and "skills" in response.json()["errors"]
+
+
+# --- The brand's list of skills (tenancy.models.Skill) ----------------------------------------------
+@pytest.fixture
+def brand_skills(merchant):
+    for code, name in [("measure", "测量"), ("install", "安装")]:
+        Skill.objects.create(merchant=merchant, code=code, name=name)
+
+
+def test_a_skill_off_the_brands_list_is_a_400_naming_it(brand_skills, manager_client, technician):
+    response = manager_client.put(f"/api/v1/technicians/{technician.pk}/skills/",
+                                  {"skills": ["install", "welding"]}, format="json")
+    assert response.status_code == 400, response.content
+    assert "welding" in response.json()["errors"]["skills"][0]
+    assert User.objects.get(pk=technician.pk).skills == ["measure", "install"]
+    response = manager_client.put(f"/api/v1/technicians/{technician.pk}/skills/", {"skills": ["install"]},
+                                  format="json")
+    assert response.status_code == 200 and User.objects.get(pk=technician.pk).skills == ["install"]
+
+
+def test_another_brands_list_does_not_count(brand_skills, other_merchant, technician):
+    Skill.objects.create(merchant=other_merchant, code="welding", name="焊接")
+    assert Skill.unknown(technician.merchant_id, ["welding", "measure"]) == ["welding"]
+    assert Skill.unknown(other_merchant.pk, ["measure"]) == ["measure"]
+
+
+def test_a_brand_without_a_list_takes_any_skill(merchant):
+    assert not Skill.objects.filter(merchant=merchant).exists()
+    assert Skill.unknown(merchant.pk, ["anything"]) == []
+
+
+def test_a_template_requiring_a_skill_off_the_list_is_not_published(brand_skills, admin_client_api, merchant):
+    body = {"name": "Skills", "stages": [{"code": "fix", "name": "Fix", "requires_appointment": True,
+                                          "required_skill": "repair"}]}
+    template = admin_client_api.post("/api/v1/templates/", body, format="json").json()
+    response = admin_client_api.post(f"/api/v1/templates/{template['id']}/publish/", format="json")
+    assert response.status_code == 400, response.content
+    assert any(p["field"] == "required_skill" for p in response.json()["problems"])
+    Skill.objects.create(merchant=merchant, code="repair", name="维修")
+    response = admin_client_api.post(f"/api/v1/templates/{template['id']}/publish/", format="json")
+    assert response.status_code in (200, 201), response.content
+
+
+def test_a_daily_capacity_and_a_technician_name_skills_of_the_list(brand_skills, store, technician):
+    with pytest.raises(ValidationError) as capacity:
+        StoreCapacity(store=store, skill="welding", visits_per_day=3).full_clean()
+    assert "skill" in capacity.value.message_dict
+    technician.skills = ["measure", "welding"]
+    with pytest.raises(ValidationError) as person:
+        technician.full_clean()
+    assert "welding" in person.value.message_dict["skills"][0]

@@ -168,7 +168,8 @@ class TemplateVersionAdmin(TenantScopedAdmin):
     def problems(self, obj):
         if obj.status != TemplateVersion.Status.DRAFT:
             return _("Published versions are frozen.")
-        found = services.template_problems(list(obj.stages.order_by("position")))
+        found = services.template_problems(list(obj.stages.order_by("position")),
+                                           merchant_id=obj.template.merchant_id)
         if not found:
             return _("None: this draft can be published.")
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((p["message"],) for p in found)))

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, NotFound
 from core.money import allocate_with_fixed, part_errors
-from tenancy.models import Merchant, Store
+from tenancy.models import Merchant, Skill, Store
 from tenancy.tiers import tier_check_template
 from workflows.models import StageDefinition, TemplateDistribution, TemplateVersion, WorkflowTemplate
 
@@ -102,8 +102,9 @@ def template_update(*, template: WorkflowTemplate, data: dict, actor=None) -> Wo
     return template
 
 
-def template_problems(stages: list[StageDefinition]) -> list[dict]:
-    """Everything that keeps a set of stage definitions from being published, one message each."""
+def template_problems(stages: list[StageDefinition], *, merchant_id: int | None = None) -> list[dict]:
+    """Everything that keeps a set of stage definitions from being published, one message each (with the
+    brand's `merchant_id`, a required skill must be on its list of skills)."""
     problems: list[dict] = []
 
     def add(stage, field, message):
@@ -143,6 +144,9 @@ def template_problems(stages: list[StageDefinition]) -> list[dict]:
         elif len({i.strip() for i in st.checklist}) != len(st.checklist):
             # The technician ticks items by their text: two alike could never be told apart.
             add(st, "checklist", _("Checklist of stage '%(code)s' lists an item more than once.") % c)
+        if merchant_id is not None and st.required_skill and Skill.unknown(merchant_id, [st.required_skill]):
+            add(st, "required_skill", _("Stage '%(code)s' requires '%(skill)s', which is not among the brand's "
+                                        "skills.") % {**c, "skill": st.required_skill})
     shares = [st.payment_share for st in stages if st.payment_share is not None]
     if shares and sum(shares, Decimal(0)) != Decimal(100):
         add(None, "payment_share",
@@ -175,7 +179,7 @@ def template_publish(*, template: WorkflowTemplate, actor=None) -> TemplateVersi
     if draft is None:
         raise Conflict(_("There is no draft to publish: edit the template first."), code="nothing_to_publish")
     stages = list(draft.stages.order_by("position"))
-    problems = template_problems(stages)
+    problems = template_problems(stages, merchant_id=template.merchant_id)
     if problems:
         raise TemplateInvalid(
             _("The template has problems: %(problems)s") % {"problems": " ".join(p["message"] for p in problems)},
