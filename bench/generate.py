@@ -211,14 +211,15 @@ class _Plan:
         yield ("orders", f"""
             INSERT INTO workflows_serviceorder (id, number, merchant_id, store_id, consumer_id, template_version_id,
                 total_amount, currency, service_address, latitude, longitude, state, status, current_stage_id,
-                created_by_id, created_at, completed_at, cancelled_at, cancel_reason, tracking_token_version)
+                created_by_id, created_at, completed_at, cancelled_at, cancel_reason, tracking_token_version,
+                external_ref)
             SELECT b.ord + g.n, 'G' || (b.ord + g.n), {self.world.merchant_id}, {store},
                    (%(consumers)s::bigint[])[(g.n %% {len(self.world.consumer_ids)}) + 1],
                    {self.world.template_version_id}, {TOTAL}, '{CURRENCY}', '1 Bench Road', 31.2, 121.4,
                    CASE WHEN g.active THEN g.cur_code || ':' || g.cur_state ELSE 'completed' END,
                    CASE WHEN g.active THEN 'active' ELSE 'completed' END,
                    CASE WHEN g.active THEN {self.stage_id('g.cur')} END,
-                   NULL, g.created, CASE WHEN g.active THEN NULL ELSE g.t{k + 1} END, NULL, '', 1
+                   NULL, g.created, CASE WHEN g.active THEN NULL ELSE g.t{k + 1} END, NULL, '', 1, ''
             FROM gen g, gen_base b""", p)
         for d in self.defs:
             yield (f"stages at position {d.position} ({d.code})", self._stage_sql(d), p)
@@ -264,7 +265,7 @@ class _Plan:
         rework = f"CASE WHEN {before} AND g.w{pos} < 0.25 THEN 1 ELSE 0 END" if d.requires_approval else "0"
         return f"""
             INSERT INTO workflows_stageinstance (id, order_id, definition_id, position, state, rework_rounds,
-                entered_at, started_at, submitted_at, completed_at, sla_due_at, submission_notes)
+                entered_at, started_at, submitted_at, completed_at, sla_due_at, submission_notes, waiting_seconds)
             SELECT {self.stage_id(pos)}, b.ord + g.n, {d.pk}, {pos},
                    CASE WHEN {before} THEN 'done' WHEN {here} THEN g.cur_state ELSE 'pending' END, {rework},
                    CASE WHEN {before} THEN {self.t(pos)}
@@ -272,7 +273,7 @@ class _Plan:
                    {started},
                    CASE WHEN {here} AND g.cur_state = 'awaiting_approval'
                         THEN %(now)s::timestamptz - {_hours('g.r_time * 120')} END,
-                   CASE WHEN {before} THEN {self.t(pos + 1)} END, {sla}, ''
+                   CASE WHEN {before} THEN {self.t(pos + 1)} END, {sla}, '', 0
             FROM gen g, gen_base b"""
 
     def _window(self, d) -> str:
@@ -334,9 +335,10 @@ class _Plan:
             FROM gen g, gen_base b""")
         yield (f"payments of {d.code}", f"""
             INSERT INTO payments_payment (id, installment_id, order_id, provider, reference, provider_payment_id,
-                amount, currency, status, checkout_url, created_by_id, created_at, captured_at, closed_at)
+                amount, currency, status, checkout_url, created_by_id, created_at, captured_at, closed_at, channel, action,
+                waiting_answers)
             SELECT {pay_id}, {inst_id}, b.ord + g.n, 'sandbox', 'gen' || ({pay_id}), NULL, {amount}, '{CURRENCY}',
-                   'captured', '', NULL, g.created, g.created + interval '1 day', NULL
+                   'captured', '', NULL, g.created, g.created + interval '1 day', NULL, '', '{{}}', 0
             FROM gen g, gen_base b WHERE {paid}""")
         yield (f"ledger charges of {d.code}", f"""
             INSERT INTO payments_ledgerentry (id, order_id, installment_id, payment_id, refund_id, kind, amount,
