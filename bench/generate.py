@@ -392,6 +392,11 @@ class _Plan:
                    jsonb_build_object('waiting_hours', {int(hours)}), s.id, NULL, NULL, o.id, o.merchant_id, o.store_id
             FROM workflows_stageinstance s JOIN workflows_serviceorder o ON o.id = s.order_id
             WHERE s.id IN ({sql})""", [now, *params])
+        for k, mark in sla.REPORTED_MARK.items():  # the mark the scan leaves on a recorded stage
+            yield (f"SLA backlog: stages marked {k}", f"""
+                UPDATE workflows_stageinstance s SET {mark} = b.detected_at FROM insights_slabreach b
+                WHERE b.stage_id = s.id AND b.kind = '{k}' AND b.appointment_id IS NULL
+                  AND b.installment_id IS NULL AND s.id > (SELECT stage FROM gen_base)""", [])
         # Overdue installments are the payments app's own scan (payments.plugin.scan_installments_overdue, through
         # workflows.hooks.register_sla_scan): its query, and the mark it leaves (overdue_reported_at), here in SQL.
         hours = int(getattr(settings, "INSIGHTS_INSTALLMENT_OVERDUE_HOURS", 72))
