@@ -335,8 +335,8 @@ class _Plan:
             FROM gen g, gen_base b""")
         yield (f"payments of {d.code}", f"""
             INSERT INTO payments_payment (id, installment_id, order_id, provider, reference, provider_payment_id,
-                amount, currency, status, checkout_url, created_by_id, created_at, captured_at, closed_at, channel, action,
-                waiting_answers)
+                amount, currency, status, checkout_url, created_by_id, created_at, captured_at, closed_at, channel,
+                action, waiting_answers)
             SELECT {pay_id}, {inst_id}, b.ord + g.n, 'sandbox', 'gen' || ({pay_id}), NULL, {amount}, '{CURRENCY}',
                    'captured', '', NULL, g.created, g.created + interval '1 day', NULL, '', '{{}}', 0
             FROM gen g, gen_base b WHERE {paid}""")

@@ -7,6 +7,10 @@ DEFAULTS = {
     "INSIGHTS_SLA_SCAN_BATCH_SIZE": 500,
     "INSIGHTS_APPROVAL_WAIT_HOURS": 72,  # a stage awaiting the consumer's approval longer than this
     "INSIGHTS_AT_RISK_HOURS": 24,  # dashboard: stages whose SLA ends within this many hours
+    # per-day roll-ups (insights.rollups): a day is rolled once its end is this far past; each run rolls the last
+    # few rolled days again, for facts committed late
+    "INSIGHTS_ROLLUP_MARGIN_MINUTES": 60,
+    "INSIGHTS_ROLLUP_REDO_DAYS": 2,
     # outbound webhooks
     "OUTBOUND_WEBHOOK_TIMEOUT_SECONDS": 10,
     "OUTBOUND_WEBHOOK_MAX_ATTEMPTS": 8,

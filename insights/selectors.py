@@ -27,23 +27,18 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import (
     Aggregate,
-    Avg,
     Count,
     DurationField,
     Exists,
-    ExpressionWrapper,
-    F,
-    FloatField,
     OuterRef,
     Q,
     QuerySet,
-    Sum,
 )
-from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound, PermissionDeniedError
+from insights import rollups
 from insights.conf import setting
 from insights.models import SlaBreach
 from tenancy import policy
@@ -51,7 +46,7 @@ from tenancy.models import Merchant, Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require
 from workflows import hooks
-from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
+from workflows.models import Appointment, ServiceOrder, StageInstance
 
 Role = User.Role
 PERCENTILES = (0.5, 0.9)
@@ -137,46 +132,42 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-# --- arrivals --------------------------------------------------------------------------------------
-def _checkins(scope: MetricsScope) -> QuerySet[OrderEvent]:
-    qs = OrderEvent.objects.filter(kind="job.checked_in", order__in=_order_ids(scope)).filter(
-        scope.period("created_at"))
-    if scope.technician is not None:
-        qs = qs.filter(actor=scope.technician)
-    return qs
+# --- arrivals ---------------------------------------------------------------------------------------
+def _rows(scope: MetricsScope, rows: rollups.Rows | None) -> rollups.Rows:
+    """The window's additive components: rolled days from the roll-up, the rest live (insights.rollups)."""
+    return rows if rows is not None else rollups.window_rows(scope, scoped_orders(scope))
 
 
-def arrival_metrics(scope: MetricsScope) -> dict:
-    agg = _checkins(scope).aggregate(
-        total=Count("pk"),
-        on_time=Count("pk", filter=Q(payload__on_time=True)),
-        early=Count("pk", filter=Q(payload__early=True)),
-        outside_radius=Count("pk", filter=Q(payload__outside_radius=True)),
-        low_accuracy=Count("pk", filter=Q(payload__low_accuracy=True)),
-        flagged=Count("pk", filter=Q(payload__outside_radius=True) | Q(payload__low_accuracy=True)),
-        avg_distance_m=Avg(Cast("payload__distance_m", FloatField())),
-    )
+def arrival_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> dict:
+    t = rollups.totals(_rows(scope, rows))
+
+    def n(key: str) -> int:
+        return t.get(("checkins", key), [0])[0]
+    total, on_time = n("total"), n("on_time")
+    dist_n, dist_sum = t.get(("checkins", "distance"), [0, None])
     return {
-        "checkins": agg["total"], "on_time": agg["on_time"], "late": agg["total"] - agg["on_time"],
-        "on_time_rate": _rate(agg["on_time"], agg["total"]),
-        "early": agg["early"], "early_rate": _rate(agg["early"], agg["total"]),
-        "outside_radius": agg["outside_radius"], "outside_radius_rate": _rate(agg["outside_radius"], agg["total"]),
-        "low_accuracy": agg["low_accuracy"], "flagged": agg["flagged"],
-        "avg_distance_m": round(agg["avg_distance_m"], 1) if agg["avg_distance_m"] is not None else None,
+        "checkins": total, "on_time": on_time, "late": total - on_time, "on_time_rate": _rate(on_time, total),
+        "early": n("early"), "early_rate": _rate(n("early"), total),
+        "outside_radius": n("outside_radius"), "outside_radius_rate": _rate(n("outside_radius"), total),
+        "low_accuracy": n("low_accuracy"), "flagged": n("flagged"),
+        "avg_distance_m": round(float(dist_sum / dist_n), 1) if dist_n else None,
     }
 
 
-def arrivals_by_day(scope: MetricsScope) -> list[dict]:
-    rows = (_checkins(scope)
-            .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-            .values("day").order_by("day")
-            .annotate(total=Count("pk"), on_time=Count("pk", filter=Q(payload__on_time=True))))
-    return [{"date": r["day"].isoformat(), "checkins": r["total"], "on_time": r["on_time"],
-             "on_time_rate": _rate(r["on_time"], r["total"])} for r in rows]
+def arrivals_by_day(scope: MetricsScope, rows: rollups.Rows | None = None) -> list[dict]:
+    per_day = rollups.totals(_rows(scope, rows), by=0)
+    out = []
+    for day in sorted(per_day):
+        total = per_day[day].get(("checkins", "total"), [0])[0]
+        if total:
+            on_time = per_day[day].get(("checkins", "on_time"), [0])[0]
+            out.append({"date": day.isoformat(), "checkins": total, "on_time": on_time,
+                        "on_time_rate": _rate(on_time, total)})
+    return out
 
 
 # --- stage durations -----------------------------------------------------------------------------
-DURATION = ExpressionWrapper(F("completed_at") - F("entered_at"), output_field=DurationField())
+DURATION = rollups.DURATION
 
 
 def _done_stages(scope: MetricsScope) -> QuerySet[StageInstance]:
@@ -216,51 +207,50 @@ def _work_and_waiting(avg_seconds: float | None, waiting) -> dict:
     return {"avg_waiting_seconds": waiting_s, "avg_work_seconds": work_s}
 
 
-def stage_duration_metrics(scope: MetricsScope) -> list[dict]:
+def stage_duration_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> list[dict]:
+    """Counts and averages from the day components; the percentiles need every duration, so they are one live
+    query over the window's done stages (PostgreSQL), or two rows per percentile (elsewhere)."""
+    t = rollups.totals(_rows(scope, rows))
+    counts = {key: v for (figure, key), v in t.items() if figure == "stages" and v[0]}
     qs = _done_stages(scope)
-    aggregates = {"count": Count("pk"), "avg": Avg(DURATION), "waiting": Avg("waiting_seconds")}
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        aggregates.update({f"p{int(p * 100)}": PercentileCont(DURATION, p, output_field=DurationField())
-                           for p in PERCENTILES})
-    rows = list(qs.values("definition__code").order_by("definition__code").annotate(**aggregates))
+    if connection.vendor == "postgresql" and counts:
+        pct_rows = qs.values("definition__code").order_by("definition__code").annotate(
+            **{f"p{int(p * 100)}": PercentileCont(DURATION, p, output_field=DurationField()) for p in PERCENTILES})
+        pcts = {r["definition__code"]: {p: _seconds(r[f"p{int(p * 100)}"]) for p in PERCENTILES} for r in pct_rows}
+    else:
+        pcts = {code: _percentiles_offset(qs, code, n) for code, (n, _total) in counts.items()}
     result = []
-    for r in rows:
-        code = r["definition__code"]
-        if postgres:
-            pct = {p: _seconds(r[f"p{int(p * 100)}"]) for p in PERCENTILES}
-        else:
-            pct = _percentiles_offset(qs, code, r["count"])
+    for code in sorted(counts):
+        n, total = counts[code]
+        avg = round(float(total / n), 1)
+        pct = pcts.get(code, {p: None for p in PERCENTILES})
         result.append({
-            "stage_code": code, "count": r["count"], "avg_seconds": _seconds(r["avg"]),
-            "p50_seconds": pct[0.5], "p90_seconds": pct[0.9],
+            "stage_code": code, "count": n, "avg_seconds": avg, "p50_seconds": pct[0.5], "p90_seconds": pct[0.9],
             # Of the average: time waiting on the consumer (payment, approval: the SLA clock stood still) and
             # the rest, the store's own time.
-            **_work_and_waiting(_seconds(r["avg"]), r["waiting"]),
+            **_work_and_waiting(avg, t[("waiting", code)][1] / n),
         })
     return result
 
 
-def rework_metrics(scope: MetricsScope) -> dict:
-    agg = _done_stages(scope).filter(definition__requires_approval=True).aggregate(
-        approval_stages=Count("pk"), reworked=Count("pk", filter=Q(rework_rounds__gt=0)),
-        rounds=Sum("rework_rounds"), avg=Avg("rework_rounds"),
-    )
+def rework_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> dict:
+    t = rollups.totals(_rows(scope, rows))
+    approval, reworked, rounds = (t.get(("rework", k), [0])[0] for k in ("approval_stages", "reworked", "rounds"))
     return {
-        "approval_stages": agg["approval_stages"], "stages_reworked": agg["reworked"],
-        "rounds_total": agg["rounds"] or 0,
-        "rounds_avg": round(float(agg["avg"]), 3) if agg["avg"] is not None else None,
+        "approval_stages": approval, "stages_reworked": reworked, "rounds_total": rounds,
+        "rounds_avg": round(rounds / approval, 3) if approval else None,
     }
 
 
 # --- SLA breaches -----------------------------------------------------------------------------------
-def breach_metrics(scope: MetricsScope) -> dict:
-    qs = SlaBreach.objects.filter(order__in=_order_ids(scope)).filter(scope.period("detected_at"))
-    by_kind = dict(qs.values_list("kind").order_by("kind").annotate(n=Count("pk")))
-    per_store = [
-        {"store": r["store_id"], "store_name": r["store__name"], "breaches": r["n"]}
-        for r in qs.values("store_id", "store__name").annotate(n=Count("pk")).order_by("-n", "store__name")
-    ]
+def breach_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> dict:
+    rows = _rows(scope, rows)
+    by_kind = {key: v[0] for (figure, key), v in rollups.totals(rows).items() if figure == "breaches" and v[0]}
+    per_store_n = {store: sum(v[0] for (figure, _k), v in t.items() if figure == "breaches")
+                   for store, t in rollups.totals(rows, by=2).items()}
+    names = dict(Store.objects.filter(pk__in=[s for s, n in per_store_n.items() if n]).values_list("pk", "name"))
+    per_store = sorted(({"store": pk, "store_name": names[pk], "breaches": n} for pk, n in per_store_n.items() if n),
+                       key=lambda r: (-r["breaches"], r["store_name"], r["store"]))
     return {
         "total": sum(by_kind.values()),
         "by_kind": {str(k): by_kind.get(k, 0) for k in SlaBreach.Kind.values},
@@ -278,6 +268,7 @@ def platform_metrics(*, user: User, merchant: int | None = None, store: int | No
 
 
 def metrics_for_scope(scope: MetricsScope) -> dict:
+    rows = rollups.window_rows(scope, scoped_orders(scope))
     return {
         "filters": {
             "merchant": scope.merchant.pk if scope.merchant else None,
@@ -287,11 +278,11 @@ def metrics_for_scope(scope: MetricsScope) -> dict:
             "to": scope.end.isoformat() if scope.end else None,
         },
         "orders": orders_summary(scope),
-        "arrivals": arrival_metrics(scope),
-        "arrivals_by_day": arrivals_by_day(scope),
-        "stage_durations": stage_duration_metrics(scope),
-        "sla_breaches": breach_metrics(scope),
-        "rework": rework_metrics(scope),
+        "arrivals": arrival_metrics(scope, rows),
+        "arrivals_by_day": arrivals_by_day(scope, rows),
+        "stage_durations": stage_duration_metrics(scope, rows),
+        "sla_breaches": breach_metrics(scope, rows),
+        "rework": rework_metrics(scope, rows),
         # Figures other apps own (payments: money per currency), each over the same orders and period.
         **{name: figure(_order_ids(scope), scope.start, scope.end) for name, figure in hooks.order_figures().items()},
     }

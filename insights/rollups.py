@@ -1,0 +1,219 @@
+"""Per-day roll-ups of the platform figures, so the metrics and the dashboard read days, not every row.
+
+A figure is made of additive components (counts, sums of seconds or metres as exact Decimals), grouped by day (in
+the site's time zone, settings.TIME_ZONE), merchant and store: check-ins (total, on time, early, outside the radius,
+low accuracy, flagged, and the distances' count and sum), done stages per stage code (count and sum of durations,
+sum of waiting seconds), rework (approval stages, reworked, rounds), SLA breaches per kind. Averages and rates are
+computed from the sums, so summing days gives exactly what summing rows gives.
+
+- `roll_finished_days()` (Celery beat, `insights.tasks.roll_up_days`, hourly) writes the components of every
+  finished day into `DayFigure` (one pass over history the first time, then only new days) and moves
+  `RollupState.rolled_until`. A day is finished once its end is INSIGHTS_ROLLUP_MARGIN_MINUTES (60) past. Re-running
+  a day replaces its rows, and every run rolls the last INSIGHTS_ROLLUP_REDO_DAYS (2) rolled days again, for a
+  fact committed late (a transaction that began before midnight). Every fact rolled here is dated when it is
+  written (an event's, a breach's, a stage completion's time is the time of its transaction), so nothing arrives
+  for a day older than that.
+- `window_rows(scope, orders)` is what a request reads: the rolled days entirely inside the window from
+  `DayFigure`, and the rest of the window (today, the partial first and last days, days not rolled yet) from the
+  live rows, with the same grouped queries the roll-up runs. With a technician filter, or a time zone other than
+  the one days were rolled in, the whole window is read live.
+
+Not rolled up (computed live by insights.selectors, as before): the duration percentiles (p50/p90 need every
+duration), the order counts by status (a snapshot of each order's status now) and the money figures other apps
+register (the payments app's ledger sums and open installments).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, DecimalField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
+from django.db.models.functions import Cast, TruncDate
+from django.utils import timezone
+
+from insights.conf import setting
+from insights.models import DayFigure, RollupState, SlaBreach
+from tenancy.scoping import visible_to
+from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
+
+# (day, merchant id, store id, figure, key) -> [count, total]
+Rows = dict[tuple[date, int, int, str, str], list]
+DURATION = ExpressionWrapper(F("completed_at") - F("entered_at"), output_field=DurationField())
+DISTANCE = Cast("payload__distance_m", DecimalField(max_digits=20, decimal_places=6))
+CHECKIN_FLAGS = {
+    "on_time": Q(payload__on_time=True), "early": Q(payload__early=True),
+    "outside_radius": Q(payload__outside_radius=True), "low_accuracy": Q(payload__low_accuracy=True),
+    "flagged": Q(payload__outside_radius=True) | Q(payload__low_accuracy=True),
+}
+
+
+def _seconds(value) -> Decimal:
+    """A sum of durations as exact seconds (PostgreSQL: an interval; SQLite: microseconds)."""
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, timedelta):
+        return Decimal(value.days * 86400 + value.seconds) + Decimal(value.microseconds) / 1_000_000
+    return Decimal(int(value)) / 1_000_000
+
+
+def _add(rows: Rows, key: tuple, count: int, total=None) -> None:
+    slot = rows.setdefault(key, [0, None])
+    slot[0] += count or 0
+    if total is not None:
+        slot[1] = (slot[1] or Decimal(0)) + Decimal(total)
+
+
+def _period(field: str, start: datetime | None, end: datetime | None) -> Q:
+    q = Q()
+    if start is not None:
+        q &= Q(**{f"{field}__gte": start})
+    if end is not None:
+        q &= Q(**{f"{field}__lt": end})
+    return q
+
+
+def live_rows(orders, start: datetime | None, end: datetime | None, *, technician=None, tz=None,
+              rows: Rows | None = None) -> Rows:
+    """The components of [start, end) over `orders` (a queryset), grouped by day (in `tz`), merchant and store."""
+    rows = {} if rows is None else rows
+    tz = tz or timezone.get_default_timezone()
+    ids = orders.values("pk")
+
+    checkins = OrderEvent.objects.filter(kind="job.checked_in", order__in=ids).filter(_period("created_at", start, end))
+    if technician is not None:
+        checkins = checkins.filter(actor=technician)
+    for r in (checkins.values(d=TruncDate("created_at", tzinfo=tz), m=F("order__merchant_id"), s=F("order__store_id"))
+              .order_by().annotate(total=Count("pk"), dist_n=Count(DISTANCE), dist=Sum(DISTANCE),
+                                   **{k: Count("pk", filter=q) for k, q in CHECKIN_FLAGS.items()})):
+        at = (r["d"], r["m"], r["s"], "checkins")
+        _add(rows, (*at, "total"), r["total"])
+        for k in CHECKIN_FLAGS:
+            _add(rows, (*at, k), r[k])
+        _add(rows, (*at, "distance"), r["dist_n"], r["dist"])
+
+    stages = StageInstance.objects.filter(order__in=ids, state=StageInstance.State.DONE, entered_at__isnull=False,
+                                          completed_at__isnull=False).filter(_period("completed_at", start, end))
+    if technician is not None:
+        stages = stages.filter(Exists(Appointment.objects.filter(stage=OuterRef("pk"), technician=technician)))
+    approval = Q(definition__requires_approval=True)
+    for r in (stages.values(d=TruncDate("completed_at", tzinfo=tz), m=F("order__merchant_id"),
+                            s=F("order__store_id"), code=F("definition__code"))
+              .order_by().annotate(n=Count("pk"), dur=Sum(DURATION), wait=Sum("waiting_seconds"),
+                                   appr=Count("pk", filter=approval),
+                                   reworked=Count("pk", filter=approval & Q(rework_rounds__gt=0)),
+                                   rounds=Sum("rework_rounds", filter=approval))):
+        at = (r["d"], r["m"], r["s"])
+        _add(rows, (*at, "stages", r["code"]), r["n"], _seconds(r["dur"]))
+        _add(rows, (*at, "waiting", r["code"]), r["n"], r["wait"] or 0)
+        _add(rows, (*at, "rework", "approval_stages"), r["appr"])
+        _add(rows, (*at, "rework", "reworked"), r["reworked"])
+        _add(rows, (*at, "rework", "rounds"), r["rounds"] or 0)
+
+    breaches = SlaBreach.objects.filter(order__in=ids).filter(_period("detected_at", start, end))
+    for r in (breaches.values(d=TruncDate("detected_at", tzinfo=tz), m=F("merchant_id"), s=F("store_id"),
+                              k=F("kind")).order_by().annotate(n=Count("pk"))):
+        _add(rows, (r["d"], r["m"], r["s"], "breaches", r["k"]), r["n"])
+    return rows
+
+
+def day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
+
+
+def rolled_until() -> date | None:
+    state = RollupState.objects.first()
+    return state.rolled_until if state else None
+
+
+def _split(start: datetime | None, end: datetime | None, until: date | None):
+    """The whole rolled days inside [start, end) as (first, last + 1) (first None: from the beginning), and the
+    live ranges around them; or (None, [(start, end)]) when no whole rolled day is inside."""
+    if until is None:
+        return None, [(start, end)]
+    tz = timezone.get_default_timezone()
+    lo = None
+    if start is not None:
+        lo = timezone.localtime(start, tz).date()
+        if day_start(lo) < start:
+            lo += timedelta(days=1)
+    hi = until if end is None else min(until, timezone.localtime(end, tz).date())
+    if lo is not None and lo >= hi:
+        return None, [(start, end)]
+    live = []
+    if lo is not None and start < day_start(lo):
+        live.append((start, day_start(lo)))
+    if end is None or day_start(hi) < end:
+        live.append((day_start(hi), end))
+    return (lo, hi), live
+
+
+def window_rows(scope, orders) -> Rows:
+    """The components of the scope's window over `orders` (= the scope's visible orders): rolled days from
+    DayFigure, the rest live."""
+    tz = timezone.get_current_timezone()
+    if scope.technician is not None or timezone.get_current_timezone_name() != settings.TIME_ZONE:
+        return live_rows(orders, scope.start, scope.end, technician=scope.technician, tz=tz)
+    days, live = _split(scope.start, scope.end, rolled_until())
+    rows: Rows = {}
+    if days is not None:
+        qs = visible_to(DayFigure.objects.all(), scope.user).filter(day__lt=days[1])
+        if days[0] is not None:
+            qs = qs.filter(day__gte=days[0])
+        if scope.merchant is not None:
+            qs = qs.filter(merchant=scope.merchant)
+        if scope.store is not None:
+            qs = qs.filter(store=scope.store)
+        for d, m, s, figure, key, count, total in qs.values_list("day", "merchant_id", "store_id", "figure", "key",
+                                                                  "count", "total").iterator(chunk_size=5000):
+            _add(rows, (d, m, s, figure, key), count, total)
+    for start, end in live:
+        live_rows(orders, start, end, tz=tz, rows=rows)
+    return rows
+
+
+def totals(rows: Rows, *, by: int | None = None) -> dict:
+    """Sum the rows over days and stores: {(figure, key): [count, total]}; with `by` (0: day, 2: store) per that."""
+    out: dict = defaultdict(dict) if by is not None else {}
+    for key, (count, total) in rows.items():
+        target = out[key[by]] if by is not None else out
+        _add(target, key[3:], count, total)
+    return out
+
+
+def roll(until: date, since: date | None = None) -> int:
+    """Replace the components of the days in [since, until) (since None: every day before `until`) and mark every
+    day before `until` rolled. Returns the number of rows written."""
+    with transaction.atomic():
+        state = RollupState.objects.select_for_update().first()
+        if state is not None and since is not None and since > state.rolled_until:
+            since = state.rolled_until  # never leave a gap
+        if state is None:
+            since = None
+        old = DayFigure.objects.filter(day__lt=until)
+        rows = live_rows(ServiceOrder.objects.all(), day_start(since) if since else None, day_start(until))
+        if since is not None:
+            old = old.filter(day__gte=since)
+        old.delete()
+        DayFigure.objects.bulk_create(
+            [DayFigure(day=d, merchant_id=m, store_id=s, figure=f, key=k, count=c, total=t)
+             for (d, m, s, f, k), (c, t) in rows.items()], batch_size=2000)
+        now = timezone.now()
+        if state is None:
+            RollupState.objects.create(rolled_until=until, rolled_at=now)
+        elif until >= state.rolled_until:
+            RollupState.objects.filter(pk=state.pk).update(rolled_until=until, rolled_at=now)
+        return len(rows)
+
+
+def roll_finished_days(now: datetime | None = None) -> int:
+    """The periodic job: roll every finished day not rolled yet, and the last INSIGHTS_ROLLUP_REDO_DAYS again."""
+    now = now or timezone.now()
+    margin = timedelta(minutes=setting("INSIGHTS_ROLLUP_MARGIN_MINUTES"))
+    until = timezone.localtime(now - margin, timezone.get_default_timezone()).date()
+    done = rolled_until()
+    since = None if done is None else min(done, until) - timedelta(days=setting("INSIGHTS_ROLLUP_REDO_DAYS"))
+    return roll(until, since)
