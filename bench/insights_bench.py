@@ -9,6 +9,8 @@ migrates it and generates --orders orders with `bench.generate.generate` (--pref
 bench_admin, bench_manager); with --keep it measures the database as it is. Then it times, each as the median of
 --repeat runs (every run's time is printed too):
 
+- first the roll-up of the finished days (insights.rollups.roll_finished_days, timed: all history the first time,
+  then what the hourly job does), so the metrics read rolled days as in production;
 - the SLA scan in its steady state (`insights.sla.sla_scan` with nothing new to record, what runs every 5 minutes;
   one scan first records what the clock made due since the data was generated);
 - `GET /api/v1/platform/metrics/` (Django's test client, in-process) and its selector `platform_metrics`, as the
@@ -55,9 +57,17 @@ def timed(label: str, fn, repeat: int) -> dict:
 def measure(repeat: int, prefix: str) -> dict:
     from rest_framework.test import APIClient
 
-    from insights.selectors import platform_metrics
+    from insights import rollups
+    from insights.selectors import (
+        metrics_scope,
+        orders_summary,
+        platform_metrics,
+        scoped_orders,
+        stage_duration_metrics,
+    )
     from insights.sla import sla_scan
     from tenancy.models import User
+    from workflows import hooks
     from workflows.models import ServiceOrder
 
     orders = ServiceOrder.objects.count()
@@ -66,6 +76,13 @@ def measure(repeat: int, prefix: str) -> dict:
     first = sla_scan()
     print(f"  SLA scan before measuring recorded {first} (what came due since the data was generated)")
     results = {"orders": orders, "active": active, "rows": []}
+    from insights.rollups import roll_finished_days
+    for label in ("roll-up of the finished days (first run: all history)", "roll-up, next run (the hourly job)"):
+        t0 = time.perf_counter()
+        written = roll_finished_days()
+        seconds = time.perf_counter() - t0
+        print(f"  {label}: {written} rows in {seconds:.1f} s", flush=True)
+        results.setdefault("rollup", []).append({"label": label, "rows": written, "seconds": round(seconds, 1)})
     results["rows"].append(timed("SLA scan, steady state", sla_scan, repeat))
     for who, username in (("operator", f"{prefix}_ops"), ("brand", f"{prefix}_admin"),
                           ("store", f"{prefix}_manager")):
@@ -80,6 +97,16 @@ def measure(repeat: int, prefix: str) -> dict:
         results["rows"].append(timed(f"GET /api/v1/platform/metrics/ ({who})", endpoint, repeat))
         results["rows"].append(timed(f"  its selector platform_metrics ({who})",
                                      lambda user=user: platform_metrics(user=user), repeat))
+        scope = metrics_scope(user=user)
+        rows = rollups.window_rows(scope, scoped_orders(scope))
+        for part, fn in (
+                ("rolled figures (days + live rest)", lambda s=scope: rollups.window_rows(s, scoped_orders(s))),
+                ("stage durations (percentiles live)", lambda s=scope, r=rows: stage_duration_metrics(s, r)),
+                ("orders by status (live)", lambda s=scope: orders_summary(s)),
+                *((f"{name} (live, its app's figure)", lambda s=scope, f=figure: f(scoped_orders(s).values("pk"),
+                                                                                   None, None))
+                  for name, figure in hooks.order_figures().items())):
+            results["rows"].append(timed(f"    of which {part}", fn, repeat))
     return results
 
 
