@@ -1,7 +1,10 @@
 """Read side of the insights app: platform metrics and the dashboard's "at risk" list.
 
-Every figure is one database aggregate over the caller's visible orders (tenancy.scoping): no
-Python loop walks the rows. Each figure is dated by its own fact:
+Every figure is computed over the caller's visible orders (tenancy.scoping). Arrivals, stage counts and averages,
+rework and breaches are sums of additive components per day and store (insights.rollups): the finished days of the
+window from the periodic roll-up, the rest of the window from the live rows, so the figures are exactly those of
+summing the rows. The duration percentiles, the orders by status and the figures other apps register are one
+database aggregate each over the live rows. Each figure is dated by its own fact:
 
 - arrivals (on-time rate, check-ins outside the radius): the "job.checked_in" event's time;
 - stage durations and rework rounds: the stage's completion time (duration = completed_at - entered_at,
