@@ -98,10 +98,10 @@ def measure(repeat: int, prefix: str) -> dict:
         results["rows"].append(timed(f"  its selector platform_metrics ({who})",
                                      lambda user=user: platform_metrics(user=user), repeat))
         scope = metrics_scope(user=user)
-        rows = rollups.window_rows(scope, scoped_orders(scope))
+        figures = rollups.window_figures(scope, scoped_orders(scope))
         for part, fn in (
-                ("rolled figures (days + live rest)", lambda s=scope: rollups.window_rows(s, scoped_orders(s))),
-                ("stage durations (percentiles live)", lambda s=scope, r=rows: stage_duration_metrics(s, r)),
+                ("rolled figures (days + live rest)", lambda s=scope: rollups.window_figures(s, scoped_orders(s))),
+                ("stage durations (percentiles live)", lambda s=scope, f=figures: stage_duration_metrics(s, f)),
                 ("orders by status (live)", lambda s=scope: orders_summary(s)),
                 *((f"{name} (live, its app's figure)", lambda s=scope, f=figure: f(scoped_orders(s).values("pk"),
                                                                                    None, None))

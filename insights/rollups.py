@@ -13,7 +13,7 @@ computed from the sums, so summing days gives exactly what summing rows gives.
   fact committed late (a transaction that began before midnight). Every fact rolled here is dated when it is
   written (an event's, a breach's, a stage completion's time is the time of its transaction), so nothing arrives
   for a day older than that.
-- `window_rows(scope, orders)` is what a request reads: the rolled days entirely inside the window from
+- `window_figures(scope, orders)` is what a request reads: the rolled days entirely inside the window from
   `DayFigure`, and the rest of the window (today, the partial first and last days, days not rolled yet) from the
   live rows, with the same grouped queries the roll-up runs. With a technician filter, or a time zone other than
   the one days were rolled in, the whole window is read live.
@@ -26,6 +26,7 @@ register (the payments app's ledger sums and open installments).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -151,14 +152,41 @@ def _split(start: datetime | None, end: datetime | None, until: date | None):
     return (lo, hi), live
 
 
-def window_rows(scope, orders) -> Rows:
+@dataclass
+class Figures:
+    """A window's components summed three ways: in all (`totals`), per day (the check-ins' total and on-time counts,
+    for the day list) and per store (the breaches): {(figure, key): [count, total]} each."""
+
+    totals: dict = field(default_factory=dict)
+    by_day: dict = field(default_factory=lambda: defaultdict(dict))
+    by_store: dict = field(default_factory=lambda: defaultdict(dict))
+
+    def count(self, figure: str, key: str) -> int:
+        return self.totals.get((figure, key), [0])[0]
+
+    def add(self, day, store, figure: str, key: str, count: int, total=None) -> None:
+        if day is not None or store is not None:  # a full row: every view that keeps it
+            self.add(None, None, figure, key, count, total)
+            if day is not None and figure == "checkins" and key in BY_DAY:
+                _add(self.by_day[day], (figure, key), count)
+            if store is not None and figure == "breaches":
+                _add(self.by_store[store], (figure, key), count)
+            return
+        _add(self.totals, (figure, key), count, total)
+
+
+BY_DAY = ("total", "on_time")
+
+
+def window_figures(scope, orders) -> Figures:
     """The components of the scope's window over `orders` (= the scope's visible orders): rolled days from
-    DayFigure, the rest live."""
+    DayFigure (three grouped queries, whatever the number of orders), the rest from the live rows."""
     tz = timezone.get_current_timezone()
+    figures = Figures()
     if scope.technician is not None or timezone.get_current_timezone_name() != settings.TIME_ZONE:
-        return live_rows(orders, scope.start, scope.end, technician=scope.technician, tz=tz)
-    days, live = _split(scope.start, scope.end, rolled_until())
-    rows: Rows = {}
+        days, live = None, [(scope.start, scope.end)]
+    else:
+        days, live = _split(scope.start, scope.end, rolled_until())
     if days is not None:
         qs = visible_to(DayFigure.objects.all(), scope.user).filter(day__lt=days[1])
         if days[0] is not None:
@@ -167,21 +195,18 @@ def window_rows(scope, orders) -> Rows:
             qs = qs.filter(merchant=scope.merchant)
         if scope.store is not None:
             qs = qs.filter(store=scope.store)
-        for d, m, s, figure, key, count, total in qs.values_list("day", "merchant_id", "store_id", "figure", "key",
-                                                                  "count", "total").iterator(chunk_size=5000):
-            _add(rows, (d, m, s, figure, key), count, total)
+        summed = {"c": Sum("count"), "t": Sum("total")}
+        for r in qs.values("figure", "key").order_by().annotate(**summed):
+            figures.add(None, None, r["figure"], r["key"], r["c"], r["t"])
+        for r in qs.filter(figure="checkins", key__in=BY_DAY).values("day", "key").order_by().annotate(**summed):
+            _add(figures.by_day[r["day"]], ("checkins", r["key"]), r["c"])
+        for r in qs.filter(figure="breaches").values("store_id", "key").order_by().annotate(**summed):
+            _add(figures.by_store[r["store_id"]], ("breaches", r["key"]), r["c"])
     for start, end in live:
-        live_rows(orders, start, end, tz=tz, rows=rows)
-    return rows
-
-
-def totals(rows: Rows, *, by: int | None = None) -> dict:
-    """Sum the rows over days and stores: {(figure, key): [count, total]}; with `by` (0: day, 2: store) per that."""
-    out: dict = defaultdict(dict) if by is not None else {}
-    for key, (count, total) in rows.items():
-        target = out[key[by]] if by is not None else out
-        _add(target, key[3:], count, total)
-    return out
+        rows = live_rows(orders, start, end, technician=scope.technician, tz=tz)
+        for (d, _m, s, figure, key), (count, total) in rows.items():
+            figures.add(d, s, figure, key, count, total)
+    return figures
 
 
 def roll(until: date, since: date | None = None) -> int:

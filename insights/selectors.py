@@ -136,18 +136,18 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 # --- arrivals ---------------------------------------------------------------------------------------
-def _rows(scope: MetricsScope, rows: rollups.Rows | None) -> rollups.Rows:
+def _figures(scope: MetricsScope, figures: rollups.Figures | None) -> rollups.Figures:
     """The window's additive components: rolled days from the roll-up, the rest live (insights.rollups)."""
-    return rows if rows is not None else rollups.window_rows(scope, scoped_orders(scope))
+    return figures if figures is not None else rollups.window_figures(scope, scoped_orders(scope))
 
 
-def arrival_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> dict:
-    t = rollups.totals(_rows(scope, rows))
+def arrival_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> dict:
+    f = _figures(scope, figures)
 
     def n(key: str) -> int:
-        return t.get(("checkins", key), [0])[0]
+        return f.count("checkins", key)
     total, on_time = n("total"), n("on_time")
-    dist_n, dist_sum = t.get(("checkins", "distance"), [0, None])
+    dist_n, dist_sum = f.totals.get(("checkins", "distance"), [0, None])
     return {
         "checkins": total, "on_time": on_time, "late": total - on_time, "on_time_rate": _rate(on_time, total),
         "early": n("early"), "early_rate": _rate(n("early"), total),
@@ -157,8 +157,8 @@ def arrival_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> di
     }
 
 
-def arrivals_by_day(scope: MetricsScope, rows: rollups.Rows | None = None) -> list[dict]:
-    per_day = rollups.totals(_rows(scope, rows), by=0)
+def arrivals_by_day(scope: MetricsScope, figures: rollups.Figures | None = None) -> list[dict]:
+    per_day = _figures(scope, figures).by_day
     out = []
     for day in sorted(per_day):
         total = per_day[day].get(("checkins", "total"), [0])[0]
@@ -210,10 +210,10 @@ def _work_and_waiting(avg_seconds: float | None, waiting) -> dict:
     return {"avg_waiting_seconds": waiting_s, "avg_work_seconds": work_s}
 
 
-def stage_duration_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> list[dict]:
+def stage_duration_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> list[dict]:
     """Counts and averages from the day components; the percentiles need every duration, so they are one live
     query over the window's done stages (PostgreSQL), or two rows per percentile (elsewhere)."""
-    t = rollups.totals(_rows(scope, rows))
+    t = _figures(scope, figures).totals
     counts = {key: v for (figure, key), v in t.items() if figure == "stages" and v[0]}
     qs = _done_stages(scope)
     if connection.vendor == "postgresql" and counts:
@@ -236,9 +236,9 @@ def stage_duration_metrics(scope: MetricsScope, rows: rollups.Rows | None = None
     return result
 
 
-def rework_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> dict:
-    t = rollups.totals(_rows(scope, rows))
-    approval, reworked, rounds = (t.get(("rework", k), [0])[0] for k in ("approval_stages", "reworked", "rounds"))
+def rework_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> dict:
+    f = _figures(scope, figures)
+    approval, reworked, rounds = (f.count("rework", k) for k in ("approval_stages", "reworked", "rounds"))
     return {
         "approval_stages": approval, "stages_reworked": reworked, "rounds_total": rounds,
         "rounds_avg": round(rounds / approval, 3) if approval else None,
@@ -246,11 +246,10 @@ def rework_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> dic
 
 
 # --- SLA breaches -----------------------------------------------------------------------------------
-def breach_metrics(scope: MetricsScope, rows: rollups.Rows | None = None) -> dict:
-    rows = _rows(scope, rows)
-    by_kind = {key: v[0] for (figure, key), v in rollups.totals(rows).items() if figure == "breaches" and v[0]}
-    per_store_n = {store: sum(v[0] for (figure, _k), v in t.items() if figure == "breaches")
-                   for store, t in rollups.totals(rows, by=2).items()}
+def breach_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> dict:
+    f = _figures(scope, figures)
+    by_kind = {key: v[0] for (figure, key), v in f.totals.items() if figure == "breaches" and v[0]}
+    per_store_n = {store: sum(v[0] for v in t.values()) for store, t in f.by_store.items()}
     names = dict(Store.objects.filter(pk__in=[s for s, n in per_store_n.items() if n]).values_list("pk", "name"))
     per_store = sorted(({"store": pk, "store_name": names[pk], "breaches": n} for pk, n in per_store_n.items() if n),
                        key=lambda r: (-r["breaches"], r["store_name"], r["store"]))
@@ -271,7 +270,7 @@ def platform_metrics(*, user: User, merchant: int | None = None, store: int | No
 
 
 def metrics_for_scope(scope: MetricsScope) -> dict:
-    rows = rollups.window_rows(scope, scoped_orders(scope))
+    figures = rollups.window_figures(scope, scoped_orders(scope))
     return {
         "filters": {
             "merchant": scope.merchant.pk if scope.merchant else None,
@@ -281,11 +280,11 @@ def metrics_for_scope(scope: MetricsScope) -> dict:
             "to": scope.end.isoformat() if scope.end else None,
         },
         "orders": orders_summary(scope),
-        "arrivals": arrival_metrics(scope, rows),
-        "arrivals_by_day": arrivals_by_day(scope, rows),
-        "stage_durations": stage_duration_metrics(scope, rows),
-        "sla_breaches": breach_metrics(scope, rows),
-        "rework": rework_metrics(scope, rows),
+        "arrivals": arrival_metrics(scope, figures),
+        "arrivals_by_day": arrivals_by_day(scope, figures),
+        "stage_durations": stage_duration_metrics(scope, figures),
+        "sla_breaches": breach_metrics(scope, figures),
+        "rework": rework_metrics(scope, figures),
         # Figures other apps own (payments: money per currency), each over the same orders and period.
         **{name: figure(_order_ids(scope), scope.start, scope.end) for name, figure in hooks.order_figures().items()},
     }
