@@ -32,8 +32,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, DecimalField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import Count, DecimalField, DurationField, Exists, ExpressionWrapper, F, Func, OuterRef, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from insights.conf import setting
@@ -44,7 +45,19 @@ from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstanc
 # (day, merchant id, store id, figure, key) -> [count, total]
 Rows = dict[tuple[date, int, int, str, str], list]
 DURATION = ExpressionWrapper(F("completed_at") - F("entered_at"), output_field=DurationField())
-DISTANCE = Cast("payload__distance_m", DecimalField(max_digits=20, decimal_places=6))
+
+
+class _Numeric(Func):
+    """A JSON number as an exact numeric (PostgreSQL: the text of the number, every digit kept; SQLite: a REAL)."""
+
+    template = "(%(expressions)s)::numeric"
+    output_field = DecimalField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="CAST(%(expressions)s AS REAL)", **extra)
+
+
+DISTANCE = _Numeric(KT("payload__distance_m"))
 CHECKIN_FLAGS = {
     "on_time": Q(payload__on_time=True), "early": Q(payload__early=True),
     "outside_radius": Q(payload__outside_radius=True), "low_accuracy": Q(payload__low_accuracy=True),

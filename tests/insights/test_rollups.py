@@ -33,7 +33,7 @@ def _history(rng, order, technician, days=12):
     for _ in range(rng.randrange(3, 9)):
         seq += 1
         payload = {"on_time": rng.random() < 0.7, "outside_radius": rng.random() < 0.2,
-                   "low_accuracy": rng.random() < 0.1, "distance_m": round(rng.uniform(0, 900), 1)}
+                   "low_accuracy": rng.random() < 0.1, "distance_m": rng.uniform(0, 900)}
         if rng.random() < 0.8:
             payload["early"] = rng.random() < 0.3
         if rng.random() < 0.1:
