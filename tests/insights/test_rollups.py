@@ -144,3 +144,12 @@ def test_split_of_a_window_into_rolled_days_and_live_ranges(settings):
     days, live = rollups._split(None, None, until=day)
     assert days == (None, day) and live == [(rollups.day_start(day), None)]
     assert Decimal(1) == rollups._seconds(timedelta(seconds=1))
+
+
+@pytest.mark.django_db
+def test_the_hourly_task_is_scheduled_and_rolls(settings, world):
+    from insights import tasks
+
+    assert {"task": "insights.tasks.roll_up_days", "schedule": 3600.0} in settings.CELERY_BEAT_SCHEDULE.values()
+    assert tasks.roll_up_days() > 0
+    assert RollupState.objects.get().rolled_until == timezone.localdate(timezone.now() - timedelta(hours=1))
