@@ -7,9 +7,9 @@ DEFAULTS = {
     "INSIGHTS_SLA_SCAN_BATCH_SIZE": 500,
     "INSIGHTS_APPROVAL_WAIT_HOURS": 72,  # a stage awaiting the consumer's approval longer than this
     "INSIGHTS_AT_RISK_HOURS": 24,  # dashboard: stages whose SLA ends within this many hours
-    # per-day roll-ups (insights.rollups): a day is rolled once its end is this far past; each run rolls the last
-    # few rolled days again, for facts committed late
-    "INSIGHTS_ROLLUP_MARGIN_MINUTES": 60,
+    # per-day roll-ups (insights.rollups): each run rolls up to this many minutes ago, and the last rolled day and
+    # this many days before it again, for facts committed late
+    "INSIGHTS_ROLLUP_MARGIN_MINUTES": 10,
     "INSIGHTS_ROLLUP_REDO_DAYS": 2,
     # outbound webhooks
     "OUTBOUND_WEBHOOK_TIMEOUT_SECONDS": 10,

@@ -166,9 +166,10 @@ class DayFigure(models.Model):
 
 
 class RollupState(models.Model):
-    """The one row saying which days DayFigure holds: every day before `rolled_until` (site time zone)."""
+    """The one row saying what DayFigure holds: every fact before `rolled_until` (whole days before its day, and its
+    day up to that moment)."""
 
-    rolled_until = models.DateField()
+    rolled_until = models.DateTimeField()
     rolled_at = models.DateTimeField()
 
     def __str__(self) -> str:

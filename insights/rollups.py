@@ -6,17 +6,18 @@ low accuracy, flagged, and the distances' count and sum), done stages per stage 
 sum of waiting seconds), rework (approval stages, reworked, rounds), SLA breaches per kind. Averages and rates are
 computed from the sums, so summing days gives exactly what summing rows gives.
 
-- `roll_finished_days()` (Celery beat, `insights.tasks.roll_up_days`, hourly) writes the components of every
-  finished day into `DayFigure` (one pass over history the first time, then only new days) and moves
-  `RollupState.rolled_until`. A day is finished once its end is INSIGHTS_ROLLUP_MARGIN_MINUTES (60) past. Re-running
-  a day replaces its rows, and every run rolls the last INSIGHTS_ROLLUP_REDO_DAYS (2) rolled days again, for a
-  fact committed late (a transaction that began before midnight). Every fact rolled here is dated when it is
-  written (an event's, a breach's, a stage completion's time is the time of its transaction), so nothing arrives
-  for a day older than that.
+- `roll_finished_days()` (Celery beat, `insights.tasks.roll_up_days`, every 15 minutes) writes the components of
+  every fact older than INSIGHTS_ROLLUP_MARGIN_MINUTES (10) into `DayFigure` (all history the first time, then
+  only the recent days) and records that moment in `RollupState.rolled_until`: whole days before its day, and its
+  day up to that moment (today's rows are replaced at every run). Re-running a day replaces its rows, and every run
+  rolls the last rolled day and the INSIGHTS_ROLLUP_REDO_DAYS (2) days before it again, for a fact committed late (a
+  transaction that began before the margin). Every fact rolled here is dated when it is written (an event's, a
+  breach's, a stage completion's time is the time of its transaction), so nothing arrives for an older day.
 - `window_figures(scope, orders)` is what a request reads: the rolled days entirely inside the window from
-  `DayFigure`, and the rest of the window (today, the partial first and last days, days not rolled yet) from the
-  live rows, with the same grouped queries the roll-up runs. With a technician filter, or a time zone other than
-  the one days were rolled in, the whole window is read live.
+  `DayFigure` (and today's rolled part, when the window runs to now), and the rest of the window (the last minutes,
+  the partial first and last days of a date-time window) from the live rows, with the same grouped queries the
+  roll-up runs. With a technician filter, or a time zone other than the one days were rolled in, the whole window
+  is read live.
 
 Not rolled up (computed live by insights.selectors, as before): the duration percentiles (p50/p90 need every
 duration), the order counts by status (a snapshot of each order's status now) and the money figures other apps
@@ -138,31 +139,40 @@ def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
 
 
-def rolled_until() -> date | None:
+def rolled_until() -> datetime | None:
     state = RollupState.objects.first()
     return state.rolled_until if state else None
 
 
-def _split(start: datetime | None, end: datetime | None, until: date | None):
-    """The whole rolled days inside [start, end) as (first, last + 1) (first None: from the beginning), and the
-    live ranges around them; or (None, [(start, end)]) when no whole rolled day is inside."""
+def _local_day(moment: datetime) -> date:
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
+def _split(start: datetime | None, end: datetime | None, until: datetime | None):
+    """What of [start, end) the roll-up holds, as the days to read (first or None for the beginning, last,
+    inclusive), and the live ranges around them; or (None, [(start, end)]) when no rolled day fits. The roll-up holds
+    every fact before `until`: whole days before until's day, and that day's facts up to `until`."""
     if until is None:
         return None, [(start, end)]
-    tz = timezone.get_default_timezone()
     lo = None
     if start is not None:
-        lo = timezone.localtime(start, tz).date()
+        lo = _local_day(start)
         if day_start(lo) < start:
             lo += timedelta(days=1)
-    hi = until if end is None else min(until, timezone.localtime(end, tz).date())
-    if lo is not None and lo >= hi:
+    last_day = _local_day(until)
+    if end is None or end >= until:
+        stop = until  # the roll-up's partial last day is inside the window
+    else:
+        last_day = min(last_day, _local_day(end)) - timedelta(days=1)  # whole days before `end`
+        stop = day_start(last_day + timedelta(days=1))
+    if lo is not None and (lo > last_day or day_start(lo) >= stop):
         return None, [(start, end)]
     live = []
     if lo is not None and start < day_start(lo):
         live.append((start, day_start(lo)))
-    if end is None or day_start(hi) < end:
-        live.append((day_start(hi), end))
-    return (lo, hi), live
+    if end is None or stop < end:
+        live.append((stop, end))
+    return (lo, last_day), live
 
 
 @dataclass
@@ -201,7 +211,7 @@ def window_figures(scope, orders) -> Figures:
     else:
         days, live = _split(scope.start, scope.end, rolled_until())
     if days is not None:
-        qs = visible_to(DayFigure.objects.all(), scope.user).filter(day__lt=days[1])
+        qs = visible_to(DayFigure.objects.all(), scope.user).filter(day__lte=days[1])
         if days[0] is not None:
             qs = qs.filter(day__gte=days[0])
         if scope.merchant is not None:
@@ -222,36 +232,33 @@ def window_figures(scope, orders) -> Figures:
     return figures
 
 
-def roll(until: date, since: date | None = None) -> int:
-    """Replace the components of the days in [since, until) (since None: every day before `until`) and mark every
-    day before `until` rolled. Returns the number of rows written."""
+def roll(until: datetime, since: date | None = None) -> int:
+    """Replace the components of the days from `since` (None: from the beginning) to until's day, with the facts
+    before `until`, and record that the roll-up holds everything before `until`. Returns the number of rows."""
     with transaction.atomic():
         state = RollupState.objects.select_for_update().first()
-        if state is not None and since is not None and since > state.rolled_until:
-            since = state.rolled_until  # never leave a gap
         if state is None:
             since = None
-        old = DayFigure.objects.filter(day__lt=until)
-        rows = live_rows(ServiceOrder.objects.all(), day_start(since) if since else None, day_start(until))
+        elif since is not None:
+            since = min(since, _local_day(state.rolled_until))  # never leave a gap
+        old = DayFigure.objects.filter(day__lte=_local_day(until))
         if since is not None:
             old = old.filter(day__gte=since)
         old.delete()
+        rows = live_rows(ServiceOrder.objects.all(), day_start(since) if since else None, until)
         DayFigure.objects.bulk_create(
             [DayFigure(day=d, merchant_id=m, store_id=s, figure=f, key=k, count=c, total=t)
              for (d, m, s, f, k), (c, t) in rows.items()], batch_size=2000)
-        now = timezone.now()
-        if state is None:
-            RollupState.objects.create(rolled_until=until, rolled_at=now)
-        elif until >= state.rolled_until:
-            RollupState.objects.filter(pk=state.pk).update(rolled_until=until, rolled_at=now)
+        RollupState.objects.update_or_create(pk=state.pk if state else None,
+                                             defaults={"rolled_until": until, "rolled_at": timezone.now()})
         return len(rows)
 
 
 def roll_finished_days(now: datetime | None = None) -> int:
-    """The periodic job: roll every finished day not rolled yet, and the last INSIGHTS_ROLLUP_REDO_DAYS again."""
-    now = now or timezone.now()
-    margin = timedelta(minutes=setting("INSIGHTS_ROLLUP_MARGIN_MINUTES"))
-    until = timezone.localtime(now - margin, timezone.get_default_timezone()).date()
+    """The periodic job: roll everything up to INSIGHTS_ROLLUP_MARGIN_MINUTES ago, the last rolled day and the
+    INSIGHTS_ROLLUP_REDO_DAYS before it again."""
+    until = (now or timezone.now()) - timedelta(minutes=setting("INSIGHTS_ROLLUP_MARGIN_MINUTES"))
     done = rolled_until()
-    since = None if done is None else min(done, until) - timedelta(days=setting("INSIGHTS_ROLLUP_REDO_DAYS"))
+    redo = timedelta(days=setting("INSIGHTS_ROLLUP_REDO_DAYS"))
+    since = None if done is None else _local_day(min(done, until)) - redo
     return roll(until, since)

@@ -1,7 +1,7 @@
 """Celery tasks of the insights app (ids in; the services re-read under lock and are idempotent).
 
 Periodic (CELERY_BEAT_SCHEDULE): insights.tasks.scan_sla_breaches every 5 minutes,
-insights.tasks.retry_webhook_deliveries every minute, insights.tasks.roll_up_days every hour.
+insights.tasks.retry_webhook_deliveries every minute, insights.tasks.roll_up_days every 15 minutes.
 """
 
 from celery import shared_task

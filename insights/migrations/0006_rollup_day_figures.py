@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             name='RollupState',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rolled_until', models.DateField()),
+                ('rolled_until', models.DateTimeField()),
                 ('rolled_at', models.DateTimeField()),
             ],
         ),

@@ -81,7 +81,7 @@ def _live(monkeypatch, scope):
 def test_rolled_figures_equal_the_live_ones_for_any_window_and_role(
         world, monkeypatch, operator, merchant_admin, store_manager, other_admin, other_store):
     rows = rollups.roll_finished_days(now=NOW)
-    assert rows > 0 and RollupState.objects.get().rolled_until == NOW.date()  # 10:30: yesterday is finished
+    assert rows > 0 and RollupState.objects.get().rolled_until == NOW - timedelta(minutes=10)  # today up to 10:20
     compared = 0
     for user in (operator, merchant_admin, store_manager, other_admin):
         for start, end in _windows(world):
@@ -114,7 +114,7 @@ def test_rolling_again_replaces_and_late_facts_are_picked_up(world, monkeypatch,
     rollups.roll_finished_days(now=NOW)
     first = sorted(DayFigure.objects.values_list("day", "store_id", "figure", "key", "count", "total"))
     rollups.roll_finished_days(now=NOW)
-    rollups.roll(NOW.date(), NOW.date() - timedelta(days=30))
+    rollups.roll(NOW - timedelta(minutes=10), NOW.date() - timedelta(days=30))
     assert sorted(DayFigure.objects.values_list("day", "store_id", "figure", "key", "count", "total")) == first
 
     # A check-in committed late for yesterday (a transaction that began before midnight): the next run re-rolls it.
@@ -135,21 +135,28 @@ def _any_consumer():
 
 def test_split_of_a_window_into_rolled_days_and_live_ranges(settings):
     day = NOW.date()
+    until = NOW - timedelta(minutes=10)
     start = timezone.make_aware(datetime.combine(day - timedelta(days=5), time(6)))
     end = timezone.make_aware(datetime.combine(day - timedelta(days=1), time.min))
-    days, live = rollups._split(start, end, until=day)
-    assert days == (day - timedelta(days=4), day - timedelta(days=1))
+    days, live = rollups._split(start, end, until=until)
+    assert days == (day - timedelta(days=4), day - timedelta(days=2))
     assert live == [(start, rollups.day_start(day - timedelta(days=4)))]
     assert rollups._split(None, None, until=None) == (None, [(None, None)])
-    days, live = rollups._split(None, None, until=day)
-    assert days == (None, day) and live == [(rollups.day_start(day), None)]
+    # Everything: every rolled day, today's part up to `until`, the rest live.
+    assert rollups._split(None, None, until=until) == ((None, day), [(until, None)])
+    # A window ending before `until` today: whole days only.
+    assert rollups._split(None, NOW - timedelta(minutes=30), until=until) == (
+        (None, day - timedelta(days=1)), [(rollups.day_start(day), NOW - timedelta(minutes=30))])
+    # A window inside today: live.
+    today = rollups.day_start(day)
+    assert rollups._split(today + timedelta(hours=1), None, until=until) == (None, [(today + timedelta(hours=1), None)])
     assert Decimal(1) == rollups._seconds(timedelta(seconds=1))
 
 
 @pytest.mark.django_db
-def test_the_hourly_task_is_scheduled_and_rolls(settings, world):
+def test_the_periodic_task_is_scheduled_and_rolls(settings, world):
     from insights import tasks
 
-    assert {"task": "insights.tasks.roll_up_days", "schedule": 3600.0} in settings.CELERY_BEAT_SCHEDULE.values()
+    assert {"task": "insights.tasks.roll_up_days", "schedule": 900.0} in settings.CELERY_BEAT_SCHEDULE.values()
     assert tasks.roll_up_days() > 0
-    assert RollupState.objects.get().rolled_until == timezone.localdate(timezone.now() - timedelta(hours=1))
+    assert timezone.now() - RollupState.objects.get().rolled_until < timedelta(minutes=11)
