@@ -56,6 +56,7 @@ def timed(label: str, fn, repeat: int) -> dict:
 
 
 def measure(repeat: int, prefix: str) -> dict:
+    from django.utils import timezone
     from rest_framework.test import APIClient
 
     from insights import rollups
@@ -100,6 +101,9 @@ def measure(repeat: int, prefix: str) -> dict:
         figures = rollups.window_figures(scope, scoped_orders(scope))
         for part, fn in (
                 ("rolled figures (days + live rest)", lambda s=scope: rollups.window_figures(s, scoped_orders(s))),
+                ("rolled figures, window up to now (?to=now)",
+                 lambda u=user: rollups.window_figures(metrics_scope(user=u, date_to=timezone.now()),
+                                                       scoped_orders(metrics_scope(user=u)))),
                 ("stage durations (percentiles live)", lambda s=scope, f=figures: stage_duration_metrics(s, f)),
                 ("orders by status (live)", lambda s=scope: orders_summary(s)),
                 *((f"{name} (live, its app's figure)", lambda s=scope, f=figure: f(scoped_orders(s).values("pk"),
