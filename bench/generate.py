@@ -12,7 +12,8 @@ it writes starts above the table's highest.
 What it writes, with the distributions of the earlier Python generator of bench/insights_bench.py: one merchant,
 `stores` stores, technicians_per_store technicians each, `consumers` consumers, an operator, a merchant admin and
 a manager of the first store (made with the ORM, unusable passwords), the reference wardrobe template (made and
-published by the product's services), then `n_orders` orders over the last 180 days, 80 % completed (every stage
+published by the product's services), then `n_orders` orders over the last 180 days (each created early enough
+for its timeline to be over by now: nothing is dated in the future), 80 % completed (every stage
 done, every installment paid with its captured payment and ledger charge, visits checked in and out with a
 `job.checked_in` event) and 20 % active, spread over stages 2 to 5 (visits booked up to 30 hours ago or 3 days
 ahead, stages in progress, approvals waiting up to 5 days, installments due up to 6 days). Then the SLA backlog:
@@ -182,16 +183,21 @@ class _Plan:
         randoms = ", ".join([f"random() AS d{d.position}, random() AS w{d.position}" for d in self.defs]
                             + [f"random() AS on{d.position}, random() AS out{d.position}, "
                                f"random() AS dist{d.position}, random() AS ws{d.position}" for d in self.visits])
+        # Stage p done took (1 .. its SLA hours, or 48) x 1.1 hours; t1 = created, t{p+1} = t{p} + that.
+        took = {d.position: _hours(f"(1 + d{d.position} * ({(d.sla_hours or 48) - 1})) * 1.1") for d in self.defs}
+        # Nothing is dated in the future: an order is created early enough for all its stages (and the day its
+        # payments take) to be over by now (a fact after now would be one no roll-up or scan could have seen).
         yield ("draw the random numbers", f"""
             CREATE TEMP TABLE gen_draw ON COMMIT DROP AS
-            SELECT n, %(now)s::timestamptz - random() * interval '{HISTORY_DAYS} days' AS created,
-                   random() < {ACTIVE_SHARE} AS active, random() AS r_cur, random() AS r_state, random() AS r_time,
-                   random() AS r_due, {randoms}
-            FROM generate_series(1, {self.n}) AS n""", p)
-        # Stage p done took (1 .. its SLA hours, or 48) x 1.1 hours; t1 = created, t{p+1} = t{p} + that.
+            SELECT r.*, LEAST(r.drawn, %(now)s::timestamptz - interval '1 day' - {' - '.join(took.values())})
+                   AS created
+            FROM (SELECT n, %(now)s::timestamptz - random() * interval '{HISTORY_DAYS} days' AS drawn,
+                         random() < {ACTIVE_SHARE} AS active, random() AS r_cur, random() AS r_state,
+                         random() AS r_time, random() AS r_due, {randoms}
+                  FROM generate_series(1, {self.n}) AS n) AS r""", p)
         times, acc = ["created AS t1"], "created"
         for d in self.defs:
-            acc = f"{acc} + {_hours(f'(1 + d{d.position} * ({(d.sla_hours or 48) - 1})) * 1.1')}"
+            acc = f"{acc} + {took[d.position]}"
             times.append(f"{acc} AS t{d.position + 1}")
         state_of = " ".join(f"WHEN {d.position} THEN {self._current_state(d)}" for d in self.defs)
         code_of = " ".join(f"WHEN {d.position} THEN '{d.code}'" for d in self.defs)
