@@ -238,3 +238,17 @@ def test_a_recorded_stage_is_marked_and_leaves_the_candidates(order, settings):
     late.refresh_from_db()
     assert late.sla_overdue_reported_at == now
     assert SlaBreach.objects.filter(kind=Kind.STAGE_OVERDUE).count() == 1
+
+
+def test_installments_are_walked_by_due_time_across_ties(order, settings):
+    """The payments app's scan pages in (due_at, id) order, its partial index's order: every overdue installment is
+    found with batches of one, due times tied and against id order."""
+    settings.INSIGHTS_INSTALLMENT_OVERDUE_HOURS = 48
+    now = timezone.now()
+    due = list(Installment.objects.filter(order=order).order_by("pk"))
+    when = [now - timedelta(hours=50), now - timedelta(hours=60), now - timedelta(hours=60), now - timedelta(hours=70)]
+    for inst, at in zip(due, when, strict=False):
+        Installment.objects.filter(pk=inst.pk).update(state=Installment.State.DUE, due_at=at)
+    assert sla_scan(now=now, batch_size=1)[Kind.INSTALLMENT_OVERDUE] == len(due[:4])
+    assert not Installment.objects.filter(order=order, state=Installment.State.DUE,
+                                          overdue_reported_at__isnull=True).exists()
