@@ -12,8 +12,10 @@ it writes starts above the table's highest.
 What it writes, with the distributions of the earlier Python generator of bench/insights_bench.py: one merchant,
 `stores` stores, technicians_per_store technicians each, `consumers` consumers, an operator, a merchant admin and
 a manager of the first store (made with the ORM, unusable passwords), the reference wardrobe template (made and
-published by the product's services), then `n_orders` orders over the last 180 days (each created early enough
-for its timeline to be over by now: nothing is dated in the future), 80 % completed (every stage
+published by the product's services; with `fixed_deposit` / `--fixed-deposit 500`, its booking stage pays that
+fixed amount instead of 10 % and the design and installation take 35 % and 55 % of the rest), then `n_orders`
+orders over the last 180 days (each created early enough for its timeline to be over by now: nothing is dated in
+the future), 80 % completed (every stage
 done, every installment paid with its captured payment and ledger charge, visits checked in and out with a
 `job.checked_in` event) and 20 % active, spread over stages 2 to 5 (visits booked up to 30 hours ago or 3 days
 ahead, stages in progress, approvals waiting up to 5 days, installments due up to 6 days). Then the SLA backlog:
@@ -68,7 +70,7 @@ class Generated:
 
 def generate(n_orders: int, *, stores: int = 20, technicians_per_store: int = 3, consumers: int = 500,
              prefix: str = "gen", seed: float = 0.42, now: datetime | None = None,
-             log: Callable[[str], None] = print) -> Generated:
+             fixed_deposit: Decimal | None = None, log: Callable[[str], None] = print) -> Generated:
     """Write `n_orders` orders (and everything under them) for a new merchant named after `prefix`."""
     import psycopg
     from django.db import connection, transaction
@@ -79,7 +81,7 @@ def generate(n_orders: int, *, stores: int = 20, technicians_per_store: int = 3,
     now = now or timezone.now()
     t0 = time.perf_counter()
     world = _world(prefix=prefix, n_stores=stores, technicians_per_store=technicians_per_store,
-                   n_consumers=consumers)
+                   n_consumers=consumers, fixed_deposit=fixed_deposit)
     world.orders = n_orders
     world.seconds["set-up (ORM and services)"] = time.perf_counter() - t0
     plan = _Plan(world, n_orders, now)
@@ -109,7 +111,26 @@ def generate(n_orders: int, *, stores: int = 20, technicians_per_store: int = 3,
     return world
 
 
-def _world(*, prefix: str, n_stores: int, technicians_per_store: int, n_consumers: int) -> Generated:
+def _wardrobe(fixed_deposit: Decimal | None) -> dict:
+    """The reference wardrobe; with `fixed_deposit`, its booking stage pays that fixed amount (a 定金) and the shares
+    of the other paying stages, still adding up to 100 %, split the rest."""
+    import copy
+
+    from workflows.reference import CUSTOM_WARDROBE
+
+    definition = copy.deepcopy(CUSTOM_WARDROBE)
+    if fixed_deposit is not None:
+        definition["name"] = f"{definition['name']} ({fixed_deposit} {CURRENCY} deposit)"
+        shares = {"booking": None, "design": Decimal("35"), "installation": Decimal("55"), "acceptance": Decimal("10")}
+        for stage in definition["stages"]:
+            if stage["code"] in shares:
+                stage["payment_share"] = shares[stage["code"]]
+        definition["stages"][0].update(payment_amount=fixed_deposit, payment_currency=CURRENCY)
+    return definition
+
+
+def _world(*, prefix: str, n_stores: int, technicians_per_store: int, n_consumers: int,
+           fixed_deposit: Decimal | None = None) -> Generated:
     from tenancy.models import Merchant, Store, User
     from tests.factories.workflows import make_template
 
@@ -133,7 +154,7 @@ def _world(*, prefix: str, n_stores: int, technicians_per_store: int, n_consumer
         User.stores.through(user_id=t.pk, store_id=stores[i % n_stores].pk) for i, t in enumerate(technicians)])
     people = User.objects.bulk_create([User(username=f"{prefix}_c{i}", password="!", role="consumer")  # noqa: S106
                                        for i in range(n_consumers)])
-    template = make_template(merchant=merchant, stores=stores)
+    template = make_template(merchant=merchant, stores=stores, definition=_wardrobe(fixed_deposit))
     version = template.versions.get(status="published")
     return Generated(orders=0, merchant_id=merchant.pk, store_ids=[s.pk for s in stores],
                      technician_ids=[t.pk for t in technicians], consumer_ids=[c.pk for c in people],
@@ -152,16 +173,17 @@ class _Plan:
               "payments_installment", "payments_payment", "payments_ledgerentry", "insights_slabreach"]
 
     def __init__(self, world: Generated, n: int, now: datetime):
-        from core.money import allocate
+        from core.money import allocate_with_fixed
         from workflows.models import StageDefinition
 
         self.world, self.n, self.now = world, n, now
         self.defs = list(StageDefinition.objects.filter(version_id=world.template_version_id).order_by("position"))
         self.k = len(self.defs)
         self.visits = [d for d in self.defs if d.requires_appointment]
-        self.paying = [d for d in self.defs if d.payment_share]
+        self.paying = [d for d in self.defs if d.payment_part]  # a share or a fixed amount (a deposit)
         self.amounts = dict(zip([d.pk for d in self.paying],
-                                allocate(TOTAL, [d.payment_share for d in self.paying], CURRENCY), strict=True))
+                                allocate_with_fixed(TOTAL, [d.payment_part for d in self.paying], CURRENCY),
+                                strict=True))
 
     # --- helpers ---------------------------------------------------------------------------------------
     def base(self, table: str) -> str:
@@ -246,7 +268,7 @@ class _Plan:
         yield from self._breaches()
 
     def _current_state(self, d) -> str:
-        if d.requires_appointment and d.payment_share and d.payment_timing == "before":
+        if d.requires_appointment and d.payment_part and d.payment_timing == "before":
             return ("CASE WHEN x.r_state < 0.15 THEN 'waiting_payment' WHEN x.r_state < 0.25 THEN 'ready' "
                     "WHEN x.r_state < 0.75 THEN 'scheduled' ELSE 'in_progress' END")
         if d.requires_appointment:
@@ -344,7 +366,7 @@ class _Plan:
                 amount, currency, status, checkout_url, created_by_id, created_at, captured_at, closed_at, channel,
                 action, waiting_answers)
             SELECT {pay_id}, {inst_id}, b.ord + g.n, 'sandbox', 'gen' || ({pay_id}), NULL, {amount}, '{CURRENCY}',
-                   'captured', '', NULL, g.created, g.created + interval '1 day', NULL, '', '{{}}', 0
+                   'captured', '', NULL, g.created, g.created + interval '1 day', NULL, 'sandbox', '{{}}'::jsonb, 0
             FROM gen g, gen_base b WHERE {paid}""")
         yield (f"ledger charges of {d.code}", f"""
             INSERT INTO payments_ledgerentry (id, order_id, installment_id, payment_id, refund_id, kind, amount,
@@ -426,6 +448,8 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--prefix", default="bench", help="merchant slug and user-name prefix")
+    parser.add_argument("--fixed-deposit", type=Decimal, default=None, metavar="CNY",
+                        help="the wardrobe's booking stage pays this fixed amount (e.g. 500) instead of 10 %%")
     parser.add_argument("--keep-existing", action="store_true",
                         help="add to the database as it is (default: drop, re-create and migrate it)")
     args = parser.parse_args()
@@ -446,7 +470,7 @@ def main() -> int:
     settings.CELERY_TASK_ALWAYS_EAGER = True
     if not args.keep_existing:
         call_command("migrate", verbosity=0)
-    done = generate(args.orders, stores=args.stores, prefix=args.prefix)
+    done = generate(args.orders, stores=args.stores, prefix=args.prefix, fixed_deposit=args.fixed_deposit)
     print(f"generated {done.orders} orders in {done.seconds['total']:.1f} s "
           f"({sum(done.rows.values())} rows); users {done.operator}, {done.admin}, {done.manager}")
     return 0

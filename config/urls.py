@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("fieldwork.urls")),
     path("", include("notifications.urls")),
     path("", include("insights.urls")),
+    path("", include("portal.api_urls")),
 ]
 
 # The admin's own title, instead of Django's "Django administration" (translated: docs/i18n.md).

@@ -28,7 +28,7 @@ from vouchers.models import Voucher
 from vouchers.services import voucher_code, voucher_redeem
 from workflows import services as wf
 from workflows.models import Appointment, ServiceOrder, TemplateVersion, WorkflowTemplate
-from workflows.reference import CUSTOM_WARDROBE, LARGE_APPLIANCE
+from workflows.reference import BUILT_IN_APPLIANCE, CUSTOM_WARDROBE, LARGE_APPLIANCE
 
 HOMES = [
     ("18 Lane 500 Wuyuan Road, Xuhui District, Shanghai", Decimal("31.214300"), Decimal("121.437800")),
@@ -52,6 +52,9 @@ ORDERS = [
     ("DEMO12", "wardrobe", "consumer_chen", "cancelled", "8800.00"),
     ("DEMO13", "appliance", "consumer_zhang", "delivery:scheduled", "6999.00"),
     ("DEMO14", "appliance", "consumer_chen", "completed", "4599.00"),
+    # A fixed 500.00 deposit: DEMO15 owes it, DEMO16 paid it and owes the rest (8,499.00) before its visit.
+    ("DEMO15", "built_in", "consumer_zhang", "booking:waiting_payment", "6800.00"),
+    ("DEMO16", "built_in", "consumer_chen", "installation:waiting_payment", "8999.00"),
 ]
 OTHER_ORDERS = [("DEMO21", "appliance", "consumer_wu", "delivery:ready", "5299.00")]
 
@@ -247,6 +250,7 @@ def load_demo() -> dict:
     templates = {
         "wardrobe": _template(lumen, CUSTOM_WARDROBE, tenancy["stores"], users["brand_admin"]),
         "appliance": _template(lumen, LARGE_APPLIANCE, tenancy["stores"], users["brand_admin"]),
+        "built_in": _template(lumen, BUILT_IN_APPLIANCE, tenancy["stores"], users["brand_admin"]),
     }
     other_templates = {"appliance": _template(harbor, LARGE_APPLIANCE, [xihu], users["other_admin"])}
     created: list[ServiceOrder] = []

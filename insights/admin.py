@@ -18,7 +18,7 @@ from core import dates
 from core.errors import NotFound
 from core.replica import replica_reads
 from insights import charts
-from insights.models import Dashboard, OutboundDelivery, SlaBreach, WebhookEndpoint
+from insights.models import Dashboard, EscalationSetting, OutboundDelivery, SlaBreach, WebhookEndpoint
 from insights.selectors import metrics_for_scope, metrics_scope, orders_at_risk
 from insights.webhooks import delivery_retry_now
 from tenancy.admin import TenantScopedAdmin
@@ -30,17 +30,46 @@ from workflows.models import OrderEvent
 Role = User.Role
 
 
+class EscalationLevelFilter(admin.SimpleListFilter):
+    title = _("escalation level")
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        return [(str(value), label) for value, label in SlaBreach.Level.choices]
+
+    def queryset(self, request, queryset):
+        return {
+            "0": queryset.filter(brand_escalated_at__isnull=True),
+            "1": queryset.filter(brand_escalated_at__isnull=False, platform_escalated_at__isnull=True),
+            "2": queryset.filter(platform_escalated_at__isnull=False),
+        }.get(self.value(), queryset)
+
+
 @admin.register(SlaBreach)
 class SlaBreachAdmin(TenantScopedAdmin):
-    list_display = ("detected_at", "kind", "order", "store", "stage", "due_at")
-    list_filter = ("kind", "store")
+    list_display = ("detected_at", "kind", "order", "store", "stage", "due_at", "level", "resolved_at")
+    list_filter = ("kind", EscalationLevelFilter, "store")
     search_fields = ("order__number",)
     date_hierarchy = "detected_at"
     readonly_fields = ("kind", "order", "merchant", "store", "stage", "appointment", "installment_id", "due_at",
-                       "detected_at", "event", "details")
+                       "detected_at", "event", "details", "level", "brand_escalated_at", "platform_escalated_at",
+                       "resolved_at")
     fields = readonly_fields
     read_only_records = True
     list_select_related = ("order", "store", "stage__definition")
+
+    @admin.display(description=_("escalation level"))
+    def level(self, obj):
+        return SlaBreach.Level(obj.escalation_level).label
+
+
+@admin.register(EscalationSetting)
+class EscalationSettingAdmin(TenantScopedAdmin):
+    """A brand's delay before an unresolved breach goes to its admins: merchant admins set their own (one row per
+    brand; without one, the platform's INSIGHTS_ESCALATE_BRAND_AFTER_HOURS applies); operators any brand's."""
+
+    list_display = ("merchant", "brand_after_hours", "updated_at")
+    view_action = "admin.dashboard"
 
 
 @admin.register(Dashboard)

@@ -11,6 +11,10 @@ DEFAULTS = {
     # this many days before it again, for facts committed late
     "INSIGHTS_ROLLUP_MARGIN_MINUTES": 10,
     "INSIGHTS_ROLLUP_REDO_DAYS": 2,
+    # escalation (insights.escalation): an unresolved breach goes to the brand's admins this long after the store
+    # was told (a brand may set its own: EscalationSetting), then to the platform's operators this much later
+    "INSIGHTS_ESCALATE_BRAND_AFTER_HOURS": 4,
+    "INSIGHTS_ESCALATE_PLATFORM_AFTER_HOURS": 24,
     # outbound webhooks
     "OUTBOUND_WEBHOOK_TIMEOUT_SECONDS": 10,
     "OUTBOUND_WEBHOOK_MAX_ATTEMPTS": 8,

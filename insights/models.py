@@ -7,6 +7,7 @@ and the outbound webhook endpoints with their delivery log.
 
 import secrets
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -38,6 +39,12 @@ class SlaBreach(models.Model):
     detected_at = models.DateTimeField(db_index=True)
     event = models.ForeignKey(OrderEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     details = models.JSONField(default=dict, blank=True)
+    # Escalation (insights.escalation): the store's managers are told at the breach; still unresolved after the
+    # brand's delay, its admins (brand_escalated_at); after the platform's further delay, its operators. Each set
+    # once, by a conditional update under the order's lock; resolved_at when the escalation scan found it over.
+    brand_escalated_at = models.DateTimeField(_("told the brand"), null=True, blank=True)
+    platform_escalated_at = models.DateTimeField(_("told the platform"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("found resolved"), null=True, blank=True)
 
     tenant_scope = TenantScope(merchant="merchant", store="store")
 
@@ -57,10 +64,51 @@ class SlaBreach(models.Model):
                 condition=Q(installment_id__isnull=False),
             ),
         ]
-        indexes = [models.Index(fields=["store", "kind"]), models.Index(fields=["merchant", "detected_at"])]
+        indexes = [
+            models.Index(fields=["store", "kind"]), models.Index(fields=["merchant", "detected_at"]),
+            # The escalation scan's two walks (keyset): breaches not yet escalated at each level, still open.
+            models.Index(fields=["detected_at", "id"], name="breach_brand_pending_idx",
+                         condition=Q(brand_escalated_at__isnull=True, resolved_at__isnull=True)),
+            models.Index(fields=["brand_escalated_at", "id"], name="breach_platform_pending_idx",
+                         condition=Q(platform_escalated_at__isnull=True, brand_escalated_at__isnull=False,
+                                     resolved_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.order_id}"
+
+    class Level(models.IntegerChoices):
+        STORE = 0, _("Store")
+        BRAND = 1, _("Brand")
+        PLATFORM = 2, _("Platform")
+
+    @property
+    def escalation_level(self) -> int:
+        """Who has been told: the store (at the breach), the brand's admins, the platform's operators."""
+        if self.platform_escalated_at is not None:
+            return self.Level.PLATFORM
+        return self.Level.BRAND if self.brand_escalated_at is not None else self.Level.STORE
+
+
+class EscalationSetting(models.Model):
+    """A brand's own delay before an unresolved SLA breach goes from its store to its admins (insights.escalation).
+    Without a row, the platform's default (INSIGHTS_ESCALATE_BRAND_AFTER_HOURS) applies."""
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.CASCADE, related_name="escalation_setting")
+    brand_after_hours = models.PositiveIntegerField(
+        _("tell the brand after (hours)"), validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+        help_text=_("An SLA breach still unresolved this many hours after the store was told goes to the brand's "
+                    "admins."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    tenant_scope = TenantScope(merchant="merchant")
+
+    class Meta:
+        verbose_name = _("SLA escalation setting")
+        verbose_name_plural = _("SLA escalation settings")
+
+    def __str__(self) -> str:
+        return f"{self.merchant}: {self.brand_after_hours} h"
 
 
 class Dashboard(SlaBreach):

@@ -253,9 +253,17 @@ def breach_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) 
     names = dict(Store.objects.filter(pk__in=[s for s, n in per_store_n.items() if n]).values_list("pk", "name"))
     per_store = sorted(({"store": pk, "store_name": names[pk], "breaches": n} for pk, n in per_store_n.items() if n),
                        key=lambda r: (-r["breaches"], r["store_name"], r["store"]))
+    # How far they went (insights.escalation) changes after detection, so it is counted live, over the escalated
+    # breaches of the window only.
+    escalated = (SlaBreach.objects.filter(order__in=_order_ids(scope)).filter(scope.period("detected_at"))
+                 .filter(Q(brand_escalated_at__isnull=False) | Q(platform_escalated_at__isnull=False))
+                 .aggregate(brand=Count("pk", filter=Q(brand_escalated_at__isnull=False)),
+                            platform=Count("pk", filter=Q(platform_escalated_at__isnull=False))))
     return {
         "total": sum(by_kind.values()),
         "by_kind": {str(k): by_kind.get(k, 0) for k in SlaBreach.Kind.values},
+        # how far they went (insights.escalation): told the brand's admins, told the platform's operators
+        "escalated": escalated,
         "per_store": per_store,
     }
 

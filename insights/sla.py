@@ -89,7 +89,7 @@ def _record(*, kind: str, order_id: int, due_at: datetime, now: datetime, stage_
         return breach
 
 
-# A stage whose breach is recorded is marked, so it leaves the scan's partial index (insights/migrations/0005): the
+# A stage whose breach is recorded is marked, so it leaves the scan's partial index (insights/migrations/0006): the
 # steady state reads only subjects not yet recorded, however many recorded ones are still open.
 REPORTED_MARK = {Kind.STAGE_OVERDUE: "sla_overdue_reported_at", Kind.APPROVAL_OVERDUE: "approval_overdue_reported_at"}
 

@@ -1,17 +1,22 @@
 """Celery tasks of the insights app (ids in; the services re-read under lock and are idempotent).
 
-Periodic (CELERY_BEAT_SCHEDULE): insights.tasks.scan_sla_breaches every 5 minutes,
-insights.tasks.retry_webhook_deliveries every minute, insights.tasks.roll_up_days every 15 minutes.
+Periodic (CELERY_BEAT_SCHEDULE): insights.tasks.scan_sla_breaches and insights.tasks.escalate_sla_breaches every
+5 minutes, insights.tasks.retry_webhook_deliveries every minute, insights.tasks.roll_up_days every 15 minutes.
 """
 
 from celery import shared_task
 
-from insights import rollups, sla, webhooks
+from insights import escalation, rollups, sla, webhooks
 
 
 @shared_task(acks_late=True)
 def scan_sla_breaches() -> dict:
     return sla.sla_scan()
+
+
+@shared_task(acks_late=True)
+def escalate_sla_breaches() -> dict:
+    return escalation.escalation_scan()
 
 
 @shared_task(acks_late=True)

@@ -7,9 +7,10 @@ many events nobody needs to hear about. Each message kind's wording is a templat
 rendered with `{% blocktranslate %}` in the recipient's language (`render(kind, ctx, language)`).
 
 Audiences: the order's consumer, and the managers of the order's store ("store" below) for what
-needs a person at the store (escalations, SLA breaches, missed visits, a consumer's cancellation); and the
-technicians the event names in its payload (`TECHNICIAN_KEYS`): the one a visit is given to, the one it was
-taken off, those of the visits an order's cancellation called off.
+needs a person at the store (escalations, SLA breaches, missed visits, a consumer's cancellation); the order's
+brand's admins ("brand") and the platform's operators ("platform") for an SLA breach nobody resolved (insights'
+escalation levels); and the technicians the event names in its payload (`TECHNICIAN_KEYS`): the one a visit is given
+to, the one it was taken off, those of the visits an order's cancellation called off.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from tenancy import policy
 
 CONSUMER = "consumer"
 STORE = "store"
+BRAND = "brand"  # the merchant admins of the order's merchant
+PLATFORM = "platform"  # the platform's operators
+STAFF_AUDIENCES = (STORE, BRAND, PLATFORM)  # heard by e-mail (notifications.services.outbox)
 TECHNICIAN = "technician"  # payload["technician"]: the visit's technician now
 PREVIOUS_TECHNICIAN = "previous_technician"  # payload["previous"]: its technician before (reassigned, moved)
 VISIT_TECHNICIANS = "visit_technicians"  # payload["visits"][...]["technician"]: visits called off
@@ -64,8 +68,8 @@ def _sub(state: str) -> str:
 
 # The routing table. By event kind ("sla." : any kind starting so), then, for the engine's stage moves
 # ("stage.<trigger>"), by the state moved to: "completed", "cancelled", or ":<sub-state>" of a stage.
-# A route's audience is CONSUMER, STORE or a technician audience (TECHNICIAN_KEYS: whom the payload names);
-# `only` names a condition of the event (CONDITIONS).
+# A route's audience is CONSUMER, STORE, BRAND, PLATFORM or a technician audience (TECHNICIAN_KEYS: whom the
+# payload names); `only` names a condition of the event (CONDITIONS).
 ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "order.created": ((CONSUMER, "order.created", None),),
     # the visit's technician hears of it too: given to them (at booking, by staff), moved, taken off them
@@ -82,6 +86,9 @@ ROUTES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "voucher.issued": ((CONSUMER, "voucher.issued", None),),
     "voucher.expiring": ((CONSUMER, "voucher.expiring", None),),
     "sla.": ((STORE, "sla.breached", None),),
+    # a breach nobody resolved (insights.escalation): the brand's admins, then the platform's operators
+    "breach.escalated_to_brand": ((BRAND, "sla.escalated_brand", None),),
+    "breach.escalated_to_platform": ((PLATFORM, "sla.escalated_platform", None),),
     # money a person must settle at the provider
     "refund.failed": ((STORE, "refund.failed", None),),
     "refund.stuck": ((STORE, "refund.stuck", None),),
@@ -247,7 +254,8 @@ def _values(ctx: Context) -> dict:
         "day": p.get("day") or "?", "difference": p.get("difference") or "?",
         "ledger": p.get("ledger") or "?", "provider_says": p.get("provider_says") or "?",
         "score": p.get("score") or "?", "comment": p.get("comment") or "",
-        "rule": str(SLA_WORDS.get(rule, p.get("rule") or rule or "SLA")),
+        # a breach's kind in words: its own event's, or the breach an escalation names (payload "kind")
+        "rule": str(SLA_WORDS.get(rule) or SLA_WORDS.get(f"sla.{p.get('kind')}") or p.get("rule") or rule or "SLA"),
     }
 
 

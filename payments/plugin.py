@@ -113,6 +113,11 @@ def scan_installments_overdue(now, batch_size: int, record) -> int:
     return found
 
 
+def installment_still_overdue(installment_id: int) -> bool:
+    """For the escalation of an installment_overdue breach: the installment is still unpaid."""
+    return Installment.objects.filter(pk=installment_id, state=Installment.State.DUE).exists()
+
+
 # --- order detail sections -----------------------------------------------------------------------
 
 _INSTALLMENT_FIELDS = ("id", "order_id", "stage_id", "amount", "currency", "timing", "state", "due_at", "paid_at")
@@ -219,6 +224,7 @@ def register() -> None:
     hooks.register_day_list("price_revisions", heading=gettext_lazy("Price revisions waiting or declined"),
                             load=revisions_for_the_day, position=50)
     hooks.register_sla_scan("installment_overdue", scan_installments_overdue)
+    hooks.register_sla_still_overdue("installment_overdue", installment_still_overdue)
     hooks.register_order_figure("payments", money_figures)
     hooks.register_guard("unblock", guard_unblock)
     hooks.register_guard("settle", guard_settle)

@@ -53,6 +53,7 @@ RULES: dict[str, frozenset] = {
     "revision.answer": frozenset({CONSUMER}),  # only the order's consumer accepts or declines it
     "revision.view": frozenset({CONSUMER, *STAFF}),  # technicians never see an order's money
     "redeem": frozenset({TECHNICIAN, *STORE_STAFF}),
+    "order.rate": frozenset({CONSUMER}),  # the consumer's rating of a completed order (also on the tracking page)
     "reschedule.beyond_limit": STAFF,  # a consumer may move a visit APPOINTMENT_MAX_RESCHEDULES times; staff always
     "payment_account.manage": frozenset({ADMIN, OPERATOR}),  # the brand's own accounts at Alipay / WeChat Pay
     # --- the technician's phone ---

@@ -1,4 +1,5 @@
-"""Vouchers in the admin: a read-only record list. Staff see the state and `last4`, never the code."""
+"""Vouchers in the admin: a read-only record list (staff see the state and `last4`, never the code), and the
+counter's redeem page (the code typed, or scanned with the camera)."""
 
 from django import forms
 from django.contrib import admin
@@ -40,8 +41,9 @@ class VoucherAdmin(TenantScopedAdmin):
                 *super().get_urls()]
 
     def redeem_view(self, request):
-        """Redeem at the counter: the consumer's code typed in, vouchers.services.voucher_redeem as the API (the
-        same throttle and store rules). `?order=` only says which order page to go back to."""
+        """Redeem at the counter: the consumer's code typed in or read from its QR code by the device's camera
+        (redeem-scan.js fills the field; the staff member still presses Redeem), vouchers.services.voucher_redeem
+        as the API (the same throttle and store rules). `?order=` only says which order page to go back to."""
         order = visible_to(ServiceOrder.objects.all(), request.user).filter(
             pk=request.GET.get("order") if str(request.GET.get("order", "")).isdigit() else None).first()
         back = order_page_url(order.pk) if order is not None else "admin:workflows_order_day"
@@ -55,8 +57,9 @@ class VoucherAdmin(TenantScopedAdmin):
         if redeemed:
             return redirect(back)
         return confirm_page(request, self.admin_site, form=form, order=order, title=_("Redeem at the counter"),
-                            submit=_("Redeem"), intro=_("Type the code the consumer shows (letters and digits; "
-                                                        "spaces and dashes do not matter)."))
+                            submit=_("Redeem"), template="admin/vouchers/redeem.html",
+                            intro=_("Type the code the consumer shows (letters and digits; spaces and dashes do not "
+                                    "matter)."))
 
     @admin.display(description=gettext_lazy("stage"))
     def stage_code(self, obj: Voucher) -> str:

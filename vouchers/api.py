@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 
-import segno
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -19,7 +18,7 @@ from core.api import Pagination
 from core.filters import parse_id, valid_id
 from core.schema import ErrorSerializer
 from tenancy.policy import RolePermission
-from vouchers import crypto, selectors, services, throttle
+from vouchers import codes, crypto, selectors, services, throttle
 from vouchers.models import Voucher
 
 
@@ -103,7 +102,7 @@ class VoucherViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if code is None:
             raise Http404
         buffer = io.BytesIO()
-        segno.make(code, error="m").save(buffer, kind="svg", scale=6, border=2, xmldecl=False)
+        codes.qr(code).save(buffer, kind="svg", scale=6, border=4, xmldecl=False)
         response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
         response["Cache-Control"] = "private, no-store"
         return response

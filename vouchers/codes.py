@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import secrets
 
+import segno
+
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CHECK_ALPHABET = ALPHABET + "*~$=U"  # the 37 Crockford check symbols
 DATA_LENGTH = 16  # 80 bits
@@ -66,3 +68,11 @@ def display(code: str) -> str:
     """``XXXX-XXXX-XXXX-XXXX-C`` for people to read and type."""
     groups = [code[i:i + 4] for i in range(0, DATA_LENGTH, 4)]
     return "-".join([*groups, code[DATA_LENGTH:]])
+
+
+def qr(code: str) -> segno.QRCode:
+    """The code as the QR code the consumer shows: the bare code (no link, no payload) in a full QR code, error level
+    M or better (version 1; version 2 for the check symbols ~ and =, which are not in QR's alphanumeric set), to be
+    drawn with the standard 4-module quiet zone. Never a Micro QR code, which `segno.make` picks for 17 symbols:
+    jsQR and browsers' BarcodeDetector do not read Micro QR, nor do many phone scanners."""
+    return segno.make_qr(code, error="m")

@@ -294,8 +294,8 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
     touched = entered or current
     if current is not None and current is not touched:
         sla_clock(current, current.state, now)  # left (done or cancelled): a pause ends
-    if touched is not None:
-        sla_clock(touched, to_sub, now)
+    if touched is not None:  # an open price revision (order.sla_held_since) keeps the clock stopped
+        sla_clock(touched, to_sub, now, held=order.sla_held_since is not None)
         dirty[touched.pk] = touched
     if touched is not None and to_sub == S.IN_PROGRESS:
         if touched.started_at is None:
@@ -327,15 +327,18 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
 
 # Where the order waits on the consumer: the stage's SLA clock stands still.
 CONSUMER_WAITS = (S.WAITING_PAYMENT, S.AWAITING_APPROVAL)
+# The sub-states an outside hold (order.sla_held_since: a price revision's answer) stops the clock in.
+HOLDABLE = (S.WAITING_PAYMENT, S.READY, S.SCHEDULED, S.IN_PROGRESS, S.AWAITING_APPROVAL, S.ESCALATED)
 
 
-def sla_clock(stage: StageInstance, sub: str, now) -> None:
+def sla_clock(stage: StageInstance, sub: str, now, *, held: bool = False) -> None:
     """Keep the stage's SLA clock for its new sub-state (the caller saves the stage).
 
     The clock starts when work on the stage can start: an off-site stage on entering `ready` (or `in_progress`),
     an on-site one when the visit starts (`in_progress`). It stops while the order waits on the consumer
-    (CONSUMER_WAITS); when it resumes, the due time moves by the pause and the pause counts as waiting time."""
-    waiting = sub in CONSUMER_WAITS
+    (CONSUMER_WAITS, or `held`: an open price revision, workflows.services.sla_hold); when it resumes, the due
+    time moves by the pause and the pause counts as waiting time. One pause however many reasons overlap."""
+    waiting = sub in CONSUMER_WAITS or (held and sub in HOLDABLE)
     if stage.sla_paused_at is not None and not waiting:
         paused = max(now - stage.sla_paused_at, timedelta(0))
         stage.waiting_seconds += int(paused.total_seconds())
@@ -346,8 +349,10 @@ def sla_clock(stage: StageInstance, sub: str, now) -> None:
         stage.sla_paused_at = now
     starts = (S.IN_PROGRESS,) if stage.definition.requires_appointment else (S.READY, S.IN_PROGRESS)
     if stage.definition.sla_hours and stage.sla_due_at is None and sub in starts:
-        # The store's SLA where its brand lets it tighten the template's (workflows.store_values).
-        stage.sla_due_at = now + timedelta(hours=order_store_values(stage.order).sla_hours_of(stage.definition))
+        # The store's SLA where its brand lets it tighten the template's (workflows.store_values). Starting while
+        # held (a price revision open), it counts from the pause's start: resuming moves it on by the whole pause.
+        stage.sla_due_at = (stage.sla_paused_at or now) + timedelta(
+            hours=order_store_values(stage.order).sla_hours_of(stage.definition))
 
 
 def _auto_advance(order: ServiceOrder) -> None:

@@ -168,6 +168,19 @@ def sla_scans() -> dict[str, Callable[..., int]]:
     return dict(_sla_scans)
 
 
+# Whether such a breach's subject is still overdue, for insights' escalation (a breach over is not escalated):
+# `fn(subject_id) -> bool`, the subject the app's scan recorded (payments: the installment, still due).
+_sla_still_overdue: dict[str, Callable[[int], bool]] = {}
+
+
+def register_sla_still_overdue(kind: str, fn: Callable[[int], bool]) -> None:
+    _sla_still_overdue[kind] = fn
+
+
+def sla_still_overdue(kind: str) -> Callable[[int], bool] | None:
+    return _sla_still_overdue.get(kind)
+
+
 def register_order_figure(name: str, fn: Callable[..., Any]) -> None:
     _order_figures[name] = fn
 

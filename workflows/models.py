@@ -242,6 +242,9 @@ class ServiceOrder(models.Model):
     cancel_reason = models.TextField(blank=True)
     # Bumping it revokes every tracking link handed out before.
     tracking_token_version = models.PositiveIntegerField(default=1)
+    # Set while the order waits on the consumer outside the engine's states (a price revision's answer): the current
+    # stage's SLA clock stands still until then (workflows.services.sla_hold), whatever sub-state it moves to.
+    sla_held_since = models.DateTimeField(null=True, blank=True)
 
     tenant_scope = TenantScope(merchant="merchant", store="store", consumer="consumer",
                                **seen_through_visits("appointments"))
@@ -388,11 +391,8 @@ class Appointment(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["store", "window_start"]),
             models.Index(fields=["state", "window_end"]),
         ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(window_start__lt=models.F("window_end")), name="appointment_window_ordered"
-            ),
-        ]
+        constraints = [models.CheckConstraint(condition=Q(window_start__lt=models.F("window_end")),
+                                              name="appointment_window_ordered")]
 
     def __str__(self) -> str:
         return f"{self.stage} at {self.window_start:%Y-%m-%d %H:%M}"

@@ -93,3 +93,41 @@ LARGE_APPLIANCE = {
         },
     ],
 }
+
+# A fixed-amount deposit (定金) instead of a share: 500.00 CNY at booking, whatever the total; the installation's
+# 100 % share takes the rest (core.money.allocate_with_fixed). The brief's wardrobe keeps its 10/30/50/10 shares.
+BUILT_IN_APPLIANCE = {
+    "name": "Built-in appliance installation",
+    "description": "A 500 CNY booking deposit, the rest before the installation visit, then the consumer accepts.",
+    "stages": [
+        {
+            "code": "booking",
+            "name": "Booking deposit",
+            "payment_amount": Decimal("500.00"),
+            "payment_currency": "CNY",
+            "payment_timing": "before",
+            "refundable_on_cancel": True,
+            "sla_hours": 48,
+        },
+        {
+            "code": "installation",
+            "name": "Installation on site",
+            "requires_appointment": True,
+            "appointment_minutes": 120,
+            "requires_voucher": True,
+            "min_photos": 1,
+            "checklist": ["Cut-out measured", "Appliance level and connected"],
+            "payment_share": Decimal("100"),
+            "payment_timing": "before",
+            "sla_hours": 96,
+            "arrival_tolerance_minutes": 30,
+        },
+        {
+            "code": "acceptance",
+            "name": "Acceptance",
+            "requires_approval": True,
+            "max_rework_rounds": 1,
+            "sla_hours": 48,
+        },
+    ],
+}

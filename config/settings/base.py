@@ -219,6 +219,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # idempotent and works in batches, so a missed or doubled run does no harm.
 CELERY_BEAT_SCHEDULE: dict = {
     "scan-sla-breaches": {"task": "insights.tasks.scan_sla_breaches", "schedule": 300.0},
+    "escalate-sla-breaches": {"task": "insights.tasks.escalate_sla_breaches", "schedule": 300.0},
     "roll-up-days": {"task": "insights.tasks.roll_up_days", "schedule": 900.0},
     "relay-pending-notifications": {"task": "notifications.tasks.relay_pending_notifications", "schedule": 60.0},
     "send-visit-reminders": {"task": "notifications.tasks.send_visit_reminders", "schedule": 600.0},
@@ -251,6 +252,11 @@ CELERY_TASK_ROUTES = {
 }
 
 # --- Domain ----------------------------------------------------------------
+# SLA escalation (insights/escalation.py): a breach still unresolved this many hours after the store's managers were
+# told goes to the brand's admins (a brand may set its own delay in the admin), and this many hours after that to the
+# platform's operators.
+INSIGHTS_ESCALATE_BRAND_AFTER_HOURS = env.int("INSIGHTS_ESCALATE_BRAND_AFTER_HOURS", default=4)
+INSIGHTS_ESCALATE_PLATFORM_AFTER_HOURS = env.int("INSIGHTS_ESCALATE_PLATFORM_AFTER_HOURS", default=24)
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="CNY")
 # Decimal places per ISO 4217 currency; anything absent uses 2.
 CURRENCY_DECIMALS = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0, "KRW": 0}

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -39,6 +39,18 @@ except ImportError:  # pragma: no cover
 def _store_managers(order: ServiceOrder) -> list[User]:
     return list(User.objects.filter(role=User.Role.STORE_MANAGER, is_active=True, stores=order.store_id)
                 .order_by("pk").distinct())
+
+
+def _staff_audience(audience: str, order: ServiceOrder) -> list[User]:
+    """The people of a staff audience (messages.STAFF_AUDIENCES): the order's store's managers, its brand's admins
+    (never another brand's), the platform's operators (superusers count as operators, as in tenancy.policy)."""
+    if audience == messages.STORE:
+        return _store_managers(order)
+    if audience == messages.BRAND:
+        return list(User.objects.filter(role=User.Role.MERCHANT_ADMIN, is_active=True, merchant_id=order.merchant_id)
+                    .order_by("pk"))
+    return list(User.objects.filter(Q(role=User.Role.PLATFORM_OPERATOR) | Q(is_superuser=True), is_active=True,
+                                    merchant__isnull=True).order_by("pk"))
 
 
 def _quiet_until(pref: NotificationPreference | None, now: datetime, tz) -> datetime | None:
@@ -214,9 +226,9 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
         technician_name = tech.first_name or tech.display_name if tech else ""
     payload = {**(event.payload or {}), "_event_kind": event.kind}
     ctx = _context(order, stage, payload, technician_name=technician_name)
-    managers = _store_managers(order) if any(p.audience == messages.STORE for p in planned) else []
+    staff = {a: _staff_audience(a, order) for a in {p.audience for p in planned} if a in messages.STAFF_AUDIENCES}
     technicians = _technicians(order, {t for p in planned for t in p.technicians})
-    people = {order.consumer_id: order.consumer, **{m.pk: m for m in managers}, **technicians}
+    people = {order.consumer_id: order.consumer, **{m.pk: m for ms in staff.values() for m in ms}, **technicians}
     prefs = _preferences(order, people)
     now = timezone.now()
     rows: list[Notification] = []
@@ -230,14 +242,16 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
                                     rendered=messages.render(p.kind, own, recipient_language(person)), prefs=prefs,
                                     now=now, event=event)
             continue
-        recipients = [order.consumer] if p.audience == messages.CONSUMER else managers
+        recipients = [order.consumer] if p.audience == messages.CONSUMER else staff[p.audience]
+        # The brand's and the platform's people never get the consumer's tracking link (it shows the vouchers).
+        own = replace(ctx, tracking_url="") if p.audience in (messages.BRAND, messages.PLATFORM) else ctx
         in_language: dict[str, messages.Rendered] = {}  # each language rendered once
         for person in recipients:
             language = recipient_language(person)
             if language not in in_language:
-                in_language[language] = messages.render(p.kind, ctx, language)
-            rows += _build_rows(order=order, recipient=person, staff=p.audience == messages.STORE, kind=p.kind,
-                                rendered=in_language[language], prefs=prefs, now=now, event=event)
+                in_language[language] = messages.render(p.kind, own, language)
+            rows += _build_rows(order=order, recipient=person, staff=p.audience in messages.STAFF_AUDIENCES,
+                                kind=p.kind, rendered=in_language[language], prefs=prefs, now=now, event=event)
     # One row per (event, recipient, channel): a person who is both consumer and manager hears once.
     unique: dict[tuple, Notification] = {}
     for row in rows:

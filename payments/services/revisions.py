@@ -22,6 +22,7 @@ from payments.services.refunds import refunds_request_locked
 from tenancy import policy
 from workflows import engine
 from workflows.models import ServiceOrder
+from workflows.services import pause_sla_clock, resume_sla_clock
 
 I = Installment.State  # noqa: E741
 R = PriceRevision.Status
@@ -183,6 +184,7 @@ def revision_propose(*, order: ServiceOrder, actor, total_amount, reason: str, l
                            code="revision_open") from None
         events.revision_event(events.REVISION_PROPOSED, order=order, revision=revision, actor=actor,
                               reason=revision.reason, lines=clean_lines)
+        pause_sla_clock(order, revision.created_at)  # the store waits on the consumer's answer: its clock stops
     return revision
 
 
@@ -198,9 +200,10 @@ def _lock_open(revision: PriceRevision, actor) -> tuple[ServiceOrder, PriceRevis
     return order, rev
 
 
-def _close(rev: PriceRevision, status: str, actor) -> None:
+def _close(order: ServiceOrder, rev: PriceRevision, status: str, actor) -> None:
     rev.status, rev.answered_by, rev.answered_at = status, actor, timezone.now()
     rev.save(update_fields=["status", "answered_by", "answered_at", "refund_amount"])
+    resume_sla_clock(order, rev.answered_at)  # answered: the SLA clock runs again (workflows.services.sla_hold)
 
 
 def revision_accept(*, revision: PriceRevision, actor) -> PriceRevision:
@@ -235,7 +238,7 @@ def revision_accept(*, revision: PriceRevision, actor) -> PriceRevision:
             refunds = refunds_request_locked(order=order, amount=split.refund, actor=actor,
                                              reason=f"price revision {rev.pk}")
         rev.refund_amount = sum((r.amount for r in refunds), ZERO)
-        _close(rev, R.ACCEPTED, actor)
+        _close(order, rev, R.ACCEPTED, actor)
         events.revision_event(events.REVISION_ACCEPTED, order=order, revision=rev, actor=actor,
                               installments=changed,
                               refund_amount=str(money.quantize(rev.refund_amount, rev.currency)))
@@ -247,6 +250,6 @@ def revision_decline(*, revision: PriceRevision, actor) -> PriceRevision:
     """The consumer declines: the order keeps its total; staff may propose another revision."""
     with transaction.atomic():
         order, rev = _lock_open(revision, actor)
-        _close(rev, R.DECLINED, actor)
+        _close(order, rev, R.DECLINED, actor)
         events.revision_event(events.REVISION_DECLINED, order=order, revision=rev, actor=actor)
     return rev

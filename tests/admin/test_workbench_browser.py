@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import BROWSER_SKIPS, CHROMIUM, CHROMIUM_ARGS, csp_violations, expect, sync_playwright
+from tests.browser import BROWSER_SKIPS, browser_page, csp_violations, expect
 from tests.factories.fieldwork import book_visit, starting_soon
 from tests.factories.payments import pay_due_installments
 from tests.factories.vouchers import code_of
@@ -45,21 +45,13 @@ def world(store, consumer, consumer2, store_manager, technician, technician2):
             "code": code_of(Voucher.objects.get(stage=visit.stage))}
 
 
+TABLET = {"viewport": {"width": 820, "height": 1180}, "device_scale_factor": 1, "has_touch": True}
+
+
 @pytest.fixture
 def tablet_page():
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 820, "height": 1180}, device_scale_factor=1,
-                                          has_touch=True)
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            page.console_messages = []
-            page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
-            yield page
-            context.close()
-        finally:
-            browser.close()
+    with browser_page(**TABLET) as page:
+        yield page
 
 
 def serious(page) -> list[str]:

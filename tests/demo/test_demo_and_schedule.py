@@ -37,10 +37,27 @@ def test_load_demo_puts_orders_in_every_stage_and_is_idempotent(settings):
         "cancelled",
     } <= set(states.values())
     assert_each_fuzzing_role_owns_evidence()
+    assert_the_fixed_deposit_is_taken_first()
     counts = ServiceOrder.objects.count(), sum(o.events.count() for o in ServiceOrder.objects.all())
     call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert (ServiceOrder.objects.count(), sum(o.events.count() for o in ServiceOrder.objects.all())) == counts
     assert all(verify_chain(o.pk) is None for o in ServiceOrder.objects.all())
+
+
+def assert_the_fixed_deposit_is_taken_first():
+    """The built-in appliance's deposit is a fixed 500.00 whatever the total; the installation takes the rest."""
+    from decimal import Decimal
+
+    from payments.models import Installment
+
+    def installments(number):
+        return list(Installment.objects.filter(order__number=number).order_by("position")
+                    .values_list("stage__definition__code", "amount", "state"))
+
+    assert installments("DEMO15") == [("booking", Decimal("500.00"), "due"),
+                                      ("installation", Decimal("6300.00"), "scheduled")]
+    assert installments("DEMO16") == [("booking", Decimal("500.00"), "paid"),
+                                      ("installation", Decimal("8499.00"), "due")]
 
 
 @pytest.mark.django_db

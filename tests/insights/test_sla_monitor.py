@@ -212,7 +212,7 @@ def test_two_scans_at_once_record_each_breach_once(order):
 
 def test_a_recorded_stage_is_marked_and_leaves_the_candidates(order, settings):
     """The steady state reads only subjects not yet recorded: a recorded stage carries its mark (so it leaves the
-    partial index of migration 0005), and a stage whose breach was recorded before the marks existed is marked
+    partial index of migration 0006), and a stage whose breach was recorded before the marks existed is marked
     when the scan meets it, without a second breach."""
     from insights.sla import overdue_approvals, overdue_stages
 
@@ -230,7 +230,7 @@ def test_a_recorded_stage_is_marked_and_leaves_the_candidates(order, settings):
     assert waiting.approval_overdue_reported_at == now
     assert not overdue_stages(now).exists() and not overdue_approvals(now).exists()
 
-    # A breach recorded without the mark (before migration 0005's backfill, say): still recorded once, now marked.
+    # A breach recorded without the mark (before migration 0006's backfill, say): still recorded once, now marked.
     StageInstance.objects.filter(pk=late.pk).update(sla_overdue_reported_at=None)
     from insights.sla import _record
     assert _record(kind=Kind.STAGE_OVERDUE, order_id=order.pk, stage_id=late.pk, due_at=late.sla_due_at, now=now,

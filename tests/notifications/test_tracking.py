@@ -223,6 +223,8 @@ def test_the_voucher_is_shown_with_its_qr_code_once_the_visit_is_open(client, or
     html = client.get(page_url(order)).content.decode()
     assert 'data-testid="voucher"' in html
     assert "<svg" in html and 'aria-label="QR code of the e-voucher for Measuring on site"' in html
+    # a full QR code (21 or 25 modules, not a 17-module Micro QR code), its 4-module quiet zone, 5 px a module
+    assert re.search(r'<svg viewBox="0 0 (145|165) \1"', html)
     assert re.search(r'class="code">[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-.</p>', html)
     assert Installment.objects.get(order=order, stage__definition__code="booking").amount == Decimal("1200.00")
 

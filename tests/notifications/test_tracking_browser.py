@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from notifications.services import tracking_url
-from tests.browser import BROWSER_SKIPS, CHROMIUM, CHROMIUM_ARGS, csp_violations, expect, sync_playwright
+from tests.browser import BROWSER_SKIPS, browser_page, csp_violations, expect
 from tests.factories.workflows import make_order
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -44,19 +44,9 @@ def order(merchant, store, consumer, store_manager, technician):
 
 @pytest.fixture
 def phone_page():
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                          is_mobile=True, has_touch=True, java_script_enabled=False)
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            page.console_messages = []
-            page.on("console", lambda msg: page.console_messages.append(f"{msg.type}: {msg.text}"))
-            yield page
-            context.close()
-        finally:
-            browser.close()
+    with browser_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
+                      java_script_enabled=False) as page:
+        yield page
 
 
 def statuses(page) -> dict[str, str]:

@@ -117,6 +117,8 @@ EXPECTATIONS = {
                                                      forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
     ("post", "/api/v1/revisions/{id}/decline/"): rule({"consumer"},
                                                       forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
+    # the consumer's rating of a completed order (portal): its consumer only
+    ("post", "/api/v1/orders/{id}/rating/"): rule({"consumer"}, forbidden=TECHS | STAFF_A | {"x_admin", "x_manager"}),
     # vouchers
     ("get", "/api/v1/vouchers/"): EVERYONE,
     ("get", "/api/v1/vouchers/{id}/"): rule(STAFF_A | {"tech", "consumer"}),

@@ -62,3 +62,20 @@ def test_check_symbol_is_verified_before_the_database_is_asked(db, django_assert
     bad = code[:-1] + next(ch for ch in codes.CHECK_ALPHABET if ch != code[-1])
     with django_assert_num_queries(0):
         assert not codes.is_valid(bad)
+
+
+@given(random_codes)
+def test_the_qr_code_is_a_full_qr_code_holding_the_bare_code(code):
+    """segno.make would draw 17 symbols as a Micro QR code (M4), which jsQR, BarcodeDetector and many phone
+    scanners do not read: the consumer's QR is a full QR code of the bare code, at level M or better, version 1
+    (2 for the check symbols ~ and =); tests/admin/test_redeem_scan_browser.py reads it with a camera."""
+    qr = codes.qr(code)
+    assert not qr.is_micro
+    assert qr.version == (2 if code[-1] in "~=" else 1) and qr.error in ("M", "Q", "H")
+    assert qr.symbol_size(scale=1, border=4) == ((29, 29) if qr.version == 1 else (33, 33))
+
+
+def test_a_check_symbol_outside_qr_alphanumerics_still_makes_a_full_qr_code():
+    data = next(d for d in ("0" * 14 + a + b for a in codes.ALPHABET for b in codes.ALPHABET)
+                if codes.check_symbol(d) in "~=")
+    assert codes.qr(data + codes.check_symbol(data)).designator.startswith("2-")

@@ -1,5 +1,7 @@
 """What each caller sees of vouchers: the consumer their code and QR; everybody else last4 only."""
 
+import re
+
 import pytest
 from django.test import RequestFactory
 
@@ -65,6 +67,8 @@ def test_qr_is_svg_for_the_owner(client_for, consumer, voucher):
     assert response["Content-Type"] == "image/svg+xml"
     assert b"<svg" in response.content
     assert "no-store" in response["Cache-Control"]
+    # a full QR code (21 or 25 modules, not a 17-module Micro QR code), its 4-module quiet zone, 6 px a module
+    assert re.search(rb'^<svg [^>]*width="(174|198)" height="\1"', response.content)
 
 
 @pytest.mark.parametrize("who", ["store_manager", "merchant_admin", "technician", "consumer2", "other_admin",

@@ -58,9 +58,11 @@ def run_action(request, *, action: str, do: Callable[[], object], success: str) 
 
 
 def confirm_page(request, admin_site, *, title: str, form, order: ServiceOrder | None, intro: str,
-                 submit: str, multipart: bool = False, danger: bool = False):
-    """The confirmation page of an action: what it will do, its form, and one button."""
-    return render(request, "admin/workflows/action.html", {
+                 submit: str, multipart: bool = False, danger: bool = False,
+                 template: str = "admin/workflows/action.html"):
+    """The confirmation page of an action: what it will do, its form, and one button. An app's own `template`
+    extends admin/workflows/action.html (its blocks: extrahead, after_fields)."""
+    return render(request, template, {
         **admin_site.each_context(request),
         "title": title, "form": form, "order": order, "intro": intro, "submit": submit,
         "multipart": multipart, "danger": danger, "opts": ServiceOrder._meta,

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('insights', '0005_rollup_sla_reported_indexes'),
+        ('insights', '0006_rollup_sla_reported_indexes'),
         ('tenancy', '0005_store_capacity_and_travel_buffer'),
     ]
 

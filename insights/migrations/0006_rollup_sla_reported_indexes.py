@@ -35,7 +35,7 @@ def mark_recorded(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("insights", "0004_slabreach_installment_id"), ("workflows", "0010_rollup_sla_reported_marks")]
+    dependencies = [("insights", "0005_esc_breach_escalation_levels"), ("workflows", "0011_rollup_sla_reported_marks")]
 
     operations = [
         migrations.RunPython(mark_recorded, migrations.RunPython.noop),

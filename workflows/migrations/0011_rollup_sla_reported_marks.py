@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0009_store_bounds'),
+        ('workflows', '0010_esc_order_sla_held_since'),
     ]
 
     operations = [

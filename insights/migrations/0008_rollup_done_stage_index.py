@@ -6,7 +6,7 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("insights", "0006_rollup_day_figures")]
+    dependencies = [("insights", "0007_rollup_day_figures")]
 
     operations = [
         migrations.RunSQL(
