@@ -14,7 +14,8 @@ What it writes, with the distributions of the earlier Python generator of bench/
 a manager of the first store (made with the ORM, unusable passwords), the reference wardrobe template (made and
 published by the product's services; with `fixed_deposit` / `--fixed-deposit 500`, its booking stage pays that
 fixed amount instead of 10 % and the design and installation take 35 % and 55 % of the rest), then `n_orders`
-orders over the last 180 days, 80 % completed (every stage
+orders over the last 180 days (each created early enough for its timeline to be over by now: nothing is dated in
+the future), 80 % completed (every stage
 done, every installment paid with its captured payment and ledger charge, visits checked in and out with a
 `job.checked_in` event) and 20 % active, spread over stages 2 to 5 (visits booked up to 30 hours ago or 3 days
 ahead, stages in progress, approvals waiting up to 5 days, installments due up to 6 days). Then the SLA backlog:
@@ -204,16 +205,21 @@ class _Plan:
         randoms = ", ".join([f"random() AS d{d.position}, random() AS w{d.position}" for d in self.defs]
                             + [f"random() AS on{d.position}, random() AS out{d.position}, "
                                f"random() AS dist{d.position}, random() AS ws{d.position}" for d in self.visits])
+        # Stage p done took (1 .. its SLA hours, or 48) x 1.1 hours; t1 = created, t{p+1} = t{p} + that.
+        took = {d.position: _hours(f"(1 + d{d.position} * ({(d.sla_hours or 48) - 1})) * 1.1") for d in self.defs}
+        # Nothing is dated in the future: an order is created early enough for all its stages (and the day its
+        # payments take) to be over by now (a fact after now would be one no roll-up or scan could have seen).
         yield ("draw the random numbers", f"""
             CREATE TEMP TABLE gen_draw ON COMMIT DROP AS
-            SELECT n, %(now)s::timestamptz - random() * interval '{HISTORY_DAYS} days' AS created,
-                   random() < {ACTIVE_SHARE} AS active, random() AS r_cur, random() AS r_state, random() AS r_time,
-                   random() AS r_due, {randoms}
-            FROM generate_series(1, {self.n}) AS n""", p)
-        # Stage p done took (1 .. its SLA hours, or 48) x 1.1 hours; t1 = created, t{p+1} = t{p} + that.
+            SELECT r.*, LEAST(r.drawn, %(now)s::timestamptz - interval '1 day' - {' - '.join(took.values())})
+                   AS created
+            FROM (SELECT n, %(now)s::timestamptz - random() * interval '{HISTORY_DAYS} days' AS drawn,
+                         random() < {ACTIVE_SHARE} AS active, random() AS r_cur, random() AS r_state,
+                         random() AS r_time, random() AS r_due, {randoms}
+                  FROM generate_series(1, {self.n}) AS n) AS r""", p)
         times, acc = ["created AS t1"], "created"
         for d in self.defs:
-            acc = f"{acc} + {_hours(f'(1 + d{d.position} * ({(d.sla_hours or 48) - 1})) * 1.1')}"
+            acc = f"{acc} + {took[d.position]}"
             times.append(f"{acc} AS t{d.position + 1}")
         state_of = " ".join(f"WHEN {d.position} THEN {self._current_state(d)}" for d in self.defs)
         code_of = " ".join(f"WHEN {d.position} THEN '{d.code}'" for d in self.defs)
@@ -414,6 +420,11 @@ class _Plan:
                    jsonb_build_object('waiting_hours', {int(hours)}), s.id, NULL, NULL, o.id, o.merchant_id, o.store_id
             FROM workflows_stageinstance s JOIN workflows_serviceorder o ON o.id = s.order_id
             WHERE s.id IN ({sql})""", [now, *params])
+        for k, mark in sla.REPORTED_MARK.items():  # the mark the scan leaves on a recorded stage
+            yield (f"SLA backlog: stages marked {k}", f"""
+                UPDATE workflows_stageinstance s SET {mark} = b.detected_at FROM insights_slabreach b
+                WHERE b.stage_id = s.id AND b.kind = '{k}' AND b.appointment_id IS NULL
+                  AND b.installment_id IS NULL AND s.id > (SELECT stage FROM gen_base)""", [])
         # Overdue installments are the payments app's own scan (payments.plugin.scan_installments_overdue, through
         # workflows.hooks.register_sla_scan): its query, and the mark it leaves (overdue_reported_at), here in SQL.
         hours = int(getattr(settings, "INSIGHTS_INSTALLMENT_OVERDUE_HOURS", 72))

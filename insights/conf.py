@@ -7,6 +7,10 @@ DEFAULTS = {
     "INSIGHTS_SLA_SCAN_BATCH_SIZE": 500,
     "INSIGHTS_APPROVAL_WAIT_HOURS": 72,  # a stage awaiting the consumer's approval longer than this
     "INSIGHTS_AT_RISK_HOURS": 24,  # dashboard: stages whose SLA ends within this many hours
+    # per-day roll-ups (insights.rollups): each run rolls up to this many minutes ago, and the last rolled day and
+    # this many days before it again, for facts committed late
+    "INSIGHTS_ROLLUP_MARGIN_MINUTES": 10,
+    "INSIGHTS_ROLLUP_REDO_DAYS": 2,
     # escalation (insights.escalation): an unresolved breach goes to the brand's admins this long after the store
     # was told (a brand may set its own: EscalationSetting), then to the platform's operators this much later
     "INSIGHTS_ESCALATE_BRAND_AFTER_HOURS": 4,

@@ -186,3 +186,39 @@ class OutboundDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.endpoint}"
+
+
+class DayFigure(models.Model):
+    """One additive component of the platform figures for one finished day (in the site's time zone), merchant
+    and store: a count and, where the figure has one, a sum (seconds, metres) as an exact Decimal. Written by the
+    periodic roll-up (insights.rollups), read by the metrics and the dashboard for the finished days of a window,
+    so they read days, not every row; averages and rates are computed from these sums."""
+
+    day = models.DateField()
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    figure = models.CharField(max_length=20)  # checkins, stages, rework, breaches
+    key = models.CharField(max_length=60)  # e.g. on_time, a stage code, a breach kind
+    count = models.BigIntegerField(default=0)
+    total = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+
+    tenant_scope = TenantScope(merchant="merchant", store="store")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "merchant", "store", "figure", "key"],
+                                               name="one_day_figure")]
+        indexes = [models.Index(fields=["merchant", "day"]), models.Index(fields=["store", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.store_id} {self.figure}.{self.key}"
+
+
+class RollupState(models.Model):
+    """The one row saying what DayFigure holds: every fact before `rolled_until` (whole days before its day, and its
+    day up to that moment)."""
+
+    rolled_until = models.DateTimeField()
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"rolled until {self.rolled_until}"

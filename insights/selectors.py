@@ -1,7 +1,10 @@
 """Read side of the insights app: platform metrics and the dashboard's "at risk" list.
 
-Every figure is one database aggregate over the caller's visible orders (tenancy.scoping): no
-Python loop walks the rows. Each figure is dated by its own fact:
+Every figure is computed over the caller's visible orders (tenancy.scoping). Arrivals, stage counts and averages,
+rework and breaches are sums of additive components per day and store (insights.rollups): the finished days of the
+window from the periodic roll-up, the rest of the window from the live rows, so the figures are exactly those of
+summing the rows. The duration percentiles, the orders by status and the figures other apps register are one
+database aggregate each over the live rows. Each figure is dated by its own fact:
 
 - arrivals (on-time rate, check-ins outside the radius): the "job.checked_in" event's time;
 - stage durations and rework rounds: the stage's completion time (duration = completed_at - entered_at,
@@ -27,23 +30,18 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import (
     Aggregate,
-    Avg,
     Count,
     DurationField,
     Exists,
-    ExpressionWrapper,
-    F,
-    FloatField,
     OuterRef,
     Q,
     QuerySet,
-    Sum,
 )
-from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound, PermissionDeniedError
+from insights import rollups
 from insights.conf import setting
 from insights.models import SlaBreach
 from tenancy import policy
@@ -51,7 +49,7 @@ from tenancy.models import Merchant, Store, User
 from tenancy.scoping import visible_to
 from tenancy.tiers import tier_require
 from workflows import hooks
-from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
+from workflows.models import Appointment, ServiceOrder, StageInstance
 
 Role = User.Role
 PERCENTILES = (0.5, 0.9)
@@ -137,46 +135,42 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-# --- arrivals --------------------------------------------------------------------------------------
-def _checkins(scope: MetricsScope) -> QuerySet[OrderEvent]:
-    qs = OrderEvent.objects.filter(kind="job.checked_in", order__in=_order_ids(scope)).filter(
-        scope.period("created_at"))
-    if scope.technician is not None:
-        qs = qs.filter(actor=scope.technician)
-    return qs
+# --- arrivals ---------------------------------------------------------------------------------------
+def _figures(scope: MetricsScope, figures: rollups.Figures | None) -> rollups.Figures:
+    """The window's additive components: rolled days from the roll-up, the rest live (insights.rollups)."""
+    return figures if figures is not None else rollups.window_figures(scope, scoped_orders(scope))
 
 
-def arrival_metrics(scope: MetricsScope) -> dict:
-    agg = _checkins(scope).aggregate(
-        total=Count("pk"),
-        on_time=Count("pk", filter=Q(payload__on_time=True)),
-        early=Count("pk", filter=Q(payload__early=True)),
-        outside_radius=Count("pk", filter=Q(payload__outside_radius=True)),
-        low_accuracy=Count("pk", filter=Q(payload__low_accuracy=True)),
-        flagged=Count("pk", filter=Q(payload__outside_radius=True) | Q(payload__low_accuracy=True)),
-        avg_distance_m=Avg(Cast("payload__distance_m", FloatField())),
-    )
+def arrival_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> dict:
+    f = _figures(scope, figures)
+
+    def n(key: str) -> int:
+        return f.count("checkins", key)
+    total, on_time = n("total"), n("on_time")
+    dist_n, dist_sum = f.totals.get(("checkins", "distance"), [0, None])
     return {
-        "checkins": agg["total"], "on_time": agg["on_time"], "late": agg["total"] - agg["on_time"],
-        "on_time_rate": _rate(agg["on_time"], agg["total"]),
-        "early": agg["early"], "early_rate": _rate(agg["early"], agg["total"]),
-        "outside_radius": agg["outside_radius"], "outside_radius_rate": _rate(agg["outside_radius"], agg["total"]),
-        "low_accuracy": agg["low_accuracy"], "flagged": agg["flagged"],
-        "avg_distance_m": round(agg["avg_distance_m"], 1) if agg["avg_distance_m"] is not None else None,
+        "checkins": total, "on_time": on_time, "late": total - on_time, "on_time_rate": _rate(on_time, total),
+        "early": n("early"), "early_rate": _rate(n("early"), total),
+        "outside_radius": n("outside_radius"), "outside_radius_rate": _rate(n("outside_radius"), total),
+        "low_accuracy": n("low_accuracy"), "flagged": n("flagged"),
+        "avg_distance_m": round(float(dist_sum / dist_n), 1) if dist_n else None,
     }
 
 
-def arrivals_by_day(scope: MetricsScope) -> list[dict]:
-    rows = (_checkins(scope)
-            .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-            .values("day").order_by("day")
-            .annotate(total=Count("pk"), on_time=Count("pk", filter=Q(payload__on_time=True))))
-    return [{"date": r["day"].isoformat(), "checkins": r["total"], "on_time": r["on_time"],
-             "on_time_rate": _rate(r["on_time"], r["total"])} for r in rows]
+def arrivals_by_day(scope: MetricsScope, figures: rollups.Figures | None = None) -> list[dict]:
+    per_day = _figures(scope, figures).by_day
+    out = []
+    for day in sorted(per_day):
+        total = per_day[day].get(("checkins", "total"), [0])[0]
+        if total:
+            on_time = per_day[day].get(("checkins", "on_time"), [0])[0]
+            out.append({"date": day.isoformat(), "checkins": total, "on_time": on_time,
+                        "on_time_rate": _rate(on_time, total)})
+    return out
 
 
 # --- stage durations -----------------------------------------------------------------------------
-DURATION = ExpressionWrapper(F("completed_at") - F("entered_at"), output_field=DurationField())
+DURATION = rollups.DURATION
 
 
 def _done_stages(scope: MetricsScope) -> QuerySet[StageInstance]:
@@ -216,59 +210,60 @@ def _work_and_waiting(avg_seconds: float | None, waiting) -> dict:
     return {"avg_waiting_seconds": waiting_s, "avg_work_seconds": work_s}
 
 
-def stage_duration_metrics(scope: MetricsScope) -> list[dict]:
+def stage_duration_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> list[dict]:
+    """Counts and averages from the day components; the percentiles need every duration, so they are one live
+    query over the window's done stages (PostgreSQL), or two rows per percentile (elsewhere)."""
+    t = _figures(scope, figures).totals
+    counts = {key: v for (figure, key), v in t.items() if figure == "stages" and v[0]}
     qs = _done_stages(scope)
-    aggregates = {"count": Count("pk"), "avg": Avg(DURATION), "waiting": Avg("waiting_seconds")}
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        aggregates.update({f"p{int(p * 100)}": PercentileCont(DURATION, p, output_field=DurationField())
-                           for p in PERCENTILES})
-    rows = list(qs.values("definition__code").order_by("definition__code").annotate(**aggregates))
+    if connection.vendor == "postgresql" and counts:
+        pct_rows = qs.values("definition__code").order_by("definition__code").annotate(
+            **{f"p{int(p * 100)}": PercentileCont(DURATION, p, output_field=DurationField()) for p in PERCENTILES})
+        pcts = {r["definition__code"]: {p: _seconds(r[f"p{int(p * 100)}"]) for p in PERCENTILES} for r in pct_rows}
+    else:
+        pcts = {code: _percentiles_offset(qs, code, n) for code, (n, _total) in counts.items()}
     result = []
-    for r in rows:
-        code = r["definition__code"]
-        if postgres:
-            pct = {p: _seconds(r[f"p{int(p * 100)}"]) for p in PERCENTILES}
-        else:
-            pct = _percentiles_offset(qs, code, r["count"])
+    for code in sorted(counts):
+        n, total = counts[code]
+        avg = round(float(total / n), 1)
+        pct = pcts.get(code, {p: None for p in PERCENTILES})
         result.append({
-            "stage_code": code, "count": r["count"], "avg_seconds": _seconds(r["avg"]),
-            "p50_seconds": pct[0.5], "p90_seconds": pct[0.9],
+            "stage_code": code, "count": n, "avg_seconds": avg, "p50_seconds": pct[0.5], "p90_seconds": pct[0.9],
             # Of the average: time waiting on the consumer (payment, approval: the SLA clock stood still) and
             # the rest, the store's own time.
-            **_work_and_waiting(_seconds(r["avg"]), r["waiting"]),
+            **_work_and_waiting(avg, t[("waiting", code)][1] / n),
         })
     return result
 
 
-def rework_metrics(scope: MetricsScope) -> dict:
-    agg = _done_stages(scope).filter(definition__requires_approval=True).aggregate(
-        approval_stages=Count("pk"), reworked=Count("pk", filter=Q(rework_rounds__gt=0)),
-        rounds=Sum("rework_rounds"), avg=Avg("rework_rounds"),
-    )
+def rework_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> dict:
+    f = _figures(scope, figures)
+    approval, reworked, rounds = (f.count("rework", k) for k in ("approval_stages", "reworked", "rounds"))
     return {
-        "approval_stages": agg["approval_stages"], "stages_reworked": agg["reworked"],
-        "rounds_total": agg["rounds"] or 0,
-        "rounds_avg": round(float(agg["avg"]), 3) if agg["avg"] is not None else None,
+        "approval_stages": approval, "stages_reworked": reworked, "rounds_total": rounds,
+        "rounds_avg": round(rounds / approval, 3) if approval else None,
     }
 
 
 # --- SLA breaches -----------------------------------------------------------------------------------
-def breach_metrics(scope: MetricsScope) -> dict:
-    qs = SlaBreach.objects.filter(order__in=_order_ids(scope)).filter(scope.period("detected_at"))
-    rows = list(qs.values_list("kind").order_by("kind").annotate(
-        n=Count("pk"), brand=Count("pk", filter=Q(brand_escalated_at__isnull=False)),
-        platform=Count("pk", filter=Q(platform_escalated_at__isnull=False))))
-    by_kind = {kind: n for kind, n, _brand, _platform in rows}
-    per_store = [
-        {"store": r["store_id"], "store_name": r["store__name"], "breaches": r["n"]}
-        for r in qs.values("store_id", "store__name").annotate(n=Count("pk")).order_by("-n", "store__name")
-    ]
+def breach_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> dict:
+    f = _figures(scope, figures)
+    by_kind = {key: v[0] for (figure, key), v in f.totals.items() if figure == "breaches" and v[0]}
+    per_store_n = {store: sum(v[0] for v in t.values()) for store, t in f.by_store.items()}
+    names = dict(Store.objects.filter(pk__in=[s for s, n in per_store_n.items() if n]).values_list("pk", "name"))
+    per_store = sorted(({"store": pk, "store_name": names[pk], "breaches": n} for pk, n in per_store_n.items() if n),
+                       key=lambda r: (-r["breaches"], r["store_name"], r["store"]))
+    # How far they went (insights.escalation) changes after detection, so it is counted live, over the escalated
+    # breaches of the window only.
+    escalated = (SlaBreach.objects.filter(order__in=_order_ids(scope)).filter(scope.period("detected_at"))
+                 .filter(Q(brand_escalated_at__isnull=False) | Q(platform_escalated_at__isnull=False))
+                 .aggregate(brand=Count("pk", filter=Q(brand_escalated_at__isnull=False)),
+                            platform=Count("pk", filter=Q(platform_escalated_at__isnull=False))))
     return {
         "total": sum(by_kind.values()),
         "by_kind": {str(k): by_kind.get(k, 0) for k in SlaBreach.Kind.values},
         # how far they went (insights.escalation): told the brand's admins, told the platform's operators
-        "escalated": {"brand": sum(r[2] for r in rows), "platform": sum(r[3] for r in rows)},
+        "escalated": escalated,
         "per_store": per_store,
     }
 
@@ -283,6 +278,7 @@ def platform_metrics(*, user: User, merchant: int | None = None, store: int | No
 
 
 def metrics_for_scope(scope: MetricsScope) -> dict:
+    figures = rollups.window_figures(scope, scoped_orders(scope))
     return {
         "filters": {
             "merchant": scope.merchant.pk if scope.merchant else None,
@@ -292,11 +288,11 @@ def metrics_for_scope(scope: MetricsScope) -> dict:
             "to": scope.end.isoformat() if scope.end else None,
         },
         "orders": orders_summary(scope),
-        "arrivals": arrival_metrics(scope),
-        "arrivals_by_day": arrivals_by_day(scope),
-        "stage_durations": stage_duration_metrics(scope),
-        "sla_breaches": breach_metrics(scope),
-        "rework": rework_metrics(scope),
+        "arrivals": arrival_metrics(scope, figures),
+        "arrivals_by_day": arrivals_by_day(scope, figures),
+        "stage_durations": stage_duration_metrics(scope, figures),
+        "sla_breaches": breach_metrics(scope, figures),
+        "rework": rework_metrics(scope, figures),
         # Figures other apps own (payments: money per currency), each over the same orders and period.
         **{name: figure(_order_ids(scope), scope.start, scope.end) for name, figure in hooks.order_figures().items()},
     }

@@ -12,7 +12,9 @@ Four kinds (SlaBreach.Kind):
 
 Each breach is recorded under the order's row lock, together with an "sla.<kind>" order event
 (which the notifications app turns into a message to the store manager). The candidate queries
-exclude subjects already breached (NOT EXISTS on SlaBreach) and the partial unique constraints
+exclude subjects already breached (a stage's mark, `sla_overdue_reported_at` / `approval_overdue_reported_at`, which
+takes it out of the partial index; a visit leaves its index by being marked a no-show; and NOT EXISTS on SlaBreach
+as a safety net) and the partial unique constraints
 on SlaBreach make a concurrent second scan a no-op: running the scan twice records nothing new.
 """
 
@@ -69,6 +71,7 @@ def _record(*, kind: str, order_id: int, due_at: datetime, now: datetime, stage_
         if appointment_id is None and installment_id is None:
             lookup.update(appointment__isnull=True, installment_id__isnull=True)
         if SlaBreach.objects.filter(**lookup).exists():
+            _mark_reported(kind, stage_id, now)  # recorded before the marks existed, or by another path
             return None
         if before_record is not None:
             before_record(order)
@@ -82,7 +85,19 @@ def _record(*, kind: str, order_id: int, due_at: datetime, now: datetime, stage_
             return None
         breach.event = events.breach_recorded(order=order, breach=breach, details=details or {})
         breach.save(update_fields=["event"])
+        _mark_reported(kind, stage_id, now)
         return breach
+
+
+# A stage whose breach is recorded is marked, so it leaves the scan's partial index (insights/migrations/0006): the
+# steady state reads only subjects not yet recorded, however many recorded ones are still open.
+REPORTED_MARK = {Kind.STAGE_OVERDUE: "sla_overdue_reported_at", Kind.APPROVAL_OVERDUE: "approval_overdue_reported_at"}
+
+
+def _mark_reported(kind: str, stage_id: int | None, now: datetime) -> None:
+    mark = REPORTED_MARK.get(kind)
+    if mark is not None and stage_id is not None:
+        StageInstance.objects.filter(pk=stage_id, **{f"{mark}__isnull": True}).update(**{mark: now})
 
 
 def _not_breached(kind: str, field: str) -> Exists:
@@ -93,7 +108,8 @@ def _not_breached(kind: str, field: str) -> Exists:
 def overdue_stages(now: datetime) -> QuerySet[StageInstance]:
     return (StageInstance.objects
             .filter(sla_due_at__lt=now, state__in=OPEN_STAGE_STATES, order__status=ServiceOrder.Status.ACTIVE,
-                    sla_paused_at__isnull=True)  # a stopped clock (waiting on the consumer) is no breach
+                    sla_paused_at__isnull=True,  # a stopped clock (waiting on the consumer) is no breach
+                    sla_overdue_reported_at__isnull=True)
             .filter(_not_breached(Kind.STAGE_OVERDUE, "stage"))
             .only("pk", "order_id", "sla_due_at", "state"))
 
@@ -149,7 +165,8 @@ def scan_no_show(now: datetime, batch_size: int) -> int:
 def overdue_approvals(now: datetime) -> QuerySet[StageInstance]:
     limit = now - timedelta(hours=setting("INSIGHTS_APPROVAL_WAIT_HOURS"))
     return (StageInstance.objects
-            .filter(state=S.AWAITING_APPROVAL, submitted_at__lt=limit, order__status=ServiceOrder.Status.ACTIVE)
+            .filter(state=S.AWAITING_APPROVAL, submitted_at__lt=limit, order__status=ServiceOrder.Status.ACTIVE,
+                    approval_overdue_reported_at__isnull=True)
             .filter(_not_breached(Kind.APPROVAL_OVERDUE, "stage"))
             .only("pk", "order_id", "submitted_at"))
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
@@ -94,8 +95,11 @@ def scan_installments_overdue(now, batch_size: int, record) -> int:
                   .filter(state=Installment.State.DUE, due_at__lt=now - timedelta(hours=hours),
                           overdue_reported_at__isnull=True, order__status=ServiceOrder.Status.ACTIVE)
                   .only("pk", "order_id", "stage_id", "due_at", "amount"))
-    found, last_pk = 0, 0
-    while batch := list(candidates.filter(pk__gt=last_pk).order_by("pk")[:batch_size]):
+    # Keyset in (due_at, pk) order, the order of the partial index (payments 0004): walking the primary key instead
+    # made PostgreSQL read every installment (2.8 s at 10^6 orders with nothing to record).
+    found, last = 0, None
+    while batch := list((candidates if last is None else candidates.filter(
+            Q(due_at__gt=last[0]) | Q(due_at=last[0], pk__gt=last[1]))).order_by("due_at", "pk")[:batch_size]):
         for inst in batch:
             def still(order, inst=inst):
                 return Installment.objects.filter(pk=inst.pk, state=Installment.State.DUE).exists()
@@ -105,7 +109,7 @@ def scan_installments_overdue(now, batch_size: int, record) -> int:
             if recorded:
                 found += Installment.objects.filter(pk=inst.pk, overdue_reported_at__isnull=True).update(
                     overdue_reported_at=now)
-        last_pk = batch[-1].pk
+        last = (batch[-1].due_at, batch[-1].pk)
     return found
 
 

@@ -102,13 +102,9 @@ class StageDefinition(models.Model):
     voucher_valid_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1),
                                                                              MaxValueValidator(3650)])
     payment_share = models.DecimalField(
-        max_digits=5,
-        decimal_places=2,
-        null=True,
-        blank=True,
+        max_digits=5, decimal_places=2, null=True, blank=True,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
-        help_text=_("Percentage of the order total carried by this stage, or empty for none."),
-    )
+        help_text=_("Percentage of the order total carried by this stage, or empty for none."))
     # A fixed amount instead of a share (a booking deposit of 500 CNY): taken first, the shares split the rest.
     payment_amount = models.DecimalField(
         **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal("0.01"))],
@@ -295,6 +291,9 @@ class StageInstance(models.Model):
     # stopped; on resuming, the due time moves by the pause, which is added to waiting_seconds.
     sla_paused_at = models.DateTimeField(null=True, blank=True)
     waiting_seconds = models.PositiveBigIntegerField(default=0)
+    # Set by insights' SLA scan once the stage's breach is recorded, so it leaves the scan's partial indexes.
+    sla_overdue_reported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    approval_overdue_reported_at = models.DateTimeField(null=True, blank=True, editable=False)
     submission_notes = models.TextField(blank=True)
 
     tenant_scope = TenantScope(

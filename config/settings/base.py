@@ -220,6 +220,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {
     "scan-sla-breaches": {"task": "insights.tasks.scan_sla_breaches", "schedule": 300.0},
     "escalate-sla-breaches": {"task": "insights.tasks.escalate_sla_breaches", "schedule": 300.0},
+    "roll-up-days": {"task": "insights.tasks.roll_up_days", "schedule": 900.0},
     "relay-pending-notifications": {"task": "notifications.tasks.relay_pending_notifications", "schedule": 60.0},
     "send-visit-reminders": {"task": "notifications.tasks.send_visit_reminders", "schedule": 600.0},
     "expire-vouchers": {"task": "vouchers.tasks.expire_vouchers", "schedule": 900.0},

@@ -208,3 +208,47 @@ def test_two_scans_at_once_record_each_breach_once(order):
     assert sorted(results) == [0, 1]
     assert SlaBreach.objects.count() == 1
     assert OrderEvent.objects.filter(order=order, kind="sla.stage_overdue").count() == 1
+
+
+def test_a_recorded_stage_is_marked_and_leaves_the_candidates(order, settings):
+    """The steady state reads only subjects not yet recorded: a recorded stage carries its mark (so it leaves the
+    partial index of migration 0006), and a stage whose breach was recorded before the marks existed is marked
+    when the scan meets it, without a second breach."""
+    from insights.sla import overdue_approvals, overdue_stages
+
+    settings.INSIGHTS_APPROVAL_WAIT_HOURS = 72
+    now = timezone.now()
+    late = _set_stage(order, "measuring", state=S.IN_PROGRESS, sla_due_at=now - timedelta(hours=8))
+    waiting = _set_stage(order, "design", state=S.AWAITING_APPROVAL, submitted_at=now - timedelta(hours=73))
+    assert {s.pk for s in overdue_stages(now)} == {late.pk}
+    assert {s.pk for s in overdue_approvals(now)} == {waiting.pk}
+
+    sla_scan(now=now)
+    late.refresh_from_db()
+    waiting.refresh_from_db()
+    assert late.sla_overdue_reported_at == now and late.approval_overdue_reported_at is None
+    assert waiting.approval_overdue_reported_at == now
+    assert not overdue_stages(now).exists() and not overdue_approvals(now).exists()
+
+    # A breach recorded without the mark (before migration 0006's backfill, say): still recorded once, now marked.
+    StageInstance.objects.filter(pk=late.pk).update(sla_overdue_reported_at=None)
+    from insights.sla import _record
+    assert _record(kind=Kind.STAGE_OVERDUE, order_id=order.pk, stage_id=late.pk, due_at=late.sla_due_at, now=now,
+                   still_breached=lambda o: True) is None
+    late.refresh_from_db()
+    assert late.sla_overdue_reported_at == now
+    assert SlaBreach.objects.filter(kind=Kind.STAGE_OVERDUE).count() == 1
+
+
+def test_installments_are_walked_by_due_time_across_ties(order, settings):
+    """The payments app's scan pages in (due_at, id) order, its partial index's order: every overdue installment is
+    found with batches of one, due times tied and against id order."""
+    settings.INSIGHTS_INSTALLMENT_OVERDUE_HOURS = 48
+    now = timezone.now()
+    due = list(Installment.objects.filter(order=order).order_by("pk"))
+    when = [now - timedelta(hours=50), now - timedelta(hours=60), now - timedelta(hours=60), now - timedelta(hours=70)]
+    for inst, at in zip(due, when, strict=False):
+        Installment.objects.filter(pk=inst.pk).update(state=Installment.State.DUE, due_at=at)
+    assert sla_scan(now=now, batch_size=1)[Kind.INSTALLMENT_OVERDUE] == len(due[:4])
+    assert not Installment.objects.filter(order=order, state=Installment.State.DUE,
+                                          overdue_reported_at__isnull=True).exists()
