@@ -27,6 +27,9 @@ JOB_CHECKLIST_UPDATED = declare("job.checklist_updated", "The technician ticked 
                                 ("appointment", "checklist", *_TIMES))
 JOB_EVIDENCE_ADDED = declare("job.evidence_added", "The technician uploaded evidence (a photo, a measurement).",
                              ("appointment", "evidence", "kind", "sha256", "size", "content_type", *_TIMES))
+JOB_EVIDENCE_REFUSED = declare(
+    "job.evidence_refused", "A photo already on the order was uploaded again: refused (an anomaly in the metrics).",
+    ("appointment", "duplicate_of", "kind", "sha256"))
 
 
 def job_event(kind, /, *, order: ServiceOrder, appointment: Appointment, actor=None, **payload) -> OrderEvent:

@@ -110,6 +110,14 @@ def live_rows(orders, start: datetime | None, end: datetime | None, *, technicia
             _add(rows, (*at, k), r[k])
         _add(rows, (*at, "distance"), r["dist_n"], r["dist"])
 
+    refused = OrderEvent.objects.filter(kind="job.evidence_refused", order__in=ids).filter(
+        _period("created_at", start, end))
+    if technician is not None:
+        refused = refused.filter(actor=technician)
+    for r in (refused.values(d=TruncDate("created_at", tzinfo=tz), m=F("order__merchant_id"), s=F("order__store_id"))
+              .order_by().annotate(n=Count("pk"))):
+        _add(rows, (r["d"], r["m"], r["s"], "evidence", "duplicate_refused"), r["n"])
+
     stages = StageInstance.objects.filter(order__in=ids, state=StageInstance.State.DONE, entered_at__isnull=False,
                                           completed_at__isnull=False).filter(_period("completed_at", start, end))
     if technician is not None:

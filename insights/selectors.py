@@ -153,6 +153,7 @@ def arrival_metrics(scope: MetricsScope, figures: rollups.Figures | None = None)
         "early": n("early"), "early_rate": _rate(n("early"), total),
         "outside_radius": n("outside_radius"), "outside_radius_rate": _rate(n("outside_radius"), total),
         "low_accuracy": n("low_accuracy"), "flagged": n("flagged"),
+        "duplicate_photos_refused": f.count("evidence", "duplicate_refused"),
         "avg_distance_m": round(float(dist_sum / dist_n), 1) if dist_n else None,
     }
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,6 +19,7 @@ from fieldwork import events, selectors
 from fieldwork.models import Evidence
 from fieldwork.services.actions import RECORDED, ActionResult, _event_times, _replay, _run_action, _stored, is_late_sync
 from tenancy.models import User
+from workflows import engine
 from workflows.models import Appointment, ServiceOrder
 
 A = Appointment.State
@@ -54,6 +56,7 @@ def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: st
     content_type = evidence_content_type(data=data, kind=kind)
     sha256 = hashlib.sha256(data).hexdigest()
     saved_names: list[str] = []
+    refused: list[tuple[int, int, int]] = []  # (order, job, the photo already there) of a refused duplicate
 
     def work(order: ServiceOrder, appointment: Appointment, received_at: datetime) -> ActionResult:
         if appointment.state not in (A.CHECKED_IN, A.CHECKED_OUT):
@@ -63,6 +66,7 @@ def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: st
         existing = None if kind != Evidence.Kind.PHOTO else (
             Evidence.objects.filter(order=order, sha256=sha256, kind=kind).values_list("pk", flat=True).first())
         if existing is not None:
+            refused.append((order.pk, appointment.pk, existing))
             raise Conflict(_("This file is already on the order; take a new photo."), code="duplicate_evidence",
                            evidence=existing)
         late_sync = is_late_sync(recorded_at, received_at)
@@ -91,5 +95,17 @@ def job_evidence_add(*, technician: User, job_id: int, client_event_id, kind: st
     except BaseException:
         for name in saved_names:  # the row was rolled back: do not keep its file
             default_storage.delete(name)
+        if refused:
+            _keep_refusal(technician, *refused[0], kind=kind, sha256=sha256)
         raise
+
+
+def _keep_refusal(technician: User, order_id: int, job_id: int, duplicate_of: int, *, kind: str, sha256: str) -> None:
+    """A refused duplicate stays on the order's record (its page, the metrics' anomalies), in a transaction of its
+    own: the upload's was rolled back."""
+    with transaction.atomic():
+        order = engine.lock_order(order_id)
+        appointment = Appointment.objects.select_related("stage").get(pk=job_id)
+        events.job_event(events.JOB_EVIDENCE_REFUSED, order=order, appointment=appointment, actor=technician,
+                         duplicate_of=duplicate_of, kind=kind, sha256=sha256)
 

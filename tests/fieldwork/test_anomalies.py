@@ -77,6 +77,20 @@ def test_the_same_photo_twice_on_an_order_is_a_409(tech, visit):
     assert other.status_code == 201
 
 
+def test_a_refused_duplicate_stays_on_the_orders_record_and_in_the_metrics(tech, visit, merchant_admin,
+                                                                             other_admin):
+    tech.post(job_url(visit, "check-in"), check_in_body(visit.order), format="json")
+    photo = image_bytes(color=(4, 5, 6))
+    first = photo_upload(tech, visit, data=photo)
+    for _ in range(2):
+        assert photo_upload(tech, visit, data=photo).status_code == 409
+    refused = OrderEvent.objects.filter(order=visit.order, kind="job.evidence_refused")
+    assert refused.count() == 2
+    assert {e.payload["duplicate_of"] for e in refused} == {first.json()["id"]}
+    assert platform_metrics(user=merchant_admin)["arrivals"]["duplicate_photos_refused"] == 2
+    assert platform_metrics(user=other_admin)["arrivals"]["duplicate_photos_refused"] == 0
+
+
 def test_a_replay_of_the_first_upload_still_answers_its_first_result(tech, visit):
     tech.post(job_url(visit, "check-in"), check_in_body(visit.order), format="json")
     photo = image_bytes(color=(1, 2, 3))
