@@ -26,6 +26,7 @@ from tests.factories.workflows import make_order, make_template
 from tests.fieldwork.helpers import check_in_body, job_url
 from workflows import engine
 from workflows import services as wf
+from workflows.events import forget_tails
 from workflows.models import Appointment, OrderEvent
 from workflows.reference import CUSTOM_WARDROBE
 
@@ -38,7 +39,9 @@ pytestmark = pytest.mark.django_db
 # the brand's bounds on store values: workflows.store_values).
 # The built detail 10 -> 6: the token from the cache, the version read with the order row, the brand's payment
 # accounts annotated on it (payments' annotate), the visits read with the stages.
-BUDGET = {"check-in": 16, "start": 7, "complete": 8, "approve": 21, "detail": 6}
+# The event chain's tail kept for the transaction (workflows.events.remember_tail): only a transaction's first event
+# reads it: check-in 16 -> 15, approve 21 -> 19.
+BUDGET = {"check-in": 15, "start": 7, "complete": 8, "approve": 19, "detail": 6}
 # The issue's targets, not met yet where they are below BUDGET (the gaps: docs/performance.md).
 TARGET = {"check-in": 10, "start": 8, "complete": 8, "approve": 8, "detail": 6}
 EXTRA_STAGES, HANDOVERS = 20, 10
@@ -93,6 +96,9 @@ def sizes(order) -> tuple[int, int, int]:
 
 
 def count(fn) -> int:
+    """The statements of `fn`, run as the first thing of its transaction would be (the whole test is one: the chain
+    tails remembered by the steps before are forgotten, as their own transactions' ends would)."""
+    forget_tails()
     with CaptureQueriesContext(connection) as ctx:
         fn()
     return len(ctx.captured_queries)
