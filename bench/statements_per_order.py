@@ -97,7 +97,10 @@ def _photo(name: str):
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", (320, 240), (170, 140, 110)).save(buf, format="JPEG")
+    image = Image.new("RGB", (320, 240), (170, 140, 110))
+    # A different photo every time: the same photo twice on an order is refused (409 duplicate_evidence).
+    image.putpixel((0, 0), tuple(int(b) for b in uuid.uuid4().bytes[:3]))
+    image.save(buf, format="JPEG")
     return SimpleUploadedFile(name, buf.getvalue(), content_type="image/jpeg")
 
 

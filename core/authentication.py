@@ -8,8 +8,8 @@ token stops working by itself; logging in again issues a new one (`issue_token`)
 The look-up is kept in the cache for API_TOKEN_CACHE_SECONDS (on when the cache is shared by every process), so a
 request authenticates without a statement. The entry (the user without its password hash, the token's issue time;
 never the key) is dropped when the token is saved or deleted (logout, expiry) and when its user is saved or deleted
-(deactivated, a new role), at once and again when that transaction commits. What changes a user or a token
-without a save (a queryset update) is seen when the entry expires.
+(deactivated, a new role), at once and again when that transaction commits. A change to a user made without a save
+(a queryset update, as user_language_set's) calls forget_cached_token.
 """
 
 import copy
@@ -78,10 +78,15 @@ def _token_changed(sender, instance, **kwargs) -> None:
     _forget([_cache_key(instance.key), _user_cache_key(instance.user_id)])
 
 
-def _user_changed(sender, instance, **kwargs) -> None:
-    kept = cache.get(_user_cache_key(instance.pk))
+def forget_cached_token(user_id) -> None:
+    """Drop the user's cached token look-up: for a change to the user made without a save (a queryset update)."""
+    kept = cache.get(_user_cache_key(user_id))
     if kept:
-        _forget([kept, _user_cache_key(instance.pk)])
+        _forget([kept, _user_cache_key(user_id)])
+
+
+def _user_changed(sender, instance, **kwargs) -> None:
+    forget_cached_token(instance.pk)
 
 
 def connect_token_cache() -> None:

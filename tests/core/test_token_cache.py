@@ -98,3 +98,11 @@ def test_a_user_saved_without_a_cached_token_is_fine(technician):
     technician.first_name = "Renamed"
     technician.save()
     assert cache.get(f"api-token-user:{technician.pk}") is None
+
+
+def test_a_new_language_is_seen_at_once(client_for, consumer):
+    """user_language_set writes with a queryset update (no signal): it drops the cached look-up itself."""
+    client = client_for(consumer)
+    assert client.get("/api/v1/auth/me/").status_code == 200
+    assert client.patch("/api/v1/auth/me/", {"language": "en"}, format="json").status_code == 200
+    assert client.get("/api/v1/orders/999999/", HTTP_ACCEPT_LANGUAGE="zh-CN")["Content-Language"] == "en"
