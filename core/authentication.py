@@ -16,7 +16,9 @@ import copy
 import hashlib
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -40,12 +42,21 @@ def _user_cache_key(user_id) -> str:
     return f"api-token-user:{user_id}"
 
 
+def _cache_seconds() -> int:
+    """API_TOKEN_CACHE_SECONDS, or 0 when the cache lives in each process (unless API_TOKEN_CACHE_IN_PROCESS)."""
+    ttl = int(getattr(settings, "API_TOKEN_CACHE_SECONDS", 0))
+    if ttl > 0 and not getattr(settings, "API_TOKEN_CACHE_IN_PROCESS", False) and isinstance(
+            caches[DEFAULT_CACHE_ALIAS], (LocMemCache, DummyCache)):
+        return 0
+    return ttl
+
+
 class ExpiringTokenAuthentication(TokenAuthentication):
     """`Authorization: Token <key>`, refused once the token is older than API_TOKEN_TTL. The rest of the request
     speaks the user's own language (core.language): DRF authenticates after the middleware has run."""
 
     def authenticate_credentials(self, key):
-        ttl = int(getattr(settings, "API_TOKEN_CACHE_SECONDS", 0))
+        ttl = _cache_seconds()
         entry = cache.get(_cache_key(key)) if ttl > 0 else None
         if entry is not None:
             user, created = entry

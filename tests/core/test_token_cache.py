@@ -106,3 +106,11 @@ def test_a_new_language_is_seen_at_once(client_for, consumer):
     assert client.get("/api/v1/auth/me/").status_code == 200
     assert client.patch("/api/v1/auth/me/", {"language": "en"}, format="json").status_code == 200
     assert client.get("/api/v1/orders/999999/", HTTP_ACCEPT_LANGUAGE="zh-CN")["Content-Language"] == "en"
+
+
+def test_an_in_process_cache_is_not_used_unless_allowed(client_for, technician, settings):
+    """Another worker's in-process cache would not hear of a logout: off there unless one process is all there is."""
+    settings.API_TOKEN_CACHE_IN_PROCESS = False
+    client = client_for(technician)
+    assert token_reads(client) == (200, 1)
+    assert token_reads(client) == (200, 1)
