@@ -97,7 +97,10 @@ def _photo(name: str):
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", (320, 240), (170, 140, 110)).save(buf, format="JPEG")
+    image = Image.new("RGB", (320, 240), (170, 140, 110))
+    # A different photo every time: the same photo twice on an order is refused (409 duplicate_evidence).
+    image.paste(Image.frombytes("RGB", (8, 8), os.urandom(8 * 8 * 3)), (0, 0))  # a random 8x8 corner
+    image.save(buf, format="JPEG")
     return SimpleUploadedFile(name, buf.getvalue(), content_type="image/jpeg")
 
 

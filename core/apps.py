@@ -8,6 +8,8 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import checks, model_names
+        from core.authentication import connect_token_cache
 
         checks.register()
         model_names.translate_derived_names()
+        connect_token_cache()

@@ -6,8 +6,9 @@
   ("settle") only when every installment is;
 - order detail sections "installments" and "money" (one query for all the orders: installments LEFT
   JOIN their ledger rows, plain values), so the detail costs the same for 1 or 30 orders, 4 or 40 stages;
-  "payment_channels": the channels the order's brand offers for its currency (one query for all the orders, none
-  for orders without a paying stage; an account changed shows within the detail cache's lifetime).
+  "payment_channels": the channels the order's brand offers for its currency (read with the order row: one EXISTS
+  per provider annotated on it, so no query of its own; an account changed shows within the detail cache's
+  lifetime).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
@@ -169,15 +170,34 @@ def _pays(detail: OrderDetailRows) -> bool:
                for s in detail.stages)
 
 
+# The providers a channel can be offered for; an account of any other provider offers no channel (channels_for).
+_PROVIDERS = sorted({c.provider for c in CHANNELS.values()})
+
+
+def _account_flag(provider: str) -> str:
+    return f"payments_account_{provider}"
+
+
+def annotate_channels() -> dict:
+    """Whether the order's brand has an active account of each provider, read with the order row."""
+    return {_account_flag(p): Exists(PaymentAccount.objects.filter(merchant_id=OuterRef("merchant_id"), active=True,
+                                                                   provider=p)) for p in _PROVIDERS}
+
+
 def load_channels(details: list[OrderDetailRows]) -> dict[int, list[str]]:
-    """The providers of each order's brand's active accounts (one query; none when no order carries a payment)."""
-    merchants = {d.order.merchant_id for d in details if _pays(d)}
+    """The providers of each order's brand's active accounts (none for an order without a paying stage): from the
+    order row's annotations (annotate_channels), or one query for the orders read without them."""
+    paying = [d for d in details if _pays(d)]
+    flags = [_account_flag(p) for p in _PROVIDERS]
+    if all(hasattr(d.order, flag) for d in paying for flag in flags):
+        return {d.order.pk: [p for p in _PROVIDERS if getattr(d.order, _account_flag(p))] for d in paying}
+    merchants = {d.order.merchant_id for d in paying}
     providers: dict[int, list[str]] = {}
     if merchants:
         for merchant_id, provider in (PaymentAccount.objects.filter(merchant_id__in=merchants, active=True)
                                       .values_list("merchant_id", "provider")):
             providers.setdefault(merchant_id, []).append(provider)
-    return {d.order.pk: providers.get(d.order.merchant_id, []) for d in details if _pays(d)}
+    return {d.order.pk: providers.get(d.order.merchant_id, []) for d in paying}
 
 
 def serialize_channels(detail: OrderDetailRows, request=None) -> list[str]:
@@ -235,6 +255,7 @@ def register() -> None:
     hooks.register_admin_section("payments", title=admin_page.TITLE, load=admin_page.load, render=admin_page.render,
                                  position=10)
     hooks.register_order_section("payment_channels", load=load_channels, serialize=serialize_channels,
+                                 annotate=annotate_channels,
                                  schema=lambda: serializers.ListField(
                                      child=serializers.ChoiceField(choices=list(CHANNELS)), read_only=True,
                                      help_text="The channels the brand offers for the order's currency (pay/'s "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.authentication import forget_cached_token
 from core.errors import DomainError
 from core.language import supported
 from tenancy import policy
@@ -17,6 +18,7 @@ def user_language_set(*, user: User, language: str) -> User:
     """The person's own language for pages, error details and messages ("" = follow the browser)."""
     value = supported(language) or "" if language else ""
     User.objects.filter(pk=user.pk).update(language=value)
+    forget_cached_token(user.pk)  # the cached token look-up holds the user with its language
     user.language = value
     return user
 

@@ -40,10 +40,7 @@ def _ttl() -> int:
     return int(getattr(settings, "ORDER_DETAIL_CACHE_SECONDS", 60))
 
 
-def _build(user, order_id: int, request) -> dict | None:
-    order = next(iter(selectors.order_detail_queryset(user=user).filter(pk=order_id).order_by()[:1]), None)
-    if order is None:
-        return None
+def _build(order: ServiceOrder, request) -> dict:
     return order_detail_data(selectors.order_detail_load([order])[0], request)
 
 
@@ -70,19 +67,18 @@ class OrderDetail:
 def order_detail(*, user, order_id, request, queryset=None) -> OrderDetail | None:
     """The detail of order `order_id` as `user` sees it, or None when the user may not see it.
     `queryset` narrows the orders further (the API's list filters apply to the detail too)."""
-    version = selectors.order_detail_version(user=user, order_id=order_id, queryset=queryset)
-    if version is None:
+    order = selectors.order_detail_row(user=user, order_id=order_id, queryset=queryset)
+    if order is None:
         return None
-    pk, tracking_version, consumer_id, event_hash = version
+    pk, tracking_version, consumer_id, event_hash = (order.pk, order.tracking_token_version, order.consumer_id,
+                                                     order.detail_version)
     ttl = _ttl()
     language = translation.get_language()
     key = f"order-detail:{FORMAT}:{pk}:{event_hash}:{user.pk}:{user.role}:{language}" if ttl > 0 and event_hash \
         else None
     entry = cache.get(key) if key else None
     if entry is None:
-        data = _build(user, pk, request)
-        if data is None:
-            return None
+        data = _build(order, request)
         cached = {**data, **dict.fromkeys(UNCACHED_SECTIONS)}  # same keys, same order
         digest = _digest(cached)
         if key:

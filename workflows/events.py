@@ -12,6 +12,7 @@ Callers hold the order row lock (the engine and every service lock it first), wh
 makes `seq` and the chain gap-free.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -174,6 +176,52 @@ def _has_nul(value) -> bool:
     return False
 
 
+# The chain's tail (seq, hash) of orders this transaction has written an event for, so the next event does not read it
+# again: {order id: (seq, hash, mark)} on the connection. (Not read with the order's lock: on PostgreSQL a lock that
+# waited for another transaction re-reads the locked row but not a subquery beside it, so that tail could be stale.)
+# The tail holds while its mark, a no-op on_commit callback registered with it, is still pending: Django drops a
+# savepoint's callbacks when it rolls back (and all of them at the end of the transaction), so a tail written inside a
+# rolled-back savepoint, or in an earlier transaction, is never used: the next event reads the tail from the table.
+
+
+def _noop() -> None:
+    pass
+
+
+def _pending(mark) -> bool:
+    return any(func is mark for _sids, func, _robust in connection.run_on_commit)
+
+
+def remember_tail(order_id: int, seq: int, hash_: str) -> None:
+    """The order's chain tail as of now, in a transaction holding the order's row lock (record_event, after each
+    event)."""
+    if not connection.in_atomic_block:
+        return
+    tails = connection.__dict__.setdefault("_order_event_tails", {})
+    if len(tails) > 64:  # a long-lived connection: forget what earlier transactions left
+        for stale in [k for k, (_s, _h, mark) in tails.items() if not _pending(mark)]:
+            del tails[stale]
+    mark = functools.partial(_noop)  # a new object each time: its own place in run_on_commit
+    transaction.on_commit(mark)
+    tails[order_id] = (seq, hash_, mark)
+
+
+def forget_tails() -> None:
+    """Forget the remembered tails, as the end of a transaction does. For tests, where a whole test is one
+    transaction: a step measured as its own request's transaction starts with none."""
+    connection.__dict__.pop("_order_event_tails", None)
+
+
+def _tail(order_id: int) -> tuple[int, str]:
+    """(seq, hash) of the order's last event, (0, "") before the first: remembered in this transaction, else read."""
+    tails = connection.__dict__.get("_order_event_tails")
+    entry = tails.get(order_id) if tails else None
+    if entry is not None and connection.in_atomic_block and _pending(entry[2]):
+        return entry[0], entry[1]
+    last = OrderEvent.objects.filter(order_id=order_id).order_by("-seq").values("seq", "hash").first()
+    return (last["seq"], last["hash"]) if last else (0, "")
+
+
 def record_event(
     *,
     order: ServiceOrder,
@@ -190,9 +238,8 @@ def record_event(
     `stage` or `stage_id` names the stage it is about (an id is enough: no stage row is read)."""
     kind = str(kind)
     _check_declared(kind, payload)
-    last = OrderEvent.objects.filter(order_id=order.pk).order_by("-seq").values("seq", "hash").first()
-    seq = last["seq"] + 1 if last else 1
-    prev_hash = last["hash"] if last else ""
+    last_seq, prev_hash = _tail(order.pk)
+    seq = last_seq + 1
     if _has_nul(payload):
         # PostgreSQL's jsonb cannot hold U+0000; refuse it here for every caller (and on SQLite too, so
         # both behave alike) instead of failing at the INSERT. The caller's transaction rolls back whole.
@@ -223,6 +270,7 @@ def record_event(
         OrderEvent._meta.get_field("actor").set_cached_value(event, actor)  # listeners read event.actor freely
     event.hash = event_hash(event)
     event.save(force_insert=True)
+    remember_tail(order.pk, seq, event.hash)
     hooks.notify_event_listeners(event)
     return event
 

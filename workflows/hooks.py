@@ -202,6 +202,10 @@ def order_figures() -> dict[str, Callable[..., Any]]:
 # holds a secret (the consumer's voucher codes) gives `seal(value)` and `unseal(value)`: the cache
 # keeps the sealed (encrypted) form only. `schema()` returns a new (unbound) DRF field describing the
 # section's value: OrderDetailSerializer adds it, so the published OpenAPI schema lists every section.
+# A section whose data is a few values per order may instead give `annotate()`: {name: expression} added to
+# the query that reads the order row itself (workflows.selectors.order_detail_queryset), so it costs no query of
+# its own; its load then reads those attributes from `detail.order` (and queries only for orders read without
+# them).
 
 
 @dataclass
@@ -225,6 +229,7 @@ class OrderSection:
     schema: Callable[[], Any]
     seal: Callable[[Any], Any] | None = None
     unseal: Callable[[Any], Any] | None = None
+    annotate: Callable[[], dict[str, Any]] | None = None
 
 
 _order_sections: dict[str, OrderSection] = {}
@@ -238,13 +243,23 @@ def register_order_section(
     schema: Callable[[], Any],
     seal: Callable[[Any], Any] | None = None,
     unseal: Callable[[Any], Any] | None = None,
+    annotate: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     _order_sections[name] = OrderSection(name=name, load=load, serialize=serialize, schema=schema, seal=seal,
-                                         unseal=unseal)
+                                         unseal=unseal, annotate=annotate)
 
 
 def order_sections() -> list[OrderSection]:
     return list(_order_sections.values())
+
+
+def order_section_annotations() -> dict[str, Any]:
+    """What the sections add to the order row's own query (their `annotate()`), merged."""
+    merged: dict[str, Any] = {}
+    for section in _order_sections.values():
+        if section.annotate is not None:
+            merged.update(section.annotate())
+    return merged
 
 
 def load_order_sections(details: list[OrderDetailRows]) -> None:

@@ -29,13 +29,15 @@ def order_list_visible_to(*, user: User) -> QuerySet[ServiceOrder]:
     )
 
 
-def order_detail_queryset(*, user: User) -> QuerySet[ServiceOrder]:
-    """The orders `user` may see, with what the detail shows of their store, consumer and template.
-    The rest comes from order_detail_load, in a fixed number of queries whatever the order's size."""
+def order_detail_queryset(*, user: User, queryset: QuerySet[ServiceOrder] | None = None) -> QuerySet[ServiceOrder]:
+    """The orders `user` may see (of `queryset`, all by default), with what the detail shows of their store,
+    consumer and template, and what the order sections annotate (hooks.order_section_annotations). The rest
+    comes from order_detail_load, in a fixed number of queries whatever the order's size."""
     return (
-        visible_to(ServiceOrder.objects.all(), user)
+        visible_to(queryset if queryset is not None else ServiceOrder.objects.all(), user)
         .select_related("store", "consumer", "template_version__template")
         .only(*DETAIL_ORDER_FIELDS)
+        .annotate(**hooks.order_section_annotations())
     )
 
 
@@ -63,6 +65,8 @@ DETAIL_APPOINTMENT_FIELDS = (
     "technician__last_name", "window_start", "window_end", "state", "reschedule_count", "checked_in_at",
     "checked_out_at",
 )
+# The same, read through the stage (order_detail_load reads stages and visits in one query).
+DETAIL_STAGE_APPOINTMENT_FIELDS = {field: f"appointments__{field}" for field in DETAIL_APPOINTMENT_FIELDS}
 DETAIL_EVENT_FIELDS = (
     "order_id", "seq", "kind", "stage_id", "trigger", "from_state", "to_state", "actor_id", "actor__username",
     "actor__first_name", "actor__last_name", "actor_role", "created_at", "payload",
@@ -78,35 +82,39 @@ def _by_order(rows, orders) -> dict[int, list[dict]]:
 
 
 def order_detail_load(orders) -> list[hooks.OrderDetailRows]:
-    """Read everything the detail of these orders shows: three queries for the workflow's own rows
-    (stages with their definitions and submission files, appointments, events), then each
-    section's load. Plain values, no model instances: this is the hot path of the consumer app."""
+    """Read everything the detail of these orders shows: two queries for the workflow's own rows (stages with
+    their definitions, submission files and visits; events), then each section's load. Plain values, no model
+    instances: this is the hot path of the consumer app."""
     orders = list(orders)
     if not orders:
         return []
     ids = [o.pk for o in orders]
-    # One row per stage and file (a LEFT JOIN: a stage without files comes once, with None).
+    # One row per stage, file and visit (LEFT JOINs: a stage without files or visits comes once, with None; a stage
+    # with both comes once per pair, which the seen sets fold back).
     rows = (
         StageInstance.objects.filter(order_id__in=ids)
-        .order_by("order_id", "position", "submission_files__id")
-        .values(*DETAIL_STAGE_FIELDS, *DETAIL_FILE_FIELDS.values())
+        .order_by("order_id", "position", "submission_files__id", "appointments__id")
+        .values(*DETAIL_STAGE_FIELDS, *DETAIL_FILE_FIELDS.values(), *DETAIL_STAGE_APPOINTMENT_FIELDS.values())
     )
     stages: dict[int, list[dict]] = {o.pk: [] for o in orders}
     files: dict[int, list[dict]] = {}
+    appointments: dict[int, list[dict]] = {o.pk: [] for o in orders}
+    seen_files, seen_appointments = set(), set()
     for row in rows:
         file = {key: row.pop(column) for key, column in DETAIL_FILE_FIELDS.items()}
+        appointment = {key: row.pop(column) for key, column in DETAIL_STAGE_APPOINTMENT_FIELDS.items()}
         stage_files = files.get(row["id"])
         if stage_files is None:
             stage_files = files[row["id"]] = []
             stages[row["order_id"]].append(row)
-        if file["id"] is not None:
+        if file["id"] is not None and file["id"] not in seen_files:
+            seen_files.add(file["id"])
             stage_files.append(file)
-    appointments = _by_order(
-        Appointment.objects.filter(order_id__in=ids)
-        .order_by("order_id", "window_start", "pk")
-        .values(*DETAIL_APPOINTMENT_FIELDS),
-        orders,
-    )
+        if appointment["id"] is not None and appointment["id"] not in seen_appointments:
+            seen_appointments.add(appointment["id"])
+            appointments[appointment["order_id"]].append(appointment)
+    for visits in appointments.values():
+        visits.sort(key=lambda a: (a["window_start"], a["id"]))
     events = _by_order(
         OrderEvent.objects.filter(order_id__in=ids).order_by("order_id", "seq").values(*DETAIL_EVENT_FIELDS), orders
     )
@@ -119,17 +127,18 @@ def order_detail_load(orders) -> list[hooks.OrderDetailRows]:
     return details
 
 
-def order_detail_version(*, user: User, order_id, queryset: QuerySet[ServiceOrder] | None = None):
-    """(order id, tracking link version, consumer id, hash of its latest event) when `user` may see the order,
-    else None. One query.
+def order_detail_row(*, user: User, order_id, queryset: QuerySet[ServiceOrder] | None = None):
+    """Order `order_id` as order_detail_queryset reads it, with `detail_version`, the hash of its latest event,
+    when `user` may see it (and it is in `queryset`), else None. One query: a cached detail uses only its id,
+    tracking link version, consumer and version; a detail built anew uses the whole row.
 
     The latest event's hash names the order's whole history (each hash covers the one before), and
     every change the detail shows writes an event in the same transaction: a new change, a new hash.
     """
     latest = OrderEvent.objects.filter(order_id=OuterRef("pk")).order_by("-seq").values("hash")[:1]
-    qs = visible_to(queryset if queryset is not None else ServiceOrder.objects.all(), user)
-    rows = qs.filter(pk=order_id).order_by().annotate(version=Subquery(latest))
-    return next(iter(rows.values_list("pk", "tracking_token_version", "consumer_id", "version")[:1]), None)
+    rows = (order_detail_queryset(user=user, queryset=queryset).filter(pk=order_id).order_by()
+            .annotate(detail_version=Subquery(latest)))
+    return next(iter(rows[:1]), None)
 
 
 def stage_submission_file_get(*, user: User, stage_id: int, file_id: int) -> StageSubmissionFile:

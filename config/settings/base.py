@@ -172,6 +172,11 @@ REST_FRAMEWORK = {
 # An API token works this long after it was issued (a technician's phone or a consumer's app logs in
 # again about once a month); then 401 `token_expired` and it is deleted. core.authentication.
 API_TOKEN_TTL = timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=30 * 24))
+# A token's look-up is kept in the cache this long (core.authentication), dropped at once when the token or its user
+# changes. Used only with a cache every process shares (CACHE_URL, e.g. Redis): with the in-process default another
+# worker would not hear of a logout until the entry expired (API_TOKEN_CACHE_IN_PROCESS allows it for one process).
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=60)
+API_TOKEN_CACHE_IN_PROCESS = False
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Staged service-fulfillment API",

@@ -160,3 +160,23 @@ def test_fen_and_yuan_convert_exactly(fen_value):
 @given(yuan=st.decimals(min_value=0, max_value=Decimal("999999999999.99"), places=2))
 def test_yuan_to_fen_is_exact(yuan):
     assert Decimal(fen(yuan)) == yuan * 100 and from_fen(fen(yuan)) == yuan
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_the_channels_annotated_on_the_order_row_are_those_the_accounts_give(store, consumer, merchant, settings,
+                                                                             active):
+    """payment_channels reads the brand's accounts with the order row (payments.plugin.annotate_channels); orders
+    read without those annotations query the accounts: both give the same channels."""
+    from payments.plugin import load_channels
+    from workflows.models import ServiceOrder
+    from workflows.selectors import order_detail_load, order_detail_queryset
+
+    settings.PAYMENT_SANDBOX_ENABLED = False
+    account = _set_alipay(merchant)
+    PaymentAccount.objects.filter(pk=account.pk).update(active=active)
+    order = make_order(store=store, consumer=consumer)
+    annotated = order_detail_load(order_detail_queryset(user=consumer).filter(pk=order.pk))
+    plain = order_detail_load(ServiceOrder.objects.filter(pk=order.pk))
+    expected = {order.pk: ["alipay"] if active else []}
+    assert load_channels(annotated) == load_channels(plain) == expected
+    assert annotated[0].sections["payment_channels"] == plain[0].sections["payment_channels"] == expected[order.pk]

@@ -86,11 +86,11 @@ def test_order_sections_read_loaded_rows_only(store, consumer, store_manager, dj
         with django_assert_num_queries(0):
             return [(serialize_installments(o), serialize_money(o)) for o in qs]
 
-    # orders, the workflow's stages (with files), appointments and events, installments (with the
-    # ledger), vouchers, the brands' payment accounts (payment_channels)
-    with django_assert_num_queries(7):
+    # orders, the workflow's stages (with files and visits) and events, installments (with the ledger), vouchers,
+    # the brands' payment accounts (payment_channels: orders read without order_detail_queryset's annotations)
+    with django_assert_num_queries(6):
         detail(1)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         rows = detail(3)
     for o in order_detail_load(ServiceOrder.objects.filter(pk__in=[o.pk for o in orders])):
         assert serialize_money(o) == order_money_summary(o.order).as_dict()
