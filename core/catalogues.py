@@ -40,6 +40,8 @@ KEYWORDS = {
     "ngettext": (1, 2), "ngettext_lazy": (1, 2),
     "pgettext": ((1, "c"), 2), "pgettext_lazy": ((1, "c"), 2),
     "npgettext": ((1, "c"), 2, 3), "npgettext_lazy": ((1, "c"), 2, 3),
+    # An order event kind's meaning (workflows.events.declare): the admin's timeline shows it in the reader's words.
+    "declare": (2,),
 }
 COMMENT_TAGS = ("Translators:",)
 

@@ -4,10 +4,13 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from payments.models import Payment
 from payments.services import payment_refund
 from tests.admin.conftest import web
+from workflows.events import declared_kinds
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # reads English wording
 
@@ -41,6 +44,19 @@ def test_the_page_shows_stages_money_vouchers_visits_checkins_photos_and_the_tim
     # the timeline in words
     assert "The technician checked in on site (time and place)." in html
     assert 'data-kind="job.checkin_outside_radius"' in html
+
+
+def test_the_timeline_is_in_the_readers_language(busy_order, store_manager):
+    store_manager.language = "zh-hans"
+    store_manager.save(update_fields=["language"])
+    html = page_of(web(store_manager), busy_order)
+    assert "师傅已在现场签到（时间和地点）。" in html and "The technician checked in on site" not in html
+
+
+def test_every_event_kind_has_its_chinese_meaning():
+    with translation.override("zh-hans"):
+        untranslated = [k.name for k in declared_kinds().values() if gettext(k.meaning) == k.meaning]
+    assert not untranslated, untranslated
 
 
 def test_the_photo_thumbnail_loads_for_the_store_manager(manager_web, busy_order):

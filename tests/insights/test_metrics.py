@@ -81,7 +81,7 @@ def test_merchant_admin_figures(data, merchant_admin, store, store2):
     assert m["orders"] == {"created": 5, "active": 5, "completed": 0, "cancelled": 0}
     assert m["arrivals"] == {"checkins": 4, "on_time": 3, "late": 1, "on_time_rate": 0.75, "early": 1,
                              "early_rate": 0.25, "outside_radius": 1, "outside_radius_rate": 0.25,
-                             "low_accuracy": 0, "flagged": 1, "avg_distance_m": 155.0}
+                             "low_accuracy": 0, "flagged": 1, "avg_distance_m": 155.0, "duplicate_photos_refused": 0}
     assert m["arrivals_by_day"] == [
         {"date": "2026-03-02", "checkins": 2, "on_time": 1, "on_time_rate": 0.5},
         {"date": "2026-03-03", "checkins": 2, "on_time": 2, "on_time_rate": 1.0},
