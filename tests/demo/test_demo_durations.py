@@ -8,9 +8,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
+from demo.clock import HistoryClock
 from fieldwork.models import CheckIn
 from insights.selectors import platform_metrics
 from notifications.models import Notification
+from tenancy.models import Store
 from workflows.models import OrderEvent
 
 HOUR, DAY = 3600, 86400
@@ -53,3 +55,27 @@ def test_demo_stages_take_real_times_on_an_intact_chain(settings):
     out = StringIO()
     call_command("verify_event_chain", stdout=out)
     assert "intact" in out.getvalue()
+
+
+def test_the_history_clock_keeps_to_store_hours_and_never_passes_the_real_now():
+    store = Store(timezone="Asia/Shanghai")  # 09:00-18:00, Monday to Saturday
+    clock = HistoryClock(store, working_days_ago=2)
+
+    def local():
+        return timezone.localtime(clock.now(), store.tzinfo)
+
+    start, today = local(), timezone.localdate(timezone.now(), store.tzinfo)
+    assert (start.hour, start.minute) == (9, 30) and start.weekday() in store.working_days and start.date() < today
+    clock.advance(minutes=8 * 60 + 10)  # 17:40, in the last half hour: the next working day at 10:00
+    after = local()
+    assert (after.hour, after.minute) == (10, 0) and after.date() > start.date()
+    assert after.weekday() in store.working_days
+    with clock.applied():
+        assert abs(timezone.now() - clock.now()) < timedelta(seconds=1)
+    assert timezone.now() - clock.now() > timedelta(hours=12)  # the patch ends with the block
+
+    # A visit not yet past is not reached: the clock stops at the real now (the demo then moves the visit to now).
+    assert not clock.reach(timezone.now() + timedelta(hours=1))
+    assert abs(timezone.now() - clock.now()) < timedelta(seconds=1)
+    clock.advance(working_days=5)
+    assert clock.now() <= timezone.now()
