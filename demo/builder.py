@@ -3,6 +3,10 @@ distributed, and orders standing in every stage — each moved there by the same
 calls (payments through the sandbox webhook path, visits through the technician services).
 
 Idempotent: each demo order has a fixed number (DEMO01 ...); one that exists is left as it is.
+
+An order's earlier stages are acted out in the store's past working days (demo.clock), so its finished stages
+took believable times (measuring a few hours, design a few days); its current stage is reached a day or more ago
+and what is done in it (a booking, a check-in, a submitted design) is done at the real now.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import io
 import uuid
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -20,6 +25,7 @@ from django.utils import timezone
 from PIL import Image
 
 from core.errors import Conflict
+from demo.clock import HistoryClock
 from fieldwork import services as field
 from payments.models import Installment
 from payments.services import installment_pay, sandbox_checkout_complete
@@ -29,6 +35,13 @@ from vouchers.services import voucher_code, voucher_redeem
 from workflows import services as wf
 from workflows.models import Appointment, ServiceOrder, TemplateVersion, WorkflowTemplate
 from workflows.reference import BUILT_IN_APPLIANCE, CUSTOM_WARDROBE, LARGE_APPLIANCE
+
+REFERENCE = {"wardrobe": CUSTOM_WARDROBE, "appliance": LARGE_APPLIANCE, "built_in": BUILT_IN_APPLIANCE}
+# How the demo's past goes (Driver.step, on demo.clock): the consumer pays 90 minutes after being asked and books a
+# visit 20 minutes after it can (the first free window); the technician checks in 5 minutes into the window and out
+# 10 minutes before its end; the store delivers an off-site stage 30 minutes after it can start (a design two
+# working days later); the consumer approves it the next working day.
+OFF_SITE_WORK_DAYS = {"design": 2}
 
 HOMES = [
     ("18 Lane 500 Wuyuan Road, Xuhui District, Shanghai", Decimal("31.214300"), Decimal("121.437800")),
@@ -91,6 +104,11 @@ class Driver:
     order: ServiceOrder
     manager: object
     technician: object
+    clock: HistoryClock | None = None  # set while the order's past is acted out
+
+    def wait(self, *, minutes: int = 0, working_days: int = 0) -> None:
+        if self.clock is not None:
+            self.clock.advance(minutes=minutes, working_days=working_days)
 
     def refresh(self) -> str:
         self.order.refresh_from_db()
@@ -116,7 +134,8 @@ class Driver:
             return appt  # the preferred technician is busy then: the booked one goes
 
     def check_in(self, appt) -> None:
-        _move_to_today(appt, minutes_from_now=-10)
+        if self.clock is None or not self.clock.reach(appt.window_start + timedelta(minutes=5)):
+            _move_to_today(appt, minutes_from_now=-10)
         field.job_check_in(
             technician=appt.technician,
             job_id=appt.pk,
@@ -129,6 +148,8 @@ class Driver:
 
     def finish_visit(self, appt, code: str) -> None:
         definition, technician = appt.stage.definition, appt.technician
+        if self.clock is not None:
+            self.clock.reach(max(appt.window_end - timedelta(minutes=10), timezone.now()))
         voucher = Voucher.objects.filter(stage=appt.stage, state="issued").first()
         if voucher is not None:
             voucher_redeem(code=voucher_code(voucher), actor=technician, job_id=appt.pk)
@@ -165,32 +186,60 @@ class Driver:
         state = self.refresh()
         code, _, sub = state.partition(":")
         if state == "closing" or sub == "waiting_payment":
+            self.wait(minutes=90)
             self.pay_due()
         elif sub == "ready" and self.order.current_stage.definition.requires_appointment:
+            self.wait(minutes=20)
             self.book(code)
         elif sub == "scheduled":
             self.check_in(self.order.appointments.get(stage__definition__code=code, state="booked"))
         elif sub == "in_progress" and self.order.current_stage.definition.requires_appointment:
             self.finish_visit(self.order.appointments.get(stage__definition__code=code, state="checked_in"), code)
         elif sub == "ready":
+            self.wait(minutes=30, working_days=OFF_SITE_WORK_DAYS.get(code, 0))
             self.submit_and_approve(code, approve=False)
         elif sub == "awaiting_approval":
+            self.wait(working_days=1)
             wf.stage_approve(stage=self.order.current_stage, actor=self.order.consumer)
         else:
             raise RuntimeError(f"demo cannot move an order at {state}")
 
-    def run_to(self, target: str) -> None:
+    def run_to(self, target: str, *, clock: HistoryClock | None = None) -> None:
+        """Step to `target`: on `clock` while the order is in a stage before the target's, then at the real now."""
+        current = _target_stage(target)
         for _ in range(40):
-            if self.refresh() == target:
+            state = self.refresh()
+            self.clock = clock if state.partition(":")[0] != current else None
+            if state == target:
                 if target.endswith(":scheduled"):
                     # Parked before its visit: the visit is today, so a technician trying the API can check in.
                     _park_today(self.order.appointments.get(state="booked"))
                 return
-            if target == "cancelled" and self.order.state == "design:ready":
-                wf.order_cancel(order=self.order, actor=self.manager, reason="The consumer is moving abroad.")
-                continue
-            self.step()
+            with self.clock.applied() if self.clock else nullcontext():
+                if target == "cancelled" and state == "design:ready":
+                    wf.order_cancel(order=self.order, actor=self.manager, reason="The consumer is moving abroad.")
+                    continue
+                self.step()
         raise RuntimeError(f"demo order {self.order.number} did not reach {target} (at {self.order.state})")
+
+
+def _target_stage(target: str) -> str:
+    """The stage an order stopped at `target` is in (a cancelled demo order was cancelled in its design)."""
+    return {"cancelled": "design"}.get(target, target.partition(":")[0])
+
+
+def _history_days(stages: list[dict], target: str) -> int:
+    """Working days the stages before the target's take in the demo's past (demo.clock), and one to spare: a visit,
+    or a step past closing time, moves to the next working day."""
+    days = 1
+    for stage in stages:
+        if stage["code"] == _target_stage(target):
+            break
+        if stage.get("requires_appointment"):
+            days += 1
+        else:
+            days += OFF_SITE_WORK_DAYS.get(stage["code"], 0) + (1 if stage.get("requires_approval") else 0)
+    return days
 
 
 def _technician_free(technician_id, start, end, *, exclude_pk=None) -> bool:
@@ -224,7 +273,8 @@ def _orders(specs, templates, store, users, manager, technician, created):
         if ServiceOrder.objects.filter(number=number).exists():
             continue
         address, lat, lng = HOMES[i % len(HOMES)]
-        with transaction.atomic():
+        clock = HistoryClock(store, working_days_ago=_history_days(REFERENCE[key]["stages"], target))
+        with clock.applied(), transaction.atomic():
             order = wf.order_create(
                 template=templates[key],
                 store=store,
@@ -238,7 +288,7 @@ def _orders(specs, templates, store, users, manager, technician, created):
             )
             ServiceOrder.objects.filter(pk=order.pk).update(number=number)
             order.refresh_from_db()
-        Driver(order=order, manager=manager, technician=technician).run_to(target)
+        Driver(order=order, manager=manager, technician=technician).run_to(target, clock=clock)
         created.append(order)
 
 
