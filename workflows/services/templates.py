@@ -114,6 +114,8 @@ def template_problems(stages: list[StageDefinition], *, merchant_id: int | None 
         add(None, "stages", _("A workflow needs at least one stage."))
         return problems
     seen: set[str] = set()
+    # One look at the brand's list for every stage's required skill.
+    unknown_skills = set(Skill.unknown(merchant_id, [st.required_skill for st in stages])) if merchant_id else set()
     for st in stages:
         c = {"code": st.code}
         if st.code in seen:
@@ -144,7 +146,7 @@ def template_problems(stages: list[StageDefinition], *, merchant_id: int | None 
         elif len({i.strip() for i in st.checklist}) != len(st.checklist):
             # The technician ticks items by their text: two alike could never be told apart.
             add(st, "checklist", _("Checklist of stage '%(code)s' lists an item more than once.") % c)
-        if merchant_id is not None and st.required_skill and Skill.unknown(merchant_id, [st.required_skill]):
+        if st.required_skill in unknown_skills:
             add(st, "required_skill", _("Stage '%(code)s' requires '%(skill)s', which is not among the brand's "
                                         "skills.") % {**c, "skill": st.required_skill})
     shares = [st.payment_share for st in stages if st.payment_share is not None]
