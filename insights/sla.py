@@ -143,9 +143,19 @@ def _mark_no_show(appointment_id: int) -> Callable[[ServiceOrder], None]:
     return run
 
 
+def booked_past_window(now: datetime) -> QuerySet[Appointment]:
+    """Visits still booked whose window has ended: one range of the (state, window_end) index and no join. Joined
+    to the orders and breaches, PostgreSQL's planner (which cannot know that booked visits lie mostly ahead) hashed
+    every active order and every no-show breach on each scan: 35 ms at 10^5 orders, growing with history."""
+    # `state` too: a model with an FSM field reads its state when built (a deferred one costs a query per row).
+    return (Appointment.objects.filter(state=Appointment.State.BOOKED, window_end__lt=now)
+            .only("pk", "window_end", "state"))
+
+
 def scan_no_show(now: datetime, batch_size: int) -> int:
     found = 0
-    for batch in _keyset(no_show_candidates(now), batch_size, by="window_end"):
+    for page in _keyset(booked_past_window(now), batch_size, by="window_end"):
+        batch = no_show_candidates(now).filter(pk__in=[a.pk for a in page]).order_by("window_end", "pk")
         for appt in batch:
             due_at = appt.window_end + timedelta(minutes=appt.stage.definition.arrival_tolerance_minutes)
             if due_at >= now:

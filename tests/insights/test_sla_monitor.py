@@ -183,6 +183,32 @@ def test_candidate_query_count_does_not_grow_with_history(store, consumer, order
         sla_scan(now=now)
 
 
+def test_visits_within_their_tolerance_cost_statements_per_page_not_per_visit(
+        store, consumer, order, technician, django_assert_max_num_queries):
+    """Booked visits whose window has ended but whose arrival tolerance has not are read on every scan (work in
+    flight): per page of them, the page and their stages' tolerances (two statements), whatever their number."""
+    now = timezone.now()
+    costs = []
+    for extra in (2, 7):
+        for _ in range(extra):
+            _appointment(make_order(store=store, consumer=consumer), "measuring", technician,
+                         window_end=now - timedelta(minutes=5))
+        with django_assert_max_num_queries(4 + 2 * 2 + 1) as ctx:  # the other scans, two pages of 5, the empty one
+            assert sla_scan(now=now, batch_size=5)[Kind.NO_SHOW] == 0
+        costs.append(len(ctx.captured_queries))
+    assert costs[0] < costs[1] <= costs[0] + 2  # 2 visits: one page; 9: two pages
+
+
+def test_a_visit_left_booked_on_a_completed_order_is_no_no_show(order, technician):
+    now = timezone.now()
+    appt = _appointment(order, "measuring", technician, window_end=now - timedelta(hours=3))
+    order.status, order.completed_at = order.Status.COMPLETED, now - timedelta(hours=1)
+    order.save(update_fields=["status", "completed_at"])
+    assert sla_scan(now=now)[Kind.NO_SHOW] == 0
+    appt.refresh_from_db()
+    assert appt.state == Appointment.State.BOOKED and not SlaBreach.objects.exists()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_scans_at_once_record_each_breach_once(order):
