@@ -7,9 +7,10 @@ day (site time zone), merchant and store, in `DayFigure` (figure "orders"): the 
 completed and those cancelled *as of* the roll-up's moment `rolled_until` (finished before it); active is the rest.
 
 - The job (`roll_orders`, called by `insights.rollups.roll` in its transaction) rolls the creation days it rolls
-  anyway (the recent ones), and recounts the older creation days of the orders that finished since the previous
-  run's `rolled_until` (less INSIGHTS_ROLLUP_MARGIN_MINUTES, for a transaction committed late), replacing their
-  rows: an order created months ago and completed today moves its creation day's figures at the next run.
+  anyway (the recent ones), and recounts the older creation days, store by store, of the orders that finished since
+  the previous run's `rolled_until` (less INSIGHTS_ROLLUP_MARGIN_MINUTES, for a transaction committed late),
+  replacing their rows: an order created months ago and completed today moves its creation day's figures at the
+  next run. A recount (not an increment) is idempotent and mends a late commit within the margin.
 - A request (`orders_summary`) takes the rolled creation days inside the window (read with the other figures by
   insights.rollups.window_figures, or by one grouped query of its own), and in one statement over the orders adds
   the orders of those days that finished at or after `rolled_until` (the partial indexes on `completed_at` and
@@ -61,29 +62,31 @@ def creation_rows(orders: QuerySet, start: datetime | None, end: datetime | None
     return rows
 
 
-def changed_days(since: datetime, before: datetime) -> list[date]:
-    """The creation days (site time zone) of the orders created before `before` that finished at or after `since`."""
+def changed_groups(since: datetime, before: datetime) -> list[tuple[date, int]]:
+    """The (creation day in the site's time zone, store) of the orders created before `before` that finished at or
+    after `since`."""
     return sorted(ServiceOrder.objects.filter(_finished_since(since), created_at__lt=before)
                   .annotate(d=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
-                  .order_by().values_list("d", flat=True).distinct())
+                  .order_by().values_list("d", "store_id").distinct())
 
 
-def roll_orders(rows: Rows, since: date | None, until: datetime, previous: datetime | None) -> list[date]:
+def roll_orders(rows: Rows, since: date | None, until: datetime, previous: datetime | None) -> list:
     """In insights.rollups.roll's transaction (which replaces the rows of the days from `since` with `rows`): add the
-    orders created from `since` to `until`, and recount the earlier creation days of the orders that finished since
-    the `previous` run (less the margin), replacing their rows. Returns the days recounted."""
+    orders created from `since` to `until`, and recount the earlier creation days, store by store, of the orders
+    that finished since the `previous` run (less the margin), replacing their rows. Returns the (day, store) pairs
+    recounted: about one per order finished since, each read through the (store, created_at) index."""
     creation_rows(ServiceOrder.objects.all(), day_start(since) if since else None, until, as_of=until, rows=rows)
     if since is None or previous is None:
         return []
     margin = timedelta(minutes=setting("INSIGHTS_ROLLUP_MARGIN_MINUTES"))
-    days = changed_days(previous - margin, day_start(since))
-    if days:
-        DayFigure.objects.filter(figure=FIGURE, day__in=days).delete()
-        created = Q()
-        for day in days:
-            created |= Q(created_at__gte=day_start(day), created_at__lt=day_start(day + timedelta(days=1)))
+    groups = changed_groups(previous - margin, day_start(since))
+    if groups:
+        DayFigure.objects.filter(reduce(operator.or_, (Q(day=day, store_id=store) for day, store in groups)),
+                                 figure=FIGURE).delete()
+        created = reduce(operator.or_, (Q(store_id=store, created_at__gte=day_start(day),
+                                          created_at__lt=day_start(day + timedelta(days=1))) for day, store in groups))
         creation_rows(ServiceOrder.objects.filter(created), None, None, as_of=until, rows=rows)
-    return days
+    return groups
 
 
 def _either(*parts: Q | None) -> Q | None:
