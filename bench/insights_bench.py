@@ -111,7 +111,9 @@ def measure(repeat: int, prefix: str) -> dict:
                  lambda u=user: rollups.window_figures(metrics_scope(user=u, date_to=timezone.now()),
                                                        scoped_orders(metrics_scope(user=u)))),
                 ("stage durations (percentiles live)", lambda s=scope, f=figures: stage_duration_metrics(s, f)),
-                ("orders by status (live)", lambda s=scope: orders_summary(s)),
+                ("orders by status (alone: rolled days + live rest)", lambda s=scope: orders_summary(s)),
+                ("orders by status (with the rolled figures, as the API)",
+                 lambda s=scope, f=figures: orders_summary(s, f)),
                 *((f"{name} (live, its app's figure)", lambda s=scope, f=figure: f(scoped_orders(s).values("pk"),
                                                                                    None, None))
                   for name, figure in hooks.order_figures().items())):

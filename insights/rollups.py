@@ -19,9 +19,10 @@ computed from the sums, so summing days gives exactly what summing rows gives.
   roll-up runs. With a technician filter, or a time zone other than the one days were rolled in, the whole window
   is read live.
 
-Not rolled up (computed live by insights.selectors, as before): the duration percentiles (p50/p90 need every
-duration), the order counts by status (a snapshot of each order's status now) and the money figures other apps
-register (the payments app's ledger sums and open installments).
+The orders by status (created in the window, counted by their status now) are rolled per creation day by
+insights.order_counts, called from `roll()`. Not rolled up (computed live by insights.selectors, as before): the
+duration percentiles (p50/p90 need every duration) and the money figures other apps register (the payments app's
+ledger sums and open installments).
 """
 
 from __future__ import annotations
@@ -181,6 +182,26 @@ def _split(start: datetime | None, end: datetime | None, until: datetime | None)
     return (lo, last_day), live
 
 
+def window_split(scope) -> tuple:
+    """The roll-up's moment (None: read all live, for a technician filter or a time zone other than the site's),
+    and the scope's window split by `_split`: (until, rolled days, live ranges)."""
+    live_only = scope.technician is not None or timezone.get_current_timezone_name() != settings.TIME_ZONE
+    until = None if live_only else rolled_until()
+    return (until, *_split(scope.start, scope.end, until))
+
+
+def rolled_days(scope, days: tuple):
+    """The DayFigure rows of the rolled `days` (first or None, last) that the scope's user sees, in its filters."""
+    qs = visible_to(DayFigure.objects.all(), scope.user).filter(day__lte=days[1])
+    if days[0] is not None:
+        qs = qs.filter(day__gte=days[0])
+    if scope.merchant is not None:
+        qs = qs.filter(merchant=scope.merchant)
+    if scope.store is not None:
+        qs = qs.filter(store=scope.store)
+    return qs
+
+
 @dataclass
 class Figures:
     """A window's components summed three ways: in all (`totals`), per day (the check-ins' total and on-time counts,
@@ -189,6 +210,8 @@ class Figures:
     totals: dict = field(default_factory=dict)
     by_day: dict = field(default_factory=lambda: defaultdict(dict))
     by_store: dict = field(default_factory=lambda: defaultdict(dict))
+    # How the window was split: the roll-up's moment (None: all live), the rolled days read and the live ranges.
+    split: tuple | None = None
 
     def count(self, figure: str, key: str) -> int:
         return self.totals.get((figure, key), [0])[0]
@@ -212,18 +235,9 @@ def window_figures(scope, orders) -> Figures:
     DayFigure (three grouped queries, whatever the number of orders), the rest from the live rows."""
     tz = timezone.get_current_timezone()
     figures = Figures()
-    if scope.technician is not None or timezone.get_current_timezone_name() != settings.TIME_ZONE:
-        days, live = None, [(scope.start, scope.end)]
-    else:
-        days, live = _split(scope.start, scope.end, rolled_until())
+    figures.split = _until, days, live = window_split(scope)
     if days is not None:
-        qs = visible_to(DayFigure.objects.all(), scope.user).filter(day__lte=days[1])
-        if days[0] is not None:
-            qs = qs.filter(day__gte=days[0])
-        if scope.merchant is not None:
-            qs = qs.filter(merchant=scope.merchant)
-        if scope.store is not None:
-            qs = qs.filter(store=scope.store)
+        qs = rolled_days(scope, days)
         summed = {"c": Sum("count"), "t": Sum("total")}
         for r in qs.values("figure", "key").order_by().annotate(**summed):
             figures.add(None, None, r["figure"], r["key"], r["c"], r["t"])
@@ -252,6 +266,9 @@ def roll(until: datetime, since: date | None = None) -> int:
             old = old.filter(day__gte=since)
         old.delete()
         rows = live_rows(ServiceOrder.objects.all(), day_start(since) if since else None, until)
+        from insights import order_counts  # builds on this module: the orders by status per creation day
+
+        order_counts.roll_orders(rows, since, until, state.rolled_until if state else None)
         DayFigure.objects.bulk_create(
             [DayFigure(day=d, merchant_id=m, store_id=s, figure=f, key=k, count=c, total=t)
              for (d, m, s, f, k), (c, t) in rows.items()], batch_size=2000)

@@ -3,8 +3,9 @@
 Every figure is computed over the caller's visible orders (tenancy.scoping). Arrivals, stage counts and averages,
 rework and breaches are sums of additive components per day and store (insights.rollups): the finished days of the
 window from the periodic roll-up, the rest of the window from the live rows, so the figures are exactly those of
-summing the rows. The duration percentiles, the orders by status and the figures other apps register are one
-database aggregate each over the live rows. Each figure is dated by its own fact:
+summing the rows; so are the orders by status (insights.order_counts: per creation day, corrected by the orders
+finished since the roll-up). The duration percentiles and the figures other apps register are one database
+aggregate each over the live rows. Each figure is dated by its own fact:
 
 - arrivals (on-time rate, check-ins outside the radius): the "job.checked_in" event's time;
 - stage durations and rework rounds: the stage's completion time (duration = completed_at - entered_at,
@@ -41,7 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound, PermissionDeniedError
-from insights import rollups
+from insights import order_counts, rollups
 from insights.conf import setting
 from insights.models import SlaBreach
 from tenancy import policy
@@ -288,7 +289,7 @@ def metrics_for_scope(scope: MetricsScope) -> dict:
             "from": scope.start.isoformat() if scope.start else None,
             "to": scope.end.isoformat() if scope.end else None,
         },
-        "orders": orders_summary(scope),
+        "orders": orders_summary(scope, figures),
         "arrivals": arrival_metrics(scope, figures),
         "arrivals_by_day": arrivals_by_day(scope, figures),
         "stage_durations": stage_duration_metrics(scope, figures),
@@ -299,14 +300,10 @@ def metrics_for_scope(scope: MetricsScope) -> dict:
     }
 
 
-def orders_summary(scope: MetricsScope) -> dict:
-    agg = scoped_orders(scope).filter(scope.period("created_at")).aggregate(
-        created=Count("pk"),
-        active=Count("pk", filter=Q(status=ServiceOrder.Status.ACTIVE)),
-        completed=Count("pk", filter=Q(status=ServiceOrder.Status.COMPLETED)),
-        cancelled=Count("pk", filter=Q(status=ServiceOrder.Status.CANCELLED)),
-    )
-    return agg
+def orders_summary(scope: MetricsScope, figures: rollups.Figures | None = None) -> dict:
+    """The orders created in the window by their status now: rolled creation days and the live rest
+    (insights.order_counts)."""
+    return order_counts.orders_summary(scope, scoped_orders(scope), figures)
 
 
 def orders_at_risk(scope: MetricsScope, *, now: datetime | None = None, hours: int | None = None,
