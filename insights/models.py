@@ -222,3 +222,25 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rolled until {self.rolled_until}"
+
+
+class DayHistogram(models.Model):
+    """The durations of one day's done stages of one stage code, merchant and store, as counts per fixed log-spaced
+    bucket (insights.histograms): {"bucket index": count}, so a row's size is bounded by the number of buckets, not
+    by the number of orders. Written by the periodic roll-up beside DayFigure; the approximate p50/p90 of a window
+    are interpolated from the merged buckets."""
+
+    day = models.DateField()
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=60)  # the stage code
+    counts = models.JSONField(default=dict)
+
+    tenant_scope = TenantScope(merchant="merchant", store="store")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "merchant", "store", "code"], name="one_day_histogram")]
+        indexes = [models.Index(fields=["merchant", "day"]), models.Index(fields=["store", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.store_id} {self.code}"

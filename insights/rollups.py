@@ -19,9 +19,9 @@ computed from the sums, so summing days gives exactly what summing rows gives.
   roll-up runs. With a technician filter, or a time zone other than the one days were rolled in, the whole window
   is read live.
 
-Not rolled up (computed live by insights.selectors, as before): the duration percentiles (p50/p90 need every
-duration), the order counts by status (a snapshot of each order's status now) and the money figures other apps
-register (the payments app's ledger sums and open installments).
+The duration percentiles are rolled up as per-day histograms by insights.histograms, in the same transaction. Not
+rolled up (computed live by insights.selectors, as before): the order counts by status (a snapshot of each order's
+status now) and the money figures other apps register (the payments app's ledger sums and open installments).
 """
 
 from __future__ import annotations
@@ -255,6 +255,8 @@ def roll(until: datetime, since: date | None = None) -> int:
         DayFigure.objects.bulk_create(
             [DayFigure(day=d, merchant_id=m, store_id=s, figure=f, key=k, count=c, total=t)
              for (d, m, s, f, k), (c, t) in rows.items()], batch_size=2000)
+        from insights.histograms import roll_histograms  # the duration percentiles' buckets (needs this module)
+        roll_histograms(since, until)
         RollupState.objects.update_or_create(pk=state.pk if state else None,
                                              defaults={"rolled_until": until, "rolled_at": timezone.now()})
         return len(rows)
