@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connections
-from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef
+from django.db.models import Count, Exists, F, Func, IntegerField, Max, OuterRef, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -83,9 +82,30 @@ def _binned(qs, **group):
         n=Count("pk"))
 
 
+def _latest(qs, *bounds: date) -> list[dict]:
+    """For each bound, {(merchant, store, code): cumulative counts} of the latest row on or before it of each
+    (merchant, store, stage code) of `qs` (two queries, whatever the number of days)."""
+    groups = list(qs.values("merchant", "store", "code").order_by().annotate(
+        **{f"d{i}": Max("day", filter=Q(day__lte=bound)) for i, bound in enumerate(bounds)}))
+    wanted = [{(g["merchant"], g["store"], g["code"]): g[f"d{i}"] for g in groups if g[f"d{i}"]}
+              for i in range(len(bounds))]
+    days = {d for w in wanted for d in w.values()}
+    found = [{} for _ in bounds]
+    if days:
+        for m, st, code, day, cumulative in qs.filter(
+                day__in=days, store__in={g["store"] for g in groups}).values_list(
+                "merchant", "store", "code", "day", "cumulative"):
+            for i, w in enumerate(wanted):
+                if w.get((m, st, code)) == day:
+                    found[i][(m, st, code)] = cumulative
+    return found
+
+
 def roll_histograms(since: date | None, until: datetime) -> int:
     """Replace the histograms of the days from `since` (None: from the beginning) to until's day with the stages done
-    before `until` (called by insights.rollups.roll, in its transaction). Returns the number of rows."""
+    before `until` (called by insights.rollups.roll, in its transaction), each row's cumulative counts continuing
+    from the latest row before `since`. Returns the number of rows."""
+    base = _latest(DayHistogram.objects.all(), since - timedelta(days=1))[0] if since is not None else {}
     old = DayHistogram.objects.filter(day__lte=rollups._local_day(until))
     if since is not None:
         old = old.filter(day__gte=since)
@@ -95,32 +115,30 @@ def roll_histograms(since: date | None, until: datetime) -> int:
     tz = timezone.get_default_timezone()
     for r in _binned(qs, d=TruncDate("completed_at", tzinfo=tz), m=F("order__merchant_id"), s=F("order__store_id")):
         rows[(r["d"], r["m"], r["s"], r["code"])][str(r["b"])] = r["n"]
-    DayHistogram.objects.bulk_create([DayHistogram(day=d, merchant_id=m, store_id=s, code=code, counts=counts)
-                                      for (d, m, s, code), counts in rows.items()], batch_size=2000)
-    return len(rows)
+    made = []
+    running = {group: Counter(counts) for group, counts in base.items()}
+    for (d, m, s, code), counts in sorted(rows.items()):
+        total = running.setdefault((m, s, code), Counter())
+        total.update(counts)
+        made.append(DayHistogram(day=d, merchant_id=m, store_id=s, code=code, counts=counts, cumulative=dict(total)))
+    DayHistogram.objects.bulk_create(made, batch_size=2000)
+    return len(made)
 
 
 def _rolled(scope, days) -> dict[str, Counter]:
-    """The rolled days' histograms of the scope, merged per stage code in the database (one query)."""
-    qs = visible_to(DayHistogram.objects.all(), scope.user).filter(day__lte=days[1])
-    if days[0] is not None:
-        qs = qs.filter(day__gte=days[0])
+    """The rolled days' histograms of the scope per stage code: the cumulative counts on the window's last rolled day
+    less those before its first, per merchant, store and stage code (three queries, whatever the number of days)."""
+    qs = visible_to(DayHistogram.objects.all(), scope.user)
     if scope.merchant is not None:
         qs = qs.filter(merchant=scope.merchant)
     if scope.store is not None:
         qs = qs.filter(store=scope.store)
-    qs = qs.values("code", "counts")
-    connection = connections[qs.db]
-    sql, params = qs.query.get_compiler(qs.db).as_sql()
-    each, value = (("jsonb_each_text(h.counts)", "j.value::bigint") if connection.vendor == "postgresql"
-                   else ("json_each(h.counts)", "j.value"))
+    first, last = days
+    upto, before = _latest(qs, last, first - timedelta(days=1)) if first is not None else (_latest(qs, last)[0], {})
     merged: dict[str, Counter] = defaultdict(Counter)
-    with connection.cursor() as cursor:
-        # Only constants and Django's own compiled SQL are formatted in; the values stay parameters.
-        cursor.execute(f"SELECT h.code, j.key, SUM({value}) FROM ({sql}) h, {each} j "  # noqa: S608
-                       "GROUP BY h.code, j.key", params)
-        for code, bucket, n in cursor.fetchall():
-            merged[code][int(bucket)] += int(n)
+    for group, cumulative in upto.items():
+        merged[group[2]].update({int(b): n for b, n in cumulative.items()})
+        merged[group[2]].subtract({int(b): n for b, n in before.get(group, {}).items()})
     return merged
 
 
