@@ -244,7 +244,9 @@ class DayHistogram(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "merchant", "store", "code"], name="one_day_histogram")]
-        indexes = [models.Index(fields=["merchant", "day"]), models.Index(fields=["store", "code", "day"])]
+        # The latest day per merchant, store and stage code (insights.histograms._latest) from the index alone.
+        indexes = [models.Index(fields=["merchant", "store", "code", "day"], name="insights_dayhist_group_idx"),
+                   models.Index(fields=["store", "code", "day"], name="insights_dayhist_store_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.store_id} {self.code}"
