@@ -10,15 +10,17 @@ sqrt(1.05) - 1 = 2.47 % of the true value, and so is any interpolation between t
 rounded to 0.1 s.
 
 - `roll_histograms(since, until)` runs inside the roll-up's transaction (insights.rollups.roll): it replaces the
-  `DayHistogram` rows (one per day, merchant, store and stage code, holding {bucket: count}) of the days it rolls,
-  from one grouped query (day, merchant, store, stage code, bucket), so a row's size is bounded by the number of
-  buckets, not by the number of orders.
+  `DayHistogram` rows (one per day, merchant, store and stage code, holding that day's {bucket: count} and the
+  running total of every day up to it) of the days it rolls, from one grouped query (day, merchant, store, stage
+  code, bucket), the running totals continuing from the latest row before them; a row's size is bounded by the
+  number of buckets, not by the number of orders.
 - `window_percentiles(scope, orders)` is what a request reads: the window is split as insights.rollups'
-  `window_figures` splits it; the rolled days' histograms are merged in the database (one grouped query over the
-  rows' JSON: jsonb_each_text on PostgreSQL, json_each on SQLite) and the live rest is binned into the same buckets
-  by one grouped query per live range, then the buckets are added up per stage code. With a technician filter or a
-  time zone other than the site's the whole window is live, and binned the same way (so the figure means the same
-  thing, with the same bound, whatever the filters).
+  `window_figures` splits it; the rolled days' histogram per merchant, store and stage code is the running total on
+  the window's last rolled day less the one before its first (two queries: the latest days, then those rows, however
+  many days the window spans), and the live rest is binned into the same buckets by one grouped query per live
+  range; then the buckets are added up per stage code. With a technician filter or a time zone other than the
+  site's the whole window is live, and binned the same way (so the figure means the same thing, with the same
+  bound, whatever the filters).
 """
 
 from __future__ import annotations
