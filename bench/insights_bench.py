@@ -14,7 +14,8 @@ bench_admin, bench_manager); with --keep it measures the database as it is. Then
 - the SLA scan in its steady state (`insights.sla.sla_scan` with nothing new to record, what runs every 5 minutes;
   one scan first records what the clock made due since the data was generated);
 - `GET /api/v1/platform/metrics/` (Django's test client, in-process) and, separately, its parts (the rolled figures:
-  days from the roll-up plus the live rest; the duration percentiles; the orders by status; each app's figure), as the
+  days from the roll-up plus the live rest; the duration percentiles from the rolled histograms plus the live rest,
+  and the exact percentile_cont they replaced, for comparison; the orders by status; each app's figure), as the
   platform operator (every order), the merchant admin (the brand: here the one merchant, so every order too) and
   the manager of one store (1 of 20).
 
@@ -55,11 +56,44 @@ def timed(label: str, fn, repeat: int) -> dict:
             "queries": queries}
 
 
+def _exact(scope) -> list:
+    """The exact p50/p90 per stage code as the metrics computed them before ADR 0007 (percentile_cont over every done
+    stage of the window), to compare with the approximate ones in the same run."""
+    from django.db.models import Aggregate, DurationField
+
+    from insights.histograms import done_stages
+    from insights.rollups import DURATION
+    from insights.selectors import scoped_orders
+
+    class PercentileCont(Aggregate):
+        function = "percentile_cont"
+        template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    qs = done_stages(scoped_orders(scope), scope.start, scope.end, scope.technician)
+    return list(qs.values("definition__code").order_by("definition__code").annotate(
+        p50=PercentileCont(DURATION, fraction="0.5", output_field=DurationField()),
+        p90=PercentileCont(DURATION, fraction="0.9", output_field=DurationField())))
+
+
+def _error(scope) -> float:
+    """The largest relative error of the approximate p50/p90 against the exact ones (ADR 0007 states 2.5 %)."""
+    from insights import histograms
+    from insights.selectors import scoped_orders
+
+    approximate = histograms.window_percentiles(scope, scoped_orders(scope))
+    worst = 0.0
+    for r in _exact(scope):
+        for p, key in ((0.5, "p50"), (0.9, "p90")):
+            exact = r[key].total_seconds()
+            worst = max(worst, abs(approximate[r["definition__code"]][p] - exact) / exact if exact else 0.0)
+    return round(worst, 4)
+
+
 def measure(repeat: int, prefix: str) -> dict:
     from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from insights import rollups
+    from insights import histograms, rollups
     from insights.selectors import (
         metrics_scope,
         orders_summary,
@@ -110,7 +144,11 @@ def measure(repeat: int, prefix: str) -> dict:
                 ("rolled figures, window up to now (?to=now)",
                  lambda u=user: rollups.window_figures(metrics_scope(user=u, date_to=timezone.now()),
                                                        scoped_orders(metrics_scope(user=u)))),
-                ("stage durations (percentiles live)", lambda s=scope, f=figures: stage_duration_metrics(s, f)),
+                ("stage durations (counts, averages, p50/p90)",
+                 lambda s=scope, f=figures: stage_duration_metrics(s, f)),
+                ("duration percentiles (histograms: rolled days + live rest)",
+                 lambda s=scope: histograms.window_percentiles(s, scoped_orders(s))),
+                ("exact percentile_cont, live (before ADR 0007; for comparison)", lambda s=scope: _exact(s)),
                 ("orders by status (alone: rolled days + live rest)", lambda s=scope: orders_summary(s)),
                 ("orders by status (with the rolled figures, as the API)",
                  lambda s=scope, f=figures: orders_summary(s, f)),
@@ -118,6 +156,9 @@ def measure(repeat: int, prefix: str) -> dict:
                                                                                    None, None))
                   for name, figure in hooks.order_figures().items())):
             results["rows"].append(timed(f"  of which {part}", fn, repeat))
+        error = _error(scope)
+        print(f"  p50/p90 from the histograms vs exact ({who}): largest relative error {error:.4f}", flush=True)
+        results.setdefault("percentile_error", {})[who] = error
     return results
 
 

@@ -77,6 +77,9 @@ class PlatformMetricsApi(APIView):
     """On-time arrival, check-ins outside the radius, stage duration percentiles, SLA breaches, rework
     rounds and money (paid, refunded, outstanding), over the caller's visible orders.
 
+    `stage_durations[].p50_seconds` / `p90_seconds` are approximate: within 2.5 % of the exact continuous
+    percentile (interpolated from histograms with 5 %-wide log-spaced buckets; ADR 0007).
+
     Operators see every merchant; a merchant admin its merchant; a store manager its stores. Technicians
     and consumers get 403; merchants whose tier has no metrics get 403 `tier_limit`. A merchant, store
     or technician filter the caller may not see answers 404.

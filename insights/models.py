@@ -222,3 +222,31 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rolled until {self.rolled_until}"
+
+
+class DayHistogram(models.Model):
+    """The durations of one day's done stages of one stage code, merchant and store, as counts per fixed log-spaced
+    bucket (insights.histograms): {"bucket index": count}, so a row's size is bounded by the number of buckets, not
+    by the number of orders. Written by the periodic roll-up beside DayFigure; the approximate p50/p90 of a window
+    are interpolated from the window's buckets."""
+
+    day = models.DateField()
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=60)  # the stage code
+    counts = models.JSONField(default=dict)  # this day's
+    # This day's and every earlier day's of the same merchant, store and stage code, so that a window's histogram is
+    # the cumulative counts on its last day less those before its first: two rows per store and stage code, whatever
+    # the number of days.
+    cumulative = models.JSONField(default=dict)
+
+    tenant_scope = TenantScope(merchant="merchant", store="store")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "merchant", "store", "code"], name="one_day_histogram")]
+        # The latest day per merchant, store and stage code (insights.histograms._latest) from the index alone.
+        indexes = [models.Index(fields=["merchant", "store", "code", "day"], name="insights_dayhist_group_idx"),
+                   models.Index(fields=["store", "code", "day"], name="insights_dayhist_store_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.store_id} {self.code}"

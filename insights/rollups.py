@@ -20,9 +20,9 @@ computed from the sums, so summing days gives exactly what summing rows gives.
   is read live.
 
 The orders by status (created in the window, counted by their status now) are rolled per creation day by
-insights.order_counts, called from `roll()`. Not rolled up (computed live by insights.selectors, as before): the
-duration percentiles (p50/p90 need every duration) and the money figures other apps register (the payments app's
-ledger sums and open installments).
+insights.order_counts, and the duration percentiles as per-day histograms by insights.histograms, both called from
+`roll()` in the same transaction. Not rolled up (computed live by insights.selectors, as before): the money figures
+other apps register (the payments app's ledger sums and open installments).
 """
 
 from __future__ import annotations
@@ -272,6 +272,8 @@ def roll(until: datetime, since: date | None = None) -> int:
         DayFigure.objects.bulk_create(
             [DayFigure(day=d, merchant_id=m, store_id=s, figure=f, key=k, count=c, total=t)
              for (d, m, s, f, k), (c, t) in rows.items()], batch_size=2000)
+        from insights.histograms import roll_histograms  # the duration percentiles' buckets (needs this module)
+        roll_histograms(since, until)
         RollupState.objects.update_or_create(pk=state.pk if state else None,
                                              defaults={"rolled_until": until, "rolled_at": timezone.now()})
         return len(rows)

@@ -4,8 +4,9 @@ Every figure is computed over the caller's visible orders (tenancy.scoping). Arr
 rework and breaches are sums of additive components per day and store (insights.rollups): the finished days of the
 window from the periodic roll-up, the rest of the window from the live rows, so the figures are exactly those of
 summing the rows; so are the orders by status (insights.order_counts: per creation day, corrected by the orders
-finished since the roll-up). The duration percentiles and the figures other apps register are one database
-aggregate each over the live rows. Each figure is dated by its own fact:
+finished since the roll-up). The duration percentiles come from per-day histograms the same way
+(insights.histograms). The figures other apps register are one database aggregate each over the live rows. Each
+figure is dated by its own fact:
 
 - arrivals (on-time rate, check-ins outside the radius): the "job.checked_in" event's time;
 - stage durations and rework rounds: the stage's completion time (duration = completed_at - entered_at,
@@ -15,24 +16,18 @@ aggregate each over the live rows. Each figure is dated by its own fact:
 - figures other apps register (workflows.hooks.register_order_figure; payments: money paid and refunded by
   the ledger entry's time, outstanding as a snapshot now), over the same orders and period.
 
-Percentiles (p50/p90, continuous, i.e. linear interpolation like `percentile_cont`):
-on PostgreSQL one query with the ordered-set aggregate `percentile_cont(p) WITHIN GROUP (ORDER BY
-duration)` grouped by stage code; elsewhere (SQLite) a count per stage code and then, per stage
-code and percentile, an ORDER BY duration + OFFSET query fetching the two neighbouring rows, which
-are interpolated. Both give the same numbers (tests run on both).
+Percentiles (p50/p90): approximate, within 2.5 % of the exact `percentile_cont`, interpolated from histograms of
+the durations with fixed log-spaced buckets: the rolled days' histograms plus the live rest of the window binned
+the same way (insights.histograms, ADR 0007).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import (
-    Aggregate,
     Count,
-    DurationField,
     Exists,
     OuterRef,
     Q,
@@ -42,7 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import NotFound, PermissionDeniedError
-from insights import order_counts, rollups
+from insights import histograms, order_counts, rollups
 from insights.conf import setting
 from insights.models import SlaBreach
 from tenancy import policy
@@ -53,22 +48,9 @@ from workflows import hooks
 from workflows.models import Appointment, ServiceOrder, StageInstance
 
 Role = User.Role
-PERCENTILES = (0.5, 0.9)
+PERCENTILES = histograms.PERCENTILES
 S = StageInstance.State
 OPEN_STAGE_STATES = (S.READY, S.SCHEDULED, S.IN_PROGRESS, S.AWAITING_APPROVAL, S.ESCALATED, S.WAITING_PAYMENT)
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's ordered-set aggregate percentile_cont(p) WITHIN GROUP (ORDER BY expr)."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    allow_distinct = False
-
-    def __init__(self, expression, fraction: float, **extra):
-        if not 0 <= fraction <= 1:
-            raise ValueError(_("fraction must be between 0 and 1"))
-        super().__init__(expression, fraction=repr(float(fraction)), **extra)
 
 
 @dataclass(frozen=True)
@@ -172,40 +154,6 @@ def arrivals_by_day(scope: MetricsScope, figures: rollups.Figures | None = None)
 
 
 # --- stage durations -----------------------------------------------------------------------------
-DURATION = rollups.DURATION
-
-
-def _done_stages(scope: MetricsScope) -> QuerySet[StageInstance]:
-    qs = StageInstance.objects.filter(
-        order__in=_order_ids(scope), state=S.DONE, entered_at__isnull=False, completed_at__isnull=False,
-    ).filter(scope.period("completed_at"))
-    if scope.technician is not None:
-        qs = qs.filter(Exists(Appointment.objects.filter(stage=OuterRef("pk"), technician=scope.technician)))
-    return qs
-
-
-def _seconds(value) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return round(value.total_seconds(), 1)
-    return round(float(value) / 1_000_000, 1)  # microseconds (SQLite's duration representation)
-
-
-def _percentiles_offset(qs: QuerySet, code: str, count: int) -> dict[float, float]:
-    """Fallback: percentile_cont by ORDER BY + OFFSET (two neighbouring rows per percentile)."""
-    ordered = qs.filter(definition__code=code).annotate(d=DURATION).order_by("d", "pk")
-    out = {}
-    for p in PERCENTILES:
-        pos = p * (count - 1)
-        lo = math.floor(pos)
-        rows = list(ordered.values_list("d", flat=True)[lo:lo + 2])
-        lo_s = _seconds(rows[0])
-        hi_s = _seconds(rows[1]) if len(rows) > 1 else lo_s
-        out[p] = round(lo_s + (hi_s - lo_s) * (pos - lo), 1)
-    return out
-
-
 def _work_and_waiting(avg_seconds: float | None, waiting) -> dict:
     waiting_s = round(float(waiting), 1) if waiting is not None else None
     work_s = round(max(avg_seconds - waiting_s, 0.0), 1) if avg_seconds is not None and waiting_s is not None else None
@@ -213,17 +161,11 @@ def _work_and_waiting(avg_seconds: float | None, waiting) -> dict:
 
 
 def stage_duration_metrics(scope: MetricsScope, figures: rollups.Figures | None = None) -> list[dict]:
-    """Counts and averages from the day components; the percentiles need every duration, so they are one live
-    query over the window's done stages (PostgreSQL), or two rows per percentile (elsewhere)."""
+    """Counts and averages from the day components; p50/p90 approximate, within histograms.BOUND (2.5 %) of the
+    exact ones, from the rolled days' histograms and the live rest binned the same way (insights.histograms)."""
     t = _figures(scope, figures).totals
     counts = {key: v for (figure, key), v in t.items() if figure == "stages" and v[0]}
-    qs = _done_stages(scope)
-    if connection.vendor == "postgresql" and counts:
-        pct_rows = qs.values("definition__code").order_by("definition__code").annotate(
-            **{f"p{int(p * 100)}": PercentileCont(DURATION, p, output_field=DurationField()) for p in PERCENTILES})
-        pcts = {r["definition__code"]: {p: _seconds(r[f"p{int(p * 100)}"]) for p in PERCENTILES} for r in pct_rows}
-    else:
-        pcts = {code: _percentiles_offset(qs, code, n) for code, (n, _total) in counts.items()}
+    pcts = histograms.window_percentiles(scope, scoped_orders(scope)) if counts else {}
     result = []
     for code in sorted(counts):
         n, total = counts[code]
