@@ -16,9 +16,7 @@ import copy
 import hashlib
 
 from django.conf import settings
-from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.core.cache.backends.dummy import DummyCache
-from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -28,6 +26,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 
 from core.language import activate_for
+from core.shared_cache import shared_cache_seconds
 
 
 def token_expired(token: Token) -> bool:
@@ -44,11 +43,7 @@ def _user_cache_key(user_id) -> str:
 
 def _cache_seconds() -> int:
     """API_TOKEN_CACHE_SECONDS, or 0 when the cache lives in each process (unless API_TOKEN_CACHE_IN_PROCESS)."""
-    ttl = int(getattr(settings, "API_TOKEN_CACHE_SECONDS", 0))
-    if ttl > 0 and not getattr(settings, "API_TOKEN_CACHE_IN_PROCESS", False) and isinstance(
-            caches[DEFAULT_CACHE_ALIAS], (LocMemCache, DummyCache)):
-        return 0
-    return ttl
+    return shared_cache_seconds("API_TOKEN_CACHE_SECONDS", "API_TOKEN_CACHE_IN_PROCESS")
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):

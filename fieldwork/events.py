@@ -32,11 +32,13 @@ JOB_EVIDENCE_REFUSED = declare(
     ("appointment", "duplicate_of", "kind", "sha256"))
 
 
-def job_event(kind, /, *, order: ServiceOrder, appointment: Appointment, actor=None, **payload) -> OrderEvent:
-    """One of the job.* kinds about `appointment` (on its stage: the loaded one, so listeners read it freely)."""
+def job_event(kind, /, *, order: ServiceOrder, appointment: Appointment, actor=None, hold: bool = False,
+              **payload) -> OrderEvent:
+    """One of the job.* kinds about `appointment` (on its stage: the loaded one, so listeners read it freely).
+    `hold`: written with the order's next event (workflows.events.written_together)."""
     stage = appointment.stage if _STAGE.is_cached(appointment) else None
     return record_event(order=order, kind=kind, actor=actor, stage=stage, stage_id=appointment.stage_id,
-                        payload={"appointment": appointment.pk, **payload})
+                        payload={"appointment": appointment.pk, **payload}, hold=hold)
 
 
 _STAGE = Appointment._meta.get_field("stage")

@@ -16,7 +16,8 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from tenancy.models import Store
 from tenancy.scoping import TenantScope
-from workflows.models import Appointment, ServiceOrder, StageInstance, seen_through_visits
+from workflows.models import Appointment, ServiceOrder, StageInstance
+from workflows.scoping import seen_through_visits
 
 
 class Voucher(ConcurrentTransitionMixin, models.Model):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from transitions import Machine, MachineError
@@ -24,7 +25,7 @@ from transitions import Machine, MachineError
 from core.errors import GuardFailed, InvalidTransition, NotFound, PermissionDeniedError
 from tenancy import policy
 from workflows import hooks
-from workflows.events import ORDER_CREATED, STAGE_KINDS, record_event
+from workflows.events import ORDER_CREATED, STAGE_KINDS, record_event, remember_tail
 from workflows.machine import (  # noqa: F401 - the machine's names, re-exported for the engine's callers
     CANCELLED,
     CLOSING,
@@ -100,22 +101,39 @@ def _check_role(trigger: str, actor) -> None:
         raise PermissionDeniedError(_("Your role may not '%(trigger)s' a stage.") % {"trigger": trigger})
 
 
-def _lock_order(order_id: int) -> ServiceOrder:
-    try:
-        # The store, the consumer and the current stage come along (unlocked; the order's lock guards its
-        # stages): a step within a stage needs no other read, and the listeners word messages with them.
-        order = (
-            ServiceOrder.objects.select_related(
-                "store", "consumer", "current_stage__definition", *hooks.order_lock_related()
-            )
-            .select_for_update(of=("self",))
-            .get(pk=order_id)
-        )
-    except ServiceOrder.DoesNotExist:
-        raise NotFound(_("No such order.")) from None
+def _lock_related(prefix: str = "") -> list[str]:
+    # The store, the consumer and the current stage come along (unlocked; the order's lock guards its
+    # stages): a step within a stage needs no other read, and the listeners word messages with them.
+    return [prefix + path for path in ("store", "consumer", "current_stage__definition", *hooks.order_lock_related())]
+
+
+def _locked(order: ServiceOrder) -> ServiceOrder:
     if order.current_stage is not None:  # stage.order is this very instance, as for stages read through it
         StageInstance._meta.get_field("order").set_cached_value(order.current_stage, order)
+    # The chain's tail came with the locked row (workflows.chain_tail): this transaction's first event reads none.
+    remember_tail(order.pk, order.event_tail_seq, order.event_tail_hash)
     return order
+
+
+def _lock_order(order_id: int) -> ServiceOrder:
+    try:
+        order = ServiceOrder.objects.select_related(*_lock_related()).select_for_update(of=("self",)).get(pk=order_id)
+    except ServiceOrder.DoesNotExist:
+        raise NotFound(_("No such order.")) from None
+    return _locked(order)
+
+
+def lock_order_with(queryset: QuerySet, *, via: str = "order"):
+    """The first row of `queryset` (a row of an order's: a visit) locked with its order in one statement: `FOR UPDATE
+    OF` the order, then the row (PostgreSQL locks them in that order, so the order is still locked first; a lock that
+    waited re-reads both rows). The order (`row.<via>`) comes as `lock_order` brings it. None when no row matches
+    (nothing is locked). Only columns of the two locked rows are read fresh after a wait: an annotation beside them
+    is evaluated in the statement's snapshot, taken before the wait."""
+    rows = queryset.select_related(*_lock_related(f"{via}__")).select_for_update(of=(via, "self")).order_by()[:1]
+    row = next(iter(rows), None)
+    if row is not None:
+        _locked(getattr(row, via))
+    return row
 
 
 @dataclass

@@ -16,7 +16,8 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,9 +177,10 @@ def _has_nul(value) -> bool:
     return False
 
 
-# The chain's tail (seq, hash) of orders this transaction has written an event for, so the next event does not read it
-# again: {order id: (seq, hash, mark)} on the connection. (Not read with the order's lock: on PostgreSQL a lock that
-# waited for another transaction re-reads the locked row but not a subquery beside it, so that tail could be stale.)
+# The chain's tail (seq, hash) of orders this transaction has locked (the engine's lock reads the tail kept on the order
+# row: workflows.chain_tail) or written an event for, so no event reads it: {order id: (seq, hash, mark)} on the
+# connection. (Never a subquery beside the lock: on PostgreSQL a lock that waited for another transaction re-reads the
+# locked row but evaluates a subquery in its old snapshot, so that tail could be stale.)
 # The tail holds while its mark, a no-op on_commit callback registered with it, is still pending: Django drops a
 # savepoint's callbacks when it rolls back (and all of them at the end of the transaction), so a tail written inside a
 # rolled-back savepoint, or in an earlier transaction, is never used: the next event reads the tail from the table.
@@ -193,8 +195,8 @@ def _pending(mark) -> bool:
 
 
 def remember_tail(order_id: int, seq: int, hash_: str) -> None:
-    """The order's chain tail as of now, in a transaction holding the order's row lock (record_event, after each
-    event)."""
+    """The order's chain tail as of now, in a transaction holding the order's row lock (the engine's lock; record_event,
+    after each event)."""
     if not connection.in_atomic_block:
         return
     tails = connection.__dict__.setdefault("_order_event_tails", {})
@@ -222,6 +224,35 @@ def _tail(order_id: int) -> tuple[int, str]:
     return (last["seq"], last["hash"]) if last else (0, "")
 
 
+# Events kept back to be written with the order's next one (`written_together`): {order id: [events]} on the connection.
+_HELD = "_order_events_held"
+
+
+@contextmanager
+def written_together() -> Iterator[None]:
+    """Inside, an event recorded with `hold=True` is kept back and written in one INSERT with the order's next event
+    (a check-in's `job.checked_in` with the `stage.start` it causes); its listeners run then, before that event's.
+    What is still kept back at the end of the block is written then; on an exception, nothing kept back is written
+    (the caller's transaction rolls back)."""
+    outer = connection.__dict__.get(_HELD)
+    connection.__dict__[_HELD] = held = {}
+    try:
+        yield
+        for order_id in list(held):
+            _write(held.pop(order_id))
+    finally:
+        connection.__dict__[_HELD] = outer
+
+
+def _write(events: list[OrderEvent]) -> None:
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        OrderEvent.objects.bulk_create(events)  # the ids come back (RETURNING): listeners link rows to them
+    for event in events:
+        hooks.notify_event_listeners(event)
+
+
 def record_event(
     *,
     order: ServiceOrder,
@@ -233,9 +264,11 @@ def record_event(
     from_state: str = "",
     to_state: str = "",
     payload: dict[str, Any] | None = None,
+    hold: bool = False,
 ) -> OrderEvent:
     """Append one event to the order's log. The caller must hold the order's row lock.
-    `stage` or `stage_id` names the stage it is about (an id is enough: no stage row is read)."""
+    `stage` or `stage_id` names the stage it is about (an id is enough: no stage row is read).
+    `hold`: inside `written_together`, written with the order's next event (the returned event has no id yet)."""
     kind = str(kind)
     _check_declared(kind, payload)
     last_seq, prev_hash = _tail(order.pk)
@@ -269,9 +302,13 @@ def record_event(
     if actor_id is not None and isinstance(actor, User):
         OrderEvent._meta.get_field("actor").set_cached_value(event, actor)  # listeners read event.actor freely
     event.hash = event_hash(event)
-    event.save(force_insert=True)
+    held = connection.__dict__.get(_HELD)
+    waiting = held.pop(order.pk, []) if held is not None else []
     remember_tail(order.pk, seq, event.hash)
-    hooks.notify_event_listeners(event)
+    if hold and held is not None:
+        held[order.pk] = [*waiting, event]
+    else:
+        _write([*waiting, event])
     return event
 
 

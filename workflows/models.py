@@ -21,16 +21,10 @@ from core import money
 from core.files import OPAQUE, extension_for
 from tenancy.models import Merchant, Store
 from tenancy.scoping import TenantScope
+from workflows.chain_tail import EventChainTail
+from workflows.scoping import seen_through_visits
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
-
-
-def seen_through_visits(path: str) -> dict:
-    """TenantScope arguments for rows a technician sees through the visits at `path` (Appointment rows): theirs,
-    but not a cancelled one. A visit moved to a colleague, or cancelled with its order, no longer shows the
-    consumer's order, stages, files or vouchers to the technician who was to go (a visit done, or missed, does)."""
-    return {"technician": f"{path}__technician",
-            "technician_where": ((f"{path}__state__in", ("booked", "checked_in", "checked_out", "no_show")),)}
 
 
 class WorkflowTemplate(models.Model):
@@ -208,7 +202,7 @@ def new_order_number() -> str:
     return "SO" + secrets.token_hex(5).upper()
 
 
-class ServiceOrder(models.Model):
+class ServiceOrder(EventChainTail):  # the event chain's tail on the row: workflows.chain_tail
     class Status(models.TextChoices):
         ACTIVE = "active", _("Active")
         COMPLETED = "completed", _("Completed")

@@ -8,12 +8,23 @@ stores back on the template's values without touching what they saved).
 
 Values are read when they are used: a visit's length when its slots are offered or it is booked, a stage's SLA
 when its clock starts, the checklist while the technician works, the reminder lead when reminders are made.
+An order's values are kept in the cache (`order_store_values`: a check-in, a check-out, a booking read no row for
+them) while nothing they come from changes: a save or deletion of a distribution, of bounds or of a merchant (its
+tier) makes every kept entry stale at once, and again when its transaction commits (a look-up racing the change may
+have kept the old values). Only with a cache every process shares (as the token cache: core.authentication).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from core.shared_cache import shared_cache_seconds
+from tenancy.models import Merchant
 from tenancy.tiers import tier_allows
 from workflows.models import StageDefinition, StoreBounds, TemplateDistribution
 
@@ -99,9 +110,48 @@ def _has_bounds(template) -> bool:
 
 
 def order_store_values(order) -> StoreValues:
-    """The store's values for `order` (cached on the instance for the request)."""
+    """The store's values for `order` (kept on the instance for the request, and in the shared cache)."""
     cached = getattr(order, "_store_values", None)
     if cached is None:
-        cached = store_values_for(version_id=order.template_version_id, store_id=order.store_id)
+        cached = _kept(order.store_id, order.template_version_id)
         order._store_values = cached
     return cached
+
+
+_GENERATION = "store-values:generation"  # a new token whenever a source changes: entries of an older one are stale
+
+
+def _kept(store_id: int, version_id: int) -> StoreValues:
+    ttl = shared_cache_seconds("STORE_VALUES_CACHE_SECONDS", "STORE_VALUES_CACHE_IN_PROCESS")
+    if ttl <= 0:
+        return store_values_for(version_id=version_id, store_id=store_id)
+    key = f"store-values:{store_id}:{version_id}"
+    found = cache.get_many([_GENERATION, key])  # one round trip
+    generation = found.get(_GENERATION)
+    entry = found.get(key)
+    if generation is not None and entry is not None and entry[0] == generation:
+        return entry[1]
+    if generation is None:
+        generation = uuid.uuid4().hex
+        cache.add(_GENERATION, generation, None)
+        generation = cache.get(_GENERATION, generation)
+    values = store_values_for(version_id=version_id, store_id=store_id)  # read after the generation: see above
+    cache.set(key, (generation, values), ttl)
+    return values
+
+
+def _renew_generation() -> None:
+    cache.set(_GENERATION, uuid.uuid4().hex, None)
+
+
+def _source_changed(sender, **kwargs) -> None:
+    _renew_generation()
+    transaction.on_commit(_renew_generation)
+
+
+def connect_store_values_cache() -> None:
+    """Make kept values stale when a distribution, bounds or a merchant changes (WorkflowsConfig.ready)."""
+    for model in (TemplateDistribution, StoreBounds, Merchant):
+        for signal in (post_save, post_delete):
+            uid = f"store-values-{model.__name__}-{signal is post_save}"
+            signal.connect(_source_changed, sender=model, dispatch_uid=uid)

@@ -177,6 +177,10 @@ API_TOKEN_TTL = timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=30 * 24))
 # worker would not hear of a logout until the entry expired (API_TOKEN_CACHE_IN_PROCESS allows it for one process).
 API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=60)
 API_TOKEN_CACHE_IN_PROCESS = False
+# The store's values an order uses (workflows.store_values), kept in the cache until a distribution, bounds or a
+# merchant changes; only with a cache every process shares, as the token's (STORE_VALUES_CACHE_IN_PROCESS: one process).
+STORE_VALUES_CACHE_SECONDS = env.int("STORE_VALUES_CACHE_SECONDS", default=300)
+STORE_VALUES_CACHE_IN_PROCESS = False
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Staged service-fulfillment API",

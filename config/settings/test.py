@@ -8,6 +8,7 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default="/tmp/stagedservice-test-media")  # 
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 # One process: the in-process cache is shared by everything a test does, so the token cache is on as in production.
 API_TOKEN_CACHE_IN_PROCESS = True
+STORE_VALUES_CACHE_IN_PROCESS = True
 EVENT_KINDS_STRICT = True  # an undeclared event kind or payload key fails the test (workflows/events.py)
 # A second connection to the test database, as a replica would be (Django's test MIRROR), for the replica router's
 # tests; reads go there only where a test switches DATABASE_REPLICA_READS on (tests/core/test_replica.py).

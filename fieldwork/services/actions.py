@@ -163,6 +163,16 @@ def _stale_result(*, technician, order, appointment, reason, kind, client_event_
                          appointment=appointment, result=result, recorded_at=recorded_at, request=request)
 
 
+def _lock_job(technician: User, job_id: int, client_event_id) -> Appointment | None:
+    """The job locked with its order (the order first: engine.lock_order_with), its store's merchant and whether
+    this id was seen, in one statement; None (nothing locked) for no such job or another merchant's."""
+    if technician.merchant_id is None:
+        return None
+    qs = (Appointment.objects.filter(pk=job_id, store__merchant_id=technician.merchant_id)
+          .annotate(store_merchant_id=F("store__merchant_id"), client_event_seen=_seen(technician, client_event_id)))
+    return engine.lock_order_with(qs)
+
+
 def _run_action(*, technician: User, job_id: int, client_event_id, kind: str, recorded_at: datetime | None,
                 request: dict, work: Callable[[ServiceOrder, Appointment, datetime], ActionResult],
                 validate_time: bool = True, job_first: bool = False) -> ActionResult:
@@ -172,30 +182,24 @@ def _run_action(*, technician: User, job_id: int, client_event_id, kind: str, re
     if not policy.may(technician, "job.work"):
         raise NotFound(_("No such job."))
     client_event_id = uuid.UUID(str(client_event_id))
-    appointment = _job_row(technician, job_id, client_event_id)
-    if job_first:
-        _check_job(technician, appointment)
-    if appointment is None or appointment.client_event_seen:
-        stored = _stored(technician, client_event_id)
-        if stored is not None:
-            return _replay(stored, kind=kind, job_id=job_id)
     received_at = timezone.now()
-    if recorded_at is not None and validate_time:
-        device_time_validate(recorded_at, now=received_at)
-    if not job_first:
-        _check_job(technician, appointment)
+    checked = False  # past the job's check and the replay's: a refusal from here on may be a duplicate's answer
     try:
         with transaction.atomic():
-            order = engine.lock_order(appointment.order_id)
-            # Under the order lock: a duplicate that got the lock first has committed its answer,
-            # and this statement's snapshot (taken after the lock) sees it.
-            appointment = (Appointment.objects.select_for_update(of=("self",))
-                           .annotate(client_event_seen=_seen(technician, client_event_id)).get(pk=appointment.pk))
-            appointment.stage = _stage_of(order, appointment.stage_id)
-            if appointment.client_event_seen:
+            appointment = _lock_job(technician, job_id, client_event_id)
+            if job_first:
+                _check_job(technician, appointment)
+            if appointment is None or appointment.client_event_seen:
                 stored = _stored(technician, client_event_id)
                 if stored is not None:
                     return _replay(stored, kind=kind, job_id=job_id)
+            if recorded_at is not None and validate_time:
+                device_time_validate(recorded_at, now=received_at)
+            if not job_first:
+                _check_job(technician, appointment)
+            checked = True
+            order = appointment.order
+            appointment.stage = _stage_of(order, appointment.stage_id)
             reason = selectors.job_stale_reason(technician=technician, appointment=appointment)
             if reason is not None:
                 return _stale_result(technician=technician, order=order, appointment=appointment, reason=reason,
@@ -212,6 +216,14 @@ def _run_action(*, technician: User, job_id: int, client_event_id, kind: str, re
         stored = _stored(technician, client_event_id)
         if stored is None:
             raise Conflict(_("This action is being recorded by another request; retry.")) from None
+        return _replay(stored, kind=kind, job_id=job_id)
+    except DomainError:
+        # The lock's statement asks whether this id was seen in its snapshot, taken before it waited for the lock: a
+        # duplicate that held the lock has committed its answer since, and this one, finding the visit changed
+        # (checked in already), refuses. Answer what the duplicate answered (one read, on refusals only).
+        stored = _stored(technician, client_event_id) if checked else None
+        if stored is None:
+            raise
         return _replay(stored, kind=kind, job_id=job_id)
 
 

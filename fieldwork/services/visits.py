@@ -24,6 +24,7 @@ from fieldwork.services.actions import (
 )
 from tenancy.models import User
 from workflows import engine
+from workflows.events import written_together
 from workflows.models import Appointment, ServiceOrder, StageInstance
 
 S = StageInstance.State
@@ -92,20 +93,21 @@ def job_check_in(*, technician: User, job_id: int, client_event_id, recorded_at:
                    "outside_radius": outside, "on_time": on_time, "minutes_late": minutes_late,
                    "early": early, "minutes_early": minutes_early, "accuracy_m": accuracy_m,
                    "low_accuracy": low_accuracy, **_event_times(recorded_at, received_at, late_sync)}
-        events.job_event(events.JOB_CHECKED_IN, order=order, appointment=appointment, actor=technician, **payload)
-        if not on_time:
-            events.job_event(events.JOB_LATE_ARRIVAL, order=order, appointment=appointment, actor=technician,
-                             **payload, window_start=appointment.window_start.isoformat(),
-                             tolerance_minutes=definition.arrival_tolerance_minutes)
-        if outside:
-            events.job_event(events.JOB_CHECKIN_OUTSIDE_RADIUS, order=order, appointment=appointment,
-                             actor=technician, **payload, radius_m=radius)
-        if reasons:  # the notifications app tells the store's managers at once
-            events.job_event(events.JOB_CHECKIN_FLAGGED, order=order, appointment=appointment, actor=technician,
-                             **payload, radius_m=radius, reasons=reasons)
-        if order.state == engine.state_name(definition.code, S.SCHEDULED):
-            engine.fire_locked(order, trigger="start", actor=technician, stage_id=appointment.stage_id,
-                               payload={"appointment": appointment.pk, "checkin": checkin.pk})
+        # The check-in's events and the stage.start it causes: one INSERT (the job's events held for the start's).
+        with written_together():
+            starts = order.state == engine.state_name(definition.code, S.SCHEDULED)
+            job = {"order": order, "appointment": appointment, "actor": technician, "hold": starts, **payload}
+            events.job_event(events.JOB_CHECKED_IN, **job)
+            if not on_time:
+                events.job_event(events.JOB_LATE_ARRIVAL, **job, window_start=appointment.window_start.isoformat(),
+                                 tolerance_minutes=definition.arrival_tolerance_minutes)
+            if outside:
+                events.job_event(events.JOB_CHECKIN_OUTSIDE_RADIUS, **job, radius_m=radius)
+            if reasons:  # the notifications app tells the store's managers at once
+                events.job_event(events.JOB_CHECKIN_FLAGGED, **job, radius_m=radius, reasons=reasons)
+            if starts:
+                engine.fire_locked(order, trigger="start", actor=technician, stage_id=appointment.stage_id,
+                                   payload={"appointment": appointment.pk, "checkin": checkin.pk})
         return ActionResult(RECORDED, {
             "id": checkin.pk, "job": appointment.pk, "client_event_id": str(client_event_id),
             "recorded_at": recorded_at, "received_at": received_at, "distance_m": distance,

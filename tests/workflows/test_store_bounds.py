@@ -206,3 +206,41 @@ def test_lengths_stores_set_before_bounds_existed_are_kept_by_the_migration(merc
     assert not (bounds.sla_open or bounds.reminder_open or bounds.checklist_open)
     order = make_order(store=store, consumer=consumer, template=template)
     assert services.appointment_minutes_for(stage_of(order, "measuring")) == 100
+
+
+def _values_reads(order) -> tuple[int, int]:
+    """(SQL statements, the measuring visit's length) of reading the order's store values on a fresh instance."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from workflows.models import ServiceOrder
+    from workflows.store_values import order_store_values
+
+    fresh = ServiceOrder.objects.get(pk=order.pk)
+    measuring = stage_of(order, "measuring").definition
+    with CaptureQueriesContext(connection) as ctx:
+        minutes = order_store_values(fresh).appointment_minutes_of(measuring)
+    return len(ctx.captured_queries), minutes
+
+
+def test_an_orders_store_values_are_kept_until_a_distribution_bounds_or_tier_changes(dist, store, consumer):
+    order = make_order(store=store, consumer=consumer, template=dist.template)
+    services.store_overrides_set(distribution=dist, appointment_minutes={"measuring": 150})
+    assert _values_reads(order) == (1, 150)
+    assert _values_reads(order) == (0, 150)  # kept: a check-in starting the clock reads no row for them
+    services.store_overrides_set(distribution=dist, appointment_minutes={"measuring": 120})
+    assert _values_reads(order) == (1, 120)  # the distribution changed
+    services.store_bounds_set(template=dist.template, appointment_max_minutes=100)
+    assert _values_reads(order) == (1, 90)  # the bound moved: the template's again
+    services.store_bounds_set(template=dist.template, appointment_max_minutes=180)
+    assert _values_reads(order) == (1, 120)
+    dist.template.merchant.tier = "basic"
+    dist.template.merchant.save()
+    assert _values_reads(order) == (1, 90)  # the tier no longer allows store values
+
+
+def test_without_a_shared_cache_store_values_are_read_each_time(dist, store, consumer, settings):
+    settings.STORE_VALUES_CACHE_IN_PROCESS = False  # the in-process default cache: another worker would not hear
+    order = make_order(store=store, consumer=consumer, template=dist.template)
+    assert _values_reads(order) == (1, 90)
+    assert _values_reads(order) == (1, 90)
