@@ -83,6 +83,11 @@ class PlatformMetricsApi(APIView):
     Operators see every merchant; a merchant admin its merchant; a store manager its stores. Technicians
     and consumers get 403; merchants whose tier has no metrics get 403 `tier_limit`. A merchant, store
     or technician filter the caller may not see answers 404.
+
+    Money (`payments`, per currency): `paid` and `refunded` are the ledger entries of the period; `outstanding` and
+    `due_now` are what the active orders owe now, from a snapshot the platform takes every 15 minutes:
+    `outstanding_as_of` is the snapshot's time (never more than 30 minutes old), or null when it was read for this
+    request (no recent snapshot, or a technician filter).
     """
 
     @extend_schema(parameters=_PARAMS, responses={200: OpenApiTypes.OBJECT})

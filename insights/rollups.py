@@ -21,8 +21,9 @@ computed from the sums, so summing days gives exactly what summing rows gives.
 
 The orders by status (created in the window, counted by their status now) are rolled per creation day by
 insights.order_counts, and the duration percentiles as per-day histograms by insights.histograms, both called from
-`roll()` in the same transaction. Not rolled up (computed live by insights.selectors, as before): the money figures
-other apps register (the payments app's ledger sums and open installments).
+`roll()` in the same transaction. Other apps' figures add their own components (workflows.hooks.
+register_order_figure's `day_rows`: payments' ledger sums per currency), kept under the figure's name, and the job
+runs their `job` after the days (payments' snapshot of what is owed now).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from django.utils import timezone
 from insights.conf import setting
 from insights.models import DayFigure, RollupState, SlaBreach
 from tenancy.scoping import visible_to
+from workflows import hooks
 from workflows.models import Appointment, OrderEvent, ServiceOrder, StageInstance
 
 # (day, merchant id, store id, figure, key) -> [count, total]
@@ -139,6 +141,11 @@ def live_rows(orders, start: datetime | None, end: datetime | None, *, technicia
     for r in (breaches.values(d=TruncDate("detected_at", tzinfo=tz), m=F("merchant_id"), s=F("store_id"),
                               k=F("kind")).order_by().annotate(n=Count("pk"))):
         _add(rows, (r["d"], r["m"], r["s"], "breaches", r["k"]), r["n"])
+    # Other apps' components (workflows.hooks.register_order_figure's day_rows: payments' ledger sums), by the
+    # figure's name.
+    for name, rollup in hooks.figure_rollups().items():
+        for d, m, s, key, count, total in (rollup.day_rows(ids, start, end, tz) if rollup.day_rows else ()):
+            _add(rows, (d, m, s, name, key), count, total)
     return rows
 
 
@@ -216,6 +223,10 @@ class Figures:
     def count(self, figure: str, key: str) -> int:
         return self.totals.get((figure, key), [0])[0]
 
+    def of(self, figure: str) -> dict:
+        """One figure's components in all: {key: [count, total]}."""
+        return {key: v for (f, key), v in self.totals.items() if f == figure}
+
     def add(self, day, store, figure: str, key: str, count: int, total=None) -> None:
         if day is not None or store is not None:  # a full row: every view that keeps it
             self.add(None, None, figure, key, count, total)
@@ -286,4 +297,8 @@ def roll_finished_days(now: datetime | None = None) -> int:
     done = rolled_until()
     redo = timedelta(days=setting("INSIGHTS_ROLLUP_REDO_DAYS"))
     since = None if done is None else _local_day(min(done, until)) - redo
-    return roll(until, since)
+    written = roll(until, since)
+    for rollup in hooks.figure_rollups().values():  # e.g. payments' snapshot of what is owed now
+        if rollup.job is not None:
+            rollup.job(now)
+    return written

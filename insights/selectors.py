@@ -14,7 +14,8 @@ figure is dated by its own fact:
   consumer (payment, approval: workflows' StageInstance.waiting_seconds) and `avg_work_seconds` the rest);
 - SLA breaches: detection time;
 - figures other apps register (workflows.hooks.register_order_figure; payments: money paid and refunded by
-  the ledger entry's time, outstanding as a snapshot now), over the same orders and period.
+  the ledger entry's time, rolled up per day; outstanding as a snapshot taken by the roll-up job, at most 30
+  minutes old, its time in `outstanding_as_of`), over the same orders and period.
 
 Percentiles (p50/p90): approximate, within 2.5 % of the exact `percentile_cont`, interpolated from histograms of
 the durations with fixed log-spaced buckets: the rolled days' histograms plus the live rest of the window binned
@@ -238,8 +239,18 @@ def metrics_for_scope(scope: MetricsScope) -> dict:
         "sla_breaches": breach_metrics(scope, figures),
         "rework": rework_metrics(scope, figures),
         # Figures other apps own (payments: money per currency), each over the same orders and period.
-        **{name: figure(_order_ids(scope), scope.start, scope.end) for name, figure in hooks.order_figures().items()},
+        **{name: app_figure(scope, figures, name) for name in hooks.order_figures()},
     }
+
+
+def app_figure(scope: MetricsScope, figures: rollups.Figures, name: str):
+    """An app's figure over the scope's orders and period; one with day components (hooks.register_order_figure's
+    day_rows) gets them summed over the window (rolled days + the live rest) and the scope."""
+    figure, rollup = hooks.order_figures()[name], hooks.figure_rollups().get(name)
+    if rollup is None:
+        return figure(_order_ids(scope), scope.start, scope.end)
+    return figure(_order_ids(scope), scope.start, scope.end, scope=scope,
+                  days=figures.of(name) if rollup.day_rows else None)
 
 
 def orders_summary(scope: MetricsScope, figures: rollups.Figures | None = None) -> dict:

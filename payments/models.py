@@ -347,3 +347,4 @@ class LedgerEntry(models.Model):
 # Models of this app kept in their own module (imported here so Django finds them).
 from payments.account_models import PaymentAccount, ReconciliationRun  # noqa: E402, F401
 from payments.revision_models import PriceRevision  # noqa: E402, F401
+from payments.snapshot_models import OpenMoney, OpenMoneySnapshot  # noqa: E402, F401

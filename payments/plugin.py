@@ -32,6 +32,7 @@ from payments import (
 )
 from payments.channels import CHANNELS, channels_for
 from payments.models import Installment, PaymentAccount
+from payments.rollup import ledger_day_rows, take_open_money_snapshot
 from payments.selectors import money_figures, money_summary_from_rows, revisions_for_the_day
 from payments.services import installments_allocate, installments_cancel, installments_make_due
 from workflows import hooks
@@ -245,7 +246,8 @@ def register() -> None:
                             load=revisions_for_the_day, position=50)
     hooks.register_sla_scan("installment_overdue", scan_installments_overdue)
     hooks.register_sla_still_overdue("installment_overdue", installment_still_overdue)
-    hooks.register_order_figure("payments", money_figures)
+    # Paid and refunded rolled up per day with the platform's figures, what is owed as a snapshot (payments.rollup).
+    hooks.register_order_figure("payments", money_figures, day_rows=ledger_day_rows, job=take_open_money_snapshot)
     hooks.register_guard("unblock", guard_unblock)
     hooks.register_guard("settle", guard_settle)
     hooks.register_order_section("installments", load=load, serialize=serialize_installments,

@@ -9,12 +9,14 @@ from types import SimpleNamespace
 
 from django.db.models import DecimalField, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import display
 from core.filters import parse_id
 from core.money import quantize
 from payments.models import Installment, LedgerEntry, PaymentAccount, PriceRevision
+from payments.rollup import ledger_sums, open_money
 from tenancy.scoping import visible_to
 from workflows.models import ServiceOrder
 
@@ -113,28 +115,23 @@ def installment_list_visible_to(*, user, order_id: int | None = None) -> QuerySe
     return qs.order_by("order_id", "position", "pk")
 
 
-def money_figures(orders: QuerySet, start=None, end=None) -> list[dict]:
+def money_figures(orders: QuerySet, start=None, end=None, *, days: dict | None = None, scope=None) -> list[dict]:
     """The platform report's money, per currency (amounts in different currencies are never added up): paid and
-    refunded are ledger entries made in [start, end); outstanding and due now are a snapshot of the open
-    installments of the active orders, whatever the period."""
-    period = Q()
-    if start is not None:
-        period &= Q(created_at__gte=start)
-    if end is not None:
-        period &= Q(created_at__lt=end)
-    flows = (LedgerEntry.objects.filter(order__in=orders).filter(period)
-             .values("currency").order_by("currency")
-             .annotate(paid=Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE)),
-                       refunded=Sum("amount", filter=Q(kind=LedgerEntry.Kind.REFUND))))
-    owed = (Installment.objects
-            .filter(order__in=orders, order__status=ServiceOrder.Status.ACTIVE, state__in=Installment.OPEN_STATES)
-            .values("currency").order_by("currency")
-            .annotate(outstanding=Sum("amount"), due=Sum("amount", filter=~Q(state=Installment.State.SCHEDULED))))
+    refunded are ledger entries made in [start, end) (`days`: their sums over the window from the platform's
+    roll-up, {"charge:EUR": [entries, sum], ...}; None: read live); outstanding and due now are a snapshot of the
+    open installments of the active orders, whatever the period, as of `outstanding_as_of` (the roll-up job's
+    snapshot; None: read now) (payments.rollup)."""
+    if days is None:
+        days = ledger_sums(orders, start, end)
     by_currency: dict[str, dict] = {}
-    for r in flows:
-        by_currency.setdefault(r["currency"], {}).update(paid=r["paid"], refunded=r["refunded"])
-    for r in owed:
-        by_currency.setdefault(r["currency"], {}).update(outstanding=r["outstanding"], due_now=r["due"])
+    for key, (_n, total) in days.items():
+        kind, currency = key.split(":", 1)
+        slot = by_currency.setdefault(currency, {})
+        name = "paid" if kind == LedgerEntry.Kind.CHARGE else "refunded"
+        slot[name] = slot.get(name, ZERO) + (total or ZERO)
+    owed, as_of = open_money(orders, scope)
+    for currency, (outstanding, due) in owed.items():
+        by_currency.setdefault(currency, {}).update(outstanding=outstanding, due_now=due)
 
     def money(value, currency: str) -> str:
         return str(quantize(Decimal(value or 0), currency))
@@ -142,7 +139,8 @@ def money_figures(orders: QuerySet, start=None, end=None) -> list[dict]:
     return [
         {"currency": cur, "paid": money(v.get("paid"), cur), "refunded": money(v.get("refunded"), cur),
          "net_paid": money((v.get("paid") or 0) - (v.get("refunded") or 0), cur),
-         "outstanding": money(v.get("outstanding"), cur), "due_now": money(v.get("due_now"), cur)}
+         "outstanding": money(v.get("outstanding"), cur), "due_now": money(v.get("due_now"), cur),
+         "outstanding_as_of": timezone.localtime(as_of).isoformat() if as_of else None}
         for cur, v in sorted(by_currency.items())
     ]
 

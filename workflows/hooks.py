@@ -155,6 +155,14 @@ def stage_facts(stage) -> dict[str, Any]:
 # writes the breach and its "sla.<kind>" event once). `fn(now, batch_size, record) -> breaches recorded`.
 # An app that owns figures of the platform report (payments: money) computes them for a queryset of orders
 # and a period: `fn(orders, start, end) -> value` (JSON-ready), shown under its name in the metrics.
+# So that the metrics read days, not every row, such a figure may also give
+# - `day_rows(orders, start, end, tz)`: its additive components of facts dated in [start, end) (dated when written
+#   and never changed afterwards), as (day in tz, merchant id, store id, key, count, exact Decimal total or None)
+#   rows. insights' roll-up job keeps them per day with its own (under the figure's name) and a window adds up
+#   the rolled days and the live rest; the figure is then called as `fn(orders, start, end, days=..., scope=...)`
+#   with days = {key: [count, total]} over the window (None: compute it live) and the metrics' scope (user,
+#   merchant, store, technician, start, end);
+# - `job(now)`: run by the same roll-up job after the days (payments: a snapshot of what is owed now).
 
 _sla_scans: dict[str, Callable[..., int]] = {}
 _order_figures: dict[str, Callable[..., Any]] = {}
@@ -181,12 +189,28 @@ def sla_still_overdue(kind: str) -> Callable[[int], bool] | None:
     return _sla_still_overdue.get(kind)
 
 
-def register_order_figure(name: str, fn: Callable[..., Any]) -> None:
+@dataclass(frozen=True)
+class FigureRollup:
+    day_rows: Callable[..., Any] | None = None
+    job: Callable[[Any], Any] | None = None
+
+
+_figure_rollups: dict[str, FigureRollup] = {}
+
+
+def register_order_figure(name: str, fn: Callable[..., Any], *, day_rows: Callable[..., Any] | None = None,
+                          job: Callable[[Any], Any] | None = None) -> None:
     _order_figures[name] = fn
+    if day_rows is not None or job is not None:
+        _figure_rollups[name] = FigureRollup(day_rows=day_rows, job=job)
 
 
 def order_figures() -> dict[str, Callable[..., Any]]:
     return dict(_order_figures)
+
+
+def figure_rollups() -> dict[str, FigureRollup]:
+    return dict(_figure_rollups)
 
 
 # --- order detail sections ---------------------------------------------------
