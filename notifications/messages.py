@@ -190,6 +190,8 @@ class Context:
     needs_booking: bool = False
     technician_name: str = ""
     address: str = ""
+    # The names of the stages the payload's "installments" list names (several installments due at once).
+    stage_names: dict[int, str] | None = None
 
 
 # Message templates: plain text (no HTML escaping), the i18n tags built in.
@@ -203,6 +205,17 @@ def _amount(payload: dict, currency: str) -> str:
         if payload.get(key) not in (None, ""):
             return display.money(payload[key], payload.get("currency") or currency)
     return ""
+
+
+def _parts(ctx: Context) -> str:
+    """Several installments due at once (payload "installments"): each one's stage and amount, in one line."""
+    items = [i for i in ctx.payload.get("installments") or () if isinstance(i, dict)]
+    if len(items) < 2:
+        return ""
+    currency = ctx.payload.get("currency") or ctx.currency
+    names = ctx.stage_names or {}
+    return _(", ").join(f"{names.get(i.get('stage'), '')} {display.money(i.get('amount'), currency)}".strip()
+                        for i in items)
 
 
 def _reported(payload: dict) -> str:
@@ -242,6 +255,7 @@ def _values(ctx: Context) -> dict:
         "window": display.window(p.get("to") or p.get("window_start"), p.get("window_end"), tz=tz),
         "address": _short_address(ctx.address),
         "until": display.when(p.get("expires_at") or p.get("valid_until"), tz=tz),
+        "parts": _parts(ctx),
         "amount": _amount(p, ctx.currency) or (_("another amount") if "amount_mismatch" in rule else ""),
         "reported": _reported(p),
         "previous": display.money(p["previous_amount"], p.get("currency") or ctx.currency)

@@ -11,8 +11,11 @@ from workflows.events import declare, record_event
 from workflows.models import OrderEvent, ServiceOrder
 
 _MONEY = ("amount", "currency")
-INSTALLMENT_DUE = declare("installment.due", "An installment became due: the consumer can pay it.",
-                          ("installment", *_MONEY, "timing"))
+# One event for all the installments a step makes due (a design's approval: its own 'after' one and the next stage's
+# 'before' one): `installments` lists each (installment, stage, amount, timing); `amount` is their total. With one
+# installment, `installment` and `timing` are its own, as before the list was added.
+INSTALLMENT_DUE = declare("installment.due", "One or more installments became due: the consumer can pay them.",
+                          ("installment", *_MONEY, "timing", "installments"))
 INSTALLMENT_WAIVED = declare("installment.waived", "A zero installment was waived at once.",
                              ("installment", *_MONEY, "timing"))
 INSTALLMENTS_CANCELLED = declare("installments.cancelled",
@@ -76,12 +79,27 @@ def _money(amount: Decimal, currency: str) -> dict:
     return {"amount": str(amount), "currency": currency}
 
 
-def installment_due(*, order: ServiceOrder, installment: Installment, stage=None) -> OrderEvent:
+def installment_waived(*, order: ServiceOrder, installment: Installment, stage=None) -> OrderEvent:
     """`stage`: the installment's stage when the caller has it loaded (the listeners then read no stage row)."""
-    kind = INSTALLMENT_WAIVED if installment.state == Installment.State.WAIVED else INSTALLMENT_DUE
-    return record_event(order=order, kind=kind, stage=stage, stage_id=installment.stage_id,
+    return record_event(order=order, kind=INSTALLMENT_WAIVED, stage=stage, stage_id=installment.stage_id,
                         payload={"installment": installment.pk, **_money(installment.amount, installment.currency),
                                  "timing": installment.timing})
+
+
+def installments_due(*, order: ServiceOrder, installments: list[Installment], stages: dict) -> OrderEvent:
+    """One `installment.due` event for the installments (in position order) one step made due, on the stage of the
+    last of them (the stage waiting for the money). `stages`: the order's stages by pk, loaded (the listeners then
+    read no stage row)."""
+    installments = sorted(installments, key=lambda i: (i.position, i.pk))
+    currency = installments[0].currency
+    total = sum((i.amount for i in installments), Decimal("0"))
+    payload = {"installments": [{"installment": i.pk, "stage": i.stage_id, "amount": str(i.amount),
+                                 "timing": i.timing} for i in installments], **_money(total, currency)}
+    if len(installments) == 1:
+        payload.update(installment=installments[0].pk, timing=installments[0].timing)
+    stage_id = installments[-1].stage_id
+    return record_event(order=order, kind=INSTALLMENT_DUE, stage=stages.get(stage_id), stage_id=stage_id,
+                        payload=payload)
 
 
 def installments_cancelled(*, order: ServiceOrder, installment_ids: list[int], actor=None) -> OrderEvent:

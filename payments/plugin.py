@@ -18,7 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
@@ -35,6 +35,7 @@ from payments.models import Installment, PaymentAccount
 from payments.rollup import ledger_day_rows, take_open_money_snapshot
 from payments.selectors import money_figures, money_summary_from_rows, revisions_for_the_day
 from payments.services import installments_allocate, installments_cancel, installments_make_due
+from payments.services.allocation import gating_remembered
 from workflows import hooks
 from workflows.hooks import OrderDetailRows, TransitionContext
 from workflows.models import ServiceOrder, StageInstance
@@ -49,12 +50,12 @@ def guard_unblock(order: ServiceOrder, stage: StageInstance | None) -> str | Non
     """A gated stage opens only when every installment gating it is paid (or waived)."""
     if stage is None:
         return None
-    prev = StageInstance.objects.filter(order_id=order.pk, position__lt=stage.position).order_by("-position") \
-        .values_list("pk", flat=True).first()
-    gating = Installment.objects.filter(order_id=order.pk, stage_id=stage.pk, timing=Installment.Timing.BEFORE)
-    if prev is not None:
-        gating = gating | Installment.objects.filter(order_id=order.pk, stage_id=prev,
-                                                     timing=Installment.Timing.AFTER)
+    gating = gating_remembered(order, stage)  # the ones the step that made them due just locked: no read
+    if gating is None:  # one read: the stage's 'before' installment and the 'after' one of the stage before it
+        prev = StageInstance.objects.filter(order_id=order.pk, position__lt=stage.position).order_by("-position")
+        gating = Installment.objects.filter(
+            Q(stage_id=stage.pk, timing=Installment.Timing.BEFORE)
+            | Q(stage_id=Subquery(prev.values("pk")[:1]), timing=Installment.Timing.AFTER), order_id=order.pk)
     unpaid = [i for i in gating if i.state not in Installment.SETTLED_STATES]
     if unpaid:
         owed = sum((i.amount for i in unpaid), ZERO)

@@ -47,9 +47,14 @@ pytestmark = pytest.mark.django_db
 # (engine.lock_order_with), the job read before the transaction gone, -2 (12); job.checked_in written with
 # stage.start in one INSERT (workflows.events.written_together), -1 (11); the store's SLA values from the cache
 # (workflows.store_values), -1 (10).
-BUDGET = {"check-in": 10, "start": 6, "complete": 7, "approve": 18, "detail": 6}
+
+# The approve (issue 22, branch wt-approve): the two stages' updates in one statement (approve, plain 10 -> 9); the
+# installments a step makes due in one UPDATE with one `installment.due` event and one message, the stages not read
+# again for them, the unblock guard answered from the installments just locked (approve 19 -> 12).
+# Both merged: the tail with the lock takes one more from each approve (12 -> 11, plain 9 -> 8).
+BUDGET = {"check-in": 10, "start": 6, "complete": 7, "approve": 11, "approve, plain": 8, "detail": 6}
 # The issue's targets, not met yet where they are below BUDGET (the gaps: docs/performance.md).
-TARGET = {"check-in": 10, "start": 8, "complete": 8, "approve": 8, "detail": 6}
+TARGET = {"check-in": 10, "start": 8, "complete": 8, "approve": 8, "approve, plain": 8, "detail": 6}
 EXTRA_STAGES, HANDOVERS = 20, 10
 
 
@@ -147,6 +152,41 @@ def test_a_stage_transition_costs_the_same_statements_for_a_small_and_a_big_orde
         order.refresh_from_db()
         assert order.state == {"start": "design:in_progress", "complete": "design:awaiting_approval",
                                "approve": "installation:waiting_payment"}[trigger]
+    assert counts[0] == counts[1], counts
+
+
+def plain_workflow(*, big: bool) -> dict:
+    """Four stages, the design approved into a plain one (no visit, no installment falls due); paid at the end. The
+    big one has EXTRA_STAGES more paid stages after it (2 % each), so 24 stages and 21 installments."""
+    extra = [{"code": f"fitting{i}", "name": f"Fitting {i}", "payment_share": Decimal("2"), "payment_timing": "after"}
+             for i in range(1, EXTRA_STAGES + 1)] if big else []
+    return {"name": "Plain approval" + (", many stages" if big else ""), "stages": [
+        {"code": "brief", "name": "Brief"},
+        {"code": "design", "name": "Design", "requires_approval": True, "max_rework_rounds": 2},
+        {"code": "build", "name": "Build", "checklist": ["Frame assembled"]},  # work to do: not passive
+        *extra,
+        {"code": "handover", "name": "Handover", "payment_share": Decimal(100 - 2 * len(extra)),
+         "payment_timing": "after"},
+    ]}
+
+
+def test_a_plain_approve_costs_the_same_statements_for_a_small_and_a_big_order(people,
+                                                                             django_assert_max_num_queries):
+    """The approve whose next stage waits for nothing: the stages move, one event, the consumer told."""
+    store, manager = people["store"], people["manager"]
+    counts = []
+    for big in (False, True):
+        template = make_template(merchant=store.merchant, stores=[store], definition=plain_workflow(big=big))
+        order = make_order(store=store, consumer=people["consumer"], template=template, actor=manager)
+        while order.state != "design:awaiting_approval":  # the brief and the design worked on and handed in
+            step = "complete" if order.state.endswith(":in_progress") else "start"
+            order = engine.fire(order_id=order.pk, trigger=step, actor=manager).order
+        with django_assert_max_num_queries(BUDGET["approve, plain"]):
+            counts.append(count(lambda o=order: engine.fire(order_id=o.pk, trigger="approve",
+                                                            actor=people["consumer"])))
+        order.refresh_from_db()
+        assert order.state == "build:ready"
+        assert not order.installments.filter(state="due").exists()
     assert counts[0] == counts[1], counts
 
 

@@ -202,6 +202,12 @@ def _stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
     return stages
 
 
+def order_stages(order: ServiceOrder) -> list[StageInstance]:
+    """The locked order's stages in position order, with their definitions: the engine's own instances (read once
+    per locked order instance), so an effect that needs them reads nothing more."""
+    return list(_stages_by_code(order).values())
+
+
 def _loaded_current_stage(order: ServiceOrder) -> StageInstance | None:
     field = ServiceOrder._meta.get_field("current_stage")
     if not field.is_cached(order) or order.current_stage is None:
@@ -326,21 +332,15 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
         touched.submitted_at = now
     order.state = to_state
     order.save(update_fields=["state", "status", "current_stage", "completed_at", "cancelled_at"])
-    for st in dirty.values():
-        st.save(
-            update_fields=[
-                "state",
-                "entered_at",
-                "started_at",
-                "submitted_at",
-                "completed_at",
-                "sla_due_at",
-                "sla_paused_at",
-                "waiting_seconds",
-                "rework_rounds",
-            ]
-        )
+    if len(dirty) == 1:
+        next(iter(dirty.values())).save(update_fields=_STAGE_FIELDS)
+    elif dirty:  # one statement for the stage left and the stage entered (or every stage a cancellation ends)
+        StageInstance.objects.bulk_update(list(dirty.values()), _STAGE_FIELDS)
     return entered
+
+
+_STAGE_FIELDS = ("state", "entered_at", "started_at", "submitted_at", "completed_at", "sla_due_at", "sla_paused_at",
+                 "waiting_seconds", "rework_rounds")
 
 
 # Where the order waits on the consumer: the stage's SLA clock stands still.

@@ -178,6 +178,19 @@ def _loaded_stage(order: ServiceOrder, code: str) -> StageInstance | None:
     return None
 
 
+def _listed_stage_names(order: ServiceOrder, payload: dict) -> dict[int, str] | None:
+    """The names of the stages a payload's list of installments names (several due at once): from the stages the
+    engine loaded for this step, else one read."""
+    items = payload.get("installments")
+    if not isinstance(items, list) or len(items) < 2:
+        return None
+    ids = {i.get("stage") for i in items if isinstance(i, dict)}
+    loaded = {s.pk: s for s in (getattr(order, "_engine_stages", None) or {}).values()}
+    if ids <= set(loaded):
+        return {pk: loaded[pk].definition.name for pk in ids}
+    return dict(StageInstance.objects.filter(order=order, pk__in=ids).values_list("pk", "definition__name"))
+
+
 def _technicians(order: ServiceOrder, ids: set[int]) -> dict[int, User]:
     """The technicians an event names, when they are still active technicians of the order's store."""
     if not ids:
@@ -225,7 +238,8 @@ def on_order_event(event: OrderEvent) -> list[Notification]:
             tech = User.objects.filter(pk=tech_id).first() if tech_id else None
         technician_name = tech.first_name or tech.display_name if tech else ""
     payload = {**(event.payload or {}), "_event_kind": event.kind}
-    ctx = _context(order, stage, payload, technician_name=technician_name)
+    ctx = _context(order, stage, payload, technician_name=technician_name,
+                   stage_names=_listed_stage_names(order, payload))
     staff = {a: _staff_audience(a, order) for a in {p.audience for p in planned} if a in messages.STAFF_AUDIENCES}
     technicians = _technicians(order, {t for p in planned for t in p.technicians})
     people = {order.consumer_id: order.consumer, **{m.pk: m for ms in staff.values() for m in ms}, **technicians}

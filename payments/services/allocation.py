@@ -3,7 +3,12 @@ wired in payments/plugin.py)."""
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
+from django_fsm import ConcurrentTransition
 
 from core import money
 from payments import events
@@ -34,11 +39,15 @@ def installments_allocate(order: ServiceOrder) -> list[Installment]:
 def installments_make_due(order: ServiceOrder, *, to_state: str, actor=None) -> list[Installment]:
     """Entering "<code>:waiting_payment" makes that stage's 'before' installment and the previous
     stage's 'after' installment due; entering "closing" makes the last stage's 'after' one due.
-    A zero installment (a tiny total split many ways) is waived at once."""
+    A zero installment (a tiny total split many ways) is waived at once.
+
+    A fixed number of statements however many fall due: the installments that gate the stage locked in one read
+    (kept on the order for the unblock guard that follows: payments.plugin.guard_unblock), one UPDATE of those
+    falling due, one `installment.due` event naming them all (and its one message to the consumer)."""
     code, sub = engine.split_state(to_state)
     if sub != StageInstance.State.WAITING_PAYMENT and to_state != engine.CLOSING:
         return []
-    stages = list(order.stages.select_related("definition").order_by("position"))
+    stages = engine.order_stages(order)  # the engine's own, with their definitions: no read
     wanted: set[tuple[int, str]] = set()
     if to_state == engine.CLOSING:
         wanted.add((stages[-1].pk, Installment.Timing.AFTER))
@@ -47,17 +56,42 @@ def installments_make_due(order: ServiceOrder, *, to_state: str, actor=None) -> 
         wanted.add((stages[idx].pk, Installment.Timing.BEFORE))
         if idx > 0:
             wanted.add((stages[idx - 1].pk, Installment.Timing.AFTER))
-    by_pk = {s.pk: s for s in stages}  # read above with their definitions: the listeners word messages with them
+    by_pk = {s.pk: s for s in stages}  # the listeners word messages with them
+    gating = list(installment_qs_select_for_update().filter(
+        reduce(operator.or_, (Q(stage_id=pk, timing=timing) for pk, timing in wanted)), order_id=order.pk))
     now = timezone.now()
-    made = []
-    for inst in installment_qs_select_for_update().filter(order_id=order.pk, state=I.SCHEDULED):
-        if (inst.stage_id, inst.timing) not in wanted:
-            continue
+    made = [inst for inst in gating if inst.state == I.SCHEDULED]
+    for inst in made:
         inst.mark_due(now)
         if inst.amount == 0:
             inst.mark_waived()
-        inst.save()
-        events.installment_due(order=order, installment=inst, stage=by_pk[inst.stage_id])
-        made.append(inst)
+    if made:
+        updated = Installment.objects.filter(pk__in=[i.pk for i in made], state=I.SCHEDULED).update(
+            state=Case(When(amount=0, then=Value(I.WAIVED)), default=Value(I.DUE)), due_at=now)
+        if updated != len(made):  # cannot happen under the lock; never record what did not happen
+            raise ConcurrentTransition("installments changed under the order's lock")
+        for inst in made:
+            inst._update_initial_state()  # saved as they are now (django-fsm's concurrent-transition check)
+    if to_state != engine.CLOSING:
+        remember_gating(order, stages[idx], gating)
+    due = [i for i in made if i.state == I.DUE]
+    if due:
+        events.installments_due(order=order, installments=due, stages=by_pk)
+    for inst in made:
+        if inst.state == I.WAIVED:
+            events.installment_waived(order=order, installment=inst, stage=by_pk[inst.stage_id])
     return made
 
+
+def remember_gating(order: ServiceOrder, stage: StageInstance, installments: list[Installment]) -> None:
+    """Keep the installments gating `stage` (locked, as they now are) on the locked order instance, for the unblock
+    guard the engine asks next in this very step; taken once (gating_remembered), and only while the order is
+    still in the state it was in."""
+    order._payments_gating = (order.state, stage.pk, installments)
+
+
+def gating_remembered(order: ServiceOrder, stage: StageInstance) -> list[Installment] | None:
+    remembered = order.__dict__.pop("_payments_gating", None)
+    if remembered is None or remembered[:2] != (order.state, stage.pk):
+        return None
+    return remembered[2]
