@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from transitions import Machine, MachineError
@@ -44,6 +44,7 @@ from workflows.machine import (  # noqa: F401 - the machine's names, re-exported
 )
 from workflows.models import OrderEvent, ServiceOrder, StageInstance
 from workflows.store_values import order_store_values
+from workflows.waited_locks import fresh_current_stage, snapshot_tail
 
 S = StageInstance.State
 
@@ -107,29 +108,8 @@ def _lock_related(prefix: str = "") -> list[str]:
     return [prefix + path for path in ("store", "consumer", "current_stage__definition", *hooks.order_lock_related())]
 
 
-def _snapshot_tail(order_ref: str = "pk") -> Subquery:
-    """The order's last event seq as the lock statement's snapshot saw it (a subquery is not re-read when the lock
-    waited), to compare with the tail on the locked row (which is)."""
-    return Subquery(OrderEvent.objects.filter(order_id=OuterRef(order_ref)).order_by("-seq").values("seq")[:1])
-
-
-def _fresh_current_stage(order: ServiceOrder, snapshot_tail: int | None) -> None:
-    """PostgreSQL: a lock that waited for another transaction returns the order row as that one left it, but the
-    current stage joined to it as the statement's snapshot saw it before the wait, or none when the order moved to
-    another stage meanwhile (tests/concurrency/test_engine_lock_races.py). Every change of an order writes an event,
-    so a tail on the row ahead of the snapshot's, or a joined stage that is not the row's, means the stage is read
-    again: one statement, only after such a wait."""
-    if order.current_stage_id is None:
-        return
-    field = ServiceOrder._meta.get_field("current_stage")
-    joined = field.get_cached_value(order, default=None)
-    if joined is not None and joined.pk == order.current_stage_id and (snapshot_tail or 0) == order.event_tail_seq:
-        return
-    field.set_cached_value(order, StageInstance.objects.select_related("definition").get(pk=order.current_stage_id))
-
-
-def _locked(order: ServiceOrder, snapshot_tail: int | None) -> ServiceOrder:
-    _fresh_current_stage(order, snapshot_tail)
+def _locked(order: ServiceOrder, tail_at_snapshot: int | None) -> ServiceOrder:
+    fresh_current_stage(order, tail_at_snapshot)
     if order.current_stage is not None:  # stage.order is this very instance, as for stages read through it
         StageInstance._meta.get_field("order").set_cached_value(order.current_stage, order)
     # The chain's tail came with the locked row (workflows.chain_tail): this transaction's first event reads none.
@@ -140,7 +120,7 @@ def _locked(order: ServiceOrder, snapshot_tail: int | None) -> ServiceOrder:
 def _lock_order(order_id: int) -> ServiceOrder:
     try:
         order = (ServiceOrder.objects.select_related(*_lock_related()).select_for_update(of=("self",))
-                 .annotate(_snapshot_tail=_snapshot_tail()).get(pk=order_id))
+                 .annotate(_snapshot_tail=snapshot_tail()).get(pk=order_id))
     except ServiceOrder.DoesNotExist:
         raise NotFound(_("No such order.")) from None
     return _locked(order, order._snapshot_tail)
@@ -153,7 +133,7 @@ def lock_order_with(queryset: QuerySet, *, via: str = "order"):
     (nothing is locked). Only columns of the two locked rows are read fresh after a wait: an annotation beside them
     is evaluated in the statement's snapshot, taken before the wait."""
     rows = (queryset.select_related(*_lock_related(f"{via}__")).select_for_update(of=(via, "self"))
-            .annotate(_order_snapshot_tail=_snapshot_tail(f"{via}_id")).order_by()[:1])
+            .annotate(_order_snapshot_tail=snapshot_tail(f"{via}_id")).order_by()[:1])
     row = next(iter(rows), None)
     if row is not None:
         _locked(getattr(row, via), row._order_snapshot_tail)

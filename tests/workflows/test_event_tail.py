@@ -20,7 +20,7 @@ NOTE = "order.note_added"
 
 def tail_reads(ctx) -> int:
     """Statements reading the log's last event; not the lock's subquery (aliased U0), which only compares the
-    snapshot's tail with the row's (engine._fresh_current_stage) and is never used as the tail."""
+    snapshot's tail with the row's (workflows.waited_locks.fresh_current_stage) and is never used as the tail."""
     return sum('FROM "workflows_orderevent" WHERE' in q["sql"] and "ORDER BY" in q["sql"] and "INSERT" not in q["sql"]
                for q in ctx.captured_queries)
 
