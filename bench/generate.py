@@ -236,18 +236,24 @@ class _Plan:
               {self.base('payments_installment')} AS inst, {self.base('payments_payment')} AS pay,
               {self.base('payments_ledgerentry')} AS ledger""", p)
         store = f"(%(stores)s::bigint[])[(g.n %% {n_stores}) + 1]"
+        # The chain's tail on the order row (workflows/chain_tail.py): its trigger does not fire here (replica
+        # role), so it is the last of the events written below: the last check-in (seq 100 + position) or
+        # order.created (seq 1).
+        tail_seq = "GREATEST(1, " + ", ".join(
+            f"CASE WHEN {d.position} < g.cur THEN {100 + d.position} ELSE 0 END" for d in self.visits) + ")"
         yield ("orders", f"""
             INSERT INTO workflows_serviceorder (id, number, merchant_id, store_id, consumer_id, template_version_id,
                 total_amount, currency, service_address, latitude, longitude, state, status, current_stage_id,
                 created_by_id, created_at, completed_at, cancelled_at, cancel_reason, tracking_token_version,
-                external_ref)
+                external_ref, event_tail_seq, event_tail_hash)
             SELECT b.ord + g.n, 'G' || (b.ord + g.n), {self.world.merchant_id}, {store},
                    (%(consumers)s::bigint[])[(g.n %% {len(self.world.consumer_ids)}) + 1],
                    {self.world.template_version_id}, {TOTAL}, '{CURRENCY}', '1 Bench Road', 31.2, 121.4,
                    CASE WHEN g.active THEN g.cur_code || ':' || g.cur_state ELSE 'completed' END,
                    CASE WHEN g.active THEN 'active' ELSE 'completed' END,
                    CASE WHEN g.active THEN {self.stage_id('g.cur')} END,
-                   NULL, g.created, CASE WHEN g.active THEN NULL ELSE g.t{k + 1} END, NULL, '', 1, ''
+                   NULL, g.created, CASE WHEN g.active THEN NULL ELSE g.t{k + 1} END, NULL, '', 1, '',
+                   {tail_seq}, 'generated'
             FROM gen g, gen_base b""", p)
         for d in self.defs:
             yield (f"stages at position {d.position} ({d.code})", self._stage_sql(d), p)

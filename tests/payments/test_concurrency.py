@@ -78,7 +78,9 @@ def test_32_concurrent_refunds_never_exceed_captured(order, store_manager):
     results, errors = run_threads(32, lambda i: payment_refund(payment=payment, amount="100.00",
                                                                actor=store_manager))
 
-    assert all(getattr(e, "code", "") == "refund_exceeds_captured" for e in errors)
+    # Refused either way: more than is left, or (a request that got the lock after all twelve had settled) a
+    # payment already refunded in full.
+    assert {getattr(e, "code", "") for e in errors} <= {"refund_exceeds_captured", "invalid_transition"}
     assert len(errors) == 20 and len([r for r in results if r is not None]) == 12
     assert Refund.objects.filter(payment=payment, status="succeeded").count() == 12
     refunded = sum(e.amount for e in LedgerEntry.objects.filter(order=order, kind="refund"))

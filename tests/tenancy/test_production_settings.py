@@ -132,11 +132,12 @@ PRINT_OPTIONS = ("from django.conf import settings as s; "
                  "print('OPTS', repr(s.DATABASES['default']['OPTIONS'].get('options')))")
 
 
-@pytest.mark.parametrize("mode, expected", [(None, "None"), ("auto", "'-c plan_cache_mode=auto'"),
+@pytest.mark.parametrize("mode, expected", [(None, "'-c plan_cache_mode=force_custom_plan'"),
+                                            ("auto", "'-c plan_cache_mode=auto'"),
                                             ("force_custom_plan", "'-c plan_cache_mode=force_custom_plan'")])
 def test_postgresql_statements_are_planned_for_their_own_values(mode, expected):
     """A prepared statement switched to PostgreSQL's generic plan made the SLA scan take 23-41 s at 10^6 orders
-    (docs/performance.md); the setting plans each execution for its values (off by default for now)."""
+    (docs/performance.md); by default each execution is planned for its values, `auto` restores PostgreSQL's."""
     extra = {"DATABASE_PLAN_CACHE_MODE": mode} if mode is not None else {}
     result = manage(
         "shell", "-c", PRINT_OPTIONS,
