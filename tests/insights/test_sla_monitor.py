@@ -4,6 +4,7 @@ and records nothing new when it runs again."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from insights import tasks
@@ -12,7 +13,7 @@ from insights.sla import sla_scan
 from payments.models import Installment
 from tests.factories.workflows import make_order, stage_of
 from workflows import services as wf_services
-from workflows.models import Appointment, OrderEvent, StageInstance
+from workflows.models import Appointment, OrderEvent, StageDefinition, StageInstance
 
 Kind = SlaBreach.Kind
 S = StageInstance.State
@@ -173,30 +174,53 @@ def test_scan_walks_by_due_time_across_ties_and_against_id_order(store, consumer
     assert sla_scan(now=now, batch_size=2)[Kind.STAGE_OVERDUE] == 0
 
 
+def _scan_statements(n: int) -> int:
+    """`n` statements of the scans, plus, on PostgreSQL, the three that plan them for short reads and put the
+    planner back (core.planning)."""
+    return n + (3 if connection.vendor == "postgresql" else 0)
+
+
 def test_candidate_query_count_does_not_grow_with_history(store, consumer, order, django_assert_max_num_queries):
     """With nothing to record, a scan is a handful of queries whatever the number of past breaches."""
     now = timezone.now()
     for o in [order] + [make_order(store=store, consumer=consumer) for _ in range(5)]:
         _set_stage(o, "measuring", state=S.IN_PROGRESS, sla_due_at=now - timedelta(hours=1))
     sla_scan(now=now)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(_scan_statements(5)):  # four kinds and the visit stages' tolerances
         sla_scan(now=now)
 
 
-def test_visits_within_their_tolerance_cost_statements_per_page_not_per_visit(
-        store, consumer, order, technician, django_assert_max_num_queries):
-    """Booked visits whose window has ended but whose arrival tolerance has not are read on every scan (work in
-    flight): per page of them, the page and their stages' tolerances (two statements), whatever their number."""
+def test_visits_within_their_tolerance_are_not_read(store, consumer, order, technician,
+                                                    django_assert_max_num_queries):
+    """Booked visits whose window has ended but whose arrival tolerance has not are work in flight: the scan leaves
+    them in the database (at 10^6 orders, 118 of them read and built on every scan were two thirds of its time)."""
     now = timezone.now()
     costs = []
     for extra in (2, 7):
         for _ in range(extra):
             _appointment(make_order(store=store, consumer=consumer), "measuring", technician,
                          window_end=now - timedelta(minutes=5))
-        with django_assert_max_num_queries(4 + 2 * 2 + 1) as ctx:  # the other scans, two pages of 5, the empty one
+        with django_assert_max_num_queries(_scan_statements(5)) as ctx:
             assert sla_scan(now=now, batch_size=5)[Kind.NO_SHOW] == 0
         costs.append(len(ctx.captured_queries))
-    assert costs[0] < costs[1] <= costs[0] + 2  # 2 visits: one page; 9: two pages
+    assert costs[0] == costs[1]
+
+
+def test_each_visit_waits_for_its_own_stages_tolerance(order, technician):
+    """Stages with different arrival tolerances: a visit is a no-show once its own stage's tolerance is over."""
+    now = timezone.now()
+    StageDefinition.objects.filter(pk=stage_of(order, "installation").definition_id).update(
+        arrival_tolerance_minutes=45)
+    short = _appointment(order, "measuring", technician, window_end=now - timedelta(minutes=20))  # 15 min
+    long = _appointment(order, "installation", technician, window_end=now - timedelta(minutes=30))  # 45 min
+
+    assert sla_scan(now=now)[Kind.NO_SHOW] == 1
+    assert SlaBreach.objects.get(kind=Kind.NO_SHOW).appointment_id == short.pk
+
+    assert sla_scan(now=now + timedelta(minutes=14))[Kind.NO_SHOW] == 0
+    assert sla_scan(now=now + timedelta(minutes=16))[Kind.NO_SHOW] == 1
+    breach = SlaBreach.objects.get(kind=Kind.NO_SHOW, appointment=long)
+    assert breach.due_at == long.window_end + timedelta(minutes=45)
 
 
 def test_a_visit_left_booked_on_a_completed_order_is_no_no_show(order, technician):
