@@ -10,7 +10,7 @@ Only the trigger writes these columns: a full `save()` of an order leaves them o
 event was added can never put the tail back.
 """
 
-from django.db import models
+from django.db import connections, models
 
 TAIL_FIELDS = ("event_tail_seq", "event_tail_hash")
 
@@ -30,8 +30,8 @@ class EventChainTail(models.Model):
 
 
 # The trigger: the tail moves forward only (rows inserted out of order, e.g. by bench/generate.py, cannot move it
-# back). On SQLite a table rebuilt by a later migration loses its triggers: tests/workflows/test_event_tail.py fails
-# then (the tail on the row would stop at the first event).
+# back). On SQLite a table rebuilt by a later migration loses its triggers: every `migrate` ends by putting it back
+# when it is missing (ensure_tail_trigger, connected in workflows.apps).
 TRIGGER_SQL = {
     "postgresql": ["""
 CREATE OR REPLACE FUNCTION workflows_orderevent_tail() RETURNS trigger AS $$
@@ -64,3 +64,35 @@ UPDATE workflows_serviceorder SET
                                WHERE e.order_id = workflows_serviceorder.id), 0),
     event_tail_hash = COALESCE((SELECT e.hash FROM workflows_orderevent e WHERE e.order_id = workflows_serviceorder.id
                                 ORDER BY e.seq DESC LIMIT 1), '')"""
+
+TRIGGER_EXISTS_SQL = {
+    "postgresql": "SELECT 1 FROM pg_trigger WHERE tgname = 'workflows_orderevent_tail' AND NOT tgisinternal",
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'workflows_orderevent_tail'",
+}
+
+
+def ensure_tail_trigger(*, using: str, apps=None, **kwargs) -> bool:
+    """After a `migrate` (post_migrate): create the trigger when the tail columns exist and the trigger does not. A
+    SQLite migration that rebuilds workflows_orderevent (any AlterField on it) drops the table's triggers; without
+    it, the tail on the row would stop moving and the order's next transaction would write a duplicate seq. Only
+    when missing (re-creating it on PostgreSQL would lock the event table on every deploy), and then every order's
+    tail is read again from its log. True if created."""
+    connection = connections[using]
+    if connection.vendor not in TRIGGER_SQL:
+        return False
+    if apps is None:  # sent by `flush` too, without the migrated state: the models as they are
+        from django.apps import apps
+    try:
+        fields = {f.name for f in apps.get_model("workflows", "ServiceOrder")._meta.get_fields()}
+    except LookupError:
+        return False
+    if not set(TAIL_FIELDS) <= fields:  # migrated back before the tail (0012): no trigger to keep
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(TRIGGER_EXISTS_SQL[connection.vendor])
+        if cursor.fetchone():
+            return False
+        for statement in TRIGGER_SQL[connection.vendor]:
+            cursor.execute(statement)
+        cursor.execute(FILL_SQL)  # the tails that stopped while it was missing (every order: a rare repair)
+    return True

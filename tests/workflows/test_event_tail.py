@@ -4,12 +4,13 @@ in a transaction the next reads no tail; a savepoint rolled back after an event,
 leaves a tail ahead of the table, so the chain still verifies."""
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories.workflows import make_order
 from workflows import engine
-from workflows.chain_tail import FILL_SQL
+from workflows.chain_tail import DROP_TRIGGER_SQL, FILL_SQL, TRIGGER_EXISTS_SQL
 from workflows.events import forget_tails, record_event, verify_chain, written_together
 from workflows.models import OrderEvent, ServiceOrder
 
@@ -186,3 +187,29 @@ def test_a_held_event_is_written_at_the_end_of_the_block_and_never_after_an_exce
     assert after.seq == alone.seq + 1
     assert not OrderEvent.objects.filter(order=order, payload__text="dropped").exists()
     assert verify_chain(order.pk) is None
+
+
+def test_a_migrate_puts_back_a_lost_trigger(order):
+    """On SQLite a migration that rebuilds the event table drops its triggers; the tail on the row would stop and the
+    order's next transaction would write a duplicate seq. Every `migrate` puts the trigger back when it is missing."""
+    order.refresh_from_db()
+    before = order.event_tail_seq
+    with connection.cursor() as cursor:
+        for statement in DROP_TRIGGER_SQL[connection.vendor]:
+            cursor.execute(statement)
+    note(order)
+    order.refresh_from_db()
+    assert order.event_tail_seq == before  # lost: the row's tail stopped
+
+    call_command("migrate", verbosity=0)  # puts the trigger back and the tails that stopped meanwhile
+
+    order.refresh_from_db()
+    assert order.event_tail_seq == before + 1
+    note(order)
+    order.refresh_from_db()
+    last = OrderEvent.objects.filter(order=order).order_by("-seq").first()
+    assert (order.event_tail_seq, order.event_tail_hash) == (last.seq, last.hash)
+    assert last.seq == before + 2
+    with connection.cursor() as cursor:  # and only when missing: a second migrate leaves it alone
+        cursor.execute(TRIGGER_EXISTS_SQL[connection.vendor])
+        assert cursor.fetchone()
