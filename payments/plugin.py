@@ -35,7 +35,7 @@ from payments.models import Installment, PaymentAccount
 from payments.rollup import ledger_day_rows, take_open_money_snapshot
 from payments.selectors import money_figures, money_summary_from_rows, revisions_for_the_day
 from payments.services import installments_allocate, installments_cancel, installments_make_due
-from payments.services.allocation import gating_remembered
+from payments.services.allocation import STAGE_ROWS, gating_remembered, stage_row
 from workflows import hooks
 from workflows.hooks import OrderDetailRows, TransitionContext
 from workflows.models import ServiceOrder, StageInstance
@@ -242,6 +242,8 @@ def register() -> None:
     hooks.register_effect("create", allocate_on_create)
     # Entering a stage that waits for money, or "closing", follows these triggers.
     hooks.register_effect(("create", "complete", "approve"), make_due)
+    for timing, name in STAGE_ROWS.items():  # ... with the installments it makes due read along with the stages
+        hooks.register_stage_row(name, stage_row(timing))
     hooks.register_effect("cancel", cancel_and_refund)
     hooks.register_day_list("price_revisions", heading=gettext_lazy("Price revisions waiting or declined"),
                             load=revisions_for_the_day, position=50)

@@ -52,7 +52,11 @@ pytestmark = pytest.mark.django_db
 # installments a step makes due in one UPDATE with one `installment.due` event and one message, the stages not read
 # again for them, the unblock guard answered from the installments just locked (approve 19 -> 12).
 # Both merged: the tail with the lock takes one more from each approve (12 -> 11, plain 9 -> 8).
-BUDGET = {"check-in": 10, "start": 6, "complete": 7, "approve": 11, "approve, plain": 8, "detail": 6}
+# Branch wt-approve2, the approve 11 -> 9: the engine's stage.approve written with the installment.due its effect
+# records in one INSERT (workflows.events.written_together around each step's effects), -1; the installments that
+# gate the stage read with the engine's read of the stages (a LEFT JOIN per timing: workflows.hooks.register_stage_row,
+# payments.services.allocation.STAGE_ROWS) instead of their own locked read, -1 (the plain approve stays 8).
+BUDGET = {"check-in": 10, "start": 6, "complete": 7, "approve": 9, "approve, plain": 8, "detail": 6}
 # The targets, not met yet where they are below BUDGET (the gaps: docs/performance.md).
 TARGET = {"check-in": 10, "start": 8, "complete": 8, "approve": 8, "approve, plain": 8, "detail": 6}
 EXTRA_STAGES, HANDOVERS = 20, 10

@@ -25,7 +25,7 @@ from transitions import Machine, MachineError
 from core.errors import GuardFailed, InvalidTransition, NotFound, PermissionDeniedError
 from tenancy import policy
 from workflows import hooks
-from workflows.events import ORDER_CREATED, STAGE_KINDS, record_event, remember_tail
+from workflows.events import ORDER_CREATED, STAGE_KINDS, record_event, remember_tail, written_together
 from workflows.machine import (  # noqa: F401 - the machine's names, re-exported for the engine's callers
     CANCELLED,
     CLOSING,
@@ -198,8 +198,14 @@ def _stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
     stage keeps the instance the lock loaded, so there is never a second copy of it to save."""
     stages = getattr(order, "_engine_stages", None)
     if stages is None:
-        stages = {s.definition.code: s for s in order.stages.select_related("definition").order_by("position")}
+        rows = hooks.stage_rows()  # other apps' rows read along (hooks.register_stage_row)
+        stages = {s.definition.code: s for s in order.stages.annotate(**rows).select_related("definition", *rows)
+                  .order_by("position")}
         current = _loaded_current_stage(order)
+        for code, stage in stages.items():
+            for name in rows:  # None where the stage has no such row; the lock's instance of the stage carries them
+                setattr(current if current is not None and current.definition.code == code else stage, name,
+                        getattr(stage, name, None))
         if current is not None:
             stages[current.definition.code] = current
         order._engine_stages = stages
@@ -236,6 +242,9 @@ def _stage(order: ServiceOrder, code: str) -> StageInstance | None:
 
 def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload) -> FireResult:
     _check_role(trigger, actor)
+    for stage in getattr(order, "_engine_stages", {}).values():  # other apps' rows hold for the step that read them
+        for name in hooks.stage_row_names():
+            stage.__dict__.pop(name, None)
     if order.state in FINAL_STATES:
         raise InvalidTransition(_("The order is %(state)s and accepts nothing more.") % {"state": order.state},
                                 allowed=[])
@@ -264,29 +273,14 @@ def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload)
     del machine
     to_state = model.state
     entered = _apply_state(order, from_state, to_state, trigger)
-    event = record_event(
-        order=order,
-        kind=STAGE_KINDS[trigger],
-        actor=actor,
-        stage=stage,
-        trigger=trigger,
-        from_state=from_state,
-        to_state=to_state,
-        payload=payload,
-    )
-    hooks.run_effects(
-        hooks.TransitionContext(
-            order=order,
-            trigger=trigger,
-            from_state=from_state,
-            to_state=to_state,
-            actor=actor,
-            stage=stage,
-            entered_stage=entered,
-            event=event,
-            payload=payload,
-        )
-    )
+    # The step's event is written in one INSERT with the first event its effects record (the installments it makes
+    # due), else at the block's end: the effects get it without an id (none of them needs one), the caller with one.
+    with written_together():
+        event = record_event(order=order, kind=STAGE_KINDS[trigger], actor=actor, stage=stage, trigger=trigger,
+                             from_state=from_state, to_state=to_state, payload=payload, hold=True)
+        hooks.run_effects(hooks.TransitionContext(
+            order=order, trigger=trigger, from_state=from_state, to_state=to_state, actor=actor, stage=stage,
+            entered_stage=entered, event=event, payload=payload))
     return FireResult(order=order, stage=stage, event=event, from_state=from_state, to_state=to_state)
 
 

@@ -231,10 +231,14 @@ _HELD = "_order_events_held"
 @contextmanager
 def written_together() -> Iterator[None]:
     """Inside, an event recorded with `hold=True` is kept back and written in one INSERT with the order's next event
-    (a check-in's `job.checked_in` with the `stage.start` it causes); its listeners run then, before that event's.
-    What is still kept back at the end of the block is written then; on an exception, nothing kept back is written
-    (the caller's transaction rolls back)."""
+    (a check-in's `job.checked_in` with the `stage.start` it causes; the engine's step with the first event of its
+    effects); its listeners run then, before that event's. What is still kept back at the end of the block is written
+    then; on an exception, nothing kept back is written (the caller's transaction rolls back). A block inside another
+    joins it: what it keeps back waits for the outer block's next event, or its end."""
     outer = connection.__dict__.get(_HELD)
+    if outer is not None:
+        yield
+        return
     connection.__dict__[_HELD] = held = {}
     try:
         yield

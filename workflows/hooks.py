@@ -45,7 +45,7 @@ class TransitionContext:
     actor: Any
     stage: StageInstance | None  # the stage the trigger was fired on
     entered_stage: StageInstance | None  # the stage now current, when the trigger moved to another stage
-    event: OrderEvent
+    event: OrderEvent  # while the effects run, not written yet (no id): workflows.engine._fire_locked
     payload: dict = field(default_factory=dict)
 
     @property
@@ -331,6 +331,29 @@ def register_order_lock_related(*paths: str) -> None:
 
 def order_lock_related() -> tuple[str, ...]:
     return tuple(_order_lock_related)
+
+
+# --- what the engine's read of an order's stages reads along ----------------------------------------
+# When an order moves to another stage the engine reads all its stages (engine.order_stages). An app whose effect
+# of that step needs a row each stage has at most one of names it here: `relation()` makes a FilteredRelation on a
+# unique key, joined to that read (unlocked: the order's lock guards it) and set as `stage.<name>` (None when
+# the stage has none), which saves the effect a read. They hold for the step that read them only: the engine drops
+# them when the same order instance takes its next step (another write in the transaction may have changed them).
+
+_stage_rows: dict[str, Callable[[], Any]] = {}
+
+
+def register_stage_row(name: str, relation: Callable[[], Any]) -> None:
+    _stage_rows.setdefault(name, relation)
+
+
+def stage_row_names() -> tuple[str, ...]:
+    return tuple(_stage_rows)
+
+
+def stage_rows() -> dict[str, Any]:
+    """{name: a new FilteredRelation} (a queryset takes the one it is given as its own)."""
+    return {name: relation() for name, relation in _stage_rows.items()}
 
 
 # --- the order's page in the admin ---------------------------------------------------------------

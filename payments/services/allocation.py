@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 from functools import reduce
 
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, FilteredRelation, Q, Value, When
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -23,17 +23,44 @@ I = Installment.State  # noqa: E741
 def installments_allocate(order: ServiceOrder) -> list[Installment]:
     """One installment per stage carrying a share or a fixed amount; the fixed amounts are taken first, the shares
     split the rest, and the amounts add up to the total exactly (core.money.allocate_with_fixed)."""
-    stages = list(order.stages.select_related("definition").order_by("position"))
+    stages = engine.order_stages(order)  # the engine's own (read once): they carry the installments made here
     paying = [s for s in stages if s.definition.carries_payment]
     if not paying:
         return []
     amounts = money.allocate_with_fixed(order.total_amount, [s.definition.payment_part for s in paying],
                                         order.currency)
-    return Installment.objects.bulk_create([
+    made = Installment.objects.bulk_create([
         Installment(order=order, stage=s, position=s.position, amount=amt, currency=order.currency,
                     timing=s.definition.payment_timing, refundable=s.definition.refundable_on_cancel)
         for s, amt in zip(paying, amounts, strict=True)
     ])
+    for inst in made:  # the stages were read before they existed (STAGE_ROWS)
+        setattr(inst.stage, STAGE_ROWS[inst.timing], inst)
+    return made
+
+
+# The installments of each stage (one per timing at most: one_installment_per_stage_timing), read with the engine's
+# read of the order's stages (payments.plugin registers them: workflows.hooks.register_stage_row) and set as
+# `stage.payments_before` / `stage.payments_after`: installments_make_due reads no installment.
+STAGE_ROWS = {timing: f"payments_{timing}" for timing in Installment.Timing.values}
+
+
+def stage_row(timing: str):
+    return lambda: FilteredRelation("installments", condition=Q(installments__timing=timing))
+
+
+def _read_with_stages(by_pk: dict[int, StageInstance], wanted: set[tuple[int, str]]) -> list[Installment] | None:
+    """The `wanted` (stage, timing) installments as the engine's read of the stages brought them, in pk order; None
+    when that read did not bring them along. Read unlocked, and exact: every writer of an order's installments locks
+    the order first (the engine's effects; payments.services: engine.lock_order or _lock_chain, then the
+    installments), so none changed since that read under this step's lock."""
+    rows = []
+    for pk, timing in wanted:
+        loaded = by_pk[pk].__dict__
+        if STAGE_ROWS[timing] not in loaded:
+            return None
+        rows.append(loaded[STAGE_ROWS[timing]])
+    return sorted((inst for inst in rows if inst is not None), key=lambda inst: inst.pk)
 
 
 def installments_make_due(order: ServiceOrder, *, to_state: str, actor=None) -> list[Installment]:
@@ -41,9 +68,10 @@ def installments_make_due(order: ServiceOrder, *, to_state: str, actor=None) -> 
     stage's 'after' installment due; entering "closing" makes the last stage's 'after' one due.
     A zero installment (a tiny total split many ways) is waived at once.
 
-    A fixed number of statements however many fall due: the installments that gate the stage locked in one read
-    (kept on the order for the unblock guard that follows: payments.plugin.guard_unblock), one UPDATE of those
-    falling due, one `installment.due` event naming them all (and its one message to the consumer)."""
+    A fixed number of statements however many fall due: the installments that gate the stage read with the engine's
+    read of the stages (STAGE_ROWS; else locked in one read), kept on the order for the unblock guard that follows
+    (payments.plugin.guard_unblock); one UPDATE of those falling due (only those still scheduled: the rows it
+    changes are the ones recorded), one `installment.due` event naming them all (and its one message)."""
     code, sub = engine.split_state(to_state)
     if sub != StageInstance.State.WAITING_PAYMENT and to_state != engine.CLOSING:
         return []
@@ -57,8 +85,10 @@ def installments_make_due(order: ServiceOrder, *, to_state: str, actor=None) -> 
         if idx > 0:
             wanted.add((stages[idx - 1].pk, Installment.Timing.AFTER))
     by_pk = {s.pk: s for s in stages}  # the listeners word messages with them
-    gating = list(installment_qs_select_for_update().filter(
-        reduce(operator.or_, (Q(stage_id=pk, timing=timing) for pk, timing in wanted)), order_id=order.pk))
+    gating = _read_with_stages(by_pk, wanted)
+    if gating is None:
+        gating = list(installment_qs_select_for_update().filter(
+            reduce(operator.or_, (Q(stage_id=pk, timing=timing) for pk, timing in wanted)), order_id=order.pk))
     now = timezone.now()
     made = [inst for inst in gating if inst.state == I.SCHEDULED]
     for inst in made:

@@ -111,3 +111,63 @@ def test_a_zero_installment_is_waived_beside_the_one_falling_due(store, consumer
     assert waived.payload["installment"] == design.pk
     assert due_events(order)[-1].payload["installment"] == installation.pk
     assert driver.refresh() == "installation:waiting_payment"
+
+
+def test_the_approve_and_the_installments_it_makes_due_are_one_chain_in_order(store, consumer, store_manager,
+                                                                             technician):
+    """The step's event is written with the `installment.due` its effect records (workflows.engine._fire_locked):
+    the approve first, the chain intact, the caller's event with its id."""
+    from workflows import engine
+    from workflows.events import verify_chain
+
+    driver = at_design_approval(store, consumer, store_manager, technician)
+    result = engine.fire(order_id=driver.order.pk, trigger="approve", actor=consumer)
+
+    approve = OrderEvent.objects.get(pk=result.event.pk)
+    assert approve.kind == "stage.approve"
+    assert due_events(driver.order)[-1].seq == approve.seq + 1
+    assert verify_chain(driver.order.pk) is None
+
+
+@pytest.mark.parametrize("paid", [("design",), ("design", "installation")])
+def test_installments_already_settled_are_not_made_due_and_open_the_way(store, consumer, store_manager, technician,
+                                                                        paid):
+    """The gating installments come with the engine's read of the stages (payments.services.allocation.STAGE_ROWS):
+    one already paid is neither made due nor recorded, and the unblock guard counts it as paid."""
+    driver = at_design_approval(store, consumer, store_manager, technician)
+    order = driver.order
+    Installment.objects.filter(order=order, stage__definition__code__in=paid).update(state="paid")
+    before = len(due_events(order))
+
+    driver.step()
+
+    states = dict(Installment.objects.filter(order=order, stage__definition__code__in=("design", "installation"))
+                  .values_list("stage__definition__code", "state"))
+    if paid == ("design",):
+        assert states == {"design": "paid", "installation": "due"}
+        assert [i["timing"] for i in due_events(order)[-1].payload["installments"]] == ["before"]
+        assert driver.refresh() == "installation:waiting_payment"
+    else:
+        assert states == {"design": "paid", "installation": "paid"}
+        assert len(due_events(order)) == before
+        assert driver.refresh() == "installation:ready"  # nothing owed: unblocked in the same step
+
+
+def test_installments_read_with_the_stages_hold_for_that_step_only(store, consumer, store_manager, technician):
+    """A later step of the same locked order instance reads the gating installments again: a write in between (here
+    the design's installment paid) is seen, not the state the earlier read of the stages brought."""
+    from django.db import transaction
+
+    from workflows import engine
+
+    driver = at_design_approval(store, consumer, store_manager, technician)
+    with transaction.atomic():
+        order = engine.lock_order(driver.order.pk)
+        engine.order_stages(order)  # read (with the installments) before the write below
+        Installment.objects.filter(order=order, stage__definition__code="design").update(state="paid")
+        engine.fire_locked(order, trigger="approve", actor=consumer)
+
+    states = dict(Installment.objects.filter(order=driver.order, stage__definition__code__in=("design", "installation"))
+                  .values_list("stage__definition__code", "state"))
+    assert states == {"design": "paid", "installation": "due"}
+    assert [i["timing"] for i in due_events(driver.order)[-1].payload["installments"]] == ["before"]
