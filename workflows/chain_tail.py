@@ -71,7 +71,7 @@ TRIGGER_EXISTS_SQL = {
 }
 
 
-def ensure_tail_trigger(*, using: str, apps=None, **kwargs) -> bool:
+def ensure_tail_trigger(*, using: str, **kwargs) -> bool:
     """After a `migrate` (post_migrate): create the trigger when the tail columns exist and the trigger does not. A
     SQLite migration that rebuilds workflows_orderevent (any AlterField on it) drops the table's triggers; without
     it, the tail on the row would stop moving and the order's next transaction would write a duplicate seq. Only
@@ -80,13 +80,12 @@ def ensure_tail_trigger(*, using: str, apps=None, **kwargs) -> bool:
     connection = connections[using]
     if connection.vendor not in TRIGGER_SQL:
         return False
-    if apps is None:  # sent by `flush` too, without the migrated state: the models as they are
-        from django.apps import apps
-    try:
-        fields = {f.name for f in apps.get_model("workflows", "ServiceOrder")._meta.get_fields()}
-    except LookupError:
-        return False
-    if not set(TAIL_FIELDS) <= fields:  # migrated back before the tail (0012): no trigger to keep
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+        if "workflows_orderevent" not in tables or "workflows_serviceorder" not in tables:
+            return False
+        columns = {c.name for c in connection.introspection.get_table_description(cursor, "workflows_serviceorder")}
+    if not set(TAIL_FIELDS) <= columns:  # migrated back before the tail (0012): no trigger to keep
         return False
     with connection.cursor() as cursor:
         cursor.execute(TRIGGER_EXISTS_SQL[connection.vendor])
