@@ -222,6 +222,7 @@ def replay_lifecycles(url: str, model_order, recorded: list[list], orders) -> tu
     stage ids and the ids of the rows the replay inserts swapped in) and issued with psycopg, one
     transaction per transition."""
     import psycopg
+    from django.conf import settings
 
     from bench.replay import replay
 
@@ -231,7 +232,11 @@ def replay_lifecycles(url: str, model_order, recorded: list[list], orders) -> tu
         ids = [order.pk, *order.stages.order_by("position").values_list("pk", flat=True)]
         plans.append(dict(zip(model_ids, ids, strict=True)))
     count = 0
-    with psycopg.connect(url, autocommit=True) as conn:
+    # The product's own connection settings (prepared from the first reuse, each execution planned for its values:
+    # config/settings/base.py); psycopg's defaults would give the replay generic plans the product no longer uses.
+    options = settings.DATABASES["default"].get("OPTIONS", {})
+    with psycopg.connect(url, autocommit=True, options=options.get("options", ""),
+                         prepare_threshold=options.get("prepare_threshold", 5)) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
         t0 = time.perf_counter()
         for mapping in plans:
