@@ -15,7 +15,8 @@ SHORT_READS = {"max_parallel_workers_per_gather": "0", "jit": "off"}
 @contextmanager
 def plans_for_short_reads(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """The statements inside are planned without parallel workers or JIT. Inside a transaction the settings end with
-    it (SET LOCAL); outside, they are put back after."""
+    it (SET LOCAL); outside, they are put back after (behind a transaction-mode pooler, possibly on another server
+    connection: planner settings only, so slower at worst; docs/operations.md)."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         yield

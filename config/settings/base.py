@@ -110,7 +110,8 @@ for _db in DATABASES.values():
         # Prepared, but planned for each execution's values: after five executions PostgreSQL may switch a
         # prepared statement to one generic plan, which for a range over skewed data is a disaster (the SLA scan's
         # stage candidates at 10^6 orders: 70 ms for five runs on one connection, then 23-41 s per run:
-        # docs/performance.md). Sent as a startup option; DATABASE_PLAN_CACHE_MODE=auto is PostgreSQL's default.
+        # docs/performance.md). Sent as a startup option; DATABASE_PLAN_CACHE_MODE=auto is PostgreSQL's default; set
+        # it empty behind a pooler that refuses startup options, and set it on the database role instead.
         if _plan_cache_mode:
             _options = _db["OPTIONS"].get("options", "")
             _db["OPTIONS"]["options"] = f"{_options} -c plan_cache_mode={_plan_cache_mode}".strip()
