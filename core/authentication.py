@@ -25,6 +25,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 
+from core.compiled import CompiledQuery
 from core.language import activate_for
 from core.shared_cache import shared_cache_seconds
 
@@ -46,6 +47,20 @@ def _cache_seconds() -> int:
     return shared_cache_seconds("API_TOKEN_CACHE_SECONDS", "API_TOKEN_CACHE_IN_PROCESS")
 
 
+# DRF's look-up (TokenAuthentication.authenticate_credentials), compiled once per connection (core.compiled).
+_TOKEN = CompiledQuery("auth.token", lambda key: Token.objects.select_related("user").filter(key=key))
+
+
+def _token_and_user(key: str) -> tuple:
+    """As DRF's look-up: the token's user and the token, refused as DRF refuses them (its words)."""
+    rows = _TOKEN.models(key=key)
+    if not rows:
+        raise AuthenticationFailed(_("Invalid token."))
+    if not rows[0].user.is_active:
+        raise AuthenticationFailed(_("User inactive or deleted."))
+    return rows[0].user, rows[0]
+
+
 class ExpiringTokenAuthentication(TokenAuthentication):
     """`Authorization: Token <key>`, refused once the token is older than API_TOKEN_TTL. The rest of the request
     speaks the user's own language (core.language): DRF authenticates after the middleware has run."""
@@ -57,7 +72,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
             user, created = entry
             token = Token(key=key, user=user, created=created)
         else:
-            user, token = super().authenticate_credentials(key)
+            user, token = _token_and_user(key)
         if token_expired(token):
             # Dead for good: a later login issues a new key rather than reviving this one.
             Token.objects.filter(pk=token.pk).delete()

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from core import display
+from core.compiled import CompiledQuery
 from core.fields import MoneyDisplayField
 from core.money import quantize
 from payments import (
@@ -129,6 +130,11 @@ _LedgerRow = namedtuple("_LedgerRow", ("installment_id", "kind", "amount"))
 PaymentRows = namedtuple("PaymentRows", ("installments", "ledger"))
 
 
+_DETAIL_INSTALLMENTS = CompiledQuery("detail.installments", lambda ids: (
+    Installment.objects.filter(order_id__in=ids).order_by("position", "pk", "ledger_entries__id")
+    .values_list(*_INSTALLMENT_FIELDS, "ledger_entries__kind", "ledger_entries__amount")))
+
+
 def load(details: list[OrderDetailRows]) -> dict[int, PaymentRows]:
     """Each order's installments (in position order) and ledger rows, from one query (installments LEFT
     JOIN their ledger rows). Installments are only made for stages carrying a payment share or amount
@@ -137,8 +143,7 @@ def load(details: list[OrderDetailRows]) -> dict[int, PaymentRows]:
     loaded = {d.order.pk: PaymentRows([], []) for d in details}
     ids = [d.order.pk for d in details if _pays(d)]
     if ids:
-        rows = (Installment.objects.filter(order_id__in=ids).order_by("position", "pk", "ledger_entries__id")
-                .values_list(*_INSTALLMENT_FIELDS, "ledger_entries__kind", "ledger_entries__amount"))
+        rows = _DETAIL_INSTALLMENTS.rows(ids=ids)
         last = None
         for *fields, kind, amount in rows:
             if last is None or last.id != fields[0]:

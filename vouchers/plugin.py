@@ -14,10 +14,13 @@ trigger, guards, a booking deadline, an order-detail section) and one `register(
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.compiled import CompiledQuery
 from vouchers import (
     admin_page,
     events,  # noqa: F401 - declares the vouchers' event kinds
@@ -80,13 +83,19 @@ def voucher_booking_deadline(stage) -> BookingDeadline | None:
 _FIELDS = ("id", "order_id", "stage_id", "state", "valid_from", "valid_until", "redeemed_at", "last4", "code_encrypted")
 
 
+_VoucherRow = namedtuple("_VoucherRow", _FIELDS)
+_DETAIL_VOUCHERS = CompiledQuery("detail.vouchers", lambda ids: (
+    Voucher.objects.filter(order_id__in=ids).order_by("pk").values_list(*_FIELDS)))
+
+
 def load_section(details: list[OrderDetailRows]) -> dict[int, list]:
     """Each order's vouchers (one query for all the orders, plain rows). Vouchers are only issued for
     stages that require one (issue_on_entitlement): no such stage, no query."""
     rows = {d.order.pk: [] for d in details}
     ids = [d.order.pk for d in details if any(s["definition__requires_voucher"] for s in d.stages)]
     if ids:
-        for row in Voucher.objects.filter(order_id__in=ids).order_by("pk").values_list(*_FIELDS, named=True):
+        for row in _DETAIL_VOUCHERS.rows(ids=ids):
+            row = _VoucherRow(*row)
             rows[row.order_id].append(row)
     return rows
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from transitions import Machine, MachineError
 
+from core.compiled import CompiledQuery
 from core.errors import GuardFailed, InvalidTransition, NotFound, PermissionDeniedError
 from tenancy import policy
 from workflows import hooks
@@ -117,13 +118,17 @@ def _locked(order: ServiceOrder, tail_at_snapshot: int | None) -> ServiceOrder:
     return order
 
 
+# Compiled once per connection (core.compiled): compiling this six-table select cost more than running it.
+_LOCK_ORDER = CompiledQuery("engine.lock_order", lambda order_id: (
+    ServiceOrder.objects.select_related(*_lock_related()).select_for_update(of=("self",))
+    .annotate(_snapshot_tail=snapshot_tail()).filter(pk=order_id)))
+
+
 def _lock_order(order_id: int) -> ServiceOrder:
-    try:
-        order = (ServiceOrder.objects.select_related(*_lock_related()).select_for_update(of=("self",))
-                 .annotate(_snapshot_tail=snapshot_tail()).get(pk=order_id))
-    except ServiceOrder.DoesNotExist:
-        raise NotFound(_("No such order.")) from None
-    return _locked(order, order._snapshot_tail)
+    rows = _LOCK_ORDER.models(order_id=order_id, shape=hooks.order_lock_related())
+    if not rows:
+        raise NotFound(_("No such order."))
+    return _locked(rows[0], rows[0]._snapshot_tail)
 
 
 def lock_order_with(queryset: QuerySet, *, via: str = "order"):
@@ -199,8 +204,10 @@ def _stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
     stages = getattr(order, "_engine_stages", None)
     if stages is None:
         rows = hooks.stage_rows()  # other apps' rows read along (hooks.register_stage_row)
-        stages = {s.definition.code: s for s in order.stages.annotate(**rows).select_related("definition", *rows)
-                  .order_by("position")}
+        stages = {}
+        for stage in _ORDER_STAGES.models(order_id=order.pk, shape=tuple(rows)):
+            _STAGE_ORDER.set_cached_value(stage, order)  # as order.stages would: the stage's order is this one
+            stages[stage.definition.code] = stage
         current = _loaded_current_stage(order)
         for code, stage in stages.items():
             for name in rows:  # None where the stage has no such row; the lock's instance of the stage carries them
@@ -210,6 +217,12 @@ def _stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
             stages[current.definition.code] = current
         order._engine_stages = stages
     return stages
+
+
+_STAGE_ORDER = StageInstance._meta.get_field("order")
+_ORDER_STAGES = CompiledQuery("engine.order_stages", lambda order_id: (
+    StageInstance.objects.filter(order_id=order_id).annotate(**(rows := hooks.stage_rows()))
+    .select_related("definition", *rows).order_by("position")))
 
 
 def order_stages(order: ServiceOrder) -> list[StageInstance]:
@@ -292,8 +305,12 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
     current = _stage(order, from_code)
     entered = None
     dirty: dict[int, StageInstance] = {}
+    # Each stage's columns before this step: only those that change are written (a bulk_update compiles a CASE
+    # per column and row, the largest Python cost of a step that moves to the next stage).
+    before = {current.pk: _stage_values(current)} if current is not None else {}
     if to_state == CANCELLED:
         for st in _stages_by_code(order).values():
+            before.setdefault(st.pk, _stage_values(st))
             if st.state not in (S.DONE, S.CANCELLED):
                 st.state = S.CANCELLED
                 dirty[st.pk] = st
@@ -307,6 +324,7 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
                 order.status, order.completed_at = ServiceOrder.Status.COMPLETED, now
         else:
             entered = _stage(order, to_code)
+            before.setdefault(entered.pk, _stage_values(entered))
             entered.state, entered.entered_at = to_sub, now
             order.current_stage = entered
             dirty[entered.pk] = entered
@@ -330,15 +348,21 @@ def _apply_state(order: ServiceOrder, from_state: str, to_state: str, trigger: s
         touched.submitted_at = now
     order.state = to_state
     order.save(update_fields=["state", "status", "current_stage", "completed_at", "cancelled_at"])
+    changed = [field for i, field in enumerate(_STAGE_FIELDS)
+               if any(getattr(st, field) != before[pk][i] for pk, st in dirty.items())]
     if len(dirty) == 1:
-        next(iter(dirty.values())).save(update_fields=_STAGE_FIELDS)
-    elif dirty:  # one statement for the stage left and the stage entered (or every stage a cancellation ends)
-        StageInstance.objects.bulk_update(list(dirty.values()), _STAGE_FIELDS)
+        next(iter(dirty.values())).save(update_fields=changed)
+    elif changed:  # one statement for the stage left and the stage entered (or every stage a cancellation ends)
+        StageInstance.objects.bulk_update(list(dirty.values()), changed)
     return entered
 
 
 _STAGE_FIELDS = ("state", "entered_at", "started_at", "submitted_at", "completed_at", "sla_due_at", "sla_paused_at",
                  "waiting_seconds", "rework_rounds")
+
+
+def _stage_values(stage: StageInstance) -> tuple:
+    return tuple(getattr(stage, field) for field in _STAGE_FIELDS)
 
 
 # Where the order waits on the consumer: the stage's SLA clock stands still.

@@ -6,6 +6,7 @@ from django.core.files import File
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
+from core.compiled import CompiledQuery
 from core.errors import NotFound
 from core.files import stored_file_open
 from tenancy.models import User
@@ -81,6 +82,15 @@ def _by_order(rows, orders) -> dict[int, list[dict]]:
     return grouped
 
 
+# The detail's reads, compiled once per connection (core.compiled): compiling them cost more than running them.
+_DETAIL_STAGES = CompiledQuery("detail.stages", lambda ids: (
+    StageInstance.objects.filter(order_id__in=ids)
+    .order_by("order_id", "position", "submission_files__id", "appointments__id")
+    .values(*DETAIL_STAGE_FIELDS, *DETAIL_FILE_FIELDS.values(), *DETAIL_STAGE_APPOINTMENT_FIELDS.values())))
+_DETAIL_EVENTS = CompiledQuery("detail.events", lambda ids: (
+    OrderEvent.objects.filter(order_id__in=ids).order_by("order_id", "seq").values(*DETAIL_EVENT_FIELDS)))
+
+
 def order_detail_load(orders) -> list[hooks.OrderDetailRows]:
     """Read everything the detail of these orders shows: two queries for the workflow's own rows (stages with
     their definitions, submission files and visits; events), then each section's load. Plain values, no model
@@ -91,11 +101,7 @@ def order_detail_load(orders) -> list[hooks.OrderDetailRows]:
     ids = [o.pk for o in orders]
     # One row per stage, file and visit (LEFT JOINs: a stage without files or visits comes once, with None; a stage
     # with both comes once per pair, which the seen sets fold back).
-    rows = (
-        StageInstance.objects.filter(order_id__in=ids)
-        .order_by("order_id", "position", "submission_files__id", "appointments__id")
-        .values(*DETAIL_STAGE_FIELDS, *DETAIL_FILE_FIELDS.values(), *DETAIL_STAGE_APPOINTMENT_FIELDS.values())
-    )
+    rows = _DETAIL_STAGES.values(ids=ids)
     stages: dict[int, list[dict]] = {o.pk: [] for o in orders}
     files: dict[int, list[dict]] = {}
     appointments: dict[int, list[dict]] = {o.pk: [] for o in orders}
@@ -115,9 +121,7 @@ def order_detail_load(orders) -> list[hooks.OrderDetailRows]:
             appointments[appointment["order_id"]].append(appointment)
     for visits in appointments.values():
         visits.sort(key=lambda a: (a["window_start"], a["id"]))
-    events = _by_order(
-        OrderEvent.objects.filter(order_id__in=ids).order_by("order_id", "seq").values(*DETAIL_EVENT_FIELDS), orders
-    )
+    events = _by_order(_DETAIL_EVENTS.values(ids=ids), orders)
     details = [
         hooks.OrderDetailRows(order=order, stages=stages[order.pk], files=files,
                               appointments=appointments[order.pk], events=events[order.pk])
@@ -135,10 +139,31 @@ def order_detail_row(*, user: User, order_id, queryset: QuerySet[ServiceOrder] |
     The latest event's hash names the order's whole history (each hash covers the one before), and
     every change the detail shows writes an event in the same transaction: a new change, a new hash.
     """
+    if queryset is None and user.is_authenticated and user.role == User.Role.CONSUMER and not user.is_operator:
+        # The consumer app's hot path: compiled once per connection, scoped by visible_to as any other read.
+        rows = _CONSUMER_DETAIL_ROW.models(order_id=_id(order_id), consumer_id=user.pk,
+                                           shape=tuple(s.name for s in hooks.order_sections()))
+        return rows[0] if rows else None
+    return next(iter(_detail_row(user, order_id, queryset)), None)
+
+
+def _detail_row(user: User, order_id, queryset=None) -> QuerySet[ServiceOrder]:
     latest = OrderEvent.objects.filter(order_id=OuterRef("pk")).order_by("-seq").values("hash")[:1]
-    rows = (order_detail_queryset(user=user, queryset=queryset).filter(pk=order_id).order_by()
-            .annotate(detail_version=Subquery(latest)))
-    return next(iter(rows[:1]), None)
+    return (order_detail_queryset(user=user, queryset=queryset).filter(pk=order_id).order_by()
+            .annotate(detail_version=Subquery(latest))[:1])
+
+
+_CONSUMER_DETAIL_ROW = CompiledQuery("detail.consumer_order_row", lambda order_id, consumer_id: (
+    _detail_row(User(pk=consumer_id, role=User.Role.CONSUMER), order_id)))
+_BIGINT = 2**63
+
+
+def _id(value) -> int:
+    """An order id from a URL as Django's lookup would take it (ValueError when it is none, as there)."""
+    number = int(value)
+    if not -_BIGINT <= number < _BIGINT:
+        raise ValueError(f"{value!r} is not an id")
+    return number
 
 
 def stage_submission_file_get(*, user: User, stage_id: int, file_id: int) -> StageSubmissionFile:
