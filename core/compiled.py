@@ -10,6 +10,9 @@ the ORM's (ADR 0009): nothing here is written by hand.
 Values are integers (ids), strings (keys) or lists of integers; a list's length is part of the shape (an `IN` of
 three is another statement than an `IN` of two). Anything else the queryset depends on (registered hooks, a role)
 goes into `shape`, so a change of it compiles another statement.
+
+A compiled read goes to the alias it is given (`default` unless told), not through the database routers: the
+dashboard's replica reads (core.replica) keep to plain querysets.
 """
 
 from __future__ import annotations

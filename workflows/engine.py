@@ -125,7 +125,7 @@ _LOCK_ORDER = CompiledQuery("engine.lock_order", lambda order_id: (
 
 
 def _lock_order(order_id: int) -> ServiceOrder:
-    rows = _LOCK_ORDER.models(order_id=order_id, shape=hooks.order_lock_related())
+    rows = _LOCK_ORDER.models(order_id=int(order_id), shape=hooks.order_lock_related())  # an id as Django takes it
     if not rows:
         raise NotFound(_("No such order."))
     return _locked(rows[0], rows[0]._snapshot_tail)
