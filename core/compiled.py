@@ -139,25 +139,26 @@ class CompiledQuery:
             return list(compiler.apply_converters(rows, statement.converters))
         return rows
 
-    def rows(self, *, using: str = DEFAULT_DB_ALIAS, shape: tuple = (), **values) -> list[tuple]:
-        """The rows of a values() or values_list() queryset, as tuples of its fields (in values_list()'s order)."""
+    def _value_rows(self, using: str, shape: tuple, values: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+        """The field names and rows (tuples in the fields' order) of a values() or values_list() queryset."""
         connection = connections[using]
         statement = self._statement(connection, shape, values)
         if statement is _EMPTY:
-            return []
+            return [], []
         if statement.names is None:
-            raise ImproperlyConfigured(f"{self.name}: rows() needs a values() or values_list() queryset")
+            raise ImproperlyConfigured(f"{self.name}: rows() and values() need a values() or values_list() queryset")
         rows = self._rows(connection, statement, values)
         if statement.order is not None:
-            return [tuple(row[i] for i in statement.order) for row in rows]
-        return [tuple(row) for row in rows]
+            return statement.names, [tuple(row[i] for i in statement.order) for row in rows]
+        return statement.names, [tuple(row) for row in rows]
+
+    def rows(self, *, using: str = DEFAULT_DB_ALIAS, shape: tuple = (), **values) -> list[tuple]:
+        """The rows of a values() or values_list() queryset, as tuples of its fields (in values_list()'s order)."""
+        return self._value_rows(using, shape, values)[1]
 
     def values(self, *, using: str = DEFAULT_DB_ALIAS, shape: tuple = (), **values) -> list[dict]:
         """The rows of a values() or values_list() queryset, as dicts."""
-        rows = self.rows(using=using, shape=shape, **values)
-        if not rows:
-            return []
-        names = self._statement(connections[using], shape, values).names
+        names, rows = self._value_rows(using, shape, values)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def models(self, *, using: str = DEFAULT_DB_ALIAS, shape: tuple = (), **values) -> list[Model]:

@@ -203,9 +203,9 @@ def _stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
     stage keeps the instance the lock loaded, so there is never a second copy of it to save."""
     stages = getattr(order, "_engine_stages", None)
     if stages is None:
-        rows = hooks.stage_rows()  # other apps' rows read along (hooks.register_stage_row)
+        rows = hooks.stage_row_names()  # other apps' rows read along (hooks.register_stage_row)
         stages = {}
-        for stage in _ORDER_STAGES.models(order_id=order.pk, shape=tuple(rows)):
+        for stage in _ORDER_STAGES.models(order_id=order.pk, shape=rows):
             _STAGE_ORDER.set_cached_value(stage, order)  # as order.stages would: the stage's order is this one
             stages[stage.definition.code] = stage
         current = _loaded_current_stage(order)

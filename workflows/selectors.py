@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from core.compiled import CompiledQuery
 from core.errors import NotFound
 from core.files import stored_file_open
+from core.filters import parse_id
 from tenancy.models import User
 from tenancy.scoping import visible_to
 from workflows import hooks
@@ -141,8 +142,9 @@ def order_detail_row(*, user: User, order_id, queryset: QuerySet[ServiceOrder] |
     """
     if queryset is None and user.is_authenticated and user.role == User.Role.CONSUMER and not user.is_operator:
         # The consumer app's hot path: compiled once per connection, scoped by visible_to as any other read.
-        rows = _CONSUMER_DETAIL_ROW.models(order_id=_id(order_id), consumer_id=user.pk,
-                                           shape=tuple(s.name for s in hooks.order_sections()))
+        order_id = parse_id(order_id)
+        rows = [] if order_id is None else _CONSUMER_DETAIL_ROW.models(
+            order_id=order_id, consumer_id=user.pk, shape=tuple(s.name for s in hooks.order_sections()))
         return rows[0] if rows else None
     return next(iter(_detail_row(user, order_id, queryset)), None)
 
@@ -155,15 +157,6 @@ def _detail_row(user: User, order_id, queryset=None) -> QuerySet[ServiceOrder]:
 
 _CONSUMER_DETAIL_ROW = CompiledQuery("detail.consumer_order_row", lambda order_id, consumer_id: (
     _detail_row(User(pk=consumer_id, role=User.Role.CONSUMER), order_id)))
-_BIGINT = 2**63
-
-
-def _id(value) -> int:
-    """An order id from a URL as Django's lookup would take it (ValueError when it is none, as there)."""
-    number = int(value)
-    if not -_BIGINT <= number < _BIGINT:
-        raise ValueError(f"{value!r} is not an id")
-    return number
 
 
 def stage_submission_file_get(*, user: User, stage_id: int, file_id: int) -> StageSubmissionFile:

@@ -66,6 +66,18 @@ def test_values_rows_and_lists_of_any_length(two_merchants):
         assert by_ids.values(ids=chosen) == expected
 
 
+def test_values_list_rows_in_its_own_order(two_merchants):
+    def build(merchant_id):  # an aggregate between two fields: Django's row puts it last, values_list() here
+        return (Store.objects.filter(merchant_id=merchant_id).values_list("name", Count("merchant__stores"), "pk")
+                .order_by("pk"))
+
+    query = CompiledQuery("test.values_list", build)
+    for merchant_id in two_merchants:
+        assert query.rows(merchant_id=merchant_id) == list(build(merchant_id))
+    with pytest.raises(ImproperlyConfigured, match="values"):
+        STORES.rows(merchant_id=two_merchants[0])
+
+
 def test_a_value_the_statement_lost_is_refused(two_merchants):
     forgets = CompiledQuery("test.forgets", lambda merchant_id: Store.objects.all())
     with pytest.raises(ImproperlyConfigured, match="merchant_id"):
