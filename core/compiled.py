@@ -161,9 +161,10 @@ class CompiledQuery:
         names, rows = self._value_rows(using, shape, values)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def models(self, *, using: str = DEFAULT_DB_ALIAS, shape: tuple = (), **values) -> list[Model]:
+    def models(self, *, using: str = DEFAULT_DB_ALIAS, shape: tuple = (), share_related: bool = False,
+               **values) -> list[Model]:
         """The rows as model instances, with their select_related rows and annotations, as Django's ModelIterable
-        builds them."""
+        builds them. `share_related`: a related row that several rows carry (their order, say) is one instance."""
         connection = connections[using]
         statement = self._statement(connection, shape, values)
         if statement is _EMPTY:
@@ -174,6 +175,8 @@ class CompiledQuery:
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         init_list = [column[0].target.attname for column in select[start:end]]
         populators = get_related_populators(klass_info, select, using)
+        if share_related:
+            populators = [_Shared(populator) for populator in populators]
         objects = []
         for row in self._rows(connection, statement, values):
             obj = model_cls.from_db(using, init_list, row[start:end])
@@ -183,3 +186,25 @@ class CompiledQuery:
                 setattr(obj, attr, row[position])
             objects.append(obj)
         return objects
+
+
+class _Shared:
+    """A select_related populator (Django's RelatedPopulator.populate) whose instance, with its own related rows, is
+    built once for all the rows that carry the same primary key."""
+
+    def __init__(self, populator):
+        self.populator = populator
+        self.built: dict[Any, Model] = {}
+
+    def populate(self, row, from_obj):
+        p = self.populator
+        data = p.reorder_for_init(row) if p.reorder_for_init else row[p.cols_start: p.cols_end]
+        key = data[p.pk_idx]
+        obj = None if key is None else self.built.get(key)
+        if key is not None and obj is None:
+            obj = self.built[key] = p.model_cls.from_db(p.db, p.init_list, data)
+            for related in p.related_populators:
+                related.populate(row, obj)
+        p.local_setter(from_obj, obj)
+        if obj is not None:
+            p.remote_setter(obj, from_obj)

@@ -5,8 +5,8 @@ big order.
 Counted as django_assert_max_num_queries counts: every statement, the transaction's two ends included (in a test
 the request's BEGIN/COMMIT become a SAVEPOINT/RELEASE pair inside the test's transaction: the same number), for a
 client whose token's look-up is in the cache (core.authentication; a client's first request reads the token too: one
-more). BUDGET is today's count, a guard against regressions; the issue's targets (TARGET) are lower, and
-where they stand is in docs/performance.md ("Statement budgets").
+more). BUDGET is today's count, a guard against regressions; each is within the issue's target (TARGET; the
+record: docs/performance.md, "Statement budgets").
 
 Small: the reference wardrobe (5 stages, 4 installments) with its ordinary history. Big: the same workflow with
 20 more paid stages (25 stages, 24 installments) and 20 more events (its measuring visit handed between two
@@ -56,8 +56,11 @@ pytestmark = pytest.mark.django_db
 # records in one INSERT (workflows.events.written_together around each step's effects), -1; the installments that
 # gate the stage read with the engine's read of the stages (a LEFT JOIN per timing: workflows.hooks.register_stage_row,
 # payments.services.allocation.STAGE_ROWS) instead of their own locked read, -1 (the plain approve stays 8).
-BUDGET = {"check-in": 10, "start": 6, "complete": 7, "approve": 9, "approve, plain": 8, "detail": 6}
-# The issue's targets, not met yet where they are below BUDGET (the gaps: docs/performance.md).
+# The approve 9 -> 8 (plain 8 -> 7, issue 22's last gap): a step that may leave its stage (complete, approve, cancel)
+# locks the order with all its stages in one statement (workflows.order_lock.lock_order_and_stages: the stages'
+# rows with the order joined, `FOR UPDATE OF` the order; read again only after a wait that changed them).
+BUDGET = {"check-in": 10, "start": 6, "complete": 7, "approve": 8, "approve, plain": 7, "detail": 6}
+# The issue's targets (issue 22, target 2): the budget test fails on a count above BUDGET, so above these too.
 TARGET = {"check-in": 10, "start": 8, "complete": 8, "approve": 8, "approve, plain": 8, "detail": 6}
 EXTRA_STAGES, HANDOVERS = 20, 10
 

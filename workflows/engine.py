@@ -17,16 +17,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from transitions import Machine, MachineError
 
-from core.compiled import CompiledQuery
-from core.errors import GuardFailed, InvalidTransition, NotFound, PermissionDeniedError
+from core.errors import GuardFailed, InvalidTransition, PermissionDeniedError
 from tenancy import policy
 from workflows import hooks
-from workflows.events import ORDER_CREATED, STAGE_KINDS, record_event, remember_tail, written_together
+from workflows.events import ORDER_CREATED, STAGE_KINDS, record_event, written_together
 from workflows.machine import (  # noqa: F401 - the machine's names, re-exported for the engine's callers
     CANCELLED,
     CLOSING,
@@ -44,8 +42,14 @@ from workflows.machine import (  # noqa: F401 - the machine's names, re-exported
     state_name,
 )
 from workflows.models import OrderEvent, ServiceOrder, StageInstance
+from workflows.order_lock import (  # noqa: F401 - lock_order, lock_order_with: the engine's callers lock with them
+    loaded_current_stage,
+    lock_order,
+    lock_order_and_stages,
+    lock_order_with,
+)
+from workflows.order_lock import stages_by_code as _stages_by_code
 from workflows.store_values import order_store_values
-from workflows.waited_locks import fresh_current_stage, snapshot_tail
 
 S = StageInstance.State
 
@@ -103,46 +107,9 @@ def _check_role(trigger: str, actor) -> None:
         raise PermissionDeniedError(_("Your role may not '%(trigger)s' a stage.") % {"trigger": trigger})
 
 
-def _lock_related(prefix: str = "") -> list[str]:
-    # The store, the consumer and the current stage come along (unlocked; the order's lock guards its
-    # stages): a step within a stage needs no other read, and the listeners word messages with them.
-    return [prefix + path for path in ("store", "consumer", "current_stage__definition", *hooks.order_lock_related())]
-
-
-def _locked(order: ServiceOrder, tail_at_snapshot: int | None) -> ServiceOrder:
-    fresh_current_stage(order, tail_at_snapshot)
-    if order.current_stage is not None:  # stage.order is this very instance, as for stages read through it
-        StageInstance._meta.get_field("order").set_cached_value(order.current_stage, order)
-    # The chain's tail came with the locked row (workflows.chain_tail): this transaction's first event reads none.
-    remember_tail(order.pk, order.event_tail_seq, order.event_tail_hash)
-    return order
-
-
-# Compiled once per connection (core.compiled): compiling this six-table select cost more than running it.
-_LOCK_ORDER = CompiledQuery("engine.lock_order", lambda order_id: (
-    ServiceOrder.objects.select_related(*_lock_related()).select_for_update(of=("self",))
-    .annotate(_snapshot_tail=snapshot_tail()).filter(pk=order_id)))
-
-
-def _lock_order(order_id: int) -> ServiceOrder:
-    rows = _LOCK_ORDER.models(order_id=int(order_id), shape=hooks.order_lock_related())  # an id as Django takes it
-    if not rows:
-        raise NotFound(_("No such order."))
-    return _locked(rows[0], rows[0]._snapshot_tail)
-
-
-def lock_order_with(queryset: QuerySet, *, via: str = "order"):
-    """The first row of `queryset` (a row of an order's: a visit) locked with its order in one statement: `FOR UPDATE
-    OF` the order, then the row (PostgreSQL locks them in that order, so the order is still locked first; a lock that
-    waited re-reads both rows). The order (`row.<via>`) comes as `lock_order` brings it. None when no row matches
-    (nothing is locked). Only columns of the two locked rows are read fresh after a wait: an annotation beside them
-    is evaluated in the statement's snapshot, taken before the wait."""
-    rows = (queryset.select_related(*_lock_related(f"{via}__")).select_for_update(of=(via, "self"))
-            .annotate(_order_snapshot_tail=snapshot_tail(f"{via}_id")).order_by()[:1])
-    row = next(iter(rows), None)
-    if row is not None:
-        _locked(getattr(row, via), row._order_snapshot_tail)
-    return row
+# A step with these triggers may move the order to another stage, which reads all its stages: they come with the
+# lock (one statement fewer). Any other trigger that does reads them when it needs them (engine.order_stages).
+_MAY_LEAVE_STAGE = frozenset({"complete", "approve", "cancel"})
 
 
 @dataclass
@@ -165,7 +132,7 @@ def fire(
     """Apply one trigger to an order. Raises InvalidTransition (409), GuardFailed (409),
     PermissionDeniedError (403) or NotFound (404); on success the change and its event are committed."""
     with transaction.atomic():
-        order = _lock_order(order_id)
+        order = lock_order_and_stages(order_id) if trigger in _MAY_LEAVE_STAGE else lock_order(order_id)
         result = _fire_locked(order, trigger, actor=actor, stage_id=stage_id, payload=payload or {})
         _auto_advance(order)
         return result
@@ -186,43 +153,11 @@ def fire_locked(
     return result
 
 
-def lock_order(order_id: int) -> ServiceOrder:
-    """Lock an order row for a state change. Always lock the order before its children."""
-    return _lock_order(order_id)
-
-
 def try_advance(order: ServiceOrder) -> None:
     """Let the system take whatever step has become possible (a payment arrived, say).
 
     The caller holds the order's row lock (payments lock the order before its installments)."""
     _auto_advance(order)
-
-
-def _stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
-    """All the order's stages with their definitions, read once per locked order instance. The current
-    stage keeps the instance the lock loaded, so there is never a second copy of it to save."""
-    stages = getattr(order, "_engine_stages", None)
-    if stages is None:
-        rows = hooks.stage_row_names()  # other apps' rows read along (hooks.register_stage_row)
-        stages = {}
-        for stage in _ORDER_STAGES.models(order_id=order.pk, shape=rows):
-            _STAGE_ORDER.set_cached_value(stage, order)  # as order.stages would: the stage's order is this one
-            stages[stage.definition.code] = stage
-        current = _loaded_current_stage(order)
-        for code, stage in stages.items():
-            for name in rows:  # None where the stage has no such row; the lock's instance of the stage carries them
-                setattr(current if current is not None and current.definition.code == code else stage, name,
-                        getattr(stage, name, None))
-        if current is not None:
-            stages[current.definition.code] = current
-        order._engine_stages = stages
-    return stages
-
-
-_STAGE_ORDER = StageInstance._meta.get_field("order")
-_ORDER_STAGES = CompiledQuery("engine.order_stages", lambda order_id: (
-    StageInstance.objects.filter(order_id=order_id).annotate(**(rows := hooks.stage_rows()))
-    .select_related("definition", *rows).order_by("position")))
 
 
 def order_stages(order: ServiceOrder) -> list[StageInstance]:
@@ -231,21 +166,13 @@ def order_stages(order: ServiceOrder) -> list[StageInstance]:
     return list(_stages_by_code(order).values())
 
 
-def _loaded_current_stage(order: ServiceOrder) -> StageInstance | None:
-    field = ServiceOrder._meta.get_field("current_stage")
-    if not field.is_cached(order) or order.current_stage is None:
-        return None
-    stage = order.current_stage
-    return stage if StageInstance._meta.get_field("definition").is_cached(stage) else None
-
-
 def _stage(order: ServiceOrder, code: str) -> StageInstance | None:
     """The order's stage `code` (None for closing/completed/cancelled). The current stage comes with the
     order's lock, so a step within one stage reads no stage rows; moving to another stage reads them all."""
     stages = getattr(order, "_engine_stages", None)
     if stages is not None:
         return stages.get(code)
-    current = _loaded_current_stage(order)
+    current = loaded_current_stage(order)
     if current is not None and current.definition.code == code:
         return current
     if code not in spec_for_version(order.template_version_id).definitions:
@@ -255,9 +182,10 @@ def _stage(order: ServiceOrder, code: str) -> StageInstance | None:
 
 def _fire_locked(order: ServiceOrder, trigger: str, *, actor, stage_id, payload) -> FireResult:
     _check_role(trigger, actor)
-    for stage in getattr(order, "_engine_stages", {}).values():  # other apps' rows hold for the step that read them
-        for name in hooks.stage_row_names():
-            stage.__dict__.pop(name, None)
+    if not order.__dict__.pop("_stage_rows_fresh", False):  # read by the lock for this step (order_lock), else
+        for stage in getattr(order, "_engine_stages", {}).values():  # other apps' rows hold for the step that read them
+            for name in hooks.stage_row_names():
+                stage.__dict__.pop(name, None)
     if order.state in FINAL_STATES:
         raise InvalidTransition(_("The order is %(state)s and accepts nothing more.") % {"state": order.state},
                                 allowed=[])

@@ -30,7 +30,7 @@ def _design_ready(store, consumer, store_manager, technician):
     return order
 
 
-def _race(order_id: int, first: str, second: str, actor) -> list:
+def _race(order_id: int, first: str, second: str, actor, second_actor=None) -> list:
     """`first` fired and held uncommitted while `second` is fired from another connection (it waits for the lock),
     then committed. Returns the errors of each thread (none expected)."""
     held, errors = threading.Event(), []
@@ -50,7 +50,7 @@ def _race(order_id: int, first: str, second: str, actor) -> list:
     def run_second():
         try:
             held.wait(10)
-            engine.fire(order_id=order_id, trigger=second, actor=actor)
+            engine.fire(order_id=order_id, trigger=second, actor=second_actor or actor)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
         finally:
@@ -72,6 +72,28 @@ def test_a_step_that_waited_for_the_lock_keeps_what_the_first_step_wrote_on_the_
     assert design.state == StageInstance.State.AWAITING_APPROVAL
     assert design.started_at is not None, "the waited step saved the stage it read before the wait"
     assert design.submitted_at is not None and design.started_at <= design.submitted_at
+    assert verify_chain(order.pk) is None
+
+
+def test_an_approval_that_waited_for_the_lock_moves_the_stages_as_the_first_step_left_them(
+        store, consumer, store_manager, technician):
+    """The approval locks the order with all its stages in one statement (order_lock.lock_order_and_stages); after
+    the wait the design it read is still in progress in the statement's snapshot: it must read them again, or it
+    would refuse (not awaiting approval) or save the old design back."""
+    order = _design_ready(store, consumer, store_manager, technician)
+    engine.fire(order_id=order.pk, trigger="start", actor=store_manager)
+    assert _race(order.pk, "complete", "approve", store_manager, second_actor=consumer) == []
+    stages = {s.definition.code: s for s in StageInstance.objects.filter(order=order).select_related("definition")}
+    order.refresh_from_db()
+    assert order.state == "installation:waiting_payment"
+    assert stages["design"].state == StageInstance.State.DONE
+    assert stages["design"].submitted_at is not None, "the approval saved the design it read before the wait"
+    # The design's clock stood still while it waited on the consumer (from the hand-in): the approval folds that
+    # pause into its waiting time, which only the design as the first step left it shows.
+    assert stages["design"].sla_paused_at is None, "the approval acted on the design as it was before the wait"
+    assert stages["design"].waiting_seconds >= 1
+    assert stages["installation"].state == StageInstance.State.WAITING_PAYMENT
+    assert order.current_stage_id == stages["installation"].pk
     assert verify_chain(order.pk) is None
 
 

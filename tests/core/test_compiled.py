@@ -45,6 +45,19 @@ def test_models_as_django_builds_them_for_each_value(two_merchants):
     assert [len(STORES.models(merchant_id=m)) for m in two_merchants] == [2, 3]
 
 
+def test_shared_related_rows_are_one_instance_with_djangos_values(two_merchants):
+    """share_related: the stores of one merchant carry one merchant instance (the engine's lock of an order with its
+    stages: one order for all its stages), with what Django's own rows carry; without it each row has its own."""
+    for merchant_id in two_merchants:
+        shared = STORES.models(merchant_id=merchant_id, share_related=True)
+        assert as_seen(shared) == as_seen(stores_of_merchant(merchant_id))
+        assert len({id(store.merchant) for store in shared}) == 1
+        apart = STORES.models(merchant_id=merchant_id)
+        assert len({id(store.merchant) for store in apart}) == len(apart) > 1
+    other = STORES.models(merchant_id=two_merchants[1], share_related=True)
+    assert other[0].merchant is not shared[0].merchant  # shared within one read only
+
+
 def test_the_sql_sent_is_djangos_own_compiled_once(two_merchants, monkeypatch):
     first, second = two_merchants
     STORES.models(merchant_id=first)  # compiled here (or by an earlier test on this connection)
