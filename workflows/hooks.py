@@ -338,8 +338,8 @@ def order_lock_related() -> tuple[str, ...]:
 # for a step that may leave its stage: workflows.order_lock). An app whose effect of that step needs a row each
 # stage has at most one of names it here: `relation()` makes a FilteredRelation on a unique key, joined to that read
 # (unlocked: the order's lock guards it) and set as `stage.<name>` (None when the stage has none), which saves the
-# effect a read. They hold for the step that read them only: the engine drops
-# them when the same order instance takes its next step (another write in the transaction may have changed them).
+# effect a read. They hold for the step that read them only: the engine drops them when the same order instance
+# takes its next step (another write in the transaction may have changed them).
 
 _stage_rows: dict[str, Callable[[], Any]] = {}
 

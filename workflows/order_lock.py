@@ -64,21 +64,21 @@ _LOCK_ORDER_AND_STAGES = CompiledQuery("engine.lock_order_and_stages", lambda or
 
 def lock_order_and_stages(order_id: int) -> ServiceOrder:
     """lock_order, with the order's stages read in the same statement (`order_stages` reads nothing more). After
-    a wait for the lock (the tail on the row ahead of the snapshot's) the stages are as the snapshot saw them, so
-    they are read again: one statement, only then."""
+    a wait for the lock that changed the order (the tail on the row ahead of the snapshot's) the stages are as the
+    snapshot saw them, so they are read again: one statement, only then."""
     shape = (hooks.order_lock_related(), hooks.stage_row_names())
     stages = _LOCK_ORDER_AND_STAGES.models(order_id=int(order_id), shape=shape, share_related=True)
-    if not stages:  # no stages (an order being created has none yet): the order alone
+    if not stages:  # no such order (or one without stages): the plain lock answers
         return lock_order(order_id)
     order = stages[0].order
     if (stages[0]._snapshot_tail or 0) != order.event_tail_seq:
-        _CURRENT_STAGE.set_cached_value(order, None)
-        return _locked(order, None)  # the current stage read again; the others when a step asks (stages_by_code)
-    by_pk = {stage.pk: stage for stage in stages}
-    _CURRENT_STAGE.set_cached_value(order, by_pk.get(order.current_stage_id))
+        stages = _ORDER_STAGES.models(order_id=order.pk, shape=shape[1])  # a new snapshot, the lock held
+        for stage in stages:
+            _STAGE_ORDER.set_cached_value(stage, order)
+    _CURRENT_STAGE.set_cached_value(order, next((s for s in stages if s.pk == order.current_stage_id), None))
     order._engine_stages = _index(stages, current=None, names=shape[1])
     order._stage_rows_fresh = True  # the other apps' rows read along hold for the first step (engine._fire_locked)
-    return _locked(order, stages[0]._snapshot_tail)
+    return _locked(order, order.event_tail_seq)  # the current stage is one of the stages just read
 
 
 def lock_order_with(queryset: QuerySet, *, via: str = "order"):
@@ -104,10 +104,10 @@ def _index(stages: list[StageInstance], current: StageInstance | None, names: tu
     """{code: stage} in position order, `current` (the lock's instance) in place of its row's: one copy of it."""
     by_code = {}
     for stage in stages:
+        kept = current if current is not None and current.pk == stage.pk else stage
         for name in names:  # None where the stage has no such row; the lock's instance of the stage carries them
-            setattr(current if current is not None and current.pk == stage.pk else stage, name,
-                    getattr(stage, name, None))
-        by_code[stage.definition.code] = current if current is not None and current.pk == stage.pk else stage
+            setattr(kept, name, getattr(stage, name, None))
+        by_code[stage.definition.code] = kept
     return by_code
 
 
