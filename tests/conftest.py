@@ -73,6 +73,17 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _celery_join_guard_clear():
+    """Celery marks "inside a task" (where result.get() refuses to run) in one process-wide flag that every eager
+    task sets and then restores to what it saw. Two eager tasks overlapping in two threads (the live server's, a
+    race test's) can restore it to "inside" for good: a later test's `.delay().get()` then fails with "Never call
+    result.get() within a task!" (seen once in CI, on PostgreSQL). No test inherits that flag."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path_factory):
     """Uploaded files go to a per-session temporary directory, never the project's media/."""
     settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
