@@ -72,9 +72,7 @@ def lock_order_and_stages(order_id: int) -> ServiceOrder:
         return lock_order(order_id)
     order = stages[0].order
     if (stages[0]._snapshot_tail or 0) != order.event_tail_seq:
-        stages = _ORDER_STAGES.models(order_id=order.pk, shape=shape[1])  # a new snapshot, the lock held
-        for stage in stages:
-            _STAGE_ORDER.set_cached_value(stage, order)
+        stages = _read_stages(order, shape[1])  # a new snapshot, the lock held
     _CURRENT_STAGE.set_cached_value(order, next((s for s in stages if s.pk == order.current_stage_id), None))
     order._engine_stages = _index(stages, current=None, names=shape[1])
     order._stage_rows_fresh = True  # the other apps' rows read along hold for the first step (engine._fire_locked)
@@ -100,6 +98,15 @@ _ORDER_STAGES = CompiledQuery("engine.order_stages", lambda order_id: (
     .select_related("definition", *rows).order_by("position")))
 
 
+def _read_stages(order: ServiceOrder, names: tuple[str, ...]) -> list[StageInstance]:
+    """The order's stages in position order, read now, each with this order instance as its order (as
+    order.stages would give them)."""
+    rows = _ORDER_STAGES.models(order_id=order.pk, shape=names)
+    for stage in rows:
+        _STAGE_ORDER.set_cached_value(stage, order)
+    return rows
+
+
 def _index(stages: list[StageInstance], current: StageInstance | None, names: tuple[str, ...]) -> dict:
     """{code: stage} in position order, `current` (the lock's instance) in place of its row's: one copy of it."""
     by_code = {}
@@ -118,10 +125,7 @@ def stages_by_code(order: ServiceOrder) -> dict[str, StageInstance]:
     stages = getattr(order, "_engine_stages", None)
     if stages is None:
         names = hooks.stage_row_names()  # other apps' rows read along (hooks.register_stage_row)
-        rows = _ORDER_STAGES.models(order_id=order.pk, shape=names)
-        for stage in rows:
-            _STAGE_ORDER.set_cached_value(stage, order)  # as order.stages would: the stage's order is this one
-        stages = order._engine_stages = _index(rows, loaded_current_stage(order), names)
+        stages = order._engine_stages = _index(_read_stages(order, names), loaded_current_stage(order), names)
     return stages
 
 
