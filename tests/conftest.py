@@ -77,10 +77,12 @@ def _celery_join_guard_clear():
     """Celery marks "inside a task" (where result.get() refuses to run) in one process-wide flag that every eager
     task sets and then restores to what it saw. Two eager tasks overlapping in two threads (the live server's, a
     race test's) can restore it to "inside" for good: a later test's `.delay().get()` then fails with "Never call
-    result.get() within a task!" (seen once in CI, on PostgreSQL). No test inherits that flag."""
-    from celery._state import _set_task_join_will_block
+    result.get() within a task!" (seen once in CI, on PostgreSQL). No test inherits that flag: each runs with
+    it cleared (Celery's own allow_join_result)."""
+    from celery.result import allow_join_result
 
-    _set_task_join_will_block(False)
+    with allow_join_result():
+        yield
 
 
 @pytest.fixture(autouse=True)
